@@ -1,0 +1,53 @@
+"""The clean-corpus flow: wiring only. Every decision lives in ``tasks/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, unmapped
+from prefect.futures import as_completed
+from prefect.runtime import flow_run
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+
+from tasks import prefect_tasks as t
+from tasks import progress, runs
+from tasks.config import Config, RunConfig, load_config
+from tasks.shard import plan_shards
+
+
+def make_task_runner(run: RunConfig) -> TaskRunner:
+    if run.task_runner == "processes":
+        return ProcessPoolTaskRunner(max_workers=run.workers)
+    return ThreadPoolTaskRunner(max_workers=run.workers)
+
+
+@flow(name="clean-corpus", log_prints=False)
+def clean_corpus(
+    raw_dir: Path = Path("data/raw"),
+    out_dir: Path = Path("data/clean"),
+    config_path: Path | None = None,
+    overrides: list[str] | None = None,
+) -> dict:
+    """Clean every file under ``raw_dir`` into a deduplicated Parquet corpus in ``out_dir``."""
+    config: Config = load_config(config_path, overrides)
+    run = runs.start_run(raw_dir, out_dir, config, flow_run_id=flow_run.get_id())
+    try:
+        files = t.discover_inputs(run.raw_dir)
+        shards = plan_shards(files, config.run.shard_mb)
+        futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
+        results = []
+        for done, future in enumerate(as_completed(futures), start=1):
+            results.append(future.result())
+            progress.report("clean", done, len(shards))
+        results.sort(key=lambda r: r.index)
+        progress.report("dedup", 0, 1)
+        dedup = t.find_duplicates(results, config.dedup)
+        progress.report("dedup", 1, 1)
+        summaries = t.finalize_shard.map(
+            results, dedup.decisions, unmapped(run.run_dir), unmapped(run.run_id), unmapped(run.pipeline_version)
+        ).result()
+        report = t.write_report(run, results, dedup, summaries)
+        t.commit_output(run)
+        return report
+    finally:
+        runs.cleanup(run)

@@ -1,0 +1,205 @@
+"""The ``corpusclean`` command line.
+
+User mistakes (missing folder, bad config) print one line and exit with status 2; a
+failed run prints one line and exits with 1 (``--verbose`` shows Prefect's logs and the
+traceback). Prefect is imported lazily, after its environment defaults are set, so
+``--help`` is instant and a run prints no telemetry noise.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tasks import __version__
+from tasks.config import ConfigError, config_to_toml, load_config
+from tasks.runs import UsageError, check_paths
+
+app = typer.Typer(
+    name="corpusclean",
+    help=(
+        "Turn raw scraped text (txt/md in any encoding, JSON lines, Parquet) into a clean, "
+        "deduplicated Parquet corpus with provenance. Run from the project root so that "
+        "prefect.toml applies."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+RawOpt = Annotated[Path, typer.Option("--raw", help="Folder of raw input files (searched recursively).")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output folder for documents/, paragraphs/, rejects/ and the report.")]
+ConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", help="TOML config file (see `corpusclean config` for every option).")
+]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override one option, e.g. --set dedup.threshold=0.85 (repeatable)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"corpusclean {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
+def _prefect_environment(verbose: bool) -> None:
+    # Defaults only: anything the user set (env or prefect.toml) wins.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@app.command()
+def run(
+    raw: RawOpt = Path("data/raw"),
+    out_dir: OutOpt = Path("data/clean"),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workers: Annotated[Optional[int], typer.Option(help="Shards cleaned in parallel (run.workers).", min=1)] = None,
+    processes: Annotated[
+        bool, typer.Option("--processes", help="Run shards in separate processes to use every core.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs and tracebacks.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Run the cleaning flow once over RAW and write the corpus to OUT.
+
+    Stages: read and decode, repair encoding (ftfy), split paragraphs, flag boilerplate,
+    detect language, find exact and near duplicates (MinHash), write Parquet + report.
+    A local run starts Prefect's temporary API by itself (a few seconds); no server needed.
+    """
+    overrides = list(set_ or [])
+    if workers is not None:
+        overrides.append(f"run.workers={workers}")
+    if processes:
+        overrides.append('run.task_runner="processes"')
+    try:
+        cfg = load_config(config, overrides)
+        check_paths(raw, out_dir)
+    except (ConfigError, UsageError) as exc:
+        _fail(str(exc))
+
+    _prefect_environment(verbose)
+    from flows.clean_corpus import clean_corpus, make_task_runner
+    from tasks import progress
+
+    flow = clean_corpus.with_options(task_runner=make_task_runner(cfg.run))
+    try:
+        if quiet:
+            report = flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides)
+        else:
+            report = _run_with_progress(flow, progress, raw, out_dir, config, overrides)
+    except (ConfigError, UsageError) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # a failed run: one line, details on request
+        if verbose:
+            err.print_exception()
+        _fail(f"run failed: {type(exc).__name__}: {exc}" + ("" if verbose else " (rerun with --verbose for details)"), 1)
+    if not quiet:
+        _print_summary(report)
+
+
+def _run_with_progress(flow, progress, raw, out_dir, config, overrides) -> dict:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        starting = bar.add_task("starting Prefect", total=None)
+        phases: dict[str, int] = {}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            if starting in bar.task_ids:
+                bar.remove_task(starting)
+            if phase not in phases:
+                label = {"clean": "cleaning shards", "dedup": "finding duplicates"}.get(phase, phase)
+                phases[phase] = bar.add_task(label, total=total)
+            bar.update(phases[phase], completed=done, total=total)
+
+        progress.install(on_progress)
+        try:
+            return flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides)
+        finally:
+            progress.install(None)
+
+
+def _print_summary(report: dict) -> None:
+    c = report["counts"]
+    table = Table(title=f"corpusclean run {report['run_id']}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("input", f"{report['inputs']['files']} files, {report['inputs']['bytes'] / 1e6:.2f} MB")
+    table.add_row("documents", str(c["documents"]))
+    table.add_row("paragraphs", str(c["paragraphs"]))
+    table.add_row("  kept", str(c["kept"]))
+    table.add_row("  boilerplate", str(c["boilerplate"]))
+    table.add_row("  duplicate", str(c["duplicate"]))
+    rejects = ", ".join(f"{k} {v}" for k, v in report["reject_reasons"].items())
+    table.add_row("rejects", f"{c['rejects']}" + (f" ({rejects})" if rejects else ""))
+    langs = ", ".join(f"{k} {v}" for k, v in list(report["languages"].items())[:8])
+    table.add_row("languages", langs or "-")
+    table.add_row("time", f"{report['wall_seconds']:.1f} s")
+    table.add_row("output", report["out_dir"])
+    out.print(table)
+    out.print(f"report: {Path(report['out_dir']) / 'report.md'}", highlight=False)
+
+
+@app.command("config")
+def show_config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Print the effective configuration as TOML, with a comment on every option."""
+    try:
+        cfg = load_config(config, list(set_ or []))
+    except ConfigError as exc:
+        _fail(str(exc))
+    out.print(config_to_toml(cfg), highlight=False, markup=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the output schema: the columns of documents/, paragraphs/ and rejects/."""
+    from tasks import schema as s
+
+    for name, table_schema in s.TABLES.items():
+        table = Table(title=f"{name}/", title_justify="left")
+        table.add_column("column")
+        table.add_column("type")
+        table.add_column("nullable")
+        for col, typ, nullable in s.describe(table_schema):
+            table.add_row(col, typ, "yes" if nullable else "no")
+        out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

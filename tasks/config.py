@@ -1,0 +1,174 @@
+"""One typed configuration object, loaded from a TOML file and overridable from the CLI.
+
+Every option has a default, so no file is needed. Unknown keys are errors (a typo in a
+config must not be silently ignored). ``ConfigError`` carries one readable line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration: the message is one line meant for a human."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadConfig(_Section):
+    text_field: str = Field("text", description="Field (JSON lines) or column (Parquet) that holds the text.")
+    preferred_encodings: list[str] = Field(
+        ["cp1252"],
+        description="Legacy encodings preferred when detection finds several equally plausible ones.",
+    )
+
+
+class RepairConfig(_Section):
+    ftfy: bool = Field(True, description="Repair mojibake with ftfy (quotes are never uncurled).")
+
+
+class BoilerplateConfig(_Section):
+    enabled: bool = Field(True, description="Flag site chrome (newsletter prompts, share bars, credits...).")
+    rule_packs: list[str] = Field(
+        ["common", "en", "fr"], description="Built-in rule packs to load (tasks/rules/NAME.toml)."
+    )
+    extra_rule_files: list[Path] = Field(
+        [], description="Your own rule packs (same TOML format), added to the built-in ones."
+    )
+
+
+class LanguageConfig(_Section):
+    prefix_chars: int = Field(2000, ge=50, description="Characters of kept text used to detect a document's language.")
+    paragraph_min_chars: int = Field(
+        200, ge=20, description="Paragraphs at least this long get their own detection; shorter ones inherit."
+    )
+
+
+class DedupConfig(_Section):
+    enabled: bool = Field(True, description="Find exact and near-duplicate paragraphs.")
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard similarity of character n-grams.")
+    ngram: int = Field(5, ge=1, le=32, description="Character n-gram size for shingles.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
+    seed: int = Field(1, ge=0, description="MinHash seed (datasketch-compatible).")
+    bands: int | None = Field(None, ge=1, description="LSH bands; chosen from the threshold when unset.")
+    rows: int | None = Field(None, ge=1, description="LSH rows per band; chosen from the threshold when unset.")
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> "DedupConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both dedup.bands and dedup.rows, or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"dedup.bands * dedup.rows ({self.bands * self.rows}) exceeds dedup.num_perm ({self.num_perm})")
+        return self
+
+
+class RunConfig(_Section):
+    shard_mb: float = Field(32.0, gt=0, description="Target input megabytes per shard (one Prefect task each).")
+    batch_docs: int = Field(2000, ge=1, description="Documents cleaned per in-memory batch inside a shard.")
+    task_runner: Literal["threads", "processes"] = Field(
+        "threads", description="Prefect task runner for shards: threads, or processes to use every core."
+    )
+    workers: int = Field(2, ge=1, description="Parallel shards.")
+
+
+class Config(_Section):
+    read: ReadConfig = ReadConfig()
+    repair: RepairConfig = RepairConfig()
+    boilerplate: BoilerplateConfig = BoilerplateConfig()
+    language: LanguageConfig = LanguageConfig()
+    dedup: DedupConfig = DedupConfig()
+    run: RunConfig = RunConfig()
+
+
+def _parse_value(raw: str) -> Any:
+    """Parse a CLI override value as TOML (numbers, booleans, lists), else keep the string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_override(data: dict[str, Any], assignment: str) -> None:
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {assignment!r} is not of the form section.key=value")
+    parts = [p.strip() for p in key.strip().split(".")]
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {assignment!r}: {part!r} is not a section")
+    node[parts[-1]] = _parse_value(raw.strip())
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown option"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: {msg}{more}"
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load defaults, then the TOML file (if any), then ``section.key=value`` overrides.
+
+    Relative paths inside the file (``extra_rule_files``) are resolved against the file's folder.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        extra = data.get("boilerplate", {}).get("extra_rule_files")
+        if isinstance(extra, list):
+            data["boilerplate"]["extra_rule_files"] = [
+                str((path.parent / p).resolve()) if not Path(p).is_absolute() else p for p in extra
+            ]
+    for assignment in overrides or []:
+        _apply_override(data, assignment)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        source = f" in {path}" if path else ""
+        raise ConfigError(f"invalid configuration{source}: {_first_error(err)}") from None
+
+
+def config_to_toml(config: Config) -> str:
+    """Render a config as TOML (for ``corpusclean config``): every option, with its description."""
+    lines: list[str] = []
+    for section_name, section_field in Config.model_fields.items():
+        section = getattr(config, section_name)
+        lines.append(f"[{section_name}]")
+        for name, field in type(section).model_fields.items():
+            value = getattr(section, name)
+            if field.description:
+                lines.append(f"# {field.description}")
+            if value is None:
+                lines.append(f"# {name} = (unset)")
+            else:
+                lines.append(f"{name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

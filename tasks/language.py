@@ -1,0 +1,108 @@
+"""Stage 5: language identification with langdetect, deterministic.
+
+langdetect is seeded (``DetectorFactory.seed = 0``), otherwise it answers differently from
+run to run. It is slow (a few ms a call) and unreliable on short text, so:
+
+* each document is detected once, on a bounded prefix of its kept (non-chrome) text;
+* a paragraph gets its own detection only when it is long enough to be trusted
+  (``language.paragraph_min_chars``), on a bounded prefix, cached by its text hash;
+* shorter paragraphs, and chrome, inherit the document's language.
+
+``lang`` is an ISO 639-1 code (langdetect's "zh-cn"/"zh-tw" become "zh"), or None when
+nothing could be detected (empty, digits or symbols only).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import xxhash
+from langdetect import DetectorFactory
+from langdetect.detector_factory import init_factory
+from langdetect.lang_detect_exception import LangDetectException
+
+from tasks.records import Batch
+from tasks.stage import Stage
+
+_PARAGRAPH_PREFIX = 600  # characters: enough for a confident guess, bounded cost
+_CACHE_SIZE = 50_000
+
+
+def _factory() -> DetectorFactory:
+    DetectorFactory.seed = 0
+    init_factory()  # loads the bundled profiles once per process
+    from langdetect import detector_factory
+
+    return detector_factory._factory
+
+
+def _iso639_1(code: str) -> str:
+    return code.split("-", 1)[0]
+
+
+class LanguageDetector:
+    """A loaded langdetect model with a small cache; ``detect`` never raises."""
+
+    def __init__(self) -> None:
+        self._factory = _factory()
+        self._cache: OrderedDict[int, tuple[str | None, float | None]] = OrderedDict()
+
+    def detect(self, text: str) -> tuple[str | None, float | None]:
+        key = xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        detector = self._factory.create()
+        detector.append(text)
+        try:
+            best = detector.get_probabilities()[0]
+            result: tuple[str | None, float | None] = (_iso639_1(best.lang), round(float(best.prob), 6))
+        except (LangDetectException, IndexError):
+            result = (None, None)
+        self._cache[key] = result
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return result
+
+
+class LanguageStage(Stage):
+    name = "language"
+
+    def __init__(self, prefix_chars: int = 2000, paragraph_min_chars: int = 200) -> None:
+        super().__init__()
+        self.prefix_chars = prefix_chars
+        self.paragraph_min_chars = paragraph_min_chars
+        self.detector = LanguageDetector()
+
+    def _document_sample(self, texts: list[str], flags: list[bool]) -> str:
+        parts, size = [], 0
+        for text, is_chrome in zip(texts, flags):
+            if is_chrome:
+                continue
+            parts.append(text)
+            size += len(text) + 1
+            if size >= self.prefix_chars:
+                break
+        return "\n".join(parts)[: self.prefix_chars]
+
+    def process(self, batch: Batch) -> Batch:
+        paras = batch.paragraphs
+        langs: list[str | None] = [None] * len(paras)
+        for pos, (start, end) in enumerate(batch.doc_ranges()):
+            doc = batch.docs[pos]
+            texts = paras.text[start:end]
+            flags = paras.is_boilerplate[start:end] or [False] * (end - start)
+            sample = self._document_sample(texts, flags) or doc.text[: self.prefix_chars]
+            doc.lang, doc.lang_prob = self.detector.detect(sample)
+            self.stats.counts[f"doc_lang:{doc.lang}"] += 1
+            for i in range(start, end):
+                text = paras.text[i]
+                if len(text) >= self.paragraph_min_chars and not flags[i - start]:
+                    lang, _ = self.detector.detect(text[:_PARAGRAPH_PREFIX])
+                    langs[i] = lang or doc.lang
+                    self.stats.counts["paragraphs_detected"] += 1
+                else:
+                    langs[i] = doc.lang
+        paras.lang = langs
+        return batch

@@ -1,0 +1,243 @@
+"""Shards: the unit of parallel work (one Prefect task each).
+
+A run is three passes, so that memory stays bounded whatever the corpus size:
+
+1. ``clean_shard``: read a group of files in batches, run the per-batch stages
+   (repair, paragraphs, boilerplate, language, sketch) and stage the result as Parquet
+   next to the output. Only the dedup keys come back in memory.
+2. ``dedup.find_duplicates`` over the keys of every shard (in ``run_dedup``), verifying
+   candidate pairs against the staged text.
+3. ``finalize_shard``: join the duplicate decisions to a shard's staged rows and write
+   its final ``paragraphs``/``documents``/``rejects`` files.
+
+Shards are contiguous runs of the sorted file list and batches keep file order, so
+concatenating the shards' keys gives the global order (source_path, record_index,
+paragraph_index) that decides which copy is the original.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks import schema
+from tasks.boilerplate import BoilerplateStage
+from tasks.config import Config
+from tasks.language import LanguageStage
+from tasks.paragraphs import ParagraphStage
+from tasks.read import SourceFile, read_source
+from tasks.records import Batch, Document, Reject, make_paragraph_id
+from tasks.repair import RepairStage
+from tasks.sketch import DedupKeys, SketchStage, empty_keys, lsh_shape
+from tasks.stage import Stage, StageStats, run_stages
+
+# Staged paragraph rows: the final columns minus the decisions taken across the whole run.
+_STAGED_PARAGRAPH_COLUMNS = [
+    f for f in schema.PARAGRAPHS if f.name not in {"is_duplicate", "duplicate_of", "dup_cluster", "dup_kind", "run_id"}
+]
+STAGED_PARAGRAPHS = pa.schema(_STAGED_PARAGRAPH_COLUMNS)
+STAGED_DOCUMENTS = pa.schema(
+    [f for f in schema.DOCUMENTS if f.name not in {"text", "n_kept", "n_boilerplate", "n_duplicate", "n_paragraphs", "run_id", "pipeline_version"}]
+)
+STAGED_REJECTS = pa.schema([f for f in schema.REJECTS if f.name != "run_id"])
+
+
+def plan_shards(files: list[SourceFile], shard_mb: float) -> list[list[SourceFile]]:
+    """Group the sorted file list into contiguous shards of about ``shard_mb`` each."""
+    limit = shard_mb * 1_000_000
+    shards: list[list[SourceFile]] = []
+    current: list[SourceFile] = []
+    size = 0
+    for f in files:
+        if current and size + f.size > limit:
+            shards.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += f.size
+    if current:
+        shards.append(current)
+    return shards
+
+
+@dataclass
+class ShardResult:
+    index: int
+    paragraphs_path: Path
+    documents_path: Path
+    rejects_path: Path
+    n_files: int = 0
+    bytes_in: int = 0
+    n_docs: int = 0
+    n_paragraphs: int = 0
+    n_rejects: int = 0
+    doc_ids: list[str] = field(default_factory=list)  # staged document order
+    key_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # staged paragraph row of each key
+    key_doc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # index into doc_ids
+    key_pidx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # paragraph_index
+    keys: DedupKeys | None = None
+    stats: dict[str, StageStats] = field(default_factory=dict)
+
+
+def build_stages(config: Config) -> list[Stage]:
+    stages: list[Stage] = [
+        RepairStage(use_ftfy=config.repair.ftfy),
+        ParagraphStage(),
+        BoilerplateStage(config.boilerplate),
+        LanguageStage(config.language.prefix_chars, config.language.paragraph_min_chars),
+    ]
+    if config.dedup.enabled:
+        stages.append(SketchStage(config.dedup))
+    return stages
+
+
+def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats) -> Iterator[Batch]:
+    """Read files in order and yield batches of at most ``run.batch_docs`` documents."""
+    docs: list[Document] = []
+    rejects: list[Reject] = []
+    for src in files:
+        started = time.perf_counter()
+        read_stats.chars_in += src.size  # bytes, for the read stage
+        for item in read_source(src, config.read):
+            if isinstance(item, Reject):
+                rejects.append(item)
+                read_stats.counts[f"reject:{item.reason}"] += 1
+            else:
+                docs.append(item)
+                read_stats.counts[f"encoding:{item.source_encoding}"] += 1
+            if len(docs) >= config.run.batch_docs:
+                read_stats.seconds += time.perf_counter() - started
+                yield Batch(docs, rejects=rejects)
+                docs, rejects = [], []
+                started = time.perf_counter()
+        read_stats.seconds += time.perf_counter() - started
+        read_stats.counts["files"] += 1
+    if docs or rejects:
+        yield Batch(docs, rejects=rejects)
+
+
+def _paragraph_table(batch: Batch) -> pa.Table:
+    paras = batch.paragraphs
+    docs = batch.docs
+    pos = paras.doc_pos
+    return pa.table(
+        {
+            "paragraph_id": [make_paragraph_id(docs[p].doc_id, i) for p, i in zip(pos, paras.paragraph_index)],
+            "doc_id": [docs[p].doc_id for p in pos],
+            "source_path": [docs[p].source_path for p in pos],
+            "source_sha256": [docs[p].source_sha256 for p in pos],
+            "record_index": [docs[p].record_index for p in pos],
+            "paragraph_index": paras.paragraph_index,
+            "char_start": paras.char_start,
+            "char_end": paras.char_end,
+            "text": paras.text,
+            "lang": paras.lang,
+            "is_boilerplate": paras.is_boilerplate,
+            "boilerplate_reason": paras.boilerplate_reason,
+        },
+        schema=STAGED_PARAGRAPHS,
+    )
+
+
+def _document_table(docs: list[Document]) -> pa.Table:
+    return pa.table(
+        {
+            "doc_id": [d.doc_id for d in docs],
+            "source_path": [d.source_path for d in docs],
+            "source_sha256": [d.source_sha256 for d in docs],
+            "record_index": [d.record_index for d in docs],
+            "lang": [d.lang for d in docs],
+            "lang_prob": [d.lang_prob for d in docs],
+            "source_encoding": [d.source_encoding for d in docs],
+            "encoding_fixes": [d.encoding_fixes for d in docs],
+            "n_replacement_chars": [d.n_replacement_chars for d in docs],
+            "n_chars_raw": [len(d.text) for d in docs],
+            "metadata": [d.metadata for d in docs],
+        },
+        schema=STAGED_DOCUMENTS,
+    )
+
+
+def reject_table(rejects: list[Reject]) -> pa.Table:
+    return pa.table(
+        {
+            "source_path": [r.source_path for r in rejects],
+            "record_index": [r.record_index for r in rejects],
+            "reason": [r.reason for r in rejects],
+            "detail": [r.detail for r in rejects],
+            "source_sha256": [r.source_sha256 for r in rejects],
+        },
+        schema=STAGED_REJECTS,
+    )
+
+
+def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir: Path) -> ShardResult:
+    """Pass 1 for one shard: read, clean and stage; return the dedup keys and stage stats."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    result = ShardResult(
+        index,
+        staging_dir / f"shard-{index:05d}.paragraphs.parquet",
+        staging_dir / f"shard-{index:05d}.documents.parquet",
+        staging_dir / f"shard-{index:05d}.rejects.parquet",
+        n_files=len(files),
+        bytes_in=sum(f.size for f in files),
+    )
+    read_stats = StageStats("read")
+    stages = build_stages(config)
+    n_bands = lsh_shape(config.dedup)[0] if config.dedup.enabled else None
+    key_parts: list[DedupKeys] = []
+    key_doc: list[np.ndarray] = []
+    key_pidx: list[np.ndarray] = []
+    writers = {
+        "paragraphs": pq.ParquetWriter(result.paragraphs_path, STAGED_PARAGRAPHS),
+        "documents": pq.ParquetWriter(result.documents_path, STAGED_DOCUMENTS),
+        "rejects": pq.ParquetWriter(result.rejects_path, STAGED_REJECTS),
+    }
+    try:
+        for batch in iter_batches(files, config, read_stats):
+            batch = run_stages(batch, stages)
+            started = time.perf_counter()
+            keys: DedupKeys = batch.keys if batch.keys is not None else empty_keys(n_bands)
+            doc_offset, row_offset = result.n_docs, result.n_paragraphs
+            pos = np.asarray(batch.paragraphs.doc_pos, np.int32)
+            pidx = np.asarray(batch.paragraphs.paragraph_index, np.int32)
+            key_doc.append(pos[keys.rows] + doc_offset)
+            key_pidx.append(pidx[keys.rows])
+            key_parts.append(DedupKeys(keys.rows + row_offset, keys.exact, keys.bands))
+            if batch.docs:
+                writers["paragraphs"].write_table(_paragraph_table(batch))
+                writers["documents"].write_table(_document_table(batch.docs))
+            if batch.rejects:
+                writers["rejects"].write_table(reject_table(batch.rejects))
+            result.doc_ids.extend(d.doc_id for d in batch.docs)
+            result.n_docs += len(batch.docs)
+            result.n_paragraphs += len(batch.paragraphs)
+            result.n_rejects += len(batch.rejects)
+            stage_seconds = time.perf_counter() - started
+            result.stats.setdefault("stage_write", StageStats("stage_write")).seconds += stage_seconds
+    finally:
+        for writer in writers.values():
+            writer.close()
+    result.keys = _concat_keys(key_parts, n_bands)
+    result.key_rows = result.keys.rows
+    result.key_doc = np.concatenate(key_doc) if key_doc else np.zeros(0, np.int32)
+    result.key_pidx = np.concatenate(key_pidx) if key_pidx else np.zeros(0, np.int32)
+    result.stats["read"] = read_stats
+    for stage in stages:
+        result.stats[stage.name] = stage.stats
+    return result
+
+
+def _concat_keys(parts: list[DedupKeys], n_bands: int | None) -> DedupKeys:
+    if not parts:
+        return empty_keys(n_bands)
+    return DedupKeys(
+        np.concatenate([p.rows for p in parts]),
+        np.concatenate([p.exact for p in parts]),
+        None if n_bands is None else np.concatenate([p.bands for p in parts]),
+    )

@@ -1,0 +1,40 @@
+from tasks.language import LanguageDetector, LanguageStage
+from tasks.paragraphs import ParagraphStage
+from tasks.records import Batch, Document
+
+FR = ("Le président a rencontré son homologue pendant trois heures à huis clos, sans annoncer d'accord, "
+      "mais les deux dirigeants ont promis de se revoir prochainement pour poursuivre les discussions.")
+EN = ("The committee met for three hours behind closed doors and did not announce any agreement, "
+      "although both leaders promised to meet again soon to continue the discussions about the plan.")
+
+
+def _batch(*texts: str) -> Batch:
+    docs = [Document(f"d{i}", f"{i}.txt", "s", 0, t, "utf-8") for i, t in enumerate(texts)]
+    batch = ParagraphStage()(Batch(docs))
+    batch.paragraphs.is_boilerplate = [False] * len(batch.paragraphs)
+    batch.paragraphs.boilerplate_reason = [None] * len(batch.paragraphs)
+    return batch
+
+
+def test_documents_and_long_paragraphs_get_their_language_short_ones_inherit():
+    batch = LanguageStage(paragraph_min_chars=100)(_batch(f"Titre court\n{FR}\n{EN}\n{FR}", EN))
+    assert [d.lang for d in batch.docs] == ["fr", "en"]
+    assert 0.5 < batch.docs[0].lang_prob <= 1.0
+    assert batch.paragraphs.lang == ["fr", "fr", "en", "fr", "en"]
+
+
+def test_symbols_only_gives_none_without_raising():
+    assert LanguageDetector().detect("1234 !!! ---") == (None, None)
+    assert LanguageDetector().detect("") == (None, None)
+
+
+def test_deterministic_across_detectors():
+    text = "Ceci est une phrase assez courte."
+    assert LanguageDetector().detect(text) == LanguageDetector().detect(text)
+
+
+def test_chrome_is_left_out_of_the_document_sample():
+    batch = _batch("Subscribe to our newsletter\nSign in\n" + FR)
+    batch.paragraphs.is_boilerplate = [True, True, False]
+    LanguageStage()(batch)
+    assert batch.docs[0].lang == "fr"
