@@ -29,8 +29,8 @@ _FTFY_CONFIG = TextFixerConfig(uncurl_quotes=False, explain=True)
 _LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 # Control characters that never belong in text: C0 except \t and \n, DEL, C1, BOM, and
-# the non-characters U+FFFE/U+FFFF. (C1 controls are also a mojibake sign, so ftfy sees them first.)
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ufeff\ufffe\uffff]")
+# the non-characters U+FFFE/U+FFFF, and lone surrogates (unstorable; ftfy pairs valid ones first). (C1 controls are also a mojibake sign, so ftfy sees them first.)
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
 def _mojibake_signs() -> re.Pattern[str]:

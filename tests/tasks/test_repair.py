@@ -66,3 +66,9 @@ def test_repair_never_raises_and_is_idempotent(text):
     assert isinstance(repaired, str)
     assert "\r" not in repaired and "\x00" not in repaired
     assert repair_text(repaired)[0] == repaired
+
+
+def test_lone_surrogates_are_removed_even_without_ftfy():
+    text, fixes = repair_text("a\ud800b", use_ftfy=False)
+    assert text == "ab" and "control_chars" in fixes
+    text.encode("utf-8")  # storable
