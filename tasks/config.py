@@ -55,7 +55,7 @@ class DedupConfig(_Section):
     threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard similarity of character n-grams.")
     ngram: int = Field(5, ge=1, le=32, description="Character n-gram size for shingles.")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
-    seed: int = Field(1, ge=0, description="MinHash seed (datasketch-compatible).")
+    seed: int = Field(1, ge=0, le=2**32 - 1, description="MinHash seed (datasketch-compatible).")
     bands: int | None = Field(None, ge=1, description="LSH bands; chosen from the threshold when unset.")
     rows: int | None = Field(None, ge=1, description="LSH rows per band; chosen from the threshold when unset.")
 

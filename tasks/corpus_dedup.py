@@ -9,9 +9,11 @@ Candidate pairs are verified on the exact shingle sets, read back from the stage
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.config import DedupConfig
@@ -39,12 +41,28 @@ class RunDedup:
 
 
 class _StagedShingles:
-    """Fetch shingle sets of global key indices, reading each shard's staged text once per call."""
+    """Fetch shingle sets of global key indices from the shards' staged text.
+
+    Verification asks in chunks of candidate pairs; the text columns of the last few shards
+    read stay cached so that consecutive chunks do not re-read the same files.
+    """
+
+    _CACHED_SHARDS = 4
 
     def __init__(self, results: list[ShardResult], offsets: np.ndarray, ngram: int) -> None:
         self.results = results
         self.offsets = offsets
         self.ngram = ngram
+        self._texts: OrderedDict[int, pa.ChunkedArray] = OrderedDict()
+
+    def _text_column(self, shard: int) -> pa.ChunkedArray:
+        column = self._texts.pop(shard, None)
+        if column is None:
+            column = pq.read_table(self.results[shard].paragraphs_path, columns=["text"]).column("text")
+        self._texts[shard] = column
+        if len(self._texts) > self._CACHED_SHARDS:
+            self._texts.popitem(last=False)
+        return column
 
     def __call__(self, indices: np.ndarray) -> list[np.ndarray]:
         indices = np.asarray(indices, np.int64)
@@ -55,7 +73,7 @@ class _StagedShingles:
             where = np.nonzero(shard_of == shard)[0]
             local = indices[where] - self.offsets[shard]
             rows = result.key_rows[local]
-            texts = pq.read_table(result.paragraphs_path, columns=["text"]).column("text").take(rows).to_pylist()
+            texts = self._text_column(int(shard)).take(rows).to_pylist()
             for slot, text in zip(where, texts):
                 out[slot] = shingle_hashes(normalize_for_dedup(text), self.ngram)
         return out  # type: ignore[return-value]
