@@ -605,3 +605,17 @@ def test_seed_results_are_deterministic(seeds_dir, seed_results):
     again = BoilerplateStage(BoilerplateConfig())(make_batch([f.read_text(encoding="utf-8") for f in files]))
     reasons = [r for rows in seed_results.values() for _, r in rows]
     assert again.paragraphs.boilerplate_reason == reasons
+
+
+def test_a_long_standfirst_above_a_credit_is_not_a_caption():
+    from tasks.boilerplate import BoilerplateClassifier, load_rule_packs
+
+    classifier = BoilerplateClassifier(load_rule_packs(["common", "en", "fr"]))
+    standfirst = (
+        "Le chantier a pris quatre mois de retard à cause de vestiges gallo-romains mis au jour sous "
+        "l'avenue Jean-Jaurès, mais la métropole promet une mise en service avant la rentrée scolaire "
+        "et assure que le budget sera tenu."
+    )
+    caption = "Une rame d'essai du tramway au dépôt de Saint-Priest, le 11 mars 2024."
+    assert classifier.classify([standfirst, "Crédit : Camille RENAUD / AFP"]) == [None, "photo_credit"]
+    assert classifier.classify([caption, "Crédit : Camille RENAUD / AFP"]) == ["caption", "photo_credit"]
