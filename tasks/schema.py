@@ -47,6 +47,9 @@ DOCUMENTS = pa.schema(
         pa.field("source_sha256", pa.string(), nullable=False),
         pa.field("record_index", pa.int64(), nullable=False),
         pa.field("text", pa.string(), nullable=False),  # clean text: kept paragraphs joined by "\n\n"
+        # The decoded and repaired full text, before anything was removed: paragraphs'
+        # char_start/char_end index into it, so every paragraph can be traced to its place.
+        pa.field("source_text", pa.string(), nullable=False),
         pa.field("lang", pa.string()),
         pa.field("lang_prob", pa.float64()),
         pa.field("source_encoding", pa.string(), nullable=False),  # e.g. "utf-8", "cp1252", "utf-16"
@@ -56,7 +59,6 @@ DOCUMENTS = pa.schema(
         pa.field("n_kept", pa.int32(), nullable=False),
         pa.field("n_boilerplate", pa.int32(), nullable=False),
         pa.field("n_duplicate", pa.int32(), nullable=False),
-        pa.field("n_chars_raw", pa.int64(), nullable=False),  # length of the repaired text
         pa.field("metadata", pa.string(), nullable=False),  # JSON object: the record's other fields
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("pipeline_version", pa.string(), nullable=False),

@@ -144,36 +144,21 @@ def _paragraph_table(batch: Batch) -> pa.Table:
     )
 
 
-def _document_table(docs: list[Document]) -> pa.Table:
+def _records_table(records: list, table_schema: pa.Schema, attribute: dict[str, str] | None = None) -> pa.Table:
+    """One column per schema field, read from the records' attribute of the same name (or as mapped)."""
+    attribute = attribute or {}
     return pa.table(
-        {
-            "doc_id": [d.doc_id for d in docs],
-            "source_path": [d.source_path for d in docs],
-            "source_sha256": [d.source_sha256 for d in docs],
-            "record_index": [d.record_index for d in docs],
-            "lang": [d.lang for d in docs],
-            "lang_prob": [d.lang_prob for d in docs],
-            "source_encoding": [d.source_encoding for d in docs],
-            "encoding_fixes": [d.encoding_fixes for d in docs],
-            "n_replacement_chars": [d.n_replacement_chars for d in docs],
-            "n_chars_raw": [len(d.text) for d in docs],
-            "metadata": [d.metadata for d in docs],
-        },
-        schema=STAGED_DOCUMENTS,
+        {f.name: [getattr(r, attribute.get(f.name, f.name)) for r in records] for f in table_schema},
+        schema=table_schema,
     )
+
+
+def _document_table(docs: list[Document]) -> pa.Table:
+    return _records_table(docs, STAGED_DOCUMENTS, {"source_text": "text"})
 
 
 def reject_table(rejects: list[Reject]) -> pa.Table:
-    return pa.table(
-        {
-            "source_path": [r.source_path for r in rejects],
-            "record_index": [r.record_index for r in rejects],
-            "reason": [r.reason for r in rejects],
-            "detail": [r.detail for r in rejects],
-            "source_sha256": [r.source_sha256 for r in rejects],
-        },
-        schema=STAGED_REJECTS,
-    )
+    return _records_table(rejects, STAGED_REJECTS)
 
 
 def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir: Path) -> ShardResult:
