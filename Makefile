@@ -10,7 +10,8 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# setuptools warns about editable installs on every build; keep its log, show it on failure
+	$(BIN)/python -m pip install --quiet --no-deps -e . 2> $(VENV)/install.log || { cat $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
 setup: $(STAMP)
