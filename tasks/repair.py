@@ -55,21 +55,38 @@ def _mojibake_signs() -> re.Pattern[str]:
 _DAMAGE = _mojibake_signs()
 
 
+_MAX_PASSES = 4
+
+
 def repair_text(text: str, use_ftfy: bool = True) -> tuple[str, list[str]]:
-    """Repair one document's text. Returns (text, fixes) where fixes names what changed."""
+    """Repair one document's text. Returns (text, fixes) where fixes names what changed.
+
+    Removing a character can bring two others together into what looks like new damage
+    ("Â\\x08\\xa0" becomes "Â\\xa0"), so the steps repeat until nothing changes: repairing
+    repaired text is a no-op.
+    """
     fixes: list[str] = []
     if "\r" in text or _LINE_BREAKS.search(text):
         text = _LINE_BREAKS.sub("\n", text)
         fixes.append("line_breaks")
-    if use_ftfy and _DAMAGE.search(text):
-        text = _fix_damaged_lines(text, fixes)
-    if _CONTROL.search(text):
-        text = _CONTROL.sub("", text)
-        fixes.append("control_chars")
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-        fixes.append("nfc")
+    for _ in range(_MAX_PASSES):
+        before = text
+        if use_ftfy and _DAMAGE.search(text):
+            text = _fix_damaged_lines(text, fixes)
+        if _CONTROL.search(text):
+            text = _CONTROL.sub("", text)
+            _note(fixes, "control_chars")
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+            _note(fixes, "nfc")
+        if text == before:
+            break
     return text, fixes
+
+
+def _note(fixes: list[str], step: str) -> None:
+    if step not in fixes:
+        fixes.append(step)
 
 
 def _fix_damaged_lines(text: str, fixes: list[str]) -> str:
@@ -81,9 +98,7 @@ def _fix_damaged_lines(text: str, fixes: list[str]) -> str:
         if fixed != line:
             lines[i] = fixed
             for action, parameter in explanation or []:
-                step = f"ftfy:{parameter}" if action == "apply" else f"ftfy:{action}:{parameter}"
-                if step not in fixes:
-                    fixes.append(step)
+                _note(fixes, f"ftfy:{parameter}" if action == "apply" else f"ftfy:{action}:{parameter}")
     return "\n".join(lines)
 
 

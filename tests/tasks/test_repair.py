@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from tasks.records import Batch, Document
@@ -59,8 +60,14 @@ def test_stage_counts_replacement_chars_and_rejects_empty_text():
     assert stage.stats.counts["replacement_chars"] == 2
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text())
+@pytest.mark.parametrize("text", ["Â\x08\xa0", "Â\x81\xa0", "A\u0302\xa0", "Ã\x00©"])
+def test_repair_is_idempotent_when_removals_create_new_damage(text):
+    once, _ = repair_text(text)
+    assert repair_text(once)[0] == once
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.characters(codec=None) | st.sampled_from("ÂÃâ€™©\xa0\x08\x81\x9d&;#")))
 def test_repair_never_raises_and_is_idempotent(text):
     repaired, _ = repair_text(text)
     assert isinstance(repaired, str)
