@@ -44,7 +44,7 @@ class BoilerplateConfig(_Section):
 
 
 class LanguageConfig(_Section):
-    prefix_chars: int = Field(2000, ge=50, description="Characters of kept text used to detect a document's language.")
+    prefix_chars: int = Field(1000, ge=50, description="Characters of kept text used to detect a document's language.")
     paragraph_min_chars: int = Field(
         200, ge=20, description="Paragraphs at least this long get their own detection; shorter ones inherit."
     )

@@ -5,8 +5,10 @@ run to run. It is slow (a few ms a call) and unreliable on short text, so:
 
 * each document is detected once, on a bounded prefix of its kept (non-chrome) text;
 * a paragraph gets its own detection only when it is long enough to be trusted
-  (``language.paragraph_min_chars``), on a bounded prefix, cached by its text hash;
-* shorter paragraphs, and chrome, inherit the document's language.
+  (``language.paragraph_min_chars``) *and* its function words point to another language
+  than its document's (a cheap count against ``lang/stopwords.toml``); then on a bounded
+  prefix, cached by its text hash;
+* every other paragraph, and chrome, inherits the document's language.
 
 ``lang`` is an ISO 639-1 code (langdetect's "zh-cn"/"zh-tw" become "zh"), or None when
 nothing could be detected (empty, digits or symbols only).
@@ -14,7 +16,11 @@ nothing could be detected (empty, digits or symbols only).
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import re
+import tomllib
+from collections import Counter, OrderedDict
+from functools import cache
+from importlib import resources
 
 import xxhash
 from langdetect import DetectorFactory
@@ -34,6 +40,48 @@ def _factory() -> DetectorFactory:
     from langdetect import detector_factory
 
     return detector_factory._factory
+
+
+_WORD = re.compile(r"\w+")
+_MAX_TOKENS = 120  # function-word evidence saturates quickly; bound the work per paragraph
+
+
+@cache
+def stopwords() -> dict[str, frozenset[str]]:
+    """Function words per language, from ``tasks/lang/stopwords.toml``."""
+    data = tomllib.loads(resources.files("tasks").joinpath("lang/stopwords.toml").read_text(encoding="utf-8"))
+    return {lang: frozenset(words.split()) for lang, words in data["stopwords"].items()}
+
+
+@cache
+def _word_languages() -> dict[str, tuple[str, ...]]:
+    table: dict[str, list[str]] = {}
+    for lang, words in stopwords().items():
+        for word in words:
+            table.setdefault(word, []).append(lang)
+    return {word: tuple(langs) for word, langs in table.items()}
+
+
+def function_word_counts(text: str) -> Counter:
+    """How many of the text's first words are function words of each language."""
+    table = _word_languages()
+    counts: Counter = Counter()
+    for i, match in enumerate(_WORD.finditer(text.lower())):
+        if i >= _MAX_TOKENS:
+            break
+        langs = table.get(match.group())
+        if langs:
+            counts.update(langs)
+    return counts
+
+
+def points_elsewhere(text: str, lang: str | None) -> bool:
+    """True when the text's function words clearly point to a language other than ``lang``."""
+    counts = function_word_counts(text)
+    if not counts:
+        return False
+    best, hits = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    return best != lang and hits >= 3 and hits >= 1.5 * counts.get(lang or "", 0)
 
 
 def _iso639_1(code: str) -> str:
@@ -69,7 +117,7 @@ class LanguageDetector:
 class LanguageStage(Stage):
     name = "language"
 
-    def __init__(self, prefix_chars: int = 2000, paragraph_min_chars: int = 200) -> None:
+    def __init__(self, prefix_chars: int = 1000, paragraph_min_chars: int = 200) -> None:
         super().__init__()
         self.prefix_chars = prefix_chars
         self.paragraph_min_chars = paragraph_min_chars
@@ -98,7 +146,11 @@ class LanguageStage(Stage):
             self.stats.counts[f"doc_lang:{doc.lang}"] += 1
             for i in range(start, end):
                 text = paras.text[i]
-                if len(text) >= self.paragraph_min_chars and not flags[i - start]:
+                if (
+                    len(text) >= self.paragraph_min_chars
+                    and not flags[i - start]
+                    and points_elsewhere(text[:_PARAGRAPH_PREFIX], doc.lang)
+                ):
                     lang, _ = self.detector.detect(text[:_PARAGRAPH_PREFIX])
                     langs[i] = lang or doc.lang
                     self.stats.counts["paragraphs_detected"] += 1

@@ -38,3 +38,18 @@ def test_chrome_is_left_out_of_the_document_sample():
     batch.paragraphs.is_boilerplate = [True, True, False]
     LanguageStage()(batch)
     assert batch.docs[0].lang == "fr"
+
+
+def test_function_words_point_to_a_switch_of_language():
+    from tasks.language import points_elsewhere
+
+    assert points_elsewhere(EN, "fr")
+    assert not points_elsewhere(FR, "fr")
+    assert not points_elsewhere("Вчера вечером совет принял бюджет", "ru")  # no evidence either way
+    assert points_elsewhere(EN, None)
+
+
+def test_paragraphs_in_the_documents_language_cost_no_detection():
+    stage = LanguageStage(paragraph_min_chars=100)
+    stage(_batch(f"{FR}\n{FR} Encore.\n{FR} Toujours."))
+    assert stage.stats.counts["paragraphs_detected"] == 0

@@ -1,0 +1,185 @@
+"""Throughput benchmark: the real `corpusclean run` on a generated corpus of a given size.
+
+Prints MB/s per stage and end to end, paragraphs per second, peak memory of the pipeline's
+processes, and, in the same run, the naive datasketch signature loop against our vectorised
+signatures on the same paragraphs and shingles (a machine-independent ratio).
+
+    python bench/throughput.py --mb 200                 # generate (cached) + run
+    python bench/throughput.py --mb 50 --threads        # thread runner instead of processes
+    python bench/throughput.py --raw /my/corpus         # your own files
+
+Stage MB/s are input megabytes over the CPU seconds a stage spent, summed over shards (so
+with 2 workers the flow can be faster than the sum). "flow" is the Prefect flow's wall time;
+"command" also counts starting Python and Prefect's temporary API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import pyarrow.dataset as ds
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from bench.corpus_gen import generate  # noqa: E402
+
+
+def _tree_rss(root_pid: int) -> tuple[int, int]:
+    """(pipeline RSS, Prefect API server RSS) in bytes, summed over the process tree."""
+    children: dict[int, list[int]] = {}
+    cmdlines: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdlines[int(entry)] = f.read().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    pipeline = server = 0
+    stack = [root_pid]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError):
+            continue
+        if "uvicorn" in cmdlines.get(pid, "") or "prefect.server" in cmdlines.get(pid, ""):
+            server += rss
+        else:
+            pipeline += rss
+    return pipeline, server
+
+
+def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
+    cmd = [str(REPO / ".venv" / "bin" / "corpusclean"), "run", "--quiet", "--raw", str(raw), "--out", str(out), *extra]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = {"pipeline": 0, "server": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            pipeline, server = _tree_rss(proc.pid)
+            peak["pipeline"] = max(peak["pipeline"], pipeline)
+            peak["server"] = max(peak["server"], server)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"corpusclean failed ({proc.returncode}):\n{stderr}")
+    report = json.loads((out / "report.json").read_text())
+    return {"command_seconds": wall, "peak_rss_pipeline": peak["pipeline"], "peak_rss_server": peak["server"], "report": report}
+
+
+def signature_ratio(raw_paragraphs: list[str], ngram: int = 5, num_perm: int = 128, seed: int = 1) -> dict:
+    """The naive datasketch loop vs our batch signatures, on the same paragraphs and shingles."""
+    from datasketch import MinHash
+
+    from tasks.minhash import normalize_for_dedup, signatures
+
+    norm = [normalize_for_dedup(p) for p in raw_paragraphs]
+    mb = sum(len(p.encode("utf-8")) for p in raw_paragraphs) / 1e6
+    started = time.perf_counter()
+    for text in norm:
+        m = MinHash(num_perm=num_perm, seed=seed)
+        shingles = {text[i : i + ngram] for i in range(max(1, len(text) - ngram + 1))}
+        for shingle in shingles:
+            m.update(shingle.encode("utf-8"))
+    naive = time.perf_counter() - started
+    started = time.perf_counter()
+    signatures(norm, ngram, num_perm, seed)
+    ours = time.perf_counter() - started
+    return {"sample_mb": mb, "naive_mb_s": mb / naive, "ours_mb_s": mb / ours, "ratio": naive / ours}
+
+
+def sample_paragraphs(out: Path, target_mb: float) -> list[str]:
+    table = ds.dataset(out / "paragraphs").to_table(columns=["text", "is_boilerplate"])
+    texts = [t for t, chrome in zip(table.column("text").to_pylist(), table.column("is_boilerplate").to_pylist()) if not chrome]
+    picked, size = [], 0
+    step = max(1, len(texts) // 20000)
+    for text in texts[::step]:
+        picked.append(text)
+        size += len(text.encode("utf-8"))
+        if size >= target_mb * 1e6:
+            break
+    return picked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=float, default=50.0, help="size of the generated corpus (default 50)")
+    parser.add_argument("--raw", type=Path, help="benchmark these files instead of a generated corpus")
+    parser.add_argument("--work", type=Path, default=HERE / "out", help="where corpora and outputs go")
+    parser.add_argument("--threads", action="store_true", help="use the thread runner (default: processes)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override, repeatable")
+    parser.add_argument("--sample-mb", type=float, default=0.3, help="paragraph sample for the datasketch ratio")
+    args = parser.parse_args()
+
+    if args.raw:
+        raw = args.raw
+    else:
+        raw = args.work / f"corpus-{args.mb:g}mb"
+        if not (raw / ".complete").exists():
+            print(f"generating {args.mb:g} MB of pages in {raw} ...", flush=True)
+            info = generate(raw, args.mb)
+            (raw / ".complete").write_text(json.dumps(info))
+    out = args.work / f"clean-{raw.name}"
+    extra = [] if args.threads else ["--processes"]
+    for override in args.overrides:
+        extra += ["--set", override]
+    print(f"running corpusclean on {raw} ({'threads' if args.threads else 'processes'}) ...", flush=True)
+    result = run_pipeline(raw, out, extra)
+    report = result["report"]
+    mb = report["inputs"]["bytes"] / 1e6
+    flow_s = report["wall_seconds"]
+    sig = signature_ratio(sample_paragraphs(out, args.sample_mb))
+
+    print()
+    print(f"corpus: {raw} — {mb:.1f} MB, {report['inputs']['files']} files, {report['counts']['documents']} documents, "
+          f"{report['counts']['paragraphs']} paragraphs, {report['inputs']['shards']} shards")
+    print(f"{'stage':<12} {'cpu s':>8} {'MB/s':>9}")
+    for name, stage in report["stages"].items():
+        print(f"{name:<12} {stage['seconds']:>8.2f} {stage['mb_per_s'] or 0:>9.2f}")
+    print(f"{'flow':<12} {flow_s:>8.2f} {mb / flow_s:>9.2f}   (wall, {report['counts']['paragraphs'] / flow_s:,.0f} paragraphs/s)")
+    print(f"{'command':<12} {result['command_seconds']:>8.2f} {mb / result['command_seconds']:>9.2f}   (wall, incl. Prefect start-up)")
+    print(f"peak RSS: pipeline processes {result['peak_rss_pipeline'] / 2**20:,.0f} MiB, "
+          f"Prefect API server {result['peak_rss_server'] / 2**20:,.0f} MiB")
+    print(f"signatures on {sig['sample_mb']:.2f} MB of paragraphs: datasketch loop {sig['naive_mb_s']:.3f} MB/s, "
+          f"ours {sig['ours_mb_s']:.2f} MB/s, ratio {sig['ratio']:.0f}x")
+    print(f"kept {report['counts']['kept']}, boilerplate {report['counts']['boilerplate']}, duplicate {report['counts']['duplicate']}")
+
+    record = {
+        "date": date.today().isoformat(), "corpus": str(raw), "mb": mb, "runner": "threads" if args.threads else "processes",
+        "flow_seconds": flow_s, "command_seconds": result["command_seconds"],
+        "flow_mb_s": mb / flow_s, "command_mb_s": mb / result["command_seconds"],
+        "paragraphs_per_s": report["counts"]["paragraphs"] / flow_s,
+        "peak_rss_pipeline_mib": result["peak_rss_pipeline"] / 2**20, "peak_rss_server_mib": result["peak_rss_server"] / 2**20,
+        "stages": {k: {"seconds": v["seconds"], "mb_per_s": v["mb_per_s"]} for k, v in report["stages"].items()},
+        "signatures": sig, "counts": report["counts"],
+    }
+    (args.work / f"result-{raw.name}.json").write_text(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()
