@@ -55,12 +55,32 @@ CHROME = {
         "Advertisement", "![]()", "© 2024 The Daily Courier. All rights reserved.", "Read more", "Related articles",
     ],
 }
+# Content words: the common words above plus a large synthetic vocabulary made of each
+# language's typical syllables, so unrelated paragraphs share few character 5-grams (as real
+# text does) while still reading as French or English to a language detector.
+SYLLABLES = {
+    "fr": "ba be bi bo bu ca ce ci co cou da de di do dou fa fe fi fo ga ge gi go la le li lo lou ma me mi mo mou "
+          "na ne ni no pa pe pi po pou ra re ri ro rou sa se si so sou ta te ti to tou va ve vi vo ment tion eau "
+          "ai ei oi an en in on un eur ier ette elle ise ance ence age ique ois".split(),
+    "en": "ba be bi bo bu ca co cu da de di do du fa fe fi fo ga ge go la le li lo lu ma me mi mo mu na ne ni no "
+          "pa pe pi po ra re ri ro sa se si so ta te ti to th sh ch wh ing ed er est ly ness ment tion ful "
+          "ow ea ee oo ay ight ough ck".split(),
+}
+
+
+def _vocabulary(lang: str, common: list[str], size: int, seed: int) -> list[str]:
+    rng = random.Random(f"{lang}-{seed}")
+    made = {"".join(rng.choice(SYLLABLES[lang]) for _ in range(rng.randint(2, 4))) for _ in range(size)}
+    return common + sorted(made)
+
+
 MOJIBAKE = "Le prÃ©sident a dÃ©clarÃ© que lâ€™accord serait signÃ© avant lâ€™Ã©tÃ©."
 
 
-def _sentence(rng: random.Random, words: list[str]) -> str:
+def _sentence(rng: random.Random, words: list[str], common: list[str]) -> str:
     n = rng.randint(8, 24)
-    body = " ".join(rng.choice(words) for _ in range(n))
+    # about half function words, as in running text
+    body = " ".join(rng.choice(common) if rng.random() < 0.5 else rng.choice(words) for _ in range(n))
     if rng.random() < 0.3:
         cut = rng.randint(3, n - 2)
         parts = body.split(" ")
@@ -68,15 +88,19 @@ def _sentence(rng: random.Random, words: list[str]) -> str:
     return body[0].upper() + body[1:] + rng.choice([".", ".", ".", " !", " ?"])
 
 
-def _paragraph(rng: random.Random, words: list[str]) -> str:
-    return " ".join(_sentence(rng, words) for _ in range(rng.randint(2, 6)))
+def _paragraph(rng: random.Random, words: list[str], common: list[str]) -> str:
+    return " ".join(_sentence(rng, words, common) for _ in range(rng.randint(2, 6)))
+
+
+_VOCAB = {"fr": _vocabulary("fr", FR_WORDS, 20000, 7), "en": _vocabulary("en", EN_WORDS, 20000, 7)}
+_COMMON = {"fr": FR_WORDS[:60], "en": EN_WORDS[:60]}
 
 
 def _page(rng: random.Random, lang: str) -> dict:
-    words = FR_WORDS if lang == "fr" else EN_WORDS
+    words, common = _VOCAB[lang], _COMMON[lang]
     chrome = CHROME[lang]
-    title = _sentence(rng, words).rstrip(".!? ")
-    lines = rng.sample(chrome, 3) + [title] + [_paragraph(rng, words) for _ in range(rng.randint(5, 20))]
+    title = _sentence(rng, words, common).rstrip(".!? ")
+    lines = rng.sample(chrome, 3) + [title] + [_paragraph(rng, words, common) for _ in range(rng.randint(5, 20))]
     if rng.random() < 0.05:
         lines.insert(5, MOJIBAKE)
     lines += rng.sample(chrome, 4)
@@ -84,7 +108,7 @@ def _page(rng: random.Random, lang: str) -> dict:
 
 
 def _near_copy(rng: random.Random, page: dict) -> dict:
-    words = FR_WORDS if page["lang"] == "fr" else EN_WORDS
+    words, common = _VOCAB[page["lang"]], _COMMON[page["lang"]]
     lines = list(page["lines"])
     for _ in range(rng.randint(1, 3)):  # edit a few words in a few paragraphs
         i = rng.randrange(len(lines))
@@ -95,7 +119,7 @@ def _near_copy(rng: random.Random, page: dict) -> dict:
     if rng.random() < 0.5 and len(lines) > 8:
         del lines[rng.randrange(4, len(lines))]
     else:
-        lines.insert(rng.randrange(4, len(lines)), _paragraph(rng, words))
+        lines.insert(rng.randrange(4, len(lines)), _paragraph(rng, words, common))
     return {**page, "lines": lines}
 
 

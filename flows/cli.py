@@ -105,15 +105,17 @@ def run(
         _fail(str(exc))
 
     _prefect_environment(verbose)
+    from flows.api import run_api
     from flows.clean_corpus import clean_corpus, make_task_runner
     from tasks import progress
 
     flow = clean_corpus.with_options(task_runner=make_task_runner(cfg.run))
     try:
-        if quiet:
-            report = flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides)
-        else:
-            report = _run_with_progress(flow, progress, raw, out_dir, config, overrides)
+        with run_api():
+            if quiet:
+                report = flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides)
+            else:
+                report = _run_with_progress(flow, progress, raw, out_dir, config, overrides)
     except (ConfigError, UsageError) as exc:
         _fail(str(exc))
     except Exception as exc:  # a failed run: one line, details on request

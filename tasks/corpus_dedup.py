@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from tasks.config import DedupConfig
 from tasks.dedup import find_duplicates
-from tasks.minhash import normalize_for_dedup, shingle_hashes
+from tasks.minhash import batch_shingle_hashes, normalize_for_dedup
 from tasks.records import make_paragraph_id
 from tasks.shard import ShardResult
 from tasks.stage import StageStats
@@ -74,8 +74,9 @@ class _StagedShingles:
             local = indices[where] - self.offsets[shard]
             rows = result.key_rows[local]
             texts = self._text_column(int(shard)).take(rows).to_pylist()
-            for slot, text in zip(where, texts):
-                out[slot] = shingle_hashes(normalize_for_dedup(text), self.ngram)
+            shingles = batch_shingle_hashes([normalize_for_dedup(text) for text in texts], self.ngram)
+            for slot, hashes in zip(where, shingles):
+                out[slot] = hashes
         return out  # type: ignore[return-value]
 
 

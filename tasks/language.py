@@ -65,14 +65,8 @@ def _word_languages() -> dict[str, tuple[str, ...]]:
 def function_word_counts(text: str) -> Counter:
     """How many of the text's first words are function words of each language."""
     table = _word_languages()
-    counts: Counter = Counter()
-    for i, match in enumerate(_WORD.finditer(text.lower())):
-        if i >= _MAX_TOKENS:
-            break
-        langs = table.get(match.group())
-        if langs:
-            counts.update(langs)
-    return counts
+    words = _WORD.findall(text.lower(), 0, _MAX_TOKENS * 12)[:_MAX_TOKENS]
+    return Counter([lang for word in words if word in table for lang in table[word]])
 
 
 def points_elsewhere(text: str, lang: str | None) -> bool:
