@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tasks.config import DedupConfig
 from tasks.dedup import find_duplicates
 from tasks.minhash import batch_shingle_hashes, normalize_for_dedup
 from tasks.records import make_paragraph_id
-from tasks.shard import ShardResult
+from tasks.shard import ShardResult, open_staged
 from tasks.stage import StageStats
 
 
@@ -58,7 +57,7 @@ class _StagedShingles:
     def _text_column(self, shard: int) -> pa.ChunkedArray:
         column = self._texts.pop(shard, None)
         if column is None:
-            column = pq.read_table(self.results[shard].paragraphs_path, columns=["text"]).column("text")
+            column = open_staged(self.results[shard].paragraphs_path).read_all().column("text")
         self._texts[shard] = column
         if len(self._texts) > self._CACHED_SHARDS:
             self._texts.popitem(last=False)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from tasks import schema
 from tasks.corpus_dedup import ShardDecisions
-from tasks.shard import ShardResult
+from tasks.shard import ShardResult, open_staged
 from tasks.stage import StageStats
 
 PARQUET_OPTIONS = {"compression": "zstd"}
@@ -74,16 +74,16 @@ def finalize_shard(
         is_dup[row] = dup
         kind[row] = k
 
-    para_file = pq.ParquetFile(result.paragraphs_path)
-    doc_file = pq.ParquetFile(result.documents_path)
+    para_file = open_staged(result.paragraphs_path)
+    doc_file = open_staged(result.documents_path)
     para_writer = pq.ParquetWriter(_part_path(run_dir, "paragraphs", result.index), schema.PARAGRAPHS, **PARQUET_OPTIONS)
     doc_writer = pq.ParquetWriter(_part_path(run_dir, "documents", result.index), schema.DOCUMENTS, **PARQUET_OPTIONS)
     try:
         offset = 0
-        # Staged files are written batch by batch, one row group per batch on both sides.
-        for group in range(doc_file.num_row_groups):
-            docs = doc_file.read_row_group(group)
-            paras = para_file.read_row_group(group)
+        # Staged files are written batch by batch, one record batch per batch on both sides.
+        for group in range(doc_file.num_record_batches):
+            docs = doc_file.get_batch(group)
+            paras = para_file.get_batch(group)
             rows = slice(offset, offset + paras.num_rows)
             offset += paras.num_rows
             para_writer.write_table(_final_paragraphs(paras, is_dup[rows], cluster[rows], kind[rows], run_id))
@@ -91,7 +91,7 @@ def finalize_shard(
     finally:
         para_writer.close()
         doc_writer.close()
-    rejects = pq.read_table(result.rejects_path)
+    rejects = open_staged(result.rejects_path).read_all()
     summary.rejects = rejects.num_rows
     summary.reject_reasons.update(rejects.column("reason").to_pylist())
     rejects = rejects.append_column("run_id", pa.array([run_id] * rejects.num_rows, pa.string()))
@@ -101,7 +101,7 @@ def finalize_shard(
     return summary
 
 
-def _final_paragraphs(paras: pa.Table, is_dup: np.ndarray, cluster: list, kind: list, run_id: str) -> pa.Table:
+def _final_paragraphs(paras: pa.RecordBatch, is_dup: np.ndarray, cluster: list, kind: list, run_id: str) -> pa.Table:
     columns = {name: paras.column(name) for name in paras.column_names}
     columns["is_duplicate"] = pa.array(is_dup, pa.bool_())
     columns["duplicate_of"] = pa.array([c if d else None for c, d in zip(cluster, is_dup)], pa.string())
@@ -112,7 +112,7 @@ def _final_paragraphs(paras: pa.Table, is_dup: np.ndarray, cluster: list, kind: 
 
 
 def _final_documents(
-    docs: pa.Table, paras: pa.Table, is_dup: np.ndarray, run_id: str, pipeline_version: str, summary: ShardSummary
+    docs: pa.RecordBatch, paras: pa.RecordBatch, is_dup: np.ndarray, run_id: str, pipeline_version: str, summary: ShardSummary
 ) -> pa.Table:
     doc_ids = docs.column("doc_id").to_pylist()
     p_doc = paras.column("doc_id").to_pylist()

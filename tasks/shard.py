@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tasks import schema
 from tasks.boilerplate import BoilerplateStage
@@ -121,11 +120,16 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
         yield Batch(docs, rejects=rejects)
 
 
-def _paragraph_table(batch: Batch) -> pa.Table:
+def open_staged(path: Path) -> pa.ipc.RecordBatchFileReader:
+    """A staged file, memory-mapped: one record batch per cleaned batch, read without copying."""
+    return pa.ipc.open_file(pa.memory_map(str(path)))
+
+
+def _paragraph_table(batch: Batch) -> pa.RecordBatch:
     paras = batch.paragraphs
     docs = batch.docs
     pos = paras.doc_pos
-    return pa.table(
+    return pa.RecordBatch.from_pydict(
         {
             "paragraph_id": [make_paragraph_id(docs[p].doc_id, i) for p, i in zip(pos, paras.paragraph_index)],
             "doc_id": [docs[p].doc_id for p in pos],
@@ -144,20 +148,20 @@ def _paragraph_table(batch: Batch) -> pa.Table:
     )
 
 
-def _records_table(records: list, table_schema: pa.Schema, attribute: dict[str, str] | None = None) -> pa.Table:
+def _records_table(records: list, table_schema: pa.Schema, attribute: dict[str, str] | None = None) -> pa.RecordBatch:
     """One column per schema field, read from the records' attribute of the same name (or as mapped)."""
     attribute = attribute or {}
-    return pa.table(
+    return pa.RecordBatch.from_pydict(
         {f.name: [getattr(r, attribute.get(f.name, f.name)) for r in records] for f in table_schema},
         schema=table_schema,
     )
 
 
-def _document_table(docs: list[Document]) -> pa.Table:
+def _document_table(docs: list[Document]) -> pa.RecordBatch:
     return _records_table(docs, STAGED_DOCUMENTS, {"source_text": "text"})
 
 
-def reject_table(rejects: list[Reject]) -> pa.Table:
+def reject_table(rejects: list[Reject]) -> pa.RecordBatch:
     return _records_table(rejects, STAGED_REJECTS)
 
 
@@ -166,9 +170,9 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     staging_dir.mkdir(parents=True, exist_ok=True)
     result = ShardResult(
         index,
-        staging_dir / f"shard-{index:05d}.paragraphs.parquet",
-        staging_dir / f"shard-{index:05d}.documents.parquet",
-        staging_dir / f"shard-{index:05d}.rejects.parquet",
+        staging_dir / f"shard-{index:05d}.paragraphs.arrow",
+        staging_dir / f"shard-{index:05d}.documents.arrow",
+        staging_dir / f"shard-{index:05d}.rejects.arrow",
         n_files=len(files),
         bytes_in=sum(f.size for f in files),
     )
@@ -178,10 +182,13 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     key_parts: list[DedupKeys] = []
     key_doc: list[np.ndarray] = []
     key_pidx: list[np.ndarray] = []
+    # Staged files are Arrow IPC (uncompressed, memory-mapped when read back): they live
+    # for one run, so fast beats small. Paragraphs and documents get one record batch per
+    # cleaned batch, so batch i of one file matches batch i of the other.
     writers = {
-        "paragraphs": pq.ParquetWriter(result.paragraphs_path, STAGED_PARAGRAPHS),
-        "documents": pq.ParquetWriter(result.documents_path, STAGED_DOCUMENTS),
-        "rejects": pq.ParquetWriter(result.rejects_path, STAGED_REJECTS),
+        "paragraphs": pa.ipc.new_file(str(result.paragraphs_path), STAGED_PARAGRAPHS),
+        "documents": pa.ipc.new_file(str(result.documents_path), STAGED_DOCUMENTS),
+        "rejects": pa.ipc.new_file(str(result.rejects_path), STAGED_REJECTS),
     }
     try:
         for batch in iter_batches(files, config, read_stats):
@@ -195,10 +202,10 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
             key_pidx.append(pidx[keys.rows])
             key_parts.append(DedupKeys(keys.rows + row_offset, keys.exact, keys.bands))
             if batch.docs:
-                writers["paragraphs"].write_table(_paragraph_table(batch))
-                writers["documents"].write_table(_document_table(batch.docs))
+                writers["paragraphs"].write_batch(_paragraph_table(batch))
+                writers["documents"].write_batch(_document_table(batch.docs))
             if batch.rejects:
-                writers["rejects"].write_table(reject_table(batch.rejects))
+                writers["rejects"].write_batch(reject_table(batch.rejects))
             result.doc_ids.extend(d.doc_id for d in batch.docs)
             result.n_docs += len(batch.docs)
             result.n_paragraphs += len(batch.paragraphs)
