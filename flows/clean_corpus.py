@@ -41,7 +41,7 @@ def clean_corpus(
             progress.report("clean", done, len(shards))
         results.sort(key=lambda r: r.index)
         progress.report("dedup", 0, 1)
-        dedup = t.find_duplicates(results, config.dedup)
+        dedup = t.find_duplicates(results, config.dedup, config.run.reference)
         progress.report("dedup", 1, 1)
         summaries = t.finalize_shard.map(
             results, dedup.decisions, unmapped(run.run_dir), unmapped(run.run_id), unmapped(run.pipeline_version)

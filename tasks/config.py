@@ -75,6 +75,11 @@ class RunConfig(_Section):
         "threads", description="Prefect task runner for shards: threads, or processes to use every core."
     )
     workers: int = Field(2, ge=1, description="Parallel shards.")
+    reference: bool = Field(
+        False,
+        description="Run the unoptimised reference chain (ftfy on every line, stock langdetect, "
+        "datasketch MinHash objects, all-pairs Jaccard). Same output, much slower: for tests and benchmarks.",
+    )
 
 
 class Config(_Section):

@@ -79,7 +79,7 @@ class _StagedShingles:
         return out  # type: ignore[return-value]
 
 
-def find_run_duplicates(results: list[ShardResult], config: DedupConfig) -> RunDedup:
+def find_run_duplicates(results: list[ShardResult], config: DedupConfig, reference: bool = False) -> RunDedup:
     stats = StageStats("dedup")
     started = time.perf_counter()
     results = sorted(results, key=lambda r: r.index)
@@ -90,7 +90,9 @@ def find_run_duplicates(results: list[ShardResult], config: DedupConfig) -> RunD
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     exact = np.concatenate([r.keys.exact for r in results]) if results else np.zeros((0, 2), np.uint64)
     bands = np.concatenate([r.keys.bands for r in results]) if results else None
-    found = find_duplicates(exact, bands, _StagedShingles(results, offsets, config.ngram), config.threshold)
+    found = find_duplicates(
+        exact, bands, _StagedShingles(results, offsets, config.ngram), config.threshold, all_pairs=reference
+    )
 
     members = np.nonzero(found.original >= 0)[0]
     shard_of = np.searchsorted(offsets, members, side="right") - 1

@@ -283,6 +283,9 @@ def jaccard_pairs(
     return out
 
 
+_MAX_ALL_PAIRS_ROWS = 20_000
+
+
 def find_duplicates(
     exact: np.ndarray,
     bands: np.ndarray | None,
@@ -290,8 +293,12 @@ def find_duplicates(
     threshold: float,
     *,
     verify_chunk: int = _VERIFY_CHUNK,
+    all_pairs: bool = False,
 ) -> DuplicateResult:
     """Exact and near-duplicate clusters; deterministic for given inputs.
+
+    ``all_pairs=True`` is the unoptimised reference: every pair of representatives is a
+    candidate (no LSH; quadratic, for small corpora and tests only).
 
     1. Exact: rows with equal ``exact`` keys (lexsort, no per-row Python objects) form an exact
        group; its lowest index is the representative, and only representatives take part in
@@ -352,6 +359,11 @@ def find_duplicates(
             if left.size:
                 lo, hi = np.minimum(left, right), np.maximum(left, right)
                 codes.append(unique_sorted(lo.astype(np.int64) * n + hi))
+    if all_pairs and reps.shape[0] >= 2:
+        if reps.shape[0] > _MAX_ALL_PAIRS_ROWS:
+            raise ValueError(f"all_pairs is for small corpora: {reps.shape[0]} rows > {_MAX_ALL_PAIRS_ROWS}")
+        i, j = np.triu_indices(reps.shape[0], 1)
+        codes = [reps[i].astype(np.int64) * n + reps[j]]
     pair_codes = unique_sorted(np.concatenate(codes)) if codes else np.empty(0, np.int64)
     cand_left, cand_right = pair_codes // n, pair_codes % n
 

@@ -32,8 +32,8 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
 
 
 @task(name="find-duplicates", **_TASK)
-def find_duplicates(results: list[ShardResult], config: DedupConfig) -> RunDedup:
-    return find_run_duplicates(results, config)
+def find_duplicates(results: list[ShardResult], config: DedupConfig, reference: bool = False) -> RunDedup:
+    return find_run_duplicates(results, config, reference)
 
 
 @task(name="finalize-shard", **_TASK)

@@ -58,12 +58,13 @@ _DAMAGE = _mojibake_signs()
 _MAX_PASSES = 4
 
 
-def repair_text(text: str, use_ftfy: bool = True) -> tuple[str, list[str]]:
+def repair_text(text: str, use_ftfy: bool = True, gate: bool = True) -> tuple[str, list[str]]:
     """Repair one document's text. Returns (text, fixes) where fixes names what changed.
 
     Removing a character can bring two others together into what looks like new damage
     ("Â\\x08\\xa0" becomes "Â\\xa0"), so the steps repeat until nothing changes: repairing
-    repaired text is a no-op.
+    repaired text is a no-op. ``gate=False`` (the unoptimised reference) sends every line
+    through ftfy instead of only the lines that show damage.
     """
     fixes: list[str] = []
     if "\r" in text or _LINE_BREAKS.search(text):
@@ -71,8 +72,8 @@ def repair_text(text: str, use_ftfy: bool = True) -> tuple[str, list[str]]:
         fixes.append("line_breaks")
     for _ in range(_MAX_PASSES):
         before = text
-        if use_ftfy and _DAMAGE.search(text):
-            text = _fix_damaged_lines(text, fixes)
+        if use_ftfy and (not gate or _DAMAGE.search(text)):
+            text = _fix_damaged_lines(text, fixes, gate)
         if _CONTROL.search(text):
             text = _CONTROL.sub("", text)
             _note(fixes, "control_chars")
@@ -89,10 +90,10 @@ def _note(fixes: list[str], step: str) -> None:
         fixes.append(step)
 
 
-def _fix_damaged_lines(text: str, fixes: list[str]) -> str:
+def _fix_damaged_lines(text: str, fixes: list[str], gate: bool = True) -> str:
     lines = text.split("\n")
     for i, line in enumerate(lines):
-        if not _DAMAGE.search(line):
+        if gate and not _DAMAGE.search(line):
             continue
         fixed, explanation = ftfy.fix_and_explain(line, config=_FTFY_CONFIG)
         if fixed != line:
@@ -107,14 +108,15 @@ class RepairStage(Stage):
 
     name = "repair"
 
-    def __init__(self, use_ftfy: bool = True) -> None:
+    def __init__(self, use_ftfy: bool = True, gate: bool = True) -> None:
         super().__init__()
         self.use_ftfy = use_ftfy
+        self.gate = gate
 
     def process(self, batch: Batch) -> Batch:
         kept: list[Document] = []
         for doc in batch.docs:
-            text, fixes = repair_text(doc.text, self.use_ftfy)
+            text, fixes = repair_text(doc.text, self.use_ftfy, self.gate)
             doc.text = text
             doc.encoding_fixes = fixes
             doc.n_replacement_chars = text.count("\ufffd")

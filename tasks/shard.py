@@ -85,13 +85,13 @@ class ShardResult:
 
 def build_stages(config: Config) -> list[Stage]:
     stages: list[Stage] = [
-        RepairStage(use_ftfy=config.repair.ftfy),
+        RepairStage(use_ftfy=config.repair.ftfy, gate=not config.run.reference),
         ParagraphStage(),
         BoilerplateStage(config.boilerplate),
         LanguageStage(config.language.prefix_chars, config.language.paragraph_min_chars),
     ]
     if config.dedup.enabled:
-        stages.append(SketchStage(config.dedup))
+        stages.append(SketchStage(config.dedup, reference=config.run.reference))
     return stages
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from tasks.config import DedupConfig
 from tasks.dedup import band_keys, exact_keys
-from tasks.minhash import choose_bands, normalize_for_dedup, signatures
+from tasks.minhash import choose_bands, normalize_for_dedup, shingle_hash32, signatures
 from tasks.records import Batch
 from tasks.stage import Stage
 
@@ -39,13 +39,27 @@ def lsh_shape(config: DedupConfig) -> tuple[int, int]:
     return choose_bands(config.threshold, config.num_perm)
 
 
+def reference_signatures(norm_texts: list[str], ngram: int, num_perm: int, seed: int) -> np.ndarray:
+    """The unoptimised reference: one datasketch MinHash per paragraph, updated shingle by shingle."""
+    from datasketch import MinHash
+
+    rows = np.empty((len(norm_texts), num_perm), np.uint32)
+    for k, text in enumerate(norm_texts):
+        m = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash32)
+        for i in range(max(1, len(text) - ngram + 1)) if text else ():
+            m.update(text[i : i + ngram])
+        rows[k] = m.hashvalues
+    return rows
+
+
 class SketchStage(Stage):
     name = "sketch"
 
-    def __init__(self, config: DedupConfig) -> None:
+    def __init__(self, config: DedupConfig, reference: bool = False) -> None:
         super().__init__()
         self.config = config
         self.bands, self.rows = lsh_shape(config)
+        self.signatures = reference_signatures if reference else signatures
 
     def process(self, batch: Batch) -> Batch:
         paras = batch.paragraphs
@@ -53,7 +67,7 @@ class SketchStage(Stage):
         norm = [normalize_for_dedup(paras.text[i]) for i in rows]
         exact = exact_keys(norm)
         if len(rows):
-            sigs = signatures(norm, self.config.ngram, self.config.num_perm, self.config.seed)
+            sigs = self.signatures(norm, self.config.ngram, self.config.num_perm, self.config.seed)
             bands = band_keys(sigs, self.bands, self.rows)
         else:
             bands = np.zeros((0, self.bands), np.uint64)
