@@ -1,0 +1,483 @@
+"""A faster langdetect ``Detector`` that returns bit-identical results.
+
+``FastDetector`` is a subclass of ``langdetect.detector.Detector`` built from the same
+loaded ``DetectorFactory`` (same profiles, language list and seed). For the same text,
+seed and parameters it gives exactly the languages and float probabilities of the stock
+detector; only the work is organised differently:
+
+* ``append`` / ``cleaning_text``: the same transformations with ``re``, ``str`` and numpy
+  instead of character loops (``self.text`` ends up identical).
+* n-grams: ``NGram.normalize`` is a pure function of one character, so it is tabulated
+  (one-character results, checked). The ``NGram.add_char`` state machine resets at every
+  space, so the n-grams of a text are the concatenation of those of its words (with the
+  space that follows them); they are cached per word as indices of rows of a float64
+  matrix holding the profile probabilities (a row is added the first time it is needed).
+* random draws: langdetect reseeds its ``random.Random`` with the factory's seed for every
+  text, so every detection reads the same Mersenne Twister outputs. They are generated once
+  per seed, and ``gauss()`` and ``choice()`` are replayed from them the way CPython's
+  ``random`` computes them (``choice`` = ``_randbelow_with_getrandbits``: ``k``-bit values,
+  ``>= n`` rejected; ``random()`` = two 32-bit words; ``gauss`` keeps its second value).
+* ``prob[l] *= weight + p[l]`` runs with numpy on all languages at once, with the same IEEE
+  operations in the same order for each element: the products between two convergence
+  checks are a ``multiply.reduce`` along axis 0 (sequential: ``((prob * f1) * f2) ...``),
+  the normalisation sum is Python's ``sum`` over the same list, the divisions elementwise.
+
+Unusual set-ups (no seed, verbose mode, a ``random`` that is not CPython's Mersenne
+Twister) take the stock code path.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import threading
+import weakref
+from array import array
+
+import numpy as np
+from langdetect.detector import Detector
+from langdetect.detector_factory import DetectorFactory
+from langdetect.lang_detect_exception import ErrorCode, LangDetectException
+from langdetect.utils.ngram import NGram
+from langdetect.utils.unicode_block import unicode_block
+
+__all__ = ["FastDetector", "create_detector"]
+
+_TWOPI = random.TWOPI
+_INF = math.inf
+_RANDOM_SCALE = 1.0 / 9007199254740992.0
+
+# The replay assumes CPython's Random: C random()/getrandbits(), choice() through
+# _randbelow_with_getrandbits. Otherwise: stock path.
+_REPLAY_OK = (
+    type(random.Random().random).__name__ == "builtin_function_or_method"
+    and random.Random._randbelow is random.Random._randbelow_with_getrandbits
+)
+
+_MULTI_SPACE = re.compile(" {2,}")
+_LATIN = re.compile("[A-z]")  # 'A' <= ch <= 'z', as in Detector.cleaning_text
+_DMARKS = tuple(NGram.DMARK_CLASS)  # normalize_vi only matches before one of these
+# Detector.cleaning_text counts ch >= U+0300 with unicode_block(ch) != 'Latin Extended
+# Additional'; unicode_block returns ints in langdetect 1.0.9, so the test is always true.
+_BLOCK_TEST_TRIVIAL = not isinstance(unicode_block("\u1e00"), str)
+_WORD_CACHE_LIMIT = 100_000  # distinct words kept; the cache is emptied when full
+_INITIAL_ROWS = 4096  # profile rows held at first; doubles when needed (87,598 at most)
+
+
+# ---------------------------------------------------------------------------------------
+# Characters
+
+
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+class _NormalizeTable(dict):
+    """``ord(ch) -> NGram.normalize(ch)``, filled on demand, for ``str.translate``."""
+
+    def __missing__(self, cp: int) -> str:
+        out = NGram.normalize(chr(cp))
+        if len(out) != 1:  # never with langdetect 1.0.9 (the tests check every code point)
+            raise ValueError(f"NGram.normalize({chr(cp)!r}) is not one character")
+        self[cp] = out
+        return out
+
+
+_NORMALIZE = _NormalizeTable()
+_BMP_TABLE: np.ndarray | None = None  # ord(NGram.normalize(chr(c))) for c < 0x10000
+
+
+def _bmp_table() -> np.ndarray:
+    global _BMP_TABLE
+    table = _BMP_TABLE
+    if table is None:  # ~60 ms, once per process; a concurrent double build is harmless
+        table = np.array([ord(_NORMALIZE[c]) for c in range(0x10000)], dtype="<u4")
+        _BMP_TABLE = table
+    return table
+
+
+def normalize_text(text: str) -> str:
+    """``''.join(NGram.normalize(ch) for ch in text)``."""
+    if text.isascii():
+        return text.translate(_NORMALIZE)  # CPython caches ASCII lookups
+    cps = _codepoints(text)
+    if int(cps.max()) > 0xFFFF:
+        return text.translate(_NORMALIZE)
+    return _bmp_table()[cps].tobytes().decode("utf-32-le", "surrogatepass")
+
+
+def _non_latin(ch: str) -> bool:
+    return ch >= "\u0300" and unicode_block(ch) != "Latin Extended Additional"
+
+
+# ---------------------------------------------------------------------------------------
+# Profiles as a matrix, n-grams of words as row indices
+
+
+def _word_ngrams(key: str) -> list[str]:
+    """N-grams of one normalised word (plus ' ' if a space follows it), from a reset
+    ``NGram``: ``NGram.add_char`` without normalize, and the loop of ``_extract_ngrams``
+    before its membership test."""
+    out: list[str] = []
+    grams = " "
+    capitalword = False
+    for ch in key:
+        last_char = grams[-1]
+        if last_char == " ":
+            grams = " "
+            capitalword = False
+            if ch == " ":
+                continue  # add_char returns early; grams == ' ' gives nothing
+        elif len(grams) >= 3:
+            grams = grams[1:]
+        grams += ch
+        if ch.isupper():
+            if last_char.isupper():
+                capitalword = True
+        else:
+            capitalword = False
+        if capitalword:
+            continue
+        out.append(grams[-1:])
+        if len(grams) >= 2:
+            out.append(grams[-2:])
+            if len(grams) >= 3:
+                out.append(grams[-3:])
+    return out
+
+
+class _Model:
+    """A factory's profile probabilities as float64 rows, and a per-word cache."""
+
+    def __init__(self, factory: DetectorFactory) -> None:
+        self.word_lang_prob_map = factory.word_lang_prob_map
+        self.nlang = len(factory.langlist)
+        self.lock = threading.Lock()
+        self.row_of: dict[str, int] = {}
+        self.ngram_of_row: list[str] = []
+        self.matrix = np.zeros((_INITIAL_ROWS, self.nlang), dtype=np.float64)
+        self.words = _WordCache(self)
+
+    def matches(self, detector: Detector) -> bool:
+        return detector.word_lang_prob_map is self.word_lang_prob_map and len(detector.langlist) == self.nlang
+
+    def rows_for(self, key: str) -> bytes:
+        """Rows (int32 bytes) of the n-grams of ``key`` that are in the profiles."""
+        known = self.word_lang_prob_map
+        grams = [g for g in _word_ngrams(key) if g != " " and g in known]
+        rows = array("i")
+        with self.lock:
+            row_of = self.row_of
+            for g in grams:
+                r = row_of.get(g)
+                if r is None:
+                    r = len(self.ngram_of_row)
+                    if r >= self.matrix.shape[0]:
+                        bigger = np.zeros((2 * self.matrix.shape[0], self.nlang), dtype=np.float64)
+                        bigger[:r] = self.matrix[:r]
+                        self.matrix = bigger  # readers keep the old array, still valid for them
+                    self.matrix[r] = known[g]  # float -> float64: exact
+                    self.ngram_of_row.append(g)
+                    row_of[g] = r
+                rows.append(r)
+        return rows.tobytes()
+
+
+class _WordCache(dict):
+    """``normalised word -> rows bytes`` of that word followed by a space."""
+
+    def __init__(self, model: _Model) -> None:
+        super().__init__()
+        self._model = weakref.proxy(model)
+        self[""] = b""
+
+    def __missing__(self, key: str) -> bytes:
+        rows = self._model.rows_for(key + " ")
+        if len(self) >= _WORD_CACHE_LIMIT:
+            self.clear()
+            self[""] = b""
+        self[key] = rows
+        return rows
+
+
+_MODELS: "weakref.WeakKeyDictionary[DetectorFactory, _Model]" = weakref.WeakKeyDictionary()
+_MODELS_LOCK = threading.Lock()
+
+
+def _model_for(factory: DetectorFactory, detector: Detector) -> _Model:
+    model = _MODELS.get(factory)
+    if model is None or not model.matches(detector):
+        with _MODELS_LOCK:
+            model = _MODELS.get(factory)
+            if model is None or not model.matches(detector):
+                model = _Model(factory)
+                _MODELS[factory] = model
+    return model
+
+
+# ---------------------------------------------------------------------------------------
+# The seeded Mersenne Twister outputs
+
+
+class _Stream:
+    """The 32-bit outputs of a ``random.Random()`` after ``.seed(seed)``, grown on demand."""
+
+    def __init__(self, seed) -> None:
+        self._gen = random.Random()
+        self._gen.seed(seed)
+        self._lock = threading.Lock()
+        self.words = np.empty(0, dtype="<u4")
+        self.ensure(1 << 14)
+
+    def ensure(self, size: int) -> np.ndarray:
+        words = self.words
+        if len(words) >= size:
+            return words
+        with self._lock:
+            words = self.words
+            if len(words) < size:
+                more = max(size - len(words), len(words))
+                # getrandbits(32 * m) packs m successive genrand_uint32() outputs, the
+                # first in the lowest 32 bits.
+                raw = self._gen.getrandbits(32 * more).to_bytes(4 * more, "little")
+                words = np.concatenate([words, np.frombuffer(raw, dtype="<u4")])
+                self.words = words
+        return words
+
+
+_STREAMS: dict = {}
+_STREAMS_LOCK = threading.Lock()
+
+
+def _stream_for(seed) -> _Stream | None:
+    """The stream for ``seed``; None (stock path) for None (os.urandom) or an unusual seed
+    type (float, bytearray: same results, just not worth a cache entry)."""
+    if not isinstance(seed, (int, str, bytes)):
+        return None
+    key = (type(seed), seed)
+    stream = _STREAMS.get(key)
+    if stream is None:
+        with _STREAMS_LOCK:
+            stream = _STREAMS.get(key)
+            if stream is None:
+                stream = _Stream(seed)
+                _STREAMS[key] = stream
+    return stream
+
+
+def _random_at(words: np.ndarray, pos: int) -> float:
+    """``Random.random()`` from the two words at ``pos``."""
+    a = int(words[pos]) >> 5
+    b = int(words[pos + 1]) >> 6
+    return (a * 67108864.0 + b) * _RANDOM_SCALE
+
+
+# ---------------------------------------------------------------------------------------
+# The detector
+
+
+class FastDetector(Detector):
+    """``langdetect.detector.Detector`` with the same results, computed faster."""
+
+    _FIRST_CHUNK = 1 + 5 * 12  # choices gathered for a trial's first 13 checks
+    _NEXT_CHUNK = 5 * 40
+
+    def __init__(self, factory: DetectorFactory) -> None:
+        # Detector.__init__, except that the random.Random (seeded from os.urandom, ~13 us)
+        # is only built if the stock path needs it: detection reseeds it anyway.
+        self.word_lang_prob_map = factory.word_lang_prob_map
+        self.langlist = factory.langlist
+        self.seed = factory.seed
+        self._random = None
+        self.text = ""
+        self.langprob = None
+
+        self.alpha = self.ALPHA_DEFAULT
+        self.n_trial = 7
+        self.max_text_length = 10000
+        self.prior_map = None
+        self.verbose = False
+        self._factory = factory
+
+    @property
+    def random(self) -> random.Random:
+        rnd = self._random
+        if rnd is None:
+            rnd = self._random = random.Random()
+        return rnd
+
+    @random.setter
+    def random(self, value: random.Random) -> None:
+        self._random = value
+
+    # -- text ---------------------------------------------------------------------------
+
+    def append(self, text):
+        """``Detector.append``: URLs and e-mails blanked, Vietnamese normalised, cut to
+        ``max_text_length``, runs of spaces collapsed (within this call)."""
+        if "http" in text:  # URL_RE starts with https?://
+            text = self.URL_RE.sub(" ", text)
+        if "@" in text:  # MAIL_RE needs an @
+            text = self.MAIL_RE.sub(" ", text)
+        for mark in _DMARKS:
+            if mark in text:
+                text = NGram.normalize_vi(text)
+                break
+        text = text[: max(self.max_text_length, 0)]
+        if "  " in text:
+            text = _MULTI_SPACE.sub(" ", text)
+        self.text += text
+
+    def cleaning_text(self):
+        """``Detector.cleaning_text``: drop Latin letters from mostly non-Latin text."""
+        text = self.text
+        if text.isascii():  # nothing >= U+0300: non_latin_count == 0
+            return
+        cps = _codepoints(text)
+        if _BLOCK_TEST_TRIVIAL:
+            non_latin_count = int(np.count_nonzero(cps >= 0x300))
+        else:
+            non_latin_count = sum(map(_non_latin, text))
+        if not non_latin_count:
+            return
+        latin_count = int(np.count_nonzero((cps - np.uint32(65)) <= np.uint32(57)))  # A..z
+        if latin_count * 2 < non_latin_count:
+            self.text = _LATIN.sub("", text)
+
+    # -- n-grams ------------------------------------------------------------------------
+
+    def _model(self) -> _Model:
+        return _model_for(self._factory, self)
+
+    def _extract_rows(self, model: _Model) -> np.ndarray:
+        """Profile rows of the text's n-grams, in ``Detector._extract_ngrams`` order."""
+        tokens = normalize_text(self.text).split(" ")
+        last = tokens.pop()  # the only token not followed by a space
+        buf = b"".join(map(model.words.__getitem__, tokens))
+        if last:
+            buf += model.rows_for(last)
+        return np.frombuffer(buf, dtype=np.int32)
+
+    def _extract_ngrams(self):
+        """The list of ``Detector._extract_ngrams`` (the fast path uses ``_extract_rows``)."""
+        model = self._model()
+        names = model.ngram_of_row
+        return [names[r] for r in self._extract_rows(model).tolist()]
+
+    # -- detection ----------------------------------------------------------------------
+
+    def _detect_block(self):
+        stream = None
+        if _REPLAY_OK and not self.verbose and (self._random is None or type(self._random) is random.Random):
+            stream = _stream_for(self.seed)
+        if stream is None:
+            return super()._detect_block()
+
+        self.cleaning_text()
+        model = self._model()
+        rows = self._extract_rows(model)
+        n = len(rows)
+        if not n:
+            raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
+        matrix = model.matrix  # taken after extraction: holds every row in `rows`
+
+        nlang = len(self.langlist)
+        n_trial = self.n_trial
+        conv_threshold = self.CONV_THRESHOLD
+        iteration_limit = self.ITERATION_LIMIT
+        init_prob = np.array(self._init_probability(), dtype=np.float64)
+        langprob = np.zeros(nlang, dtype=np.float64)
+        tmp = np.empty(nlang, dtype=np.float64)
+        mul_reduce = np.multiply.reduce
+        divide = np.divide
+
+        # choice(ngrams) == ngrams[r], r = the first getrandbits(k) value below n, where
+        # getrandbits(k) == genrand_uint32() >> (32 - k). Over a window of the stream:
+        # which words are accepted draws, and the profile row each one picks.
+        shift = np.uint32(32 - n.bit_length())
+        words = stream.words
+        window = 0
+        accepted = chosen = None
+
+        def draws(upto: int):
+            nonlocal words, window, accepted, chosen
+            window = max(2 * window, upto, 2048)
+            words = stream.ensure(window)
+            values = words[:window] >> shift
+            accepted = np.flatnonzero(values < n)
+            chosen = rows[values[accepted]]
+
+        draws(2048)
+        pos = 0  # next unread word (random.seed(seed) restarts the stream)
+        gauss_next = None  # random.seed() resets it
+
+        for _ in range(n_trial):
+            # alpha = self.alpha + self.random.gauss(0.0, 1.0) * self.ALPHA_WIDTH
+            z = gauss_next
+            gauss_next = None
+            if z is None:
+                if pos + 4 > window:
+                    draws(pos + 4)
+                x2pi = _random_at(words, pos) * _TWOPI
+                g2rad = math.sqrt(-2.0 * math.log(1.0 - _random_at(words, pos + 2)))
+                pos += 4
+                z = math.cos(x2pi) * g2rad
+                gauss_next = math.sin(x2pi) * g2rad
+            alpha = self.alpha + (0.0 + z * 1.0) * self.ALPHA_WIDTH
+            weight = alpha / self.BASE_FREQ
+
+            prob = init_prob
+            first = int(np.searchsorted(accepted, pos))  # this trial's first draw
+            i = 0  # iteration (draw) index within the trial
+            chunk = self._FIRST_CHUNK
+            while True:
+                while first + i + chunk > len(accepted):
+                    draws(2 * window)
+                buf = np.empty((chunk + 1, nlang), dtype=np.float64)
+                buf[0] = prob
+                np.add(matrix[chosen[first + i : first + i + chunk]], weight, out=buf[1:])
+
+                converged = False
+                start = 0
+                while start < chunk:
+                    end = start + (1 if i == 0 else 5)
+                    # prob[l] = ((prob[l] * f1[l]) * f2[l]) ..., rounded at each step
+                    mul_reduce(buf[start : end + 1], axis=0, out=tmp)
+                    i += end - start - 1  # the check's iteration index
+                    # Detector._normalize_prob, into buf[end]
+                    values = tmp.tolist()
+                    sump = sum(values)  # Python's sequential sum, as langdetect
+                    prob = buf[end]
+                    if 0.0 < sump < _INF:
+                        divide(tmp, sump, out=prob)
+                        # x -> x / sump is monotonic (sump > 0): max(x / sump) == max(x) / sump
+                        maxp = values[tmp.argmax()] / sump
+                        if maxp < 0.0:  # langdetect starts from maxp = 0.0
+                            maxp = 0.0
+                    else:  # only reachable with a user alpha <= 0: langdetect's own code
+                        maxp = Detector._normalize_prob(self, values)
+                        prob[:] = values
+                    if maxp > conv_threshold or i >= iteration_limit:
+                        converged = True
+                        break
+                    i += 1
+                    start = end
+                if converged:
+                    break
+                chunk = self._NEXT_CHUNK
+
+            pos = int(accepted[first + i]) + 1  # the word after this trial's last draw
+            langprob += prob / n_trial
+
+        self.langprob = langprob.tolist()
+
+
+def create_detector(factory: DetectorFactory, alpha: float | None = None) -> FastDetector:
+    """``factory.create(alpha)``, but a ``FastDetector``."""
+    if not factory.langlist:
+        raise LangDetectException(ErrorCode.NeedLoadProfileError, "Need to load profiles.")
+    detector = FastDetector(factory)
+    if alpha is not None:
+        detector.set_alpha(alpha)
+    return detector
