@@ -89,9 +89,10 @@ def _iso639_1(code: str) -> str:
 class LanguageDetector:
     """A loaded langdetect model with a small cache; ``detect`` never raises."""
 
-    def __init__(self, fast: bool = True) -> None:
+    def __init__(self, fast: bool = True, trials: int = 7) -> None:
         self._factory = _factory()
         self._create = create_detector if fast else (lambda factory: factory.create())
+        self.trials = trials
         self._cache: OrderedDict[int, tuple[str | None, float | None]] = OrderedDict()
 
     def detect(self, text: str) -> tuple[str | None, float | None]:
@@ -101,6 +102,7 @@ class LanguageDetector:
             self._cache.move_to_end(key)
             return hit
         detector = self._create(self._factory)
+        detector.n_trial = self.trials  # langdetect reads it in _detect_block; no setter exists
         detector.append(text)
         try:
             best = detector.get_probabilities()[0]
@@ -116,11 +118,13 @@ class LanguageDetector:
 class LanguageStage(Stage):
     name = "language"
 
-    def __init__(self, prefix_chars: int = 1000, paragraph_min_chars: int = 200, fast: bool = True) -> None:
+    def __init__(
+        self, prefix_chars: int = 1000, paragraph_min_chars: int = 200, fast: bool = True, trials: int = 3
+    ) -> None:
         super().__init__()
         self.prefix_chars = prefix_chars
         self.paragraph_min_chars = paragraph_min_chars
-        self.detector = LanguageDetector(fast)
+        self.detector = LanguageDetector(fast, trials)
 
     def _document_sample(self, texts: list[str], flags: list[bool]) -> str:
         parts, size = [], 0

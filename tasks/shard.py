@@ -88,7 +88,12 @@ def build_stages(config: Config) -> list[Stage]:
         RepairStage(use_ftfy=config.repair.ftfy, gate=not config.run.reference),
         ParagraphStage(),
         BoilerplateStage(config.boilerplate),
-        LanguageStage(config.language.prefix_chars, config.language.paragraph_min_chars, fast=not config.run.reference),
+        LanguageStage(
+            config.language.prefix_chars,
+            config.language.paragraph_min_chars,
+            fast=not config.run.reference,
+            trials=config.language.trials,
+        ),
     ]
     if config.dedup.enabled:
         stages.append(SketchStage(config.dedup, reference=config.run.reference))
