@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, unmapped
+from prefect.utilities.annotations import quote
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
@@ -41,12 +42,17 @@ def clean_corpus(
             progress.report("clean", done, len(shards))
         results.sort(key=lambda r: r.index)
         progress.report("dedup", 0, 1)
-        dedup = t.find_duplicates(results, config.dedup, config.run.reference)
+        # quote(): large results are passed as they are; Prefect would otherwise walk every element.
+        dedup = t.find_duplicates(quote(results), config.dedup, config.run.reference)
         progress.report("dedup", 1, 1)
         summaries = t.finalize_shard.map(
-            results, dedup.decisions, unmapped(run.run_dir), unmapped(run.run_id), unmapped(run.pipeline_version)
+            [quote(r) for r in results],
+            [quote(d) for d in dedup.decisions],
+            unmapped(run.run_dir),
+            unmapped(run.run_id),
+            unmapped(run.pipeline_version),
         ).result()
-        report = t.write_report(run, results, dedup, summaries)
+        report = t.write_report(run, quote(results), quote(dedup), quote(summaries))
         t.commit_output(run)
         return report
     finally:
