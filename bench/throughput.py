@@ -145,7 +145,7 @@ def main() -> None:
             info = generate(raw, args.mb)
             (raw / ".complete").write_text(json.dumps(info))
     out = args.work / f"clean-{raw.name}"
-    extra = [] if args.threads else ["--processes"]
+    extra = ["--task-runner", "threads" if args.threads else "processes"]
     for override in args.overrides:
         extra += ["--set", override]
     print(f"running corpusclean on {raw} ({'threads' if args.threads else 'processes'}) ...", flush=True)

@@ -81,9 +81,14 @@ def run(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workers: Annotated[Optional[int], typer.Option(help="Shards cleaned in parallel (run.workers).", min=1)] = None,
-    processes: Annotated[
-        bool, typer.Option("--processes", help="Run shards in separate processes to use every core.")
-    ] = False,
+    task_runner: Annotated[
+        Optional[str],
+        typer.Option(
+            "--task-runner",
+            help="processes (default: every core) or threads (no start-up cost, one core).",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -96,8 +101,8 @@ def run(
     overrides = list(set_ or [])
     if workers is not None:
         overrides.append(f"run.workers={workers}")
-    if processes:
-        overrides.append('run.task_runner="processes"')
+    if task_runner is not None:
+        overrides.append(f'run.task_runner="{task_runner}"')
     try:
         cfg = load_config(config, overrides)
         check_paths(raw, out_dir)

@@ -79,7 +79,9 @@ class RunConfig(_Section):
     shard_mb: float = Field(16.0, gt=0, description="Target input megabytes per shard (one Prefect task each).")
     batch_docs: int = Field(500, ge=1, description="Documents cleaned per in-memory batch inside a shard.")
     task_runner: Literal["threads", "processes"] = Field(
-        "threads", description="Prefect task runner for shards: threads, or processes to use every core."
+        "processes",
+        description="Prefect task runner for shards: processes (one per worker, uses every core) or threads "
+        "(no start-up cost, one core: the GIL).",
     )
     workers: int = Field(2, ge=1, description="Parallel shards.")
     reference: bool = Field(
