@@ -34,8 +34,20 @@ sys.path.insert(0, str(REPO))
 from bench.corpus_gen import generate  # noqa: E402
 
 
-def _tree_rss(root_pid: int) -> tuple[int, int]:
-    """(pipeline RSS, Prefect API server RSS) in bytes, summed over the process tree."""
+def _pss(pid: int) -> int:
+    """Proportional set size: shared pages (libraries mapped by every worker) counted once overall."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_rss(root_pid: int) -> tuple[int, int, int]:
+    """(pipeline RSS, pipeline PSS, Prefect API server RSS) in bytes, summed over the process tree."""
     children: dict[int, list[int]] = {}
     cmdlines: dict[int, str] = {}
     for entry in os.listdir("/proc"):
@@ -49,7 +61,7 @@ def _tree_rss(root_pid: int) -> tuple[int, int]:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    pipeline = server = 0
+    pipeline = pipeline_pss = server = 0
     stack = [root_pid]
     while stack:
         pid = stack.pop()
@@ -63,20 +75,22 @@ def _tree_rss(root_pid: int) -> tuple[int, int]:
             server += rss
         else:
             pipeline += rss
-    return pipeline, server
+            pipeline_pss += _pss(pid)
+    return pipeline, pipeline_pss, server
 
 
 def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
     cmd = [str(REPO / ".venv" / "bin" / "corpusclean"), "run", "--quiet", "--raw", str(raw), "--out", str(out), *extra]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = {"pipeline": 0, "server": 0}
+    peak = {"pipeline": 0, "pipeline_pss": 0, "server": 0}
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            pipeline, server = _tree_rss(proc.pid)
+            pipeline, pss, server = _tree_rss(proc.pid)
             peak["pipeline"] = max(peak["pipeline"], pipeline)
+            peak["pipeline_pss"] = max(peak["pipeline_pss"], pss)
             peak["server"] = max(peak["server"], server)
             time.sleep(0.05)
 
@@ -89,7 +103,13 @@ def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"corpusclean failed ({proc.returncode}):\n{stderr}")
     report = json.loads((out / "report.json").read_text())
-    return {"command_seconds": wall, "peak_rss_pipeline": peak["pipeline"], "peak_rss_server": peak["server"], "report": report}
+    return {
+        "command_seconds": wall,
+        "peak_rss_pipeline": peak["pipeline"],
+        "peak_pss_pipeline": peak["pipeline_pss"],
+        "peak_rss_server": peak["server"],
+        "report": report,
+    }
 
 
 def signature_ratio(raw_paragraphs: list[str], ngram: int = 5, num_perm: int = 128, seed: int = 1) -> dict:
@@ -163,8 +183,9 @@ def main() -> None:
         print(f"{name:<12} {stage['seconds']:>8.2f} {stage['mb_per_s'] or 0:>9.2f}")
     print(f"{'flow':<12} {flow_s:>8.2f} {mb / flow_s:>9.2f}   (wall, {report['counts']['paragraphs'] / flow_s:,.0f} paragraphs/s)")
     print(f"{'command':<12} {result['command_seconds']:>8.2f} {mb / result['command_seconds']:>9.2f}   (wall, incl. Prefect start-up)")
-    print(f"peak RSS: pipeline processes {result['peak_rss_pipeline'] / 2**20:,.0f} MiB, "
-          f"Prefect API server {result['peak_rss_server'] / 2**20:,.0f} MiB")
+    print(f"peak memory of the pipeline's processes: RSS {result['peak_rss_pipeline'] / 2**20:,.0f} MiB "
+          f"(PSS {result['peak_pss_pipeline'] / 2**20:,.0f} MiB); Prefect's temporary API server "
+          f"{result['peak_rss_server'] / 2**20:,.0f} MiB more")
     print(f"signatures on {sig['sample_mb']:.2f} MB of paragraphs: datasketch loop {sig['naive_mb_s']:.3f} MB/s, "
           f"ours {sig['ours_mb_s']:.2f} MB/s, ratio {sig['ratio']:.0f}x")
     print(f"kept {report['counts']['kept']}, boilerplate {report['counts']['boilerplate']}, duplicate {report['counts']['duplicate']}")
@@ -174,7 +195,9 @@ def main() -> None:
         "flow_seconds": flow_s, "command_seconds": result["command_seconds"],
         "flow_mb_s": mb / flow_s, "command_mb_s": mb / result["command_seconds"],
         "paragraphs_per_s": report["counts"]["paragraphs"] / flow_s,
-        "peak_rss_pipeline_mib": result["peak_rss_pipeline"] / 2**20, "peak_rss_server_mib": result["peak_rss_server"] / 2**20,
+        "peak_rss_pipeline_mib": result["peak_rss_pipeline"] / 2**20,
+        "peak_pss_pipeline_mib": result["peak_pss_pipeline"] / 2**20,
+        "peak_rss_server_mib": result["peak_rss_server"] / 2**20,
         "stages": {k: {"seconds": v["seconds"], "mb_per_s": v["mb_per_s"]} for k, v in report["stages"].items()},
         "signatures": sig, "counts": report["counts"],
     }
