@@ -37,7 +37,6 @@ class ShardSummary:
     kept: int = 0
     rejects: int = 0
     boilerplate: Counter = field(default_factory=Counter)  # reason -> paragraphs
-    duplicates: Counter = field(default_factory=Counter)  # kind -> paragraphs
     reject_reasons: Counter = field(default_factory=Counter)
     languages: Counter = field(default_factory=Counter)  # document language -> documents
     chars_clean: int = 0

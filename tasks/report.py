@@ -43,14 +43,12 @@ def build_report(
 ) -> dict:
     bytes_in = sum(r.bytes_in for r in results)
     boilerplate: Counter = Counter()
-    duplicates: Counter = Counter()
     rejects: Counter = Counter()
     languages: Counter = Counter()
     for s in summaries:
         boilerplate.update(s.boilerplate)
         rejects.update(s.reject_reasons)
         languages.update(s.languages)
-    duplicates.update({"total": dedup.stats.counts.get("duplicates", 0)})
     stages = merge_stage_stats(results, dedup, summaries)
     paragraphs = sum(s.paragraphs for s in summaries)
     kept = sum(s.kept for s in summaries)
