@@ -63,6 +63,15 @@ class DedupConfig(_Section):
     ngram: int = Field(5, ge=1, le=32, description="Character n-gram size for shingles.")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
     seed: int = Field(1, ge=0, le=2**32 - 1, description="MinHash seed (datasketch-compatible).")
+    repeated_line_min_docs: int = Field(
+        3,
+        ge=0,
+        description="Corpus-learned chrome: a short line found on at least this many documents of one site "
+        "is boilerplate (reason repeated_line) in every copy; 0 turns it off.",
+    )
+    repeated_line_max_chars: int = Field(
+        120, ge=1, description="Longer repeated lines are content (syndication), handled as duplicates."
+    )
     bands: int | None = Field(None, ge=1, description="LSH bands; chosen from the threshold when unset.")
     rows: int | None = Field(None, ge=1, description="LSH rows per band; chosen from the threshold when unset.")
 

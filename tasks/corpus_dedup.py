@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.config import DedupConfig
-from tasks.dedup import find_duplicates
-from tasks.minhash import batch_shingle_hashes, normalize_for_dedup
+from tasks.dedup import exact_groups, find_duplicates
+from tasks.minhash import batch_shingle_hashes, normalize_for_dedup, unique_sorted
 from tasks.records import make_paragraph_id
 from tasks.shard import ShardResult, open_staged
 from tasks.stage import StageStats
@@ -36,6 +36,7 @@ class ShardDecisions:
     cluster: list[str] = field(default_factory=list)  # paragraph_id of the cluster's original
     is_duplicate: list[bool] = field(default_factory=list)  # False for the original itself
     kind: list[str | None] = field(default_factory=list)  # "exact" | "near" on duplicates
+    chrome_rows: list[int] = field(default_factory=list)  # staged rows that are corpus-learned chrome
 
 
 @dataclass
@@ -84,6 +85,22 @@ class _StagedShingles:
         return out  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class RepeatedLines:
+    """Corpus-learned chrome: a short line in at least ``min_docs`` documents of the run.
+
+    Lines that recur across many pages (menus, share bars, footers, a site's slogans) are
+    chrome even when no rule knows them. Long lines are exempt: repeated prose is syndicated
+    content, handled as duplicates (the first copy kept). ``min_docs = 0`` turns this off.
+    """
+
+    min_docs: int = 0
+    max_chars: int = 120
+
+
+REPEATED_REASON = "repeated_line"
+
+
 def find_run_duplicates(results: list[ShardResult], config: DedupConfig, reference: bool = False) -> RunDedup:
     stats = StageStats("dedup")
     started = time.perf_counter()
@@ -97,22 +114,31 @@ def find_run_duplicates(results: list[ShardResult], config: DedupConfig, referen
     bands = np.concatenate([r.keys.bands for r in results]) if results else None
     for r in results:
         r.keys = None  # consumed: keep one copy of the keys in memory, and ship none to finalize
+
+    repeated = RepeatedLines(config.repeated_line_min_docs, config.repeated_line_max_chars)
+    chrome = _repeated_lines(results, exact, repeated)
+    content = np.flatnonzero(~chrome)  # the rows that take part in the duplicate search
+    staged = _StagedShingles(results, offsets, config.ngram)
     found = find_duplicates(
-        exact,
-        bands,
-        _StagedShingles(results, offsets, config.ngram),
+        exact[content],
+        None if bands is None else bands[content],
+        lambda rows: staged(content[rows]),
         config.threshold,
         all_pairs=reference,
         verify_chunk=_VERIFY_CHUNK,
     )
 
-    members = np.nonzero(found.original >= 0)[0]
-    shard_of = np.searchsorted(offsets, members, side="right") - 1
     decisions = [ShardDecisions() for _ in results]
-    originals = found.original[members]
+    for row in np.flatnonzero(chrome):
+        shard = int(np.searchsorted(offsets, row, side="right") - 1)
+        decisions[shard].chrome_rows.append(int(results[shard].key_rows[row - offsets[shard]]))
+    in_cluster = np.flatnonzero(found.original >= 0)
+    members = content[in_cluster]
+    originals = content[found.original[in_cluster]]
+    shard_of = np.searchsorted(offsets, members, side="right") - 1
     orig_shard = np.searchsorted(offsets, originals, side="right") - 1
     per_shard_rows: list[list[int]] = [[] for _ in results]
-    for member, shard, original, o_shard in zip(members, shard_of, originals, orig_shard):
+    for k, member, shard, original, o_shard in zip(in_cluster, members, shard_of, originals, orig_shard):
         o_local = original - offsets[o_shard]
         o_result = results[o_shard]
         cluster_id = make_paragraph_id(
@@ -124,14 +150,15 @@ def find_run_duplicates(results: list[ShardResult], config: DedupConfig, referen
         d.cluster.append(cluster_id)
         is_dup = bool(member != original)
         d.is_duplicate.append(is_dup)
-        d.kind.append(str(found.kind[member]) if is_dup else None)
+        d.kind.append(str(found.kind[k]) if is_dup else None)
     for d, rows in zip(decisions, per_shard_rows):
         d.rows = np.asarray(rows, np.int64)
-    n_dup = int(np.count_nonzero(found.original[members] != members))
+    n_dup = int(np.count_nonzero(members != originals))
     stats.counts.update(
         {
             "keyed_paragraphs": int(len(exact)),
-            "clusters": int(len(np.unique(found.original[members]))) if len(members) else 0,
+            "repeated_lines": int(np.count_nonzero(chrome)),
+            "clusters": int(len(np.unique(originals))) if len(members) else 0,
             "duplicates": n_dup,
             "candidate_pairs": int(found.n_candidate_pairs),
             "verified_pairs": int(found.n_verified_pairs),
@@ -139,3 +166,26 @@ def find_run_duplicates(results: list[ShardResult], config: DedupConfig, referen
     )
     stats.seconds = time.perf_counter() - started
     return RunDedup(decisions, stats)
+
+
+def _repeated_lines(results: list[ShardResult], exact: np.ndarray, repeated: RepeatedLines) -> np.ndarray:
+    """Boolean mask of keyed rows that are corpus-learned chrome (see ``RepeatedLines``).
+
+    Counted per site: a line on ``min_docs`` pages of one site is that site's chrome, while a
+    headline syndicated by several sites is not.
+    """
+    n = exact.shape[0]
+    if repeated.min_docs <= 0 or n == 0:
+        return np.zeros(n, bool)
+    doc_offsets = np.cumsum([0] + [r.n_docs for r in results])[:-1]
+    doc = np.concatenate([r.key_doc.astype(np.int64) + off for r, off in zip(results, doc_offsets)])
+    _, site_of_doc = np.unique(np.array([s for r in results for s in r.doc_sites], dtype=object), return_inverse=True)
+    site = site_of_doc[doc].astype(np.int64)
+    length = np.concatenate([r.key_len for r in results])
+    group, _ = exact_groups(exact)
+    # (group, site) pairs numbered, then documents counted once per pair
+    pair = group * (int(site.max()) + 1) + site
+    n_docs = int(doc.max()) + 1
+    pair_doc = unique_sorted(pair * n_docs + doc)
+    docs_per_pair = np.bincount(pair_doc // n_docs, minlength=int(pair.max()) + 1)
+    return (docs_per_pair[pair] >= repeated.min_docs) & (length <= repeated.max_chars)

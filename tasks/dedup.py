@@ -283,6 +283,21 @@ def jaccard_pairs(
     return out
 
 
+def exact_groups(exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group rows with equal exact keys: ``(group of each row, lowest row of each group)``.
+
+    Groups are numbered in key order (lexsort, no per-row Python objects); inside a group rows
+    stay in ascending index order, so a group's first row is its original.
+    """
+    n = exact.shape[0]
+    order = np.lexsort(exact.T[::-1])  # by column 0, then 1; stable -> ascending index inside a group
+    starts = _group_starts(exact[order])
+    sizes = np.diff(np.append(starts, n))
+    group = np.empty(n, dtype=np.int64)
+    group[order] = np.repeat(np.arange(starts.shape[0]), sizes)
+    return group, order[starts]
+
+
 _MAX_ALL_PAIRS_ROWS = 20_000
 
 
@@ -337,12 +352,7 @@ def find_duplicates(
         )
 
     # 1. exact groups
-    order = np.lexsort(exact.T[::-1])  # by column 0, then 1; stable -> ascending index inside a group
-    starts = _group_starts(exact[order])
-    sizes = np.diff(np.append(starts, n))
-    exact_group = np.empty(n, dtype=np.int64)
-    exact_group[order] = np.repeat(np.arange(starts.shape[0]), sizes)
-    group_rep = order[starts]  # lowest index of each exact group
+    exact_group, group_rep = exact_groups(exact)
     rep_of = group_rep[exact_group]
     dup_rows = np.flatnonzero(rep_of != np.arange(n))
     reps = np.sort(group_rep)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks import schema
-from tasks.corpus_dedup import ShardDecisions
+from tasks.corpus_dedup import REPEATED_REASON, ShardDecisions
 from tasks.shard import ShardResult, open_staged
 from tasks.stage import StageStats
 
@@ -72,6 +72,8 @@ def finalize_shard(
         cluster[row] = cid
         is_dup[row] = dup
         kind[row] = k
+    learned_chrome = np.zeros(n, bool)  # corpus-learned chrome, decided over the whole run
+    learned_chrome[decisions.chrome_rows] = True
 
     para_file = open_staged(result.paragraphs_path)
     doc_file = open_staged(result.documents_path)
@@ -85,6 +87,7 @@ def finalize_shard(
             paras = para_file.get_batch(group)
             rows = slice(offset, offset + paras.num_rows)
             offset += paras.num_rows
+            paras = _with_learned_chrome(paras, learned_chrome[rows])
             para_writer.write_table(_final_paragraphs(paras, is_dup[rows], cluster[rows], kind[rows], run_id))
             doc_writer.write_table(_final_documents(docs, paras, is_dup[rows], run_id, pipeline_version, summary))
     finally:
@@ -98,6 +101,17 @@ def finalize_shard(
     summary.stats.seconds = time.perf_counter() - started
     summary.stats.chars_in = result.bytes_in
     return summary
+
+
+def _with_learned_chrome(paras: pa.RecordBatch, learned: np.ndarray) -> pa.RecordBatch:
+    if not learned.any():
+        return paras
+    chrome = np.asarray(paras.column("is_boilerplate").to_numpy(zero_copy_only=False)) | learned
+    reasons = [REPEATED_REASON if new else old for new, old in zip(learned, paras.column("boilerplate_reason").to_pylist())]
+    columns = {name: paras.column(name) for name in paras.schema.names}
+    columns["is_boilerplate"] = pa.array(chrome, pa.bool_())
+    columns["boilerplate_reason"] = pa.array(reasons, pa.string())
+    return pa.RecordBatch.from_pydict(columns, schema=paras.schema)
 
 
 def _final_paragraphs(paras: pa.RecordBatch, is_dup: np.ndarray, cluster: list, kind: list, run_id: str) -> pa.Table:

@@ -17,10 +17,12 @@ paragraph_index) that decides which copy is the original.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -76,11 +78,32 @@ class ShardResult:
     n_paragraphs: int = 0
     n_rejects: int = 0
     doc_ids: list[str] = field(default_factory=list)  # staged document order
+    doc_sites: list[str] = field(default_factory=list)  # site of each document (see document_site)
     key_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # staged paragraph row of each key
     key_doc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # index into doc_ids
     key_pidx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # paragraph_index
+    key_len: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # paragraph length, chars
     keys: DedupKeys | None = None
     stats: dict[str, StageStats] = field(default_factory=dict)
+
+
+_URL_FIELDS = ("url", "link", "source_url", "href")
+
+
+def document_site(doc: Document) -> str:
+    """The site a document comes from: the host of its record's URL if it has one, else its folder."""
+    if doc.metadata != "{}":
+        try:
+            fields = json.loads(doc.metadata)
+        except ValueError:
+            fields = {}
+        for name in _URL_FIELDS:
+            value = fields.get(name)
+            if isinstance(value, str) and "//" in value:
+                host = urlsplit(value).hostname
+                if host:
+                    return host.removeprefix("www.")
+    return doc.source_path.rpartition("/")[0]
 
 
 def build_stages(config: Config) -> list[Stage]:
@@ -187,6 +210,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     key_parts: list[DedupKeys] = []
     key_doc: list[np.ndarray] = []
     key_pidx: list[np.ndarray] = []
+    key_len: list[np.ndarray] = []
     # Staged files are Arrow IPC (uncompressed, memory-mapped when read back): they live
     # for one run, so fast beats small. Paragraphs and documents get one record batch per
     # cleaned batch, so batch i of one file matches batch i of the other.
@@ -205,6 +229,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
             pidx = np.asarray(batch.paragraphs.paragraph_index, np.int32)
             key_doc.append(pos[keys.rows] + doc_offset)
             key_pidx.append(pidx[keys.rows])
+            key_len.append(np.fromiter((len(batch.paragraphs.text[i]) for i in keys.rows), np.int32, len(keys.rows)))
             key_parts.append(DedupKeys(keys.rows + row_offset, keys.exact, keys.bands))
             if batch.docs:
                 writers["paragraphs"].write_batch(_paragraph_table(batch))
@@ -212,6 +237,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
             if batch.rejects:
                 writers["rejects"].write_batch(reject_table(batch.rejects))
             result.doc_ids.extend(d.doc_id for d in batch.docs)
+            result.doc_sites.extend(document_site(d) for d in batch.docs)
             result.n_docs += len(batch.docs)
             result.n_paragraphs += len(batch.paragraphs)
             result.n_rejects += len(batch.rejects)
@@ -224,6 +250,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     result.key_rows = result.keys.rows
     result.key_doc = np.concatenate(key_doc) if key_doc else np.zeros(0, np.int32)
     result.key_pidx = np.concatenate(key_pidx) if key_pidx else np.zeros(0, np.int32)
+    result.key_len = np.concatenate(key_len) if key_len else np.zeros(0, np.int32)
     result.stats["read"] = read_stats
     for stage in stages:
         result.stats[stage.name] = stage.stats

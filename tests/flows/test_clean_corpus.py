@@ -242,3 +242,35 @@ def test_optimised_chain_equals_the_reference_chain(corpus, tmp_path, request):
     clean_corpus(raw_dir=raw, out_dir=tmp_path / "fast", overrides=["run.shard_mb=0.01"])
     clean_corpus(raw_dir=raw, out_dir=tmp_path / "reference", overrides=["run.reference=true"])
     _same_rows(tmp_path / "fast", tmp_path / "reference")
+
+
+# --- Corpus-learned chrome: short lines repeated across pages of one site ------------------
+
+SLOGAN = "La Gazette du Val, votre journal de proximité depuis 1952"
+
+
+def test_short_lines_repeated_across_a_sites_pages_are_learned_chrome(tmp_path):
+    raw = tmp_path / "raw"
+    bodies = [FR_1, FR_2, EN_1, EN_2]
+    for site in ("gazette", "other"):
+        (raw / site).mkdir(parents=True)
+    for i in range(3):  # three pages of one site share the slogan and a long syndicated paragraph
+        (raw / "gazette" / f"p{i}.txt").write_text(f"{SLOGAN}\n{bodies[i]}\n{EN_2}\n", encoding="utf-8")
+    (raw / "other" / "q0.txt").write_text(f"{SLOGAN}\n{FR_2.replace('quatre', 'trois')}\n", encoding="utf-8")
+    clean_corpus(raw_dir=raw, out_dir=tmp_path / "out")
+    paras = read_table(tmp_path / "out", "paragraphs").to_pylist()
+    slogan = {p["source_path"]: p for p in paras if p["text"] == SLOGAN}
+    for i in range(3):  # every copy on the site, the first one included
+        row = slogan[f"gazette/p{i}.txt"]
+        assert row["is_boilerplate"] and row["boilerplate_reason"] == "repeated_line"
+    # once on another site: not that site's chrome; a duplicate of the gazette's line? no: chrome takes no part
+    assert not slogan["other/q0.txt"]["is_boilerplate"]
+    # the long paragraph repeated on the site is content: first copy kept, the others duplicates
+    long_copies = sorted((p["source_path"], p["is_duplicate"]) for p in paras if p["text"] == EN_2)
+    assert long_copies == [("gazette/p0.txt", False), ("gazette/p1.txt", True), ("gazette/p2.txt", True)]
+    docs = {d["source_path"]: d["text"] for d in read_table(tmp_path / "out", "documents").to_pylist()}
+    assert SLOGAN not in docs["gazette/p0.txt"] and SLOGAN in docs["other/q0.txt"]
+
+    clean_corpus(raw_dir=raw, out_dir=tmp_path / "off", overrides=["dedup.repeated_line_min_docs=0"])
+    off = [p for p in read_table(tmp_path / "off", "paragraphs").to_pylist() if p["text"] == SLOGAN]
+    assert not any(p["is_boilerplate"] for p in off)
