@@ -93,6 +93,9 @@ class RunConfig(_Section):
         "(no start-up cost, one core: the GIL).",
     )
     workers: int = Field(2, ge=1, description="Parallel shards.")
+    wait_for_lock: bool = Field(
+        False, description="When another run is writing to the output folder: wait for it (true) or stop (false)."
+    )
     reference: bool = Field(
         False,
         description="Run the unoptimised reference chain (ftfy on every line, stock langdetect, "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import secrets
 import shutil
 import time
@@ -39,6 +42,64 @@ def check_paths(raw_dir: Path, out_dir: Path) -> tuple[Path, Path]:
     return raw, out
 
 
+LOCK_NAME = ".corpusclean.lock"
+_SCRATCH_PREFIXES = (".staging-", ".run-", ".trash-")
+_held_locks: dict[str, int] = {}  # run_id -> lock file descriptor (kept out of the RunContext: not picklable)
+
+
+class OutputBusy(UsageError):
+    """Another run is writing to the same output folder."""
+
+
+def lock_output(out_dir: Path, wait: bool = False) -> int:
+    """Take the output folder's single-writer lock; returns the lock's file descriptor.
+
+    ``flock`` is released by the kernel when its holder exits, even on ``kill -9``, so a
+    crashed run never leaves a stale lock behind. Without ``wait`` a busy folder raises
+    ``OutputBusy`` naming the holder.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        os.close(fd)
+        try:
+            who = json.loads(holder)
+            detail = f"run {who.get('run_id')} (pid {who.get('pid')}, started {who.get('started_at')})"
+        except ValueError:
+            detail = "another run"
+        raise OutputBusy(
+            f"{detail} is writing to {out_dir}; wait for it to finish, or pass --wait to queue behind it"
+        ) from None
+    return fd
+
+
+def _note_holder(fd: int, run_id: str, started_at: str) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"run_id": run_id, "pid": os.getpid(), "started_at": started_at}).encode(), 0)
+
+
+def unlock_output(fd: int) -> None:
+    try:
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def remove_scratch(out_dir: Path) -> list[str]:
+    """Remove what an interrupted run left (its staging, run and trash folders); call with the lock held."""
+    removed = []
+    for entry in out_dir.iterdir():
+        if entry.is_dir() and entry.name.startswith(_SCRATCH_PREFIXES):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """Sortable and unique: UTC time, then random hex (``20261121T131300Z-3fa9c2``)."""
     now = now or datetime.now(timezone.utc)
@@ -66,11 +127,19 @@ class RunContext:
 
 
 def start_run(raw_dir: Path, out_dir: Path, config: Config, flow_run_id: str | None = None) -> RunContext:
+    """Validate the folders, take the output's lock, clear an interrupted run's scratch, make ours."""
     raw, out = check_paths(raw_dir, out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    run = RunContext(new_run_id(), raw, out, config, flow_run_id)
-    run.staging_dir.mkdir()
-    run.run_dir.mkdir()
+    fd = lock_output(out, wait=config.run.wait_for_lock)
+    try:
+        run = RunContext(new_run_id(), raw, out, config, flow_run_id)
+        _note_holder(fd, run.run_id, run.started_at)
+        remove_scratch(out)
+        run.staging_dir.mkdir()
+        run.run_dir.mkdir()
+    except BaseException:
+        unlock_output(fd)
+        raise
+    _held_locks[run.run_id] = fd
     return run
 
 
@@ -95,6 +164,9 @@ def write_report(run: RunContext, results: list[ShardResult], dedup: RunDedup, s
 
 
 def cleanup(run: RunContext) -> None:
-    """Remove the run's scratch folders (after a commit, or after a failure)."""
+    """Remove the run's scratch folders (after a commit, or after a failure) and release the lock."""
     shutil.rmtree(run.staging_dir, ignore_errors=True)
     shutil.rmtree(run.run_dir, ignore_errors=True)
+    fd = _held_locks.pop(run.run_id, None)
+    if fd is not None:
+        unlock_output(fd)

@@ -84,7 +84,7 @@ def test_flow_end_to_end_on_a_mixed_corpus(tmp_path):
                               "empty_file", "binary", "unsupported_format"])
     assert report["counts"]["documents"] == docs.num_rows == 6
     assert (out / "report.json").is_file() and (out / "report.md").is_file()
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "scratch folders left behind"
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".corpusclean.lock"], "scratch left behind"
 
     # Offsets index the repaired source text, for every paragraph.
     source = dict(zip(docs.column("doc_id").to_pylist(), docs.column("source_text").to_pylist()))
@@ -123,6 +123,23 @@ def test_flow_end_to_end_on_a_mixed_corpus(tmp_path):
     assert rows_without_run_id(read_table(out, "documents")) == rows_without_run_id(docs)
     assert rows_without_run_id(read_table(out, "paragraphs")) == rows_without_run_id(paras)
     assert rows_without_run_id(read_table(out, "rejects")) == rows_without_run_id(rejects)
+
+
+def test_a_run_is_refused_while_another_writes_to_the_same_output(tmp_path):
+    from tasks.runs import OutputBusy, lock_output, unlock_output
+
+    raw, out = tmp_path / "raw", tmp_path / "clean"
+    make_corpus(raw)
+    (out / ".staging-crashed").mkdir(parents=True)  # left by a run that was killed
+    fd = lock_output(out)
+    try:
+        with pytest.raises(OutputBusy, match="is writing to"):
+            clean_corpus(raw_dir=raw, out_dir=out)
+    finally:
+        unlock_output(fd)
+    clean_corpus(raw_dir=raw, out_dir=out)  # the next run clears the scratch and completes
+    assert not (out / ".staging-crashed").exists()
+    assert read_table(out, "documents").num_rows == 6
 
 
 def test_flow_is_independent_of_shard_size(tmp_path):
