@@ -30,7 +30,7 @@ quality: setup
 
 # Re-resolve the pinned dependency set after editing pyproject.toml (needs uv: pip install uv).
 lock:
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --extra dask --python-version 3.11 --quiet -o requirements.lock
 
 clean:
 	rm -rf data/clean/documents data/clean/paragraphs data/clean/rejects data/clean/report.* bench/out

@@ -19,6 +19,15 @@ from tasks.shard import plan_shards
 def make_task_runner(run: RunConfig) -> TaskRunner:
     if run.task_runner == "processes":
         return ProcessPoolTaskRunner(max_workers=run.workers)
+    if run.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner  # optional dependency: pip install 'corpusclean[dask]'
+
+        if run.dask_address:
+            return DaskTaskRunner(address=run.dask_address)
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={"n_workers": run.workers, "threads_per_worker": 1, "dashboard_address": None},
+        )
     return ThreadPoolTaskRunner(max_workers=run.workers)
 
 
@@ -46,8 +55,8 @@ def clean_corpus(
         dedup = t.find_duplicates(quote(results), config.dedup, config.run.reference)
         progress.report("dedup", 1, 1)
         summaries = t.finalize_shard.map(
-            [quote(r) for r in results],
-            [quote(d) for d in dedup.decisions],
+            results,
+            dedup.decisions,
             unmapped(run.run_dir),
             unmapped(run.run_id),
             unmapped(run.pipeline_version),

@@ -41,6 +41,19 @@ class BoilerplateConfig(_Section):
     extra_rule_files: list[Path] = Field(
         [], description="Your own rule packs (same TOML format), added to the built-in ones."
     )
+    classifier: bool = Field(
+        True,
+        description="After the rules, a line classifier with context decides which other lines are article "
+        "text (tasks/linefeatures.py); false: the rules alone.",
+    )
+    classifier_threshold: float = Field(
+        0.45, gt=0.0, lt=1.0,
+        description="Keep a line when the classifier's probability that it is article text exceeds this "
+        "(lower keeps more).",
+    )
+    classifier_min_lines: int = Field(
+        5, ge=1, description="Documents with fewer lines left by the rules are not classified (all kept)."
+    )
 
 
 class LanguageConfig(_Section):
@@ -87,10 +100,15 @@ class DedupConfig(_Section):
 class RunConfig(_Section):
     shard_mb: float = Field(16.0, gt=0, description="Target input megabytes per shard (one Prefect task each).")
     batch_docs: int = Field(500, ge=1, description="Documents cleaned per in-memory batch inside a shard.")
-    task_runner: Literal["threads", "processes"] = Field(
+    task_runner: Literal["threads", "processes", "dask"] = Field(
         "processes",
-        description="Prefect task runner for shards: processes (one per worker, uses every core) or threads "
-        "(no start-up cost, one core: the GIL).",
+        description="Prefect task runner for shards: processes (one per worker, uses every core), threads "
+        "(no start-up cost, one core: the GIL), or dask (a Dask cluster through prefect-dask).",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="Scheduler of an existing Dask cluster (tcp://host:8786) for task_runner = dask; unset starts "
+        "a LocalCluster of `workers` processes. Workers must see the raw and output folders at the same paths.",
     )
     workers: int = Field(2, ge=1, description="Parallel shards.")
     wait_for_lock: bool = Field(

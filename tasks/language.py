@@ -19,6 +19,7 @@ nothing could be detected (empty, digits or symbols only).
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
 from collections import Counter, OrderedDict
 from functools import cache
@@ -37,12 +38,26 @@ _PARAGRAPH_PREFIX = 600  # characters: enough for a confident guess, bounded cos
 _CACHE_SIZE = 50_000
 
 
-def _factory() -> DetectorFactory:
-    DetectorFactory.seed = 0
-    init_factory()  # loads the bundled profiles once per process
-    from langdetect import detector_factory
+_FACTORY_LOCK = threading.Lock()
+_LOADED: DetectorFactory | None = None
 
-    return detector_factory._factory
+
+def _factory() -> DetectorFactory:
+    """langdetect's factory with its bundled profiles, loaded once per process.
+
+    ``init_factory`` publishes the global factory *before* loading its profiles, so two
+    threads starting at once (a thread or Dask task runner) could get a half-loaded one:
+    load under a lock, and hand out the factory only when it is complete.
+    """
+    global _LOADED
+    with _FACTORY_LOCK:
+        if _LOADED is None:
+            DetectorFactory.seed = 0
+            init_factory()
+            from langdetect import detector_factory
+
+            _LOADED = detector_factory._factory
+        return _LOADED
 
 
 _WORD = re.compile(r"\w+")

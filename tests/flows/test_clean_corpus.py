@@ -291,3 +291,17 @@ def test_short_lines_repeated_across_a_sites_pages_are_learned_chrome(tmp_path):
     clean_corpus(raw_dir=raw, out_dir=tmp_path / "off", overrides=["dedup.repeated_line_min_docs=0"])
     off = [p for p in read_table(tmp_path / "off", "paragraphs").to_pylist() if p["text"] == SLOGAN]
     assert not any(p["is_boilerplate"] for p in off)
+
+
+def test_dask_runner_gives_the_same_rows_as_the_local_runner(tmp_path):
+    pytest.importorskip("prefect_dask", reason="the dask extra is not installed")
+    from flows.clean_corpus import make_task_runner
+    from tasks.config import load_config
+
+    raw = tmp_path / "raw"
+    make_corpus(raw)
+    overrides = ["run.shard_mb=0.001"]  # several shards, so the cluster's workers share them
+    clean_corpus(raw_dir=raw, out_dir=tmp_path / "local", overrides=overrides)
+    dask = make_task_runner(load_config(None, ['run.task_runner="dask"']).run)
+    clean_corpus.with_options(task_runner=dask)(raw_dir=raw, out_dir=tmp_path / "dask", overrides=overrides)
+    _same_rows(tmp_path / "local", tmp_path / "dask")
