@@ -200,6 +200,79 @@ def schema() -> None:
         out.print(table)
 
 
+_EXPLAIN_STYLES = {"keep": "green", "boilerplate": "yellow", "duplicate": "magenta"}
+
+
+@app.command()
+def explain(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="One raw file: .txt/.md (one document), or .jsonl/.jsonl.gz/.parquet (see --record).",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    record: Annotated[
+        int,
+        typer.Option("--record", min=0, help="Document to explain in a JSON-lines (line number) or Parquet (row) file, from 0."),
+    ] = 0,
+    only_removed: Annotated[bool, typer.Option("--only-removed", help="Hide the kept lines.")] = False,
+) -> None:
+    """Show why each line of one raw document is kept or removed.
+
+    Runs the real stages in-process, without Prefect (read, repair,
+    paragraphs, boilerplate, language, duplicates), with the same
+    --config/--set as `run`. Prints a header (language, encoding, counts)
+    and one line per paragraph: its line number in the repaired text, the
+    decision (keep, boilerplate:REASON, duplicate_of:LINE (exact|near))
+    and the text.
+
+    Duplicates are only looked for WITHIN this document (for JSON lines and
+    Parquet: this one record). The corpus is not read: a paragraph that
+    `run` flags as a copy of another file's, or as a line repeated on the
+    pages of one site (repeated_line), is shown as kept here.
+
+    In a terminal, lines are coloured and cut to its width; piped or
+    redirected, they are printed in full, without colours.
+    """
+    from tasks.explain import ExplainError, explain_file
+
+    try:
+        cfg = load_config(config, list(set_ or []))
+        explanation = explain_file(file, cfg, record)
+    except (ConfigError, ExplainError) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # a bug, or an input nothing anticipated: one line, never a traceback
+        _fail(f"explain failed: {type(exc).__name__}: {exc}", 1)
+    _print_explanation(explanation, only_removed, out)
+
+
+def _print_explanation(explanation, only_removed: bool, console: Console) -> None:
+    """Plain full lines when ``console`` is not a terminal; else coloured lines cut to its width."""
+    from rich.text import Text
+
+    from tasks.explain import column_widths, format_row
+
+    rows = [r for r in explanation.rows if r.removed] if only_removed else explanation.rows
+    line_width, label_width = column_widths(explanation.rows)
+    if not console.is_terminal:  # plain text, full lines: for files, pipes and grep
+        typer.echo(explanation.header(), file=console.file)
+        for row in rows:
+            typer.echo(format_row(row, line_width, label_width), file=console.file)
+        return
+    console.print(Text(explanation.header(), style="bold"), highlight=False)  # the header may wrap
+    for row in rows:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{row.line:>{line_width}}  ", style="dim")
+        text.append(f"{row.label:<{label_width}}", style=_EXPLAIN_STYLES.get(row.decision, ""))
+        text.append(" | ", style="dim")
+        text.append(row.text, style="" if row.decision == "keep" else "dim")
+        console.print(text, no_wrap=True, overflow="ellipsis", crop=True, highlight=False)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,237 @@
+"""Explain one document: every paragraph with the decision the pipeline takes on it, and why.
+
+``explain_file`` runs the real per-document stages in-process (no Prefect): read the file with
+``tasks.read.read_source``, then the stages of ``tasks.shard.build_stages`` up to and including
+language (repair, paragraphs, boilerplate, language), then exact and near duplicates with the
+same functions and parameters as a run (``tasks.sketch`` / ``tasks.corpus_dedup``), but only
+**within the document**: the rest of the file and the corpus are not read, so a paragraph that a
+run flags as a copy of another document's, or as corpus-learned chrome (``repeated_line``: a
+short line on several pages of one site), is kept here.
+
+The result is plain data (``Explanation`` with one ``ExplainRow`` per paragraph);
+``corpusclean explain`` (``flows/cli.py``) prints it.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tasks.config import Config
+from tasks.dedup import band_keys, exact_keys, find_duplicates
+from tasks.minhash import batch_shingle_hashes, normalize_for_dedup, signatures
+from tasks.read import SourceFile, read_source
+from tasks.records import Batch, Document, Reject
+from tasks.shard import build_stages
+from tasks.sketch import lsh_shape
+from tasks.stage import Stage, run_stages
+
+KEEP = "keep"
+BOILERPLATE = "boilerplate"
+DUPLICATE = "duplicate"
+
+_ONE_DOCUMENT_SUFFIXES = (".txt", ".md")
+
+
+class ExplainError(ValueError):
+    """A file, record or configuration that cannot be explained: one line meant for a human."""
+
+
+@dataclass(frozen=True)
+class ExplainRow:
+    """One paragraph and what the pipeline does with it."""
+
+    line: int  # 1-based line number in the repaired text
+    paragraph_index: int
+    text: str
+    decision: str  # KEEP | BOILERPLATE | DUPLICATE
+    reason: str | None = None  # the boilerplate reason, or the duplicate kind ("exact" | "near")
+    duplicate_of: int | None = None  # line number of the original, for duplicates
+    lang: str | None = None
+
+    @property
+    def removed(self) -> bool:
+        return self.decision != KEEP
+
+    @property
+    def label(self) -> str:
+        """``keep``, ``boilerplate:newsletter`` or ``duplicate_of:3 (exact)``."""
+        if self.decision == BOILERPLATE:
+            return f"boilerplate:{self.reason}"
+        if self.decision == DUPLICATE:
+            return f"duplicate_of:{self.duplicate_of} ({self.reason})"
+        return KEEP
+
+
+@dataclass
+class Explanation:
+    """One document, explained paragraph by paragraph."""
+
+    path: Path
+    record_index: int
+    single_document: bool  # a .txt/.md file (no record number to show)
+    lang: str | None
+    lang_prob: float | None
+    encoding: str
+    encoding_fixes: list[str] = field(default_factory=list)
+    n_replacement_chars: int = 0
+    rows: list[ExplainRow] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(row.decision for row in self.rows)
+        return {decision: counted.get(decision, 0) for decision in (KEEP, BOILERPLATE, DUPLICATE)}
+
+    def header(self) -> str:
+        """One line: which document, its language, encoding and the counts."""
+        where = str(self.path) if self.single_document else f"{self.path} record {self.record_index}"
+        lang = self.lang or "unknown"
+        if self.lang is not None and self.lang_prob is not None:
+            lang += f" ({self.lang_prob:.2f})"
+        c = self.counts
+        parts = [
+            where,
+            f"language {lang}",
+            f"encoding {self.encoding}",
+            f"{len(self.rows)} paragraphs: {c[KEEP]} keep, {c[BOILERPLATE]} boilerplate, {c[DUPLICATE]} duplicate",
+        ]
+        if self.encoding_fixes:
+            parts.append("repaired: " + ", ".join(self.encoding_fixes))
+        if self.n_replacement_chars:
+            parts.append(f"{self.n_replacement_chars} U+FFFD left")
+        return " · ".join(parts)
+
+
+def format_row(row: ExplainRow, line_width: int = 4, label_width: int = 25) -> str:
+    """``  12  keep                      | text`` (plain text, not truncated)."""
+    return f"{row.line:>{line_width}}  {row.label:<{label_width}} | {row.text}"
+
+
+def column_widths(rows: list[ExplainRow]) -> tuple[int, int]:
+    """Widths of the line-number and label columns that align every row."""
+    line_width = max([4] + [len(str(r.line)) for r in rows])
+    label_width = max([25] + [len(r.label) for r in rows])
+    return line_width, label_width
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_document(path: Path, config: Config, record: int) -> tuple[Document, bool]:
+    if not path.exists():
+        raise ExplainError(f"file not found: {path}")
+    if path.is_dir():
+        raise ExplainError(f"{path} is a folder: explain takes one file")
+    single = path.name.lower().endswith(_ONE_DOCUMENT_SUFFIXES)
+    if single and record != 0:
+        raise ExplainError(f"{path} holds one document: --record must be 0 (it numbers JSON lines and Parquet rows)")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ExplainError(f"cannot read {path}: {exc.strerror or exc}") from None
+    items = read_source(SourceFile(path.resolve(), path.name, size), config.read)
+    n_records = 0
+    try:
+        for item in items:
+            if item.record_index is None:  # the whole file is unusable (or stopped being readable)
+                assert isinstance(item, Reject)
+                raise ExplainError(f"cannot read {path}: {item.reason}: {item.detail}")
+            n_records += 1
+            if item.record_index != record:
+                continue
+            if isinstance(item, Reject):
+                raise ExplainError(f"{path} record {record} is rejected: {item.reason}: {item.detail}")
+            return item, single
+    finally:
+        items.close()
+    raise ExplainError(
+        f"{path} has no record {record} ({n_records} records; --record is the line number in JSON lines, "
+        "the row in Parquet, from 0)"
+    )
+
+
+def _per_document_stages(config: Config) -> list[Stage]:
+    """The stages of a run up to and including language (no dedup sketch: done below, per document)."""
+    try:
+        stages = build_stages(config)
+    except ValueError as exc:  # a bad rule pack: the configuration's fault, one line
+        raise ExplainError(str(exc)) from None
+    names = [stage.name for stage in stages]
+    if "language" in names:
+        return stages[: names.index("language") + 1]
+    return [stage for stage in stages if stage.name != "sketch"]
+
+
+def _duplicates(texts: list[str], config: Config) -> list[tuple[int, str] | None]:
+    """For each text (in document order): (index of its original, "exact"|"near"), or None."""
+    out: list[tuple[int, str] | None] = [None] * len(texts)
+    if not config.dedup.enabled or len(texts) < 2:
+        return out
+    dedup = config.dedup
+    norm = [normalize_for_dedup(t) for t in texts]
+    bands, rows = lsh_shape(dedup)
+    keys = band_keys(signatures(norm, dedup.ngram, dedup.num_perm, dedup.seed), bands, rows)
+
+    def get_shingles(indices: np.ndarray) -> list[np.ndarray]:
+        return batch_shingle_hashes([norm[int(i)] for i in indices], dedup.ngram)
+
+    found = find_duplicates(exact_keys(norm), keys, get_shingles, dedup.threshold)
+    for i, (original, kind) in enumerate(zip(found.original, found.kind)):
+        if original >= 0 and original != i:
+            out[i] = (int(original), str(kind))
+    return out
+
+
+def explain_file(path: Path | str, config: Config, record: int = 0) -> Explanation:
+    """Run the pipeline's stages on one document of ``path`` and explain every paragraph.
+
+    ``record`` picks the document of a JSON-lines (line number) or Parquet (row) file, from 0; a
+    .txt/.md file is one document. Raises ``ExplainError`` (one line) when the file, the record
+    or the configuration cannot be used.
+    """
+    path = Path(path)
+    doc, single = _read_document(path, config, record)
+    batch = run_stages(Batch([doc]), _per_document_stages(config))
+    if not batch.docs:  # repair left no text
+        reject = batch.rejects[0]
+        raise ExplainError(f"{path} record {record} is rejected: {reject.reason}: {reject.detail}")
+    doc = batch.docs[0]
+    paras = batch.paragraphs
+
+    newlines = [m.start() for m in re.finditer("\n", doc.text)]
+    lines = [bisect_right(newlines, start) + 1 for start in paras.char_start]
+    chrome = list(paras.is_boilerplate) or [False] * len(paras)
+    keyed = [i for i in range(len(paras)) if not chrome[i]]  # chrome is never an original nor a copy
+    duplicates = _duplicates([paras.text[i] for i in keyed], config)
+    duplicate_of: dict[int, tuple[int, str]] = {}
+    for k, dup in enumerate(duplicates):
+        if dup is not None:
+            duplicate_of[keyed[k]] = (lines[keyed[dup[0]]], dup[1])
+
+    langs = paras.lang or [None] * len(paras)
+    rows: list[ExplainRow] = []
+    for i in range(len(paras)):
+        common = dict(line=lines[i], paragraph_index=paras.paragraph_index[i], text=paras.text[i], lang=langs[i])
+        if chrome[i]:
+            rows.append(ExplainRow(decision=BOILERPLATE, reason=paras.boilerplate_reason[i], **common))
+        elif i in duplicate_of:
+            original_line, kind = duplicate_of[i]
+            rows.append(ExplainRow(decision=DUPLICATE, reason=kind, duplicate_of=original_line, **common))
+        else:
+            rows.append(ExplainRow(decision=KEEP, **common))
+    return Explanation(
+        path=path,
+        record_index=doc.record_index,
+        single_document=single,
+        lang=doc.lang,
+        lang_prob=doc.lang_prob,
+        encoding=doc.source_encoding,
+        encoding_fixes=list(doc.encoding_fixes),
+        n_replacement_chars=doc.n_replacement_chars,
+        rows=rows,
+    )
