@@ -19,7 +19,9 @@ from rich.table import Table
 
 from tasks import __version__
 from tasks.config import ConfigError, config_to_toml, load_config
-from tasks.runs import UsageError, check_paths
+from tasks.runs import OutputBusy, UsageError, check_paths, lock_output, unlock_output
+
+EXIT_BUSY = 75  # EX_TEMPFAIL: another run holds the output folder; try again later
 
 app = typer.Typer(
     name="corpusclean",
@@ -72,6 +74,7 @@ def _prefect_environment(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Dask workers inherit it
 
 
 @app.command()
@@ -85,10 +88,18 @@ def run(
         Optional[str],
         typer.Option(
             "--task-runner",
-            help="processes (default: every core) or threads (no start-up cost, one core).",
+            help="processes (default: every core), threads (no start-up cost, one core) or dask.",
             show_default=False,
         ),
     ] = None,
+    dask_address: Annotated[
+        Optional[str],
+        typer.Option("--dask-address", help="With --task-runner dask: an existing cluster's scheduler (tcp://host:8786).",
+                     show_default=False),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another run is writing to OUT, wait for it instead of stopping.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -103,9 +114,17 @@ def run(
         overrides.append(f"run.workers={workers}")
     if task_runner is not None:
         overrides.append(f'run.task_runner="{task_runner}"')
+    if dask_address is not None:
+        overrides.append(f'run.dask_address="{dask_address}"')
+    if wait:
+        overrides.append("run.wait_for_lock=true")
     try:
         cfg = load_config(config, overrides)
-        check_paths(raw, out_dir)
+        _, out_resolved = check_paths(raw, out_dir)
+        if not cfg.run.wait_for_lock:  # refuse a busy output at once, before Prefect starts
+            unlock_output(lock_output(out_resolved))
+    except OutputBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
     except (ConfigError, UsageError) as exc:
         _fail(str(exc))
 
@@ -121,6 +140,8 @@ def run(
                 report = flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides)
             else:
                 report = _run_with_progress(flow, progress, raw, out_dir, config, overrides)
+    except OutputBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
     except (ConfigError, UsageError) as exc:
         _fail(str(exc))
     except Exception as exc:  # a failed run: one line, details on request

@@ -86,3 +86,16 @@ def test_real_command_on_the_sample_corpus(tmp_path):
     paragraphs = ds.dataset(tmp_path / "clean" / "paragraphs").to_table()
     assert paragraphs.num_rows > 50
     assert 0 < sum(paragraphs.column("is_duplicate").to_pylist()) < paragraphs.num_rows
+
+
+def test_a_busy_output_folder_is_refused_at_once(tmp_path):
+    from tasks.runs import lock_output, unlock_output
+
+    (tmp_path / "raw").mkdir()
+    fd = lock_output(tmp_path / "out")
+    try:
+        result = runner.invoke(app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out")])
+        text = one_line_error(result, code=75)
+        assert "is writing to" in text and "--wait" in text
+    finally:
+        unlock_output(fd)
