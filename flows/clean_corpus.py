@@ -1,6 +1,8 @@
-"""The clean-corpus flow: wiring only. Every decision lives in ``tasks/``."""
+"""The clean-corpus flow: wiring only. Every decision lives in ``tasks/``.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: Prefect builds the parameter model from the
+signature, and a deployment that loads the flow by entrypoint cannot resolve string annotations.
+"""
 
 from pathlib import Path
 
@@ -31,7 +33,9 @@ def make_task_runner(run: RunConfig) -> TaskRunner:
     return ThreadPoolTaskRunner(max_workers=run.workers)
 
 
-@flow(name="clean-corpus", log_prints=False)
+# Scheduled and deployed runs load this function by name, so its default runner is the one they
+# use: worker processes on both cores (the CLI picks the runner from the config instead).
+@flow(name="clean-corpus", log_prints=False, task_runner=ProcessPoolTaskRunner(max_workers=2))
 def clean_corpus(
     raw_dir: Path = Path("data/raw"),
     out_dir: Path = Path("data/clean"),

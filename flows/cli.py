@@ -196,6 +196,47 @@ def _print_summary(report: dict) -> None:
     out.print(f"report: {Path(report['out_dir']) / 'report.md'}", highlight=False)
 
 
+@app.command()
+def serve(
+    cron: Annotated[str, typer.Option("--cron", help='When to run, as a cron string, e.g. "0 3 * * *" (03:00 every day).')],
+    raw: RawOpt = Path("data/raw"),
+    out_dir: OutOpt = Path("data/clean"),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    name: Annotated[str, typer.Option("--name", help="Deployment name (runs are 'clean-corpus/NAME').")] = "nightly",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Serve the flow as a scheduled deployment until interrupted (Ctrl-C).
+
+    Needs a real Prefect server (schedules do not run on the temporary one): start one with
+    `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api. One-off runs of
+    the deployment: `prefect deployment run 'clean-corpus/NAME' --watch`. Run from the project
+    root: the flow is loaded from flows/clean_corpus.py.
+    """
+    overrides = list(set_ or [])
+    try:
+        load_config(config, overrides)
+        raw_path, out_path = check_paths(raw, out_dir)
+    except (ConfigError, UsageError) as exc:
+        _fail(str(exc))
+    _prefect_environment(verbose)
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        _fail("serve needs a running Prefect server: start `prefect server start` and set "
+              "PREFECT_API_URL=http://127.0.0.1:4200/api")
+    from flows.clean_corpus import clean_corpus
+
+    parameters = {"raw_dir": str(raw_path), "out_dir": str(out_path), "overrides": overrides}
+    if config is not None:
+        parameters["config_path"] = str(config.resolve())
+    out.print(f"serving clean-corpus/{name} on {cron!r} ({PREFECT_API_URL.value()}); Ctrl-C to stop", highlight=False)
+    try:
+        clean_corpus.serve(name=name, cron=cron, parameters=parameters, print_starting_message=verbose)
+    except KeyboardInterrupt:
+        out.print("stopped")
+
+
 @app.command("config")
 def show_config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """Print the effective configuration as TOML, with a comment on every option."""

@@ -14,7 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.clean_corpus import clean_corpus
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.clean_corpus import clean_corpus as deployed_flow
+
+# Threads in tests: no worker start-up per flow run (the processes runner is tested by the CLI test).
+clean_corpus = deployed_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
 from tasks import schema
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,103 @@
+"""End to end: a real Prefect server on loopback, `corpusclean serve`, a triggered run, completed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pyarrow.dataset as ds
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    port = _free_port()
+    env = dict(
+        os.environ,
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_UI_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+    env.pop("PREFECT_API_URL", None)
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None:
+            pytest.fail(f"prefect server exited: {(tmp_path / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+    else:
+        _stop(server)
+        pytest.fail("prefect server did not become healthy in 120 s")
+    yield dict(env, PREFECT_API_URL=api)
+    _stop(server)
+    log.close()
+
+
+def test_served_deployment_runs_on_request(prefect_server, tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(REPO / "data" / "raw", raw)
+    out = tmp_path / "clean"
+    env = dict(prefect_server, PREFECT_RUNNER_POLL_FREQUENCY="2")
+    serve_log = open(tmp_path / "serve.log", "w")
+    serve = subprocess.Popen(
+        [str(BIN / "corpusclean"), "serve", "--cron", "0 3 * * *", "--name", "e2e", "--raw", str(raw), "--out", str(out)],
+        cwd=REPO, env=env, stdout=serve_log, stderr=subprocess.STDOUT,
+    )
+    try:
+        run = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the deployment appears once serve has registered it
+            run = subprocess.run(
+                [str(BIN / "prefect"), "deployment", "run", "clean-corpus/e2e", "--watch", "--watch-timeout", "240"],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+            )
+            if run.returncode == 0 or "not found" not in (run.stdout + run.stderr).lower():
+                break
+            time.sleep(2)
+        assert run is not None and run.returncode == 0, (run.stdout + run.stderr)[-3000:] + (tmp_path / "serve.log").read_text()[-3000:]
+        assert "Completed" in run.stdout + run.stderr
+        paragraphs = ds.dataset(out / "paragraphs").to_table()
+        assert paragraphs.num_rows > 50
+        assert (out / "report.json").is_file()
+    finally:
+        _stop(serve)  # serve first: stopping the server first makes serve hang and print a traceback
+        serve_log.close()
