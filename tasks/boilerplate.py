@@ -1,5 +1,16 @@
 """Stage 4: flag site chrome (newsletter prompts, share bars, credits...) with a reason per line.
 
+Two layers, rules first:
+
+1. **Rules** recognise chrome that says what it is (below). They have priority: a line a rule
+   flags keeps the rule's reason.
+2. **A line classifier with context** (``tasks/linefeatures.py``, ``boilerplate.classifier``)
+   decides for every other line of a document whether it is article text, from evidence about
+   the line (length, function-word density, punctuation, links, separators...) and its
+   neighbourhood (the main content block, neighbours' scores). What it removes gets one of
+   ``CLASSIFIER_REASONS`` (``navigation``, ``link_list``, ``short_outside_content``,
+   ``low_text_density``, ``outside_content``).
+
 Paragraphs are single stripped lines. Each line is tested against an ordered list of ``Rule``
 (loaded from TOML rule packs, see ``tasks/rules/common.toml`` for the format); the first rule
 that matches gives the line its reason. Rules only look at short lines (``max_chars``), so long
@@ -24,13 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.config import BoilerplateConfig
+from tasks.linefeatures import CLASSIFIER_REASONS, ContentClassifier
 from tasks.records import Batch
 from tasks.stage import Stage
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 
 #: The reasons the built-in packs use (user packs may add their own, same spelling rules).
-REASONS = (
+RULE_REASONS = (
     "newsletter",
     "notifications",
     "account",
@@ -53,6 +65,9 @@ REASONS = (
     "media_pointer",
     "punctuation_only",
 )
+
+#: Every reason the stage gives: the rule packs' and the line classifier's (``navigation`` is both).
+REASONS = RULE_REASONS + tuple(r for r in CLASSIFIER_REASONS if r not in RULE_REASONS)
 
 _REASON_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
 _PACK_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
@@ -352,10 +367,14 @@ def load_rule_packs(names: Sequence[str], extra_files: Sequence[Path] = ()) -> l
 
 
 class BoilerplateClassifier:
-    """Classify the lines of one document: a reason for chrome, ``None`` to keep. Pure and deterministic."""
+    """Classify the lines of one document: a reason for chrome, ``None`` to keep. Pure and deterministic.
 
-    def __init__(self, rules: list[Rule]):
+    ``rules`` run first; ``content`` (optional) then decides the lines no rule flagged.
+    """
+
+    def __init__(self, rules: list[Rule], content: ContentClassifier | None = None):
         self.rules = list(rules)
+        self.content = content
         # Rules bucketed by length: for a line of length n, only rules whose max_chars >= n
         # (or unbounded) are tried, in their original order. bisect picks the bucket.
         self._limits = sorted({r.max_chars for r in self.rules if r.max_chars is not None})
@@ -393,6 +412,13 @@ class BoilerplateClassifier:
 
     def classify(self, lines: Sequence[str]) -> list[str | None]:
         """One document's paragraphs in order -> a reason per line, or ``None`` to keep it."""
+        out = self.classify_rules(lines)
+        if self.content is not None and lines:
+            out = self.content.classify(lines, out)
+        return out
+
+    def classify_rules(self, lines: Sequence[str]) -> list[str | None]:
+        """The rules' reasons alone (with their context rules), ``None`` where no rule applies."""
         matched = [self.match_rule(line) for line in lines]
         out: list[str | None] = [r.reason if r is not None else None for r in matched]
         n = len(lines)
@@ -439,7 +465,12 @@ class BoilerplateStage(Stage):
         self.config = config
         self.classifier: BoilerplateClassifier | None = None
         if config.enabled:
-            self.classifier = BoilerplateClassifier(load_rule_packs(config.rule_packs, config.extra_rule_files))
+            content = (
+                ContentClassifier(threshold=config.classifier_threshold, min_lines=config.classifier_min_lines)
+                if config.classifier
+                else None
+            )
+            self.classifier = BoilerplateClassifier(load_rule_packs(config.rule_packs, config.extra_rule_files), content)
 
     def process(self, batch: Batch) -> Batch:
         paragraphs = batch.paragraphs

@@ -47,9 +47,9 @@ class BoilerplateConfig(_Section):
         "text (tasks/linefeatures.py); false: the rules alone.",
     )
     classifier_threshold: float = Field(
-        0.45, gt=0.0, lt=1.0,
+        0.5, gt=0.0, lt=1.0,
         description="Keep a line when the classifier's probability that it is article text exceeds this "
-        "(lower keeps more).",
+        "(lower keeps more; inside the main content block the bar is 0.3 at most).",
     )
     classifier_min_lines: int = Field(
         5, ge=1, description="Documents with fewer lines left by the rules are not classified (all kept)."

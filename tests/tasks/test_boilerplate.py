@@ -11,6 +11,7 @@ import pytest
 
 from tasks.boilerplate import (
     REASONS,
+    RULE_REASONS,
     BoilerplateClassifier,
     BoilerplateStage,
     Rule,
@@ -66,8 +67,9 @@ def test_builtin_packs_load_and_use_known_reasons():
     assert {"common", "en", "fr"} <= set(available_packs())
     rules = load_rule_packs(["common", "en", "fr"])  # also checks every rule's examples
     assert len(rules) > 40
-    assert all(isinstance(r, Rule) and r.reason in REASONS for r in rules)
-    assert {r.reason for r in rules} == set(REASONS)  # every documented reason has a rule
+    assert all(isinstance(r, Rule) and r.reason in RULE_REASONS for r in rules)
+    assert {r.reason for r in rules} == set(RULE_REASONS)  # every documented rule reason has a rule
+    assert set(RULE_REASONS) <= set(REASONS)  # REASONS adds the line classifier's
     # chrome is short: every built-in rule is bounded, so long prose skips the regexes
     assert all(r.max_chars is not None for r in rules)
     # slow unanchored word alternations must be guarded by keywords
@@ -77,8 +79,8 @@ def test_builtin_packs_load_and_use_known_reasons():
 
 
 def test_unknown_pack_name_errors():
-    with pytest.raises(ValueError, match=r"unknown rule pack 'de'.*available: .*common"):
-        load_rule_packs(["common", "de"])
+    with pytest.raises(ValueError, match=r"unknown rule pack 'xx'.*available: .*common"):
+        load_rule_packs(["common", "xx"])
     with pytest.raises(ValueError, match="unknown rule pack"):
         load_rule_packs(["../config"])
 
@@ -619,3 +621,15 @@ def test_a_long_standfirst_above_a_credit_is_not_a_caption():
     caption = "Une rame d'essai du tramway au dépôt de Saint-Priest, le 11 mars 2024."
     assert classifier.classify([standfirst, "Crédit : Camille RENAUD / AFP"]) == [None, "photo_credit"]
     assert classifier.classify([caption, "Crédit : Camille RENAUD / AFP"]) == ["caption", "photo_credit"]
+
+
+def test_seeds_through_the_line_classifier_alone_keep_every_article_line(seeds_dir, seed_results):
+    """The seeds are mostly sentences, so the stage leaves them to the rules (running text); the
+    line classifier, forced to run on them anyway, must not remove a line either."""
+    from tasks.linefeatures import ContentClassifier
+
+    forced = BoilerplateClassifier(load_rule_packs(["common", "en", "fr"]), ContentClassifier(prose_fraction=1.01))
+    files = sorted(seeds_dir.glob("*.txt"))
+    for f in files:
+        lines = [line.strip() for line in f.read_text(encoding="utf-8").split("\n") if line.strip()]
+        assert forced.classify(lines) == [reason for _, reason in seed_results[f.name[:3]]], f.name

@@ -1,0 +1,697 @@
+"""A line classifier with context: article text or site chrome, from the text alone.
+
+The rule packs (``tasks/boilerplate.py``) recognise chrome that says what it is ("Subscribe to
+our newsletter"). Most chrome does not: menus, link lists, teasers of other articles, author
+bios, footers. This module decides, for the lines no rule flagged, from evidence about each
+line and about its neighbourhood, with two small logistic models:
+
+1. **line model** (``line_vector`` . ``LINE_WEIGHTS``): one line on its own: length, words,
+   density of function words of the document's language (``tasks/lang/stopwords.toml``; the
+   language is guessed per document from the same words), sentence punctuation, a teaser cut
+   short ("…"), numbers, capitals, URLs/handles/e-mails, separators ("|", "·"), list markers,
+   dates, words typical of site chrome (cookie, newsletter, Impressum...), words addressing the
+   reader (you, vous, Sie...), whether the line is repeated in the document.
+2. **context model** (``context_vectors`` . ``CONTEXT_WEIGHTS``): the line's score with those of
+   its neighbours. Article bodies are contiguous blocks of long, function-word-dense lines and
+   chrome clusters at the top and bottom, so: the scores of the lines just before and after
+   and of a wider window; whether the line is in the **main content block** (the contiguous
+   run of lines with the largest total evidence, a maximum-sum subarray in which short lines
+   weigh little); its **segment** (a two-state smoothing of the scores, Viterbi) and how that
+   segment compares with the best one; how much of the document's text evidence lies before
+   and after it; whether its neighbours were flagged by a rule as page chrome (captions,
+   credits and ads sit inside articles and do not count); and, for short lines, the
+   neighbours' scores and the length of the run of short lines around it (menus come in runs).
+
+Decisions (``ContentClassifier``): a line is kept when the context model's probability exceeds
+``threshold`` (0.5), or 0.3 inside the main block, where only strong evidence removes a line.
+Inside an article, a short line between two kept lines (a section heading), a line between two
+confident article lines, and the headline (first line of the main block, or the one before it,
+if it reads like a title) are kept too. Documents with fewer than ``min_lines`` unflagged
+lines, or made mostly of sentences (running text, not a web page), are left to the rules.
+
+Both models were fitted (logistic regression, L2) on a random half of a public set of ~1000
+real web pages in many languages (``bench/eval_boilerplate.py --fit``) and checked on the other
+half; nothing is specific to a page or a site. Every removed line gets a reason
+(``CLASSIFIER_REASONS``).
+
+Cost: a handful of ``str`` methods and precompiled regexes per line, on at most its first
+100 characters, then a few linear passes per document. Deterministic: no randomness, no state.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from operator import mul
+
+from tasks.language import stopwords
+
+#: Reasons the classifier gives (a rule's reason always takes priority).
+CLASSIFIER_REASONS = (
+    "navigation",  # a run of short lines outside the article: a menu
+    "link_list",  # URLs, handles, or items separated by | · / >
+    "short_outside_content",  # a short line away from the article text
+    "low_text_density",  # a longer line that does not read like prose (few function words...)
+    "outside_content",  # prose-like, but outside the article (teasers, bios, disclaimers)
+)
+
+_SAMPLE_CHARS = 100  # per-line evidence is taken on a line's first characters (bounded work)
+_LANG_SAMPLE_TOKENS = 150
+SHORT_CHARS = 40  # "short line" for the context model and the reasons
+_LOG1P = [math.log1p(i) for i in range(1024)]
+
+
+def _log1p(i: int) -> float:
+    return _LOG1P[i] if i < 1024 else math.log1p(i)
+
+
+# Words typical of site chrome, in the languages of the stop-word lists (lower case, whole
+# words). Evidence, not a rule: the line model weighs them with everything else.
+CHROME_WORDS = frozenset(
+    """
+    cookie cookies privacy datenschutz datenschutzerklärung confidentialité privacidad
+    newsletter newsletters subscribe subscribed subscription subscriber subscribers abonnieren
+    abonnement abonnez abonner abonné abonnés suscríbete suscribirse suscripción
+    login logout anmelden abmelden registrieren registrierung register inscription inscrivez
+    connexion connectez password passwort iniciar sesión
+    email e-mail mail
+    comment comments kommentar kommentare kommentieren commentaire commentaires comentario
+    comentarios reply antworten répondre responder
+    share teilen partager compartir tweet twitter facebook instagram youtube whatsapp linkedin
+    pinterest xing telegram tiktok rss
+    follow folgen suivez síguenos
+    copyright rights reserved vorbehalten réservés reservados impressum imprint disclaimer haftung
+    mentions légales aviso legal
+    terms agb conditions nutzungsbedingungen cgu términos
+    advertisement advertising anzeige werbung publicité publicidad sponsored gesponsert partner
+    affiliate provision
+    click klicken klicke cliquez clic haga
+    download herunterladen télécharger descargar app browser javascript
+    website webseite homepage site sitio
+    tags tag schlagworte schlagwörter mots-clés etiquetas kategorien categories catégories
+    spende spenden donate donation soutenir unterstützen
+    shop warenkorb cart panier carrito kaufen buy acheter comprar
+    """.split()
+)
+# Words addressing the reader directly (calls to action, site notices).
+ADDRESS_WORDS = frozenset("you your yours vous votre vos du dein deine deinen dich dir euch euer usted ustedes tu tus".split())
+# German formal address inside a sentence ("Klicken Sie", "Ihre Daten"): capitalised, after a word.
+_FORMAL_ADDRESS = frozenset("Sie Ihr Ihre Ihren Ihrem Ihrer Ihres".split())
+
+_CLOSERS = "\"'»”’)] \u00a0\u202f"  # closing quotes and brackets, and the spaces French puts before »
+_TERMINALS = frozenset(".!?…。！？")
+_SENTENCE_BREAK = re.compile(r"[.!?…] ")
+_TRUNCATED_ENDS = ("…", "...", "[…]", "[...]", "(…)", "(...)", "…»", "...»", "…\"", "…”")
+_SEPARATOR = re.compile(r" [·•/>»›–—] |\|")
+_DOMAIN = re.compile(r"\.(?:com|org|net|de|fr|es|io|html?|php|co\.uk)\b")
+_LIST_MARKER = re.compile(r"(?:[-–—•*·▪►✓✔→]|\d{1,2}[.)](?!\d))\s")
+_DIGIT = re.compile(r"\d")
+_DATE = re.compile(r"\b(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2})\b")
+_STARTS_DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}|\d{1,2}\.? \w+ \d{4}")
+
+
+def _has_url(sample: str, lower: str) -> bool:
+    """A URL, an e-mail address, an @handle or a domain name (cheap substring tests first)."""
+    return "http" in lower or "www." in lower or "@" in sample or _DOMAIN.search(lower) is not None
+
+
+def _tokens(text: str) -> list[str]:
+    """Whitespace-separated words, punctuation included: several times cheaper than a \\w+ scan,
+    and function words (the evidence that matters) sit between spaces."""
+    return text.split()
+
+
+@cache
+def _function_words() -> tuple[dict[str, frozenset[str]], dict[str, tuple[str, ...]]]:
+    lists = stopwords()
+    table: dict[str, list[str]] = {}
+    for lang, words in lists.items():
+        for word in words:
+            table.setdefault(word, []).append(lang)
+    return lists, {w: tuple(langs) for w, langs in table.items()}
+
+
+def document_language(lines: Sequence[str]) -> str | None:
+    """The language whose function words are most frequent in the document, or ``None``.
+
+    Counted on lines of at least five words (chrome is mostly short lines), up to a bounded
+    number of tokens. ``None`` when the evidence is thin: fewer than 8 function words, or
+    fewer than one token in twenty (a language without a list, e.g. Polish or Russian).
+    """
+    return _language(_tokens(line[:_SAMPLE_CHARS].lower()) for line in lines)
+
+
+def _language(lowered_lines) -> str | None:
+    """``document_language`` on the lower-cased tokens of each line (an iterable, consumed lazily)."""
+    _, table = _function_words()
+    sample: list[str] = []
+    for tokens in lowered_lines:
+        if len(tokens) >= 5:
+            sample.extend(tokens)
+            if len(sample) >= _LANG_SAMPLE_TOKENS:
+                break
+    counts: dict[str, int] = {}
+    for word in filter(table.__contains__, sample):
+        for lang in table[word]:
+            counts[lang] = counts.get(lang, 0) + 1
+    if not counts:
+        return None
+    hits, lang = max((hits, lang) for lang, hits in counts.items())
+    if hits < 8 or hits * 20 < len(sample):
+        return None
+    return lang
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 1: the line on its own
+
+LINE_FEATURES = (
+    "bias",
+    "log_chars",  # log(1 + characters)
+    "log_words",  # log(1 + whitespace-separated words)
+    "stop_ratio",  # function words of the document's language / tokens
+    "stop_ratio_x_words",  # ... times min(log_words, 3): dense AND long is prose
+    "lang_unknown",  # no function-word list for this document (then stop_ratio is 0)
+    "terminal",  # ends like a sentence: . ! ? … (possibly closed by a quote or bracket)
+    "colon_end",  # ends with ":" (a label, or a lead-in to a list)
+    "inner_sentences",  # sentence boundaries inside the line (at most 3)
+    "commas",  # (at most 4)
+    "truncated",  # ends with "…" / "...": a teaser cut short
+    "digit_tokens",  # tokens that are numbers / tokens
+    "caps_tokens",  # tokens in capitals / tokens
+    "title_tokens",  # tokens capitalised, in capitals or numbers / tokens (at most 1)
+    "url",  # a URL, an e-mail address, an @handle or a domain name
+    "separators",  # " | ", " · ", " / ", " > " between items (at most 3)
+    "list_marker",  # "- ", "• ", "1. " at the start
+    "date",  # a numeric date or a time
+    "repeated",  # the same line occurs elsewhere in the document
+    "chrome_ratio",  # distinct CHROME_WORDS / tokens
+    "chrome_short",  # a CHROME_WORDS token in a line of fewer than 80 characters
+    "address_ratio",  # distinct words addressing the reader / tokens
+    "starts_digit",
+    "starts_date",
+    "chars_lt10", "chars_lt20", "chars_lt40", "chars_lt80", "chars_lt150", "chars_ge300",
+)
+
+# Fitted with bench/eval_boilerplate.py --fit (logistic regression, L2 = 1, on the "fit" half).
+LINE_WEIGHTS = (
+    -0.660, 0.066, 0.242, -1.026, 0.643, 0.435, 0.523, 0.635,
+    -0.392, 0.175, -1.396, 0.954, -0.646, -0.510, -0.564, -0.537,
+    0.530, -0.198, -0.492, -1.793, -1.841, -1.199, 0.901, -0.454,
+    0.332, -0.919, 0.035, -0.272, -0.556, 0.427,
+)
+
+
+def line_vector(line: str, stop: frozenset[str] | None, repeated: bool = False) -> tuple[float, ...]:
+    """The line model's features (``LINE_FEATURES``) of one stripped line.
+
+    ``stop`` is the document language's function words (``None``: unknown language),
+    ``repeated`` whether the same line occurs elsewhere in the document. Where the line is in
+    the document is the context model's business, not this one's.
+    """
+    sample = line[:_SAMPLE_CHARS]
+    tokens = _tokens(sample)
+    lower = sample.lower()
+    return _line_vector(line, sample, lower, tokens, lower.split(), stop, repeated)
+
+
+def _line_vector(
+    line: str, sample: str, lower: str, tokens: list[str], lowered: list[str], stop: frozenset[str] | None,
+    repeated: bool,
+) -> tuple[float, ...]:
+    n = len(line)
+    n_tokens = len(tokens) or 1
+    stop_ratio = sum(map(stop.__contains__, lowered)) / n_tokens if stop is not None else 0.0
+    # distinct words (set intersections are much cheaper than counting every token)
+    chrome = len(CHROME_WORDS.intersection(lowered))
+    address = len(ADDRESS_WORDS.intersection(lowered))
+    if tokens and not _FORMAL_ADDRESS.isdisjoint(tokens):
+        address += len(_FORMAL_ADDRESS.intersection(tokens[1:]))
+    digits = sum(map(str.isdigit, tokens))
+    caps = sum(map(str.isupper, tokens))
+    title = caps + digits + sum(map(str.istitle, tokens))
+    log_words = _log1p(line.count(" ") + 1)
+    end = line.rstrip(_CLOSERS)[-1:]
+    starts_digit = line[:1].isdigit()
+    breaks = len(_SENTENCE_BREAK.findall(sample))
+    commas = line.count(",")
+    separators = len(_SEPARATOR.findall(sample))
+    return (
+        1.0,
+        _log1p(n),
+        log_words,
+        stop_ratio,
+        stop_ratio * (log_words if log_words < 3.0 else 3.0),
+        1.0 if stop is None else 0.0,
+        1.0 if end in _TERMINALS else 0.0,
+        1.0 if line.endswith(":") else 0.0,
+        breaks if breaks < 3 else 3,
+        commas if commas < 4 else 4,
+        1.0 if line.endswith(_TRUNCATED_ENDS) else 0.0,
+        digits / n_tokens,
+        caps / n_tokens,
+        title / n_tokens if title < n_tokens else 1.0,
+        1.0 if _has_url(sample, lower) else 0.0,
+        separators if separators < 3 else 3,
+        1.0 if _LIST_MARKER.match(line) else 0.0,
+        1.0 if _DIGIT.search(sample) and _DATE.search(sample) else 0.0,
+        1.0 if repeated else 0.0,
+        chrome / n_tokens,
+        1.0 if chrome and n < 80 else 0.0,
+        address / n_tokens,
+        1.0 if starts_digit else 0.0,
+        1.0 if starts_digit and _STARTS_DATE.match(line) else 0.0,
+        1.0 if n < 10 else 0.0,
+        1.0 if n < 20 else 0.0,
+        1.0 if n < 40 else 0.0,
+        1.0 if n < 80 else 0.0,
+        1.0 if n < 150 else 0.0,
+        1.0 if n >= 300 else 0.0,
+    )
+
+
+def _dot(vector: Sequence[float], weights: Sequence[float]) -> float:
+    return sum(map(mul, vector, weights))
+
+
+def _probabilities(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:
+    """sigmoid(vector . weights) for each vector (the hot loop, inlined)."""
+    exp = math.exp
+    out = []
+    for v in vectors:
+        z = sum(map(mul, v, weights))
+        out.append(1.0 / (1.0 + exp(-z)) if z > -500.0 else 0.0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2: the line in its neighbourhood
+
+CONTEXT_FEATURES = (
+    "bias",
+    "z",  # the line model's score (log-odds)
+    "prev1", "next1",  # line-model probability of the previous / next unflagged line (0 past the ends)
+    "prev3", "next3",  # mean over the 2nd-3rd lines before / after
+    "around7",  # mean over the 4th-7th lines on both sides
+    "in_block",  # inside the main content block (maximum-sum run of evidence)
+    "log_block_distance",  # log(1 + lines to the main block)
+    "min_neighbour",  # min(prev1, next1)
+    "position",  # index among unflagged lines / (count - 1)
+    "in_segment",  # the two-state smoothing (Viterbi) says content
+    "best_segment",  # ... and it is the segment with the most evidence
+    "segment_share",  # evidence of the line's content segment / that of the best one
+    "log_segment_lines",
+    "top2_segment",  # one of the two content segments with the most evidence
+    "log_good_before", "log_good_after",  # log(1 + lines to the nearest likely-content line before / after)
+    "mass_before", "mass_after",  # share of the document's text evidence before / after the line
+    "rule_prev", "rule_next",  # the line just before / after was flagged by a rule as page chrome
+    "rules_near",  # lines flagged as page chrome within 3 lines
+    "short",  # fewer than SHORT_CHARS characters
+    "short_x_min_neighbour", "short_x_prev1", "short_x_next1", "short_x_in_block",
+    "log_short_run",  # log(1 + consecutive short lines around a short line): menus come in runs,
+                      # an article's headings alone
+)
+
+CONTEXT_WEIGHTS = (
+    -1.169, 0.819, 0.960, 0.520, 1.335, 0.129, -0.459, 0.460,
+    0.067, 0.203, -0.163, -1.187, 0.553, 0.658, 0.227, 0.653,
+    0.060, -0.073, -1.864, 0.104, -0.924, -0.038, -0.163, 0.171,
+    0.661, -1.043, 0.291, 0.564, -0.173,
+)
+
+_WINDOW = 7
+#: Rule reasons of chrome that sits inside article bodies (figures, ads): not evidence that the
+#: neighbouring lines are page chrome.
+IN_ARTICLE_REASONS = frozenset({"caption", "photo_credit", "image_placeholder", "media_pointer", "advert", "punctuation_only"})
+_SWITCH_COST = 1.0  # Viterbi: cost of switching between content and chrome (in log-odds)
+_EMISSION_FLOOR = 1.0  # ... and no single line counts for more than this against content
+_SHORT_WEIGHT = 0.5  # weight of a short line in the main-block sum (long lines: 1 + log words)
+
+
+def _max_sum_run(values: Sequence[float]) -> tuple[int, int]:
+    """[start, end] of the contiguous run with the largest sum (Kadane); (-1, -1) if empty."""
+    best = -math.inf
+    current = 0.0
+    start = best_start = best_end = -1
+    for i, v in enumerate(values):
+        if current <= 0.0:
+            current = v
+            start = i
+        else:
+            current += v
+        if current > best:
+            best, best_start, best_end = current, start, i
+    return best_start, best_end
+
+
+def _smooth(z: Sequence[float], cost: float) -> list[int]:
+    """Two-state Viterbi: 1 (content, emission z) or 0 (chrome, emission 0), switching costs ``cost``."""
+    if not z:
+        return []
+    s0, s1 = 0.0, z[0]
+    back: list[tuple[int, int]] = []
+    for v in z[1:]:
+        from0 = s0 >= s1 - cost  # best way into state 0
+        from1 = s1 >= s0 - cost  # best way into state 1
+        back.append((0 if from0 else 1, 1 if from1 else 0))
+        s0, s1 = (s0 if from0 else s1 - cost), (s1 if from1 else s0 - cost) + v
+    state = 1 if s1 > s0 else 0
+    states = [state]
+    for b0, b1 in reversed(back):
+        state = b0 if state == 0 else b1
+        states.append(state)
+    states.reverse()
+    return states
+
+
+def context_vectors(
+    z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
+    rule_next: Sequence[bool], rules_near: Sequence[int],
+) -> list[tuple[float, ...]]:
+    """The context model's features (``CONTEXT_FEATURES``) of each unflagged line of a document.
+
+    Arguments are per unflagged line, in document order: line-model score ``z``, ``log_words``,
+    ``short``, whether the line just before / after (in the full document) was flagged by a
+    rule as page chrome (``IN_ARTICLE_REASONS`` do not count), and how many such lines lie
+    within 3 lines.
+    """
+    m = len(z)
+    if m == 0:
+        return []
+    exp = math.exp
+    p = [1.0 / (1.0 + exp(-v)) if v > -500.0 else 0.0 for v in z]
+    # main content block: maximum-sum run of (p - 0.5) weighted by the line's words
+    # (short lines weigh little: a heading inside an article does not split it)
+    block_start, block_end = _max_sum_run(
+        [(pi - 0.5) * (_SHORT_WEIGHT if sh else 1.0 + lw) for pi, lw, sh in zip(p, log_words, short)]
+    )
+    # windows over p, zero past the ends: padded[j + _WINDOW] is p[j]; prefix sums for the wide window
+    padded = [0.0] * _WINDOW + p + [0.0] * _WINDOW
+    prefix = [0.0]
+    for v in padded:
+        prefix.append(prefix[-1] + v)
+
+    # segments of the smoothed sequence, their evidence and rank
+    states = _smooth([v if v > -_EMISSION_FLOOR else -_EMISSION_FLOOR for v in z], _SWITCH_COST)
+    evidence = [max(v, 0.0) * (1.0 + lw) for v, lw in zip(z, log_words)]
+    seg_id = [0] * m
+    seg_bounds: list[tuple[int, int]] = []
+    seg_mass: list[float] = []
+    i = 0
+    while i < m:
+        j = i
+        mass = 0.0
+        while j < m and states[j] == states[i]:
+            mass += evidence[j]
+            seg_id[j] = len(seg_bounds)
+            j += 1
+        seg_bounds.append((i, j))
+        seg_mass.append(mass if states[i] == 1 else 0.0)
+        i = j
+    order = sorted(range(len(seg_mass)), key=lambda k: (-seg_mass[k], k))
+    best_mass = seg_mass[order[0]]
+    top2 = set(order[:2])
+    # runs of consecutive short lines (0 for long lines)
+    short_run = [0] * m
+    j = 0
+    while j < m:
+        if not short[j]:
+            j += 1
+            continue
+        k = j
+        while k < m and short[k]:
+            k += 1
+        for t in range(j, k):
+            short_run[t] = k - j
+        j = k
+    # distances to the nearest likely-content line before / after
+    good_before = [50] * m
+    last = -1
+    for j in range(m):
+        if last >= 0:
+            good_before[j] = min(j - last, 50)
+        if p[j] > 0.5:
+            last = j
+    good_after = [50] * m
+    nxt = -1
+    for j in range(m - 1, -1, -1):
+        if nxt >= 0:
+            good_after[j] = min(nxt - j, 50)
+        if p[j] > 0.5:
+            nxt = j
+    total = sum(evidence) + 1e-9
+    out: list[tuple[float, ...]] = []
+    cumulative = 0.0
+    last_index = max(1, m - 1)
+    for j in range(m):
+        c = j + _WINDOW  # j's position in padded
+        prev1 = padded[c - 1]
+        next1 = padded[c + 1]
+        in_block = block_start <= j <= block_end
+        distance = 0 if in_block else (block_start - j if j < block_start else j - block_end)
+        k = seg_id[j]
+        seg_start, seg_end = seg_bounds[k]
+        content = states[j] == 1
+        min_nb = prev1 if prev1 < next1 else next1
+        is_short = 1.0 if short[j] else 0.0
+        ev = evidence[j]
+        out.append((
+            1.0,
+            z[j],
+            prev1,
+            next1,
+            (padded[c - 3] + padded[c - 2]) / 2.0,
+            (padded[c + 2] + padded[c + 3]) / 2.0,
+            (prefix[c - 3] - prefix[c - 7] + prefix[c + 8] - prefix[c + 4]) / 8.0,
+            1.0 if in_block else 0.0,
+            _log1p(distance),
+            min_nb,
+            j / last_index,
+            1.0 if content else 0.0,
+            1.0 if content and order[0] == k else 0.0,
+            seg_mass[k] / best_mass if best_mass > 0 else 0.0,
+            _log1p(seg_end - seg_start),
+            1.0 if content and k in top2 else 0.0,
+            _LOG1P[good_before[j]],
+            _LOG1P[good_after[j]],
+            cumulative / total,
+            (total - cumulative - ev) / total,
+            1.0 if rule_prev[j] else 0.0,
+            1.0 if rule_next[j] else 0.0,
+            float(rules_near[j]),
+            is_short,
+            is_short * min_nb,
+            is_short * prev1,
+            is_short * next1,
+            is_short if in_block else 0.0,
+            _LOG1P[short_run[j]] if short_run[j] < 1024 else math.log1p(short_run[j]),
+        ))
+        cumulative += ev
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions
+
+
+@dataclass
+class DocumentLines:
+    """The line-model inputs of one document's unflagged lines (``index``: their positions)."""
+
+    lang: str | None
+    index: list[int]
+    vectors: list[tuple[float, ...]]
+    short: list[bool]
+    rule_prev: list[bool]
+    rule_next: list[bool]
+    rules_near: list[int]
+
+
+def document_lines(lines: Sequence[str], reasons: Sequence[str | None]) -> DocumentLines:
+    """Line-model features of the lines no rule flagged (``reasons[i] is None``), and what the
+    context model needs about the rules' decisions around them."""
+    n = len(lines)
+    index = [i for i in range(n) if reasons[i] is None]
+    # page chrome flagged by rules (captions, credits, image placeholders, ads sit inside articles)
+    chrome = [r is not None and r not in IN_ARTICLE_REASONS for r in reasons]
+    near = [0] * (n + 1)  # prefix counts of page chrome
+    for i, f in enumerate(chrome):
+        near[i + 1] = near[i] + (1 if f else 0)
+    samples = [lines[i][:_SAMPLE_CHARS] for i in index]
+    lowers = [sample.lower() for sample in samples]
+    lowered = [lower.split() for lower in lowers]
+    lang = _language(lowered)
+    stop = stopwords().get(lang) if lang else None
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    vectors = [
+        _line_vector(lines[i], samples[j], lowers[j], samples[j].split(), lowered[j], stop, counts[lines[i]] > 1)
+        for j, i in enumerate(index)
+    ]
+    return DocumentLines(
+        lang=lang,
+        index=index,
+        vectors=vectors,
+        short=[len(lines[i]) < SHORT_CHARS for i in index],
+        rule_prev=[i > 0 and chrome[i - 1] for i in index],
+        rule_next=[i + 1 < n and chrome[i + 1] for i in index],
+        rules_near=[near[min(i + 4, n)] - near[max(0, i - 3)] for i in index],
+    )
+
+
+def document_context(doc: DocumentLines, line_weights: Sequence[float] = LINE_WEIGHTS) -> tuple[list[float], list[tuple[float, ...]]]:
+    """(line-model scores, context-model features) of a document's unflagged lines."""
+    z = [_dot(v, line_weights) for v in doc.vectors]
+    log_words = [v[2] for v in doc.vectors]
+    return z, context_vectors(z, log_words, doc.short, doc.rule_prev, doc.rule_next, doc.rules_near)
+
+
+_IN_BLOCK = CONTEXT_FEATURES.index("in_block")
+_F = {name: k for k, name in enumerate(LINE_FEATURES)}
+
+
+def _headline(line: str, vector: Sequence[float]) -> bool:
+    """A title: 3 to 25 words, at most 150 characters, some function words, no link,
+    chrome word, date, trailing colon or ellipsis, at most one separator ("LIVE – Floods: ...")."""
+    words = line.count(" ") + 1
+    return (
+        3 <= words <= 25
+        and len(line) <= 150
+        and vector[_F["stop_ratio"]] > 0
+        and not (
+            vector[_F["url"]] or vector[_F["separators"]] > 1 or vector[_F["chrome_ratio"]] or vector[_F["date"]]
+            or vector[_F["truncated"]] or line.endswith(":")
+        )
+    )
+
+
+def _sentence_fraction(vectors: Sequence[Sequence[float]]) -> float:
+    """Share of lines that are sentences: end like one and contain function words (or the
+    document's language has no list)."""
+    terminal, stop, unknown = _F["terminal"], _F["stop_ratio"], _F["lang_unknown"]
+    sentences = sum(1 for v in vectors if v[terminal] and (v[stop] > 0 or v[unknown]))
+    return sentences / len(vectors) if vectors else 0.0
+
+
+@dataclass(frozen=True)
+class LineScores:
+    """What the classifier saw for one document (``None`` for rule-flagged lines)."""
+
+    lang: str | None
+    line_z: list[float | None]  # line-model log-odds
+    content_p: list[float | None]  # context-model probability of article text
+    kept: list[bool]
+
+
+class ContentClassifier:
+    """Decide, for the lines no rule flagged, which are article text; give the others a reason.
+
+    ``threshold``: keep a line whose context-model probability exceeds it (lower keeps more).
+    ``block_threshold``: the lower bar inside the main content block, where a line goes only on
+    strong evidence. ``min_lines``: documents with fewer unflagged lines are left to the rules
+    (no page structure to read in a few lines); so are documents in which at least
+    ``prose_fraction`` of those lines are sentences (running text, not a web page).
+    ``sandwich_high`` / ``sandwich_low``: a line below the bar is kept when the nearest unflagged
+    lines on both sides are above ``sandwich_high`` and it is above ``sandwich_low``.
+    ``headings``: inside the main block, a short line between two kept lines, the second one
+    long, is kept (a section heading). The headline (first line of the main block, or the one
+    before it) is kept when it reads like a title.
+    """
+
+    def __init__(
+        self, threshold: float = 0.5, min_lines: int = 5, block_threshold: float = 0.3, sandwich_high: float = 0.75,
+        sandwich_low: float = 0.1, headings: bool = True, prose_fraction: float = 0.6,
+    ):
+        self.threshold = threshold
+        self.block_threshold = min(block_threshold, threshold)
+        self.min_lines = min_lines
+        self.sandwich_high = sandwich_high
+        self.sandwich_low = sandwich_low
+        self.headings = headings
+        self.prose_fraction = prose_fraction
+
+    def score(self, lines: Sequence[str], reasons: Sequence[str | None]) -> LineScores:
+        """Scores of every line no rule flagged (``reasons[i] is None``); ``kept`` says what stays."""
+        n = len(lines)
+        line_z: list[float | None] = [None] * n
+        content_p: list[float | None] = [None] * n
+        kept = [False] * n
+        unflagged = sum(1 for r in reasons if r is None)
+        if unflagged < self.min_lines:
+            for i in range(n):
+                kept[i] = reasons[i] is None
+            return LineScores(None, line_z, content_p, kept)
+        doc = document_lines(lines, reasons)
+        if _sentence_fraction(doc.vectors) >= self.prose_fraction:
+            # mostly sentences: running text, not a web page with chrome (the models were fitted
+            # on web pages, where sentences are a minority of lines); left to the rules
+            for i in doc.index:
+                kept[i] = True
+            return LineScores(doc.lang, line_z, content_p, kept)
+        z, vectors = document_context(doc)
+        probs = _probabilities(vectors, CONTEXT_WEIGHTS)
+        block = _IN_BLOCK
+        threshold, block_threshold = self.threshold, self.block_threshold
+        keep = [p > (block_threshold if v[block] else threshold) for p, v in zip(probs, vectors)]
+        # a line between two confident article lines is part of the article (heading, bullet)
+        high, low = self.sandwich_high, self.sandwich_low
+        for j in range(1, len(keep) - 1):
+            if not keep[j] and probs[j] >= low and probs[j - 1] > high and probs[j + 1] > high:
+                keep[j] = True
+        # inside the main block, a short line between two kept lines, the second one long, is a
+        # section heading of the article
+        if self.headings:
+            short = doc.short
+            for j in range(1, len(keep) - 1):
+                if not keep[j] and short[j] and vectors[j][block] and keep[j - 1] and keep[j + 1] and not short[j + 1]:
+                    keep[j] = True
+        # the headline: the first line of the main content block, or the line just before it,
+        # if it reads like a title
+        start = next((j for j, v in enumerate(vectors) if v[block]), 0)
+        for j in (start - 1, start) if start > 0 else (start,):
+            if not keep[j] and _headline(lines[doc.index[j]], doc.vectors[j]):
+                keep[j] = True
+                break
+        for j, i in enumerate(doc.index):
+            line_z[i] = z[j]
+            content_p[i] = probs[j]
+            kept[i] = keep[j]
+        return LineScores(doc.lang, line_z, content_p, kept)
+
+    def classify(self, lines: Sequence[str], reasons: Sequence[str | None]) -> list[str | None]:
+        """Rule reasons stay; every other line is kept (``None``) or gets a classifier reason."""
+        scores = self.score(lines, reasons)
+        out = list(reasons)
+        n = len(lines)
+        for i in range(n):
+            if out[i] is None and not scores.kept[i]:
+                out[i] = self._reason(lines, i, scores)
+        # a run of 3+ short removed lines is a menu
+        i = 0
+        while i < n:
+            j = i
+            while j < n and reasons[j] is None and not scores.kept[j] and len(lines[j]) < SHORT_CHARS:
+                j += 1
+            if j - i >= 3:
+                for k in range(i, j):
+                    if out[k] == "short_outside_content":
+                        out[k] = "navigation"
+            i = max(j, i + 1)
+        return out
+
+    @staticmethod
+    def _reason(lines: Sequence[str], i: int, scores: LineScores) -> str:
+        line = lines[i]
+        sample = line[:_SAMPLE_CHARS]
+        if _has_url(sample, sample.lower()) or len(_SEPARATOR.findall(sample)) >= 2:
+            return "link_list"
+        if len(line) < SHORT_CHARS:
+            return "short_outside_content"
+        z = scores.line_z[i]
+        if z is not None and z < 0.0:
+            return "low_text_density"
+        return "outside_content"
