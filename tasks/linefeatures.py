@@ -569,6 +569,24 @@ def _headline(line: str, vector: Sequence[float]) -> bool:
     )
 
 
+def _running_text(lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[str | None, float]:
+    """(document language, share of sentence lines) without computing the features.
+
+    The same as ``_sentence_fraction(document_lines(...).vectors)``: a line is a sentence when
+    it ends like one (``terminal``) and has a function word of the document's language
+    (``stop_ratio > 0``) or that language has no list (``lang_unknown``).
+    """
+    index = [i for i in range(len(lines)) if reasons[i] is None]
+    lowered = [lines[i][:_SAMPLE_CHARS].lower().split() for i in index]
+    lang = _language(lowered)
+    stop = stopwords().get(lang) if lang else None
+    sentences = 0
+    for i, words in zip(index, lowered):
+        if lines[i].rstrip(_CLOSERS)[-1:] in _TERMINALS and (stop is None or not stop.isdisjoint(words)):
+            sentences += 1
+    return lang, (sentences / len(index) if index else 0.0)
+
+
 def _sentence_fraction(vectors: Sequence[Sequence[float]]) -> float:
     """Share of lines that are sentences: end like one and contain function words (or the
     document's language has no list)."""
@@ -625,13 +643,15 @@ class ContentClassifier:
             for i in range(n):
                 kept[i] = reasons[i] is None
             return LineScores(None, line_z, content_p, kept)
-        doc = document_lines(lines, reasons)
-        if _sentence_fraction(doc.vectors) >= self.prose_fraction:
+        lang, prose = _running_text(lines, reasons)
+        if prose >= self.prose_fraction:
             # mostly sentences: running text, not a web page with chrome (the models were fitted
-            # on web pages, where sentences are a minority of lines); left to the rules
-            for i in doc.index:
-                kept[i] = True
-            return LineScores(doc.lang, line_z, content_p, kept)
+            # on web pages, where sentences are a minority of lines); left to the rules. Decided
+            # before any feature is computed: most documents of a news crawl stop here.
+            for i in range(n):
+                kept[i] = reasons[i] is None
+            return LineScores(lang, line_z, content_p, kept)
+        doc = document_lines(lines, reasons)
         z, vectors = document_context(doc)
         probs = _probabilities(vectors, CONTEXT_WEIGHTS)
         block = _IN_BLOCK

@@ -373,3 +373,20 @@ def test_config_switches_the_classifier():
     assert all(o == n for o, n in zip(off, on) if o is not None)  # rules keep their reasons
     keep_more = BoilerplateStage(BoilerplateConfig(classifier_threshold=0.05))(make_batch([page])).paragraphs
     assert sum(keep_more.is_boilerplate) <= sum(r is not None for r in on)
+
+
+def test_running_text_check_matches_the_feature_based_one():
+    from tasks.linefeatures import _running_text, _sentence_fraction, document_lines
+
+    pages = [
+        ["Accueil", "Le conseil a voté le budget mardi soir.", "Partager", "Les travaux dureront deux ans.", "«Une bonne nouvelle», dit-il."],
+        ["Home | News | Sport", "The council met on Tuesday.", "Read more", "It approved the plan (after a long debate)."],
+        ["Вчера совет принял бюджет.", "Подробнее", "Работы начнутся весной."],
+        ["Startseite", "Der Rat hat am Dienstag getagt.", "Mehr zum Thema", "Impressum"],
+    ]
+    for lines in pages:
+        for reasons in ([None] * len(lines), [None] + ["share"] + [None] * (len(lines) - 2)):
+            doc = document_lines(lines, reasons)
+            lang, fraction = _running_text(lines, reasons)
+            assert lang == doc.lang
+            assert fraction == _sentence_fraction(doc.vectors)
