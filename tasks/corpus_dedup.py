@@ -45,6 +45,12 @@ class RunDedup:
     stats: StageStats
 
 
+def _locate(offsets: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(shard, index within the shard's keys) of global key indices; shards are laid end to end."""
+    shard = np.searchsorted(offsets, indices, side="right") - 1
+    return shard, indices - offsets[shard]
+
+
 class _StagedShingles:
     """Fetch shingle sets of global key indices from the shards' staged text.
 
@@ -72,30 +78,15 @@ class _StagedShingles:
     def __call__(self, indices: np.ndarray) -> list[np.ndarray]:
         indices = np.asarray(indices, np.int64)
         out: list[np.ndarray | None] = [None] * len(indices)
-        shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
+        shard_of, local_of = _locate(self.offsets, indices)
         for shard in np.unique(shard_of):
-            result = self.results[int(shard)]
             where = np.nonzero(shard_of == shard)[0]
-            local = indices[where] - self.offsets[shard]
-            rows = result.key_rows[local]
+            rows = self.results[int(shard)].key_rows[local_of[where]]
             texts = self._text_column(int(shard)).take(rows).to_pylist()
             shingles = batch_shingle_hashes([normalize_for_dedup(text) for text in texts], self.ngram)
             for slot, hashes in zip(where, shingles):
                 out[slot] = hashes
         return out  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class RepeatedLines:
-    """Corpus-learned chrome: a short line in at least ``min_docs`` documents of the run.
-
-    Lines that recur across many pages (menus, share bars, footers, a site's slogans) are
-    chrome even when no rule knows them. Long lines are exempt: repeated prose is syndicated
-    content, handled as duplicates (the first copy kept). ``min_docs = 0`` turns this off.
-    """
-
-    min_docs: int = 0
-    max_chars: int = 120
 
 
 REPEATED_REASON = "repeated_line"
@@ -115,8 +106,7 @@ def find_run_duplicates(results: list[ShardResult], config: DedupConfig, referen
     for r in results:
         r.keys = None  # consumed: keep one copy of the keys in memory, and ship none to finalize
 
-    repeated = RepeatedLines(config.repeated_line_min_docs, config.repeated_line_max_chars)
-    chrome = _repeated_lines(results, exact, repeated)
+    chrome = _repeated_lines(results, exact, config.repeated_line_min_docs, config.repeated_line_max_chars)
     content = np.flatnonzero(~chrome)  # the rows that take part in the duplicate search
     staged = _StagedShingles(results, offsets, config.ngram)
     found = find_duplicates(
@@ -129,22 +119,21 @@ def find_run_duplicates(results: list[ShardResult], config: DedupConfig, referen
     )
 
     decisions = [ShardDecisions() for _ in results]
-    for row in np.flatnonzero(chrome):
-        shard = int(np.searchsorted(offsets, row, side="right") - 1)
-        decisions[shard].chrome_rows.append(int(results[shard].key_rows[row - offsets[shard]]))
+    for shard, local in zip(*_locate(offsets, np.flatnonzero(chrome))):
+        decisions[shard].chrome_rows.append(int(results[shard].key_rows[local]))
     in_cluster = np.flatnonzero(found.original >= 0)
     members = content[in_cluster]
     originals = content[found.original[in_cluster]]
-    shard_of = np.searchsorted(offsets, members, side="right") - 1
-    orig_shard = np.searchsorted(offsets, originals, side="right") - 1
+    shard_of, local_of = _locate(offsets, members)
+    orig_shard, orig_local = _locate(offsets, originals)
     per_shard_rows: list[list[int]] = [[] for _ in results]
-    for k, member, shard, original, o_shard in zip(in_cluster, members, shard_of, originals, orig_shard):
-        o_local = original - offsets[o_shard]
+    for k, member, shard, local, original, o_shard, o_local in zip(
+        in_cluster, members, shard_of, local_of, originals, orig_shard, orig_local
+    ):
         o_result = results[o_shard]
         cluster_id = make_paragraph_id(
             o_result.doc_ids[o_result.key_doc[o_local]], int(o_result.key_pidx[o_local])
         )
-        local = member - offsets[shard]
         d = decisions[shard]
         per_shard_rows[shard].append(int(results[shard].key_rows[local]))
         d.cluster.append(cluster_id)
@@ -168,14 +157,17 @@ def find_run_duplicates(results: list[ShardResult], config: DedupConfig, referen
     return RunDedup(decisions, stats)
 
 
-def _repeated_lines(results: list[ShardResult], exact: np.ndarray, repeated: RepeatedLines) -> np.ndarray:
-    """Boolean mask of keyed rows that are corpus-learned chrome (see ``RepeatedLines``).
+def _repeated_lines(results: list[ShardResult], exact: np.ndarray, min_docs: int, max_chars: int) -> np.ndarray:
+    """Boolean mask of keyed rows that are corpus-learned chrome: a line of at most ``max_chars``
+    on at least ``min_docs`` documents of one site (``min_docs = 0``: off).
 
-    Counted per site: a line on ``min_docs`` pages of one site is that site's chrome, while a
-    headline syndicated by several sites is not.
+    Lines that recur across a site's pages (menus, share bars, footers, slogans) are chrome even
+    when no rule knows them. Longer lines are exempt: repeated prose is syndicated content,
+    handled as duplicates (the first copy kept). Counted per site, so a headline syndicated by
+    several sites is not chrome.
     """
     n = exact.shape[0]
-    if repeated.min_docs <= 0 or n == 0:
+    if min_docs <= 0 or n == 0:
         return np.zeros(n, bool)
     doc_offsets = np.cumsum([0] + [r.n_docs for r in results])[:-1]
     doc = np.concatenate([r.key_doc.astype(np.int64) + off for r, off in zip(results, doc_offsets)])
@@ -188,4 +180,4 @@ def _repeated_lines(results: list[ShardResult], exact: np.ndarray, repeated: Rep
     n_docs = int(doc.max()) + 1
     pair_doc = unique_sorted(pair * n_docs + doc)
     docs_per_pair = np.bincount(pair_doc // n_docs, minlength=int(pair.max()) + 1)
-    return (docs_per_pair[pair] >= repeated.min_docs) & (length <= repeated.max_chars)
+    return (docs_per_pair[pair] >= min_docs) & (length <= max_chars)
