@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from tasks.config import Config
-from tasks.dedup import band_keys, exact_keys, find_duplicates
-from tasks.minhash import batch_shingle_hashes, normalize_for_dedup, signatures
+from tasks.dedup import find_duplicates
+from tasks.minhash import batch_shingle_hashes, normalize_for_dedup
 from tasks.read import SourceFile, read_source
 from tasks.records import Batch, Document, Reject
 from tasks.shard import build_stages
-from tasks.sketch import lsh_shape
 from tasks.stage import Stage, run_stages
 
 KEEP = "keep"
@@ -155,36 +154,35 @@ def _read_document(path: Path, config: Config, record: int) -> tuple[Document, b
     )
 
 
-def _per_document_stages(config: Config) -> list[Stage]:
-    """The stages of a run up to and including language (no dedup sketch: done below, per document)."""
+def _stages(config: Config) -> list[Stage]:
+    """The run's own per-batch stages, sketch included (its keys are what duplicates are found on)."""
     try:
-        stages = build_stages(config)
+        return build_stages(config)
     except ValueError as exc:  # a bad rule pack: the configuration's fault, one line
         raise ExplainError(str(exc)) from None
-    names = [stage.name for stage in stages]
-    if "language" in names:
-        return stages[: names.index("language") + 1]
-    return [stage for stage in stages if stage.name != "sketch"]
 
 
-def _duplicates(texts: list[str], config: Config) -> list[tuple[int, str] | None]:
-    """For each text (in document order): (index of its original, "exact"|"near"), or None."""
-    out: list[tuple[int, str] | None] = [None] * len(texts)
-    if not config.dedup.enabled or len(texts) < 2:
-        return out
+def _duplicates(batch: Batch, config: Config) -> dict[int, tuple[int, str]]:
+    """Paragraph row -> (row of its original, "exact"|"near"), within the one document.
+
+    Uses the sketch stage's keys, so a paragraph is matched exactly as a run matches it (only
+    non-chrome paragraphs are keyed: chrome is never an original nor a copy).
+    """
+    keys = batch.keys
+    if keys is None or len(keys.rows) < 2:
+        return {}
     dedup = config.dedup
-    norm = [normalize_for_dedup(t) for t in texts]
-    bands, rows = lsh_shape(dedup)
-    keys = band_keys(signatures(norm, dedup.ngram, dedup.num_perm, dedup.seed), bands, rows)
+    norm = [normalize_for_dedup(batch.paragraphs.text[int(r)]) for r in keys.rows]
 
     def get_shingles(indices: np.ndarray) -> list[np.ndarray]:
         return batch_shingle_hashes([norm[int(i)] for i in indices], dedup.ngram)
 
-    found = find_duplicates(exact_keys(norm), keys, get_shingles, dedup.threshold)
-    for i, (original, kind) in enumerate(zip(found.original, found.kind)):
-        if original >= 0 and original != i:
-            out[i] = (int(original), str(kind))
-    return out
+    found = find_duplicates(keys.exact, keys.bands, get_shingles, dedup.threshold, all_pairs=config.run.reference)
+    return {
+        int(keys.rows[i]): (int(keys.rows[original]), str(kind))
+        for i, (original, kind) in enumerate(zip(found.original, found.kind))
+        if original >= 0 and original != i
+    }
 
 
 def explain_file(path: Path | str, config: Config, record: int = 0) -> Explanation:
@@ -196,7 +194,7 @@ def explain_file(path: Path | str, config: Config, record: int = 0) -> Explanati
     """
     path = Path(path)
     doc, single = _read_document(path, config, record)
-    batch = run_stages(Batch([doc]), _per_document_stages(config))
+    batch = run_stages(Batch([doc]), _stages(config))
     if not batch.docs:  # repair left no text
         reject = batch.rejects[0]
         raise ExplainError(f"{path} record {record} is rejected: {reject.reason}: {reject.detail}")
@@ -206,12 +204,7 @@ def explain_file(path: Path | str, config: Config, record: int = 0) -> Explanati
     newlines = [m.start() for m in re.finditer("\n", doc.text)]
     lines = [bisect_right(newlines, start) + 1 for start in paras.char_start]
     chrome = list(paras.is_boilerplate) or [False] * len(paras)
-    keyed = [i for i in range(len(paras)) if not chrome[i]]  # chrome is never an original nor a copy
-    duplicates = _duplicates([paras.text[i] for i in keyed], config)
-    duplicate_of: dict[int, tuple[int, str]] = {}
-    for k, dup in enumerate(duplicates):
-        if dup is not None:
-            duplicate_of[keyed[k]] = (lines[keyed[dup[0]]], dup[1])
+    duplicate_of = {row: (lines[original], kind) for row, (original, kind) in _duplicates(batch, config).items()}
 
     langs = paras.lang or [None] * len(paras)
     rows: list[ExplainRow] = []
