@@ -73,7 +73,8 @@ def stopwords() -> dict[str, frozenset[str]]:
 
 
 @cache
-def _word_languages() -> dict[str, tuple[str, ...]]:
+def function_word_table() -> dict[str, tuple[str, ...]]:
+    """Each function word and the languages it belongs to (a word can be in several lists)."""
     table: dict[str, list[str]] = {}
     for lang, words in stopwords().items():
         for word in words:
@@ -83,7 +84,7 @@ def _word_languages() -> dict[str, tuple[str, ...]]:
 
 def function_word_counts(text: str) -> Counter:
     """How many of the text's first words are function words of each language."""
-    table = _word_languages()
+    table = function_word_table()
     words = _WORD.findall(text[:_EVIDENCE_CHARS].lower())[:_MAX_TOKENS]
     return Counter([lang for word in words if word in table for lang in table[word]])
 

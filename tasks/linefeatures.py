@@ -44,10 +44,9 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from operator import mul
 
-from tasks.language import stopwords
+from tasks.language import function_word_table, stopwords
 
 #: Reasons the classifier gives (a rule's reason always takes priority).
 CLASSIFIER_REASONS = (
@@ -124,16 +123,6 @@ def _tokens(text: str) -> list[str]:
     return text.split()
 
 
-@cache
-def _function_words() -> tuple[dict[str, frozenset[str]], dict[str, tuple[str, ...]]]:
-    lists = stopwords()
-    table: dict[str, list[str]] = {}
-    for lang, words in lists.items():
-        for word in words:
-            table.setdefault(word, []).append(lang)
-    return lists, {w: tuple(langs) for w, langs in table.items()}
-
-
 def document_language(lines: Sequence[str]) -> str | None:
     """The language whose function words are most frequent in the document, or ``None``.
 
@@ -146,7 +135,7 @@ def document_language(lines: Sequence[str]) -> str | None:
 
 def _language(lowered_lines) -> str | None:
     """``document_language`` on the lower-cased tokens of each line (an iterable, consumed lazily)."""
-    _, table = _function_words()
+    table = function_word_table()
     sample: list[str] = []
     for tokens in lowered_lines:
         if len(tokens) >= 5:
