@@ -37,4 +37,4 @@ lock:
 	uv pip compile pyproject.toml --extra dev --extra dask --python-version 3.11 --quiet -o requirements.lock
 
 clean:
-	rm -rf data/clean/documents data/clean/paragraphs data/clean/rejects data/clean/report.* bench/out
+	rm -rf data/clean/manifest.json data/clean/_manifests data/clean/runs data/clean/report.* bench/out

@@ -47,6 +47,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+from tasks import corpus_state  # noqa: E402
+
 DEFAULT_PAGES = REPO.parent / "shared" / "eval" / "boilerplate" / "pages"
 MAIN_LANGS = ("de", "en", "es", "fr")
 
@@ -80,7 +82,7 @@ def predict_pipeline(pages: Path, manifest: list[dict], pred: Path, work: Path, 
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"corpusclean failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
-    table = ds.dataset(out / "documents", format="parquet").to_table(columns=["source_path", "text"])
+    table = corpus_state.read_table(out, "documents", columns=["source_path", "text"])
     for path, text in zip(table.column("source_path").to_pylist(), table.column("text").to_pylist()):
         (pred / path).write_text(text or "", encoding="utf-8")
     return wall

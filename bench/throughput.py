@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -25,13 +26,13 @@ import time
 from datetime import date
 from pathlib import Path
 
-import pyarrow.dataset as ds
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench.corpus_gen import generate  # noqa: E402
+from tasks import corpus_state  # noqa: E402
 
 
 def _pss(pid: int) -> int:
@@ -134,7 +135,7 @@ def signature_ratio(raw_paragraphs: list[str], ngram: int = 5, num_perm: int = 1
 
 
 def sample_paragraphs(out: Path, target_mb: float) -> list[str]:
-    table = ds.dataset(out / "paragraphs").to_table(columns=["text", "is_boilerplate"])
+    table = corpus_state.read_table(out, "paragraphs", columns=["text", "is_boilerplate"])
     texts = [t for t, chrome in zip(table.column("text").to_pylist(), table.column("is_boilerplate").to_pylist()) if not chrome]
     picked, size = [], 0
     step = max(1, len(texts) // 20000)
@@ -169,6 +170,7 @@ def main() -> None:
     for override in args.overrides:
         extra += ["--set", override]
     print(f"running corpusclean on {raw} ({'threads' if args.threads else 'processes'}) ...", flush=True)
+    shutil.rmtree(out, ignore_errors=True)  # a fresh corpus: runs into an existing one only clean new files
     result = run_pipeline(raw, out, extra)
     report = result["report"]
     mb = report["inputs"]["bytes"] / 1e6

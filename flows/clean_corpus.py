@@ -42,12 +42,17 @@ def clean_corpus(
     config_path: Path | None = None,
     overrides: list[str] | None = None,
 ) -> dict:
-    """Clean every file under ``raw_dir`` into a deduplicated Parquet corpus in ``out_dir``."""
+    """Clean the new and changed files under ``raw_dir`` into the deduplicated Parquet corpus in ``out_dir``.
+
+    Files already in the corpus (same path, same SHA-256) are skipped; new paragraphs are
+    deduplicated against the whole corpus. The run commits all its files at once, or nothing.
+    """
     config: Config = load_config(config_path, overrides)
     run = runs.start_run(raw_dir, out_dir, config, flow_run_id=flow_run.get_id())
     try:
         files = t.discover_inputs(run.raw_dir)
-        shards = plan_shards(files, config.run.shard_mb)
+        plan = t.plan_inputs(quote(files), quote(run.manifest))
+        shards = plan_shards(plan.process, config.run.shard_mb)
         futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
         results = []
         for done, future in enumerate(as_completed(futures), start=1):
@@ -55,18 +60,19 @@ def clean_corpus(
             progress.report("clean", done, len(shards))
         results.sort(key=lambda r: r.index)
         progress.report("dedup", 0, 1)
-        # quote(): large results are passed as they are; Prefect would otherwise walk every element.
-        dedup = t.find_duplicates(quote(results), config.dedup, config.run.reference)
+        # quote(): large arguments are passed as they are; Prefect would otherwise walk every element.
+        dedup = t.find_duplicates(
+            quote(results), config.dedup, config.run.reference, run.out_dir, quote(run.manifest), quote(plan)
+        )
         progress.report("dedup", 1, 1)
+        parts = runs.new_parts(run, results)
         summaries = t.finalize_shard.map(
-            results,
-            dedup.decisions,
-            unmapped(run.run_dir),
-            unmapped(run.run_id),
-            unmapped(run.pipeline_version),
+            results, dedup.decisions, parts, unmapped(run.out_dir), unmapped(run.run_id), unmapped(run.pipeline_version)
         ).result()
-        report = t.write_report(run, quote(results), quote(dedup), quote(summaries))
-        t.commit_output(run)
+        replaced = [run.manifest.parts[r.position] for r in dedup.rewrites]
+        rewritten = t.rewrite_part.map(unmapped(run.out_dir), replaced, dedup.rewrites, unmapped(run.run_dir)).result()
+        report = t.write_report(run, quote(plan), quote(results), quote(dedup), quote(summaries))
+        t.commit_run(run, quote(plan), quote(parts), {r.position: p for r, p in zip(dedup.rewrites, rewritten)}, report)
         return report
     finally:
         runs.cleanup(run)

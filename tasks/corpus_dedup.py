@@ -9,17 +9,21 @@ Candidate pairs are verified on the exact shingle sets, read back from the stage
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tasks.config import DedupConfig
-from tasks.dedup import exact_groups, find_duplicates
+from tasks.dedup import KIND_NONE, exact_groups, find_duplicates
 from tasks.minhash import batch_shingle_hashes, normalize_for_dedup, unique_sorted
 from tasks.records import make_paragraph_id
 from tasks.shard import ShardResult, open_staged
+from tasks.dedup_index import docs_path, read_ipc
+from tasks.sketch import DedupKeys
 from tasks.stage import StageStats
 
 
@@ -30,19 +34,94 @@ _VERIFY_CHUNK = 4096
 
 @dataclass
 class ShardDecisions:
-    """Duplicate decisions for the rows of one shard that belong to a cluster."""
+    """Dedup decisions on the keyed rows of one shard or part, aligned with its ``key_rows``."""
 
-    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # staged paragraph rows
-    cluster: list[str] = field(default_factory=list)  # paragraph_id of the cluster's original
-    is_duplicate: list[bool] = field(default_factory=list)  # False for the original itself
-    kind: list[str | None] = field(default_factory=list)  # "exact" | "near" on duplicates
-    chrome_rows: list[int] = field(default_factory=list)  # staged rows that are corpus-learned chrome
+    chrome: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # corpus-learned chrome
+    cluster: list[str | None] = field(default_factory=list)  # paragraph_id of the cluster's original
+    kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # KIND_* code; != 0 on duplicates
+
+    @property
+    def is_duplicate(self) -> np.ndarray:
+        return self.kind != KIND_NONE
+
+    def same_as(self, other: ShardDecisions) -> bool:
+        return (
+            np.array_equal(self.chrome, other.chrome)
+            and np.array_equal(self.kind, other.kind)
+            and self.cluster == other.cluster
+        )
 
 
 @dataclass
 class RunDedup:
-    decisions: list[ShardDecisions]
+    decisions: list[ShardDecisions]  # for this run's shards, in shard order
     stats: StageStats
+    # Committed parts whose decisions changed, or that lose superseded rows: written again as
+    # replacement files by this run.
+    rewrites: list[PartRewrite] = field(default_factory=list)
+
+
+@dataclass
+class PartRewrite:
+    position: int  # index of the part in the manifest
+    key_rows: np.ndarray  # committed paragraph rows of the live keyed paragraphs
+    decisions: ShardDecisions | None  # their new decisions, aligned with key_rows (None: dedup off)
+    doc_live: np.ndarray  # per committed document: kept (False: its source is superseded)
+
+
+@dataclass
+class CommittedKeys:
+    """The dedup index of one committed part, as this run sees it."""
+
+    position: int  # index of the part in the manifest
+    result: ShardResult  # keyed rows of its live documents; rows index its committed paragraphs file
+    decisions: ShardDecisions  # as committed, aligned with result.key_rows
+    doc_live: np.ndarray  # per document of the part: False when its source is superseded
+
+    @property
+    def loses_rows(self) -> bool:  # rewritten whatever the decisions
+        return not bool(self.doc_live.all())
+
+
+def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> CommittedKeys:
+    """Load one committed part's keys and decisions, leaving out documents whose source is superseded."""
+    paragraphs_path = out_dir / part.paragraphs
+    if part.keys is None:  # written with dedup off: only the documents matter (for superseding)
+        docs = pq.read_table(out_dir / part.documents, columns=["doc_id", "source_path"])
+        doc_live = np.array([p not in superseded for p in docs.column("source_path").to_pylist()], bool)
+        result = ShardResult(-1 - position, paragraphs_path, out_dir / part.documents, out_dir / part.rejects,
+                             n_docs=docs.num_rows)
+        return CommittedKeys(position, result, ShardDecisions(), doc_live)
+    keys = read_ipc(out_dir / part.keys)
+    docs = read_ipc(docs_path(out_dir / part.keys))
+    decided = read_ipc(out_dir / part.decisions)
+    doc_live = np.array([p not in superseded for p in docs.column("source_path").to_pylist()], bool)
+    key_doc = keys.column("doc").to_numpy()
+    live = doc_live[key_doc] if len(key_doc) else np.zeros(0, bool)
+    bands = keys.column("bands").combine_chunks()
+    band_values = bands.flatten().to_numpy().reshape(-1, bands.type.list_size)
+    exact = np.stack([keys.column("exact_hi").to_numpy(), keys.column("exact_lo").to_numpy()], axis=1)
+    result = ShardResult(
+        index=-1 - position,
+        paragraphs_path=paragraphs_path,
+        documents_path=out_dir / part.documents,
+        rejects_path=out_dir / part.rejects,
+        n_docs=docs.num_rows,
+        doc_ids=docs.column("doc_id").to_pylist(),
+        doc_sites=docs.column("site").to_pylist(),
+        key_rows=keys.column("row").to_numpy()[live],
+        key_doc=key_doc[live],
+        key_pidx=keys.column("pidx").to_numpy()[live],
+        key_len=keys.column("length").to_numpy()[live],
+    )
+    result.keys = DedupKeys(result.key_rows, exact[live], band_values[live])
+    cluster = decided.column("cluster").to_pylist()
+    decisions = ShardDecisions(
+        decided.column("chrome").to_numpy(zero_copy_only=False)[live],
+        [c for c, k in zip(cluster, live) if k],
+        decided.column("kind").to_numpy()[live],
+    )
+    return CommittedKeys(position, result, decisions, doc_live)
 
 
 def _locate(offsets: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +148,11 @@ class _StagedShingles:
     def _text_column(self, shard: int) -> pa.ChunkedArray:
         column = self._texts.pop(shard, None)
         if column is None:
-            column = open_staged(self.results[shard].paragraphs_path).read_all().column("text")
+            path = self.results[shard].paragraphs_path
+            if path.suffix == ".parquet":  # a committed part
+                column = pq.read_table(path, columns=["text"]).column("text")
+            else:
+                column = open_staged(path).read_all().column("text")
         self._texts[shard] = column
         if len(self._texts) > self._CACHED_SHARDS:
             self._texts.popitem(last=False)
@@ -92,23 +175,39 @@ class _StagedShingles:
 REPEATED_REASON = "repeated_line"
 
 
-def find_run_duplicates(results: list[ShardResult], config: DedupConfig, reference: bool = False) -> RunDedup:
+def find_run_duplicates(
+    results: list[ShardResult],
+    config: DedupConfig,
+    reference: bool = False,
+    committed: list[CommittedKeys] | None = None,
+) -> RunDedup:
+    """Decide duplicates and corpus-learned chrome over the committed corpus plus this run's shards.
+
+    The committed parts' keys come first (corpus order: earlier runs first), so an original
+    is always the earliest-seen copy and ``duplicate_of`` can point into any earlier run.
+    Every decision is recomputed over the whole corpus, as if it had been cleaned in one run;
+    committed parts whose decisions change are returned in ``rewrites``.
+    """
     stats = StageStats("dedup")
     started = time.perf_counter()
+    committed = committed or []
     results = sorted(results, key=lambda r: r.index)
     if not config.enabled:
         stats.seconds = time.perf_counter() - started
-        return RunDedup([ShardDecisions() for _ in results], stats)
-    sizes = np.array([len(r.key_rows) for r in results], np.int64)
+        rewrites = [PartRewrite(c.position, np.zeros(0, np.int64), None, c.doc_live) for c in committed if c.loses_rows]
+        return RunDedup([ShardDecisions() for _ in results], stats, rewrites)
+    segments = [c.result for c in committed] + results
+    sizes = np.array([len(r.key_rows) for r in segments], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    exact = np.concatenate([r.keys.exact for r in results]) if results else np.zeros((0, 2), np.uint64)
-    bands = np.concatenate([r.keys.bands for r in results]) if results else None
-    for r in results:
+    n = int(offsets[-1])
+    exact = np.concatenate([r.keys.exact for r in segments]) if segments else np.zeros((0, 2), np.uint64)
+    bands = np.concatenate([r.keys.bands for r in segments]) if segments else None
+    for r in segments:
         r.keys = None  # consumed: keep one copy of the keys in memory, and ship none to finalize
 
-    chrome = _repeated_lines(results, exact, config.repeated_line_min_docs, config.repeated_line_max_chars)
+    chrome = _repeated_lines(segments, exact, config.repeated_line_min_docs, config.repeated_line_max_chars)
     content = np.flatnonzero(~chrome)  # the rows that take part in the duplicate search
-    staged = _StagedShingles(results, offsets, config.ngram)
+    staged = _StagedShingles(segments, offsets, config.ngram)
     found = find_duplicates(
         exact[content],
         None if bands is None else bands[content],
@@ -117,44 +216,48 @@ def find_run_duplicates(results: list[ShardResult], config: DedupConfig, referen
         all_pairs=reference,
         verify_chunk=_VERIFY_CHUNK,
     )
+    original = np.full(n, -1, np.int64)
+    clustered_content = found.original >= 0
+    original[content[clustered_content]] = content[found.original[clustered_content]]
+    kind = np.zeros(n, np.int8)
+    kind[content] = found.kind_code
 
-    decisions = [ShardDecisions() for _ in results]
-    for shard, local in zip(*_locate(offsets, np.flatnonzero(chrome))):
-        decisions[shard].chrome_rows.append(int(results[shard].key_rows[local]))
-    in_cluster = np.flatnonzero(found.original >= 0)
-    members = content[in_cluster]
-    originals = content[found.original[in_cluster]]
-    shard_of, local_of = _locate(offsets, members)
-    orig_shard, orig_local = _locate(offsets, originals)
-    per_shard_rows: list[list[int]] = [[] for _ in results]
-    for k, member, shard, local, original, o_shard, o_local in zip(
-        in_cluster, members, shard_of, local_of, originals, orig_shard, orig_local
-    ):
-        o_result = results[o_shard]
-        cluster_id = make_paragraph_id(
-            o_result.doc_ids[o_result.key_doc[o_local]], int(o_result.key_pidx[o_local])
-        )
-        d = decisions[shard]
-        per_shard_rows[shard].append(int(results[shard].key_rows[local]))
-        d.cluster.append(cluster_id)
-        is_dup = bool(member != original)
-        d.is_duplicate.append(is_dup)
-        d.kind.append(str(found.kind[k]) if is_dup else None)
-    for d, rows in zip(decisions, per_shard_rows):
-        d.rows = np.asarray(rows, np.int64)
-    n_dup = int(np.count_nonzero(members != originals))
+    # The paragraph_id of every cluster original, made once per original.
+    clustered = np.flatnonzero(original >= 0)
+    originals = np.unique(original[clustered])
+    o_seg, o_local = _locate(offsets, originals)
+    original_id = {
+        int(g): make_paragraph_id(segments[s].doc_ids[segments[s].key_doc[k]], int(segments[s].key_pidx[k]))
+        for g, s, k in zip(originals, o_seg, o_local)
+    }
+    decisions: list[ShardDecisions] = []
+    for s in range(len(segments)):
+        lo, hi = int(offsets[s]), int(offsets[s + 1])
+        cluster: list[str | None] = [None] * (hi - lo)
+        for g in clustered[(clustered >= lo) & (clustered < hi)].tolist():
+            cluster[g - lo] = original_id[int(original[g])]
+        decisions.append(ShardDecisions(chrome[lo:hi].copy(), cluster, kind[lo:hi].copy()))
+
+    rewrites = [
+        PartRewrite(c.position, c.result.key_rows, d, c.doc_live)
+        for c, d in zip(committed, decisions[: len(committed)])
+        if c.loses_rows or not d.same_as(c.decisions)
+    ]
+    members = clustered[original[clustered] != clustered]
     stats.counts.update(
         {
-            "keyed_paragraphs": int(len(exact)),
+            "keyed_paragraphs": n,
+            "committed_paragraphs": int(offsets[len(committed)]),
             "repeated_lines": int(np.count_nonzero(chrome)),
-            "clusters": int(len(np.unique(originals))) if len(members) else 0,
-            "duplicates": n_dup,
+            "clusters": int(len(originals)),
+            "duplicates": int(len(members)),
             "candidate_pairs": int(found.n_candidate_pairs),
             "verified_pairs": int(found.n_verified_pairs),
+            "rewritten_parts": len(rewrites),
         }
     )
     stats.seconds = time.perf_counter() - started
-    return RunDedup(decisions, stats)
+    return RunDedup(decisions[len(committed) :], stats, rewrites)
 
 
 def _repeated_lines(results: list[ShardResult], exact: np.ndarray, min_docs: int, max_chars: int) -> np.ndarray:

@@ -1,16 +1,14 @@
 """Stage 7: write the corpus (Parquet, with provenance) and the run report.
 
-Files are written into a hidden run folder next to the output and only moved into place
-once every shard is complete, so a crash never leaves a half-written file where readers
-look. A run replaces the previous run's tables: running twice over the same input gives
-the same rows, not twice as many.
+Every file goes into the run's own folder (``runs/<run_id>/``); nothing is visible to readers
+until the run commits its manifest (``tasks.corpus_state``). A run writes one part per shard
+of new inputs, and a replacement part for each committed part whose rows change.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,7 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks import schema
-from tasks.corpus_dedup import REPEATED_REASON, ShardDecisions
+from tasks.corpus_dedup import REPEATED_REASON, PartRewrite, ShardDecisions
+from tasks.corpus_state import RUNS_DIR, Part
+from tasks.dedup import KIND_NAMES
+from tasks.dedup_index import docs_path, filter_keys, write_decisions
 from tasks.shard import ShardResult, open_staged
 from tasks.stage import StageStats
 
@@ -44,41 +45,59 @@ class ShardSummary:
 
 
 def run_folder(out_dir: Path, run_id: str) -> Path:
-    return out_dir / f".run-{run_id}"
+    return out_dir / RUNS_DIR / run_id
 
 
 def staging_folder(out_dir: Path, run_id: str) -> Path:
     return out_dir / f".staging-{run_id}"
 
 
-def _part_path(run_dir: Path, table: str, index: int) -> Path:
-    return run_dir / table / f"part-{index:05d}.parquet"
+def part_files(run_dir: Path, out_dir: Path, run_id: str, name: str, sources: list[str], dedup: bool) -> Part:
+    """The files of one new part (``name`` like ``part-00003``), as the manifest will list them."""
+    rel = run_dir.relative_to(out_dir).as_posix()
+    return Part(
+        run_id=run_id,
+        documents=f"{rel}/documents/{name}.parquet",
+        paragraphs=f"{rel}/paragraphs/{name}.parquet",
+        rejects=f"{rel}/rejects/{name}.parquet",
+        keys=f"{rel}/keys/{name}.arrow" if dedup else None,
+        decisions=f"{rel}/decisions/{name}.arrow" if dedup else None,
+        sources=list(sources),
+    )
 
 
-def finalize_shard(
-    result: ShardResult, decisions: ShardDecisions, run_dir: Path, run_id: str, pipeline_version: str
-) -> ShardSummary:
-    """Pass 3 for one shard: add the duplicate decisions and write its final files."""
-    started = time.perf_counter()
-    summary = ShardSummary(result.index)
-    for table in schema.TABLES:
-        (run_dir / table).mkdir(parents=True, exist_ok=True)
-
-    n = result.n_paragraphs
+def _per_row(n: int, key_rows: np.ndarray, decisions: ShardDecisions | None):
+    """Per paragraph row: duplicate flag, cluster id, dup kind name, corpus-learned chrome."""
     is_dup = np.zeros(n, bool)
     cluster: list[str | None] = [None] * n
     kind: list[str | None] = [None] * n
-    for row, cid, dup, k in zip(decisions.rows.tolist(), decisions.cluster, decisions.is_duplicate, decisions.kind):
-        cluster[row] = cid
-        is_dup[row] = dup
-        kind[row] = k
-    learned_chrome = np.zeros(n, bool)  # corpus-learned chrome, decided over the whole run
-    learned_chrome[decisions.chrome_rows] = True
+    chrome = np.zeros(n, bool)
+    if decisions is not None and len(key_rows):
+        is_dup[key_rows] = decisions.is_duplicate
+        chrome[key_rows] = decisions.chrome
+        names = KIND_NAMES
+        for row, cid, code in zip(key_rows.tolist(), decisions.cluster, decisions.kind.tolist()):
+            cluster[row] = cid
+            kind[row] = names[code]
+    return is_dup, cluster, kind, chrome
+
+
+def finalize_shard(
+    result: ShardResult, decisions: ShardDecisions, part: Part, out_dir: Path, run_id: str, pipeline_version: str
+) -> ShardSummary:
+    """Pass 3 for one shard: add the duplicate decisions and write its final files (as ``part`` names them)."""
+    started = time.perf_counter()
+    summary = ShardSummary(result.index)
+    for rel in part.files():
+        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+    dedup = part.keys is not None
+    # Corpus-learned chrome and duplicates are decided over the whole corpus (corpus_dedup).
+    is_dup, cluster, kind, learned_chrome = _per_row(result.n_paragraphs, result.key_rows, decisions if dedup else None)
 
     para_file = open_staged(result.paragraphs_path)
     doc_file = open_staged(result.documents_path)
-    para_writer = pq.ParquetWriter(_part_path(run_dir, "paragraphs", result.index), schema.PARAGRAPHS, **PARQUET_OPTIONS)
-    doc_writer = pq.ParquetWriter(_part_path(run_dir, "documents", result.index), schema.DOCUMENTS, **PARQUET_OPTIONS)
+    para_writer = pq.ParquetWriter(out_dir / part.paragraphs, schema.PARAGRAPHS, **PARQUET_OPTIONS)
+    doc_writer = pq.ParquetWriter(out_dir / part.documents, schema.DOCUMENTS, **PARQUET_OPTIONS)
     try:
         offset = 0
         # Staged files are written batch by batch, one record batch per batch on both sides.
@@ -97,7 +116,11 @@ def finalize_shard(
     summary.rejects = rejects.num_rows
     summary.reject_reasons.update(rejects.column("reason").to_pylist())
     rejects = rejects.append_column("run_id", pa.array([run_id] * rejects.num_rows, pa.string()))
-    pq.write_table(rejects.select(schema.REJECTS.names).cast(schema.REJECTS), _part_path(run_dir, "rejects", result.index), **PARQUET_OPTIONS)
+    pq.write_table(rejects.select(schema.REJECTS.names).cast(schema.REJECTS), out_dir / part.rejects, **PARQUET_OPTIONS)
+    if dedup:
+        os.replace(result.keys_path, out_dir / part.keys)
+        os.replace(docs_path(result.keys_path), docs_path(out_dir / part.keys))
+        write_decisions(out_dir / part.decisions, decisions.chrome, decisions.cluster, decisions.kind)
     summary.stats.seconds = time.perf_counter() - started
     summary.stats.chars_in = result.bytes_in
     return summary
@@ -174,20 +197,82 @@ def _final_documents(
     return pa.table([columns[name] for name in schema.DOCUMENTS.names], schema=schema.DOCUMENTS)
 
 
-def commit_output(out_dir: Path, run_dir: Path, run_id: str) -> None:
-    """Move a complete run folder into place, replacing the previous run's tables."""
-    trash = out_dir / f".trash-{run_id}"
-    trash.mkdir(exist_ok=True)
-    for table in schema.TABLES:
-        final = out_dir / table
-        if final.exists():
-            final.rename(trash / table)
-        (run_dir / table).rename(final)
-    for name in ("report.json", "report.md"):
-        if (run_dir / name).exists():
-            os.replace(run_dir / name, out_dir / name)
-    shutil.rmtree(trash, ignore_errors=True)
-    shutil.rmtree(run_dir, ignore_errors=True)
+def rewrite_part(out_dir: Path, part: Part, rewrite: PartRewrite, run_dir: Path) -> Part:
+    """Write a replacement for a committed part: new duplicate decisions, superseded rows left out.
+
+    Rows keep their ``run_id`` (the run that ingested them); the committed files are not touched.
+    """
+    old_run, name = part.paragraphs.split("/")[1], Path(part.paragraphs).stem
+    new = part_files(run_dir, out_dir, part.run_id, f"from-{old_run}-{name}", part.sources, part.keys is not None)
+    for rel in new.files():
+        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+    paras = pq.read_table(out_dir / part.paragraphs)
+    docs = pq.read_table(out_dir / part.documents)
+    rejects = pq.read_table(out_dir / part.rejects)
+    doc_live = rewrite.doc_live
+    para_live = np.repeat(doc_live, docs.column("n_paragraphs").to_numpy())
+
+    if rewrite.decisions is not None:
+        key_rows = rewrite.key_rows
+        is_dup, cluster, kind, chrome = _per_row(paras.num_rows, key_rows, rewrite.decisions)
+        keyed = np.zeros(paras.num_rows, bool)
+        keyed[key_rows] = True
+        # Keyed rows passed every rule, so their boilerplate flag is exactly the learned-chrome one.
+        old_flag = paras.column("is_boilerplate").to_numpy(zero_copy_only=False)
+        old_reason = paras.column("boilerplate_reason").to_pylist()
+        flag = np.where(keyed, chrome, old_flag)
+        reason = [(REPEATED_REASON if c else None) if k else r for k, c, r in zip(keyed, chrome, old_reason)]
+        old_is_dup = paras.column("is_duplicate").to_numpy(zero_copy_only=False)
+        updates = {
+            "is_boilerplate": pa.array(flag, pa.bool_()),
+            "boilerplate_reason": pa.array(reason, pa.string()),
+            "is_duplicate": pa.array(np.where(keyed, is_dup, old_is_dup), pa.bool_()),
+            "duplicate_of": pa.array([c if d else None for c, d in zip(cluster, is_dup)], pa.string()),
+            "dup_cluster": pa.array(cluster, pa.string()),
+            "dup_kind": pa.array(kind, pa.string()),
+        }
+        for column, values in updates.items():
+            paras = paras.set_column(paras.schema.get_field_index(column), schema.PARAGRAPHS.field(column), values)
+    superseded = {p for p, live in zip(docs.column("source_path").to_pylist(), doc_live) if not live}
+    paras = paras.filter(pa.array(para_live, pa.bool_()))
+    docs = _recount_documents(docs.filter(pa.array(doc_live, pa.bool_())), paras)
+    if superseded:
+        rejects = rejects.filter(pa.array([p not in superseded for p in rejects.column("source_path").to_pylist()], pa.bool_()))
+    pq.write_table(paras, out_dir / new.paragraphs, **PARQUET_OPTIONS)
+    pq.write_table(docs, out_dir / new.documents, **PARQUET_OPTIONS)
+    pq.write_table(rejects, out_dir / new.rejects, **PARQUET_OPTIONS)
+    if part.keys is not None:
+        if doc_live.all():
+            new.keys = part.keys  # same rows: the committed keys stay valid
+        else:
+            filter_keys(out_dir / part.keys, out_dir / new.keys, doc_live, np.cumsum(para_live) - 1)
+        d = rewrite.decisions
+        write_decisions(out_dir / new.decisions, d.chrome, d.cluster, d.kind)
+    return new
+
+
+def _recount_documents(docs: pa.Table, paras: pa.Table) -> pa.Table:
+    """Recompute each document's clean text and counts from its (final) paragraph rows."""
+    n_par = docs.column("n_paragraphs").to_numpy()
+    text = paras.column("text").to_pylist()
+    chrome = paras.column("is_boilerplate").to_pylist()
+    dup = paras.column("is_duplicate").to_pylist()
+    texts, n_kept, n_bp, n_dup = [], [], [], []
+    start = 0
+    for count in n_par.tolist():
+        rows = range(start, start + count)
+        start += count
+        kept = [text[i] for i in rows if not chrome[i] and not dup[i]]
+        texts.append(CLEAN_TEXT_SEPARATOR.join(kept))
+        n_kept.append(len(kept))
+        n_bp.append(sum(chrome[i] for i in rows))
+        n_dup.append(sum(dup[i] and not chrome[i] for i in rows))
+    if start != paras.num_rows:
+        raise RuntimeError("paragraph rows do not match the documents' paragraph counts")
+    for column, values in (("text", pa.array(texts, pa.string())), ("n_kept", pa.array(n_kept, pa.int32())),
+                           ("n_boilerplate", pa.array(n_bp, pa.int32())), ("n_duplicate", pa.array(n_dup, pa.int32()))):
+        docs = docs.set_column(docs.schema.get_field_index(column), schema.DOCUMENTS.field(column), values)
+    return docs
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

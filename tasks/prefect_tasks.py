@@ -12,9 +12,11 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import output, report, runs, shard
+from tasks import corpus_state, output, runs, shard
 from tasks.config import Config, DedupConfig
-from tasks.corpus_dedup import RunDedup, ShardDecisions, find_run_duplicates
+from tasks.corpus_dedup import PartRewrite, RunDedup, ShardDecisions, find_run_duplicates, load_committed
+from tasks.corpus_state import InputPlan, Manifest, Part
+from tasks.faults import fault_point
 from tasks.read import SourceFile, discover
 from tasks.shard import ShardResult
 
@@ -26,29 +28,49 @@ def discover_inputs(raw_dir: Path) -> list[SourceFile]:
     return discover(raw_dir)
 
 
+@task(name="plan-inputs", **_TASK)
+def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
+    return corpus_state.plan_inputs(files, manifest)
+
+
 @task(name="clean-shard", **_TASK)
 def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir: Path) -> ShardResult:
     return shard.clean_shard(index, files, config, staging_dir)
 
 
 @task(name="find-duplicates", **_TASK)
-def find_duplicates(results: list[ShardResult], config: DedupConfig, reference: bool = False) -> RunDedup:
-    return find_run_duplicates(results, config, reference)
+def find_duplicates(
+    results: list[ShardResult], config: DedupConfig, reference: bool, out_dir: Path, manifest: Manifest, plan: InputPlan
+) -> RunDedup:
+    """Over the committed corpus (its persistent keys) plus this run's shards."""
+    if not results and not plan.changed:
+        return find_run_duplicates([], config, reference)  # nothing new: committed decisions stand
+    fault_point("after_clean")
+    superseded = plan.superseded
+    committed = [load_committed(out_dir, i, part, superseded) for i, part in enumerate(manifest.parts)]
+    return find_run_duplicates(results, config, reference, committed)
 
 
 @task(name="finalize-shard", **_TASK)
 def finalize_shard(
-    result: ShardResult, decisions: ShardDecisions, run_dir: Path, run_id: str, pipeline_version: str
+    result: ShardResult, decisions: ShardDecisions, part: Part, out_dir: Path, run_id: str, pipeline_version: str
 ) -> output.ShardSummary:
-    return output.finalize_shard(result, decisions, run_dir, run_id, pipeline_version)
+    summary = output.finalize_shard(result, decisions, part, out_dir, run_id, pipeline_version)
+    fault_point("mid_write")
+    return summary
+
+
+@task(name="rewrite-part", **_TASK)
+def rewrite_part(out_dir: Path, part: Part, rewrite: PartRewrite, run_dir: Path) -> Part:
+    return output.rewrite_part(out_dir, part, rewrite, run_dir)
 
 
 @task(name="write-report", **_TASK)
-def write_report(run: runs.RunContext, results: list[ShardResult], dedup: RunDedup,
+def write_report(run: runs.RunContext, plan: InputPlan, results: list[ShardResult], dedup: RunDedup,
                  summaries: list[output.ShardSummary]) -> dict:
-    return runs.write_report(run, results, dedup, summaries)
+    return runs.write_report(run, plan, results, dedup, summaries)
 
 
-@task(name="commit-output", **_TASK)
-def commit_output(run: runs.RunContext) -> None:
-    output.commit_output(run.out_dir, run.run_dir, run.run_id)
+@task(name="commit-run", **_TASK)
+def commit_run(run: runs.RunContext, plan: InputPlan, new: list[Part], rewritten: dict[int, Part], report: dict) -> Manifest:
+    return runs.commit_run(run, plan, new, rewritten, report)

@@ -28,6 +28,7 @@ def merge_stage_stats(results: list[ShardResult], dedup: RunDedup, summaries: li
 
 def build_report(
     *,
+    plan: dict[str, int],
     run_id: str,
     pipeline_version: str,
     raw_dir: Path,
@@ -62,7 +63,8 @@ def build_report(
         "wall_seconds": round(wall_seconds, 3),
         "raw_dir": str(raw_dir),
         "out_dir": str(out_dir),
-        "inputs": {"files": sum(r.n_files for r in results), "bytes": bytes_in, "shards": len(results)},
+        # files: cleaned by this run (new + changed); unchanged ones were cleaned by earlier runs.
+        "inputs": {"files": sum(r.n_files for r in results), "bytes": bytes_in, "shards": len(results), **plan},
         "counts": {
             "documents": sum(s.documents for s in summaries),
             "paragraphs": paragraphs,
@@ -95,7 +97,9 @@ def render_markdown(report: dict) -> str:
         f"- pipeline version: {report['pipeline_version']}",
         f"- started: {report['started_at']}, finished: {report['finished_at']} ({report['wall_seconds']} s)",
         f"- input: `{report['raw_dir']}` — {report['inputs']['files']} files, "
-        f"{report['inputs']['bytes'] / 1e6:.3f} MB, {report['inputs']['shards']} shards",
+        f"{report['inputs']['bytes'] / 1e6:.3f} MB, {report['inputs']['shards']} shards "
+        f"({report['inputs'].get('new', 0)} new, {report['inputs'].get('changed', 0)} changed, "
+        f"{report['inputs'].get('unchanged', 0)} unchanged and skipped, {report['inputs'].get('removed', 0)} removed from raw)",
         f"- output: `{report['out_dir']}`",
         "",
         "## Counts",

@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tasks import __version__, report as reporting
+from tasks import __version__, corpus_state, report as reporting
 from tasks.config import Config
 from tasks.corpus_dedup import RunDedup
-from tasks.output import ShardSummary, run_folder, staging_folder, write_json_atomic
+from tasks.corpus_state import CorpusError, InputPlan, Manifest, Part
+from tasks.dedup_index import INDEX_FORMAT
+from tasks.faults import fault_point
+from tasks.output import ShardSummary, part_files, run_folder, staging_folder, write_json_atomic
 from tasks.schema import SCHEMA_VERSION
 from tasks.shard import ShardResult
+from tasks.sketch import lsh_shape
 
 PIPELINE_VERSION = f"{__version__}+schema{SCHEMA_VERSION}"
 
@@ -43,7 +47,7 @@ def check_paths(raw_dir: Path, out_dir: Path) -> tuple[Path, Path]:
 
 
 LOCK_NAME = ".corpusclean.lock"
-_SCRATCH_PREFIXES = (".staging-", ".run-", ".trash-")
+_SCRATCH_PREFIXES = (".staging-",)
 _held_locks: dict[str, int] = {}  # run_id -> lock file descriptor (kept out of the RunContext: not picklable)
 
 
@@ -90,14 +94,38 @@ def unlock_output(fd: int) -> None:
         os.close(fd)
 
 
-def remove_scratch(out_dir: Path) -> list[str]:
-    """Remove what an interrupted run left (its staging, run and trash folders); call with the lock held."""
+def remove_scratch(out_dir: Path, manifest: Manifest) -> list[str]:
+    """Remove what an interrupted run left (staging, uncommitted run folders, files replaced
+    long ago); call with the lock held."""
     removed = []
     for entry in out_dir.iterdir():
         if entry.is_dir() and entry.name.startswith(_SCRATCH_PREFIXES):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
-    return removed
+    for name in (corpus_state.MANIFEST_NAME + ".tmp",):
+        if (out_dir / name).exists():
+            (out_dir / name).unlink()
+    return removed + corpus_state.collect_garbage(out_dir, manifest)
+
+
+def dedup_fingerprint(config: Config) -> dict:
+    """The settings the persistent dedup keys depend on: a corpus only grows with the same ones."""
+    d = config.dedup
+    if not d.enabled:
+        return {"enabled": False}
+    bands, rows = lsh_shape(d)
+    return {"enabled": True, "ngram": d.ngram, "num_perm": d.num_perm, "seed": d.seed, "bands": bands, "rows": rows,
+            "index_format": INDEX_FORMAT}
+
+
+def _check_fingerprint(out_dir: Path, manifest: Manifest, config: Config) -> None:
+    wanted = dedup_fingerprint(config)
+    if manifest.parts and manifest.dedup != wanted:
+        have = ", ".join(f"{k}={v}" for k, v in (manifest.dedup or {}).items())
+        raise UsageError(
+            f"the corpus in {out_dir} was deduplicated with {have}; these dedup settings differ, "
+            "so new paragraphs could not be compared with it: keep its settings or write to a new output folder"
+        )
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -116,6 +144,7 @@ class RunContext:
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     started_monotonic: float = field(default_factory=time.monotonic)
     pipeline_version: str = PIPELINE_VERSION
+    manifest: Manifest = field(default_factory=Manifest)  # the corpus as committed when the run started
 
     @property
     def staging_dir(self) -> Path:
@@ -131,11 +160,16 @@ def start_run(raw_dir: Path, out_dir: Path, config: Config, flow_run_id: str | N
     raw, out = check_paths(raw_dir, out_dir)
     fd = lock_output(out, wait=config.run.wait_for_lock)
     try:
-        run = RunContext(new_run_id(), raw, out, config, flow_run_id)
+        try:
+            manifest = corpus_state.load_manifest(out)
+        except CorpusError as exc:
+            raise UsageError(str(exc)) from None
+        _check_fingerprint(out_dir, manifest, config)
+        run = RunContext(new_run_id(), raw, out, config, flow_run_id, manifest=manifest)
         _note_holder(fd, run.run_id, run.started_at)
-        remove_scratch(out)
+        remove_scratch(out, manifest)
         run.staging_dir.mkdir()
-        run.run_dir.mkdir()
+        run.run_dir.mkdir(parents=True)
     except BaseException:
         unlock_output(fd)
         raise
@@ -143,8 +177,19 @@ def start_run(raw_dir: Path, out_dir: Path, config: Config, flow_run_id: str | N
     return run
 
 
-def write_report(run: RunContext, results: list[ShardResult], dedup: RunDedup, summaries: list[ShardSummary]) -> dict:
+def new_parts(run: RunContext, results: list[ShardResult]) -> list[Part]:
+    """The files each of this run's shards will be written to, as the manifest lists them."""
+    return [
+        part_files(run.run_dir, run.out_dir, run.run_id, f"part-{r.index:05d}", r.sources, run.config.dedup.enabled)
+        for r in results
+    ]
+
+
+def write_report(
+    run: RunContext, plan: InputPlan, results: list[ShardResult], dedup: RunDedup, summaries: list[ShardSummary]
+) -> dict:
     data = reporting.build_report(
+        plan=plan.summary(),
         run_id=run.run_id,
         pipeline_version=run.pipeline_version,
         raw_dir=run.raw_dir,
@@ -163,10 +208,54 @@ def write_report(run: RunContext, results: list[ShardResult], dedup: RunDedup, s
     return data
 
 
+def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dict[int, Part], report: dict) -> Manifest:
+    """Commit the run: one new manifest that adds its parts and swaps in the rewritten ones.
+
+    Everything the manifest references is flushed to disk first; the commit itself is one
+    atomic rename, so readers and the next run see the whole run or none of it.
+    """
+    old = run.manifest
+    parts = [rewritten.get(i, part) for i, part in enumerate(old.parts)] + list(new)
+    sources = dict(old.sources)
+    for rel in plan.new + plan.changed:
+        sources[rel] = {"sha256": plan.sha256.get(rel), "run_id": run.run_id}
+    summary = {
+        "run_id": run.run_id,
+        "started_at": run.started_at,
+        "finished_at": report["finished_at"],
+        "flow_run_id": run.flow_run_id,
+        "inputs": plan.summary(),
+        "counts": report["counts"],
+        "rewritten_parts": len(rewritten),
+        "report": f"{corpus_state.RUNS_DIR}/{run.run_id}/report.json",
+    }
+    manifest = Manifest(
+        version=old.version + 1,
+        committed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        pipeline_version=run.pipeline_version,
+        dedup=dedup_fingerprint(run.config),
+        sources=dict(sorted(sources.items())),
+        parts=parts,
+        runs=old.runs + [summary],
+    )
+    corpus_state.fsync_tree(run.run_dir)
+    fault_point("before_commit")
+    corpus_state.commit_manifest(run.out_dir, manifest)
+    fault_point("after_commit")
+    for name in ("report.json", "report.md"):  # a copy of the latest report beside the manifest
+        tmp = run.out_dir / f".{name}.tmp"
+        shutil.copyfile(run.run_dir / name, tmp)
+        os.replace(tmp, run.out_dir / name)
+    corpus_state.collect_garbage(run.out_dir, manifest)
+    return manifest
+
+
 def cleanup(run: RunContext) -> None:
-    """Remove the run's scratch folders (after a commit, or after a failure) and release the lock."""
+    """Remove the run's scratch (and its own files if it did not commit), then release the lock."""
     shutil.rmtree(run.staging_dir, ignore_errors=True)
-    shutil.rmtree(run.run_dir, ignore_errors=True)
+    committed = corpus_state.load_manifest(run.out_dir)
+    if all(r["run_id"] != run.run_id for r in committed.runs):
+        shutil.rmtree(run.run_dir, ignore_errors=True)
     fd = _held_locks.pop(run.run_id, None)
     if fd is not None:
         unlock_output(fd)

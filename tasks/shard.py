@@ -30,6 +30,7 @@ import pyarrow as pa
 from tasks import schema
 from tasks.boilerplate import BoilerplateStage
 from tasks.config import Config
+from tasks.dedup_index import write_keys
 from tasks.language import LanguageStage
 from tasks.paragraphs import ParagraphStage
 from tasks.read import SourceFile, read_source
@@ -85,6 +86,11 @@ class ShardResult:
     key_len: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # paragraph length, chars
     keys: DedupKeys | None = None
     stats: dict[str, StageStats] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)  # source_path of every input file of the shard
+
+    @property
+    def keys_path(self) -> Path:  # staged keys for the persistent index (see dedup_index)
+        return self.paragraphs_path.with_name(self.paragraphs_path.name.replace(".paragraphs.arrow", ".keys.arrow"))
 
 
 _URL_FIELDS = ("url", "link", "source_url", "href")
@@ -203,6 +209,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
         staging_dir / f"shard-{index:05d}.rejects.arrow",
         n_files=len(files),
         bytes_in=sum(f.size for f in files),
+        sources=[f.rel for f in files],
     )
     read_stats = StageStats("read")
     stages = build_stages(config)
@@ -211,6 +218,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     key_doc: list[np.ndarray] = []
     key_pidx: list[np.ndarray] = []
     key_len: list[np.ndarray] = []
+    doc_sources: list[str] = []
     # Staged files are Arrow IPC (uncompressed, memory-mapped when read back): they live
     # for one run, so fast beats small. Paragraphs and documents get one record batch per
     # cleaned batch, so batch i of one file matches batch i of the other.
@@ -238,6 +246,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
                 writers["rejects"].write_batch(reject_table(batch.rejects))
             result.doc_ids.extend(d.doc_id for d in batch.docs)
             result.doc_sites.extend(document_site(d) for d in batch.docs)
+            doc_sources.extend(d.source_path for d in batch.docs)
             result.n_docs += len(batch.docs)
             result.n_paragraphs += len(batch.paragraphs)
             result.n_rejects += len(batch.rejects)
@@ -251,6 +260,9 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     result.key_doc = np.concatenate(key_doc) if key_doc else np.zeros(0, np.int32)
     result.key_pidx = np.concatenate(key_pidx) if key_pidx else np.zeros(0, np.int32)
     result.key_len = np.concatenate(key_len) if key_len else np.zeros(0, np.int32)
+    if n_bands is not None:  # this shard's share of the persistent dedup index (moved into place at finalize)
+        write_keys(result.keys_path, result.key_rows, result.key_doc, result.key_pidx, result.key_len,
+                   result.keys, result.doc_ids, result.doc_sites, doc_sources)
     result.stats["read"] = read_stats
     for stage in stages:
         result.stats[stage.name] = stage.stats

@@ -20,7 +20,7 @@ from flows.clean_corpus import clean_corpus as deployed_flow
 
 # Threads in tests: no worker start-up per flow run (the processes runner is tested by the CLI test).
 clean_corpus = deployed_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
-from tasks import schema
+from tasks import corpus_state, schema
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def prefect_api():
 
 
 def read_table(out: Path, name: str) -> pa.Table:
-    return ds.dataset(out / name, format="parquet", schema=schema.TABLES[name]).to_table()
+    return corpus_state.read_table(out, name)
 
 
 def rows_without_run_id(table: pa.Table) -> list[dict]:

@@ -53,10 +53,15 @@ def test_waiting_writer_gets_the_lock_when_it_is_released(tmp_path):
 
 
 def test_scratch_of_an_interrupted_run_is_removed(tmp_path):
-    for name in (".staging-x", ".run-x", ".trash-x", "documents"):
-        (tmp_path / name).mkdir()
-    assert sorted(remove_scratch(tmp_path)) == [".run-x", ".staging-x", ".trash-x"]
-    assert [p.name for p in tmp_path.iterdir()] == ["documents"]
+    from tasks.corpus_state import Manifest
+
+    committed = Manifest(version=1, runs=[{"run_id": "done", "report": "runs/done/report.json"}])
+    for name in (".staging-x", "runs/killed/paragraphs", "runs/done", "notes"):
+        (tmp_path / name).mkdir(parents=True)
+    (tmp_path / "runs" / "done" / "report.json").write_text("{}")
+    assert sorted(remove_scratch(tmp_path, committed)) == [".staging-x", "runs/killed/"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "runs"]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["done"]
 
 
 def test_path_mistakes(tmp_path):
