@@ -180,7 +180,13 @@ def _print_summary(report: dict) -> None:
     table = Table(title=f"corpusclean run {report['run_id']}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("input", f"{report['inputs']['files']} files, {report['inputs']['bytes'] / 1e6:.2f} MB")
+    i = report["inputs"]
+    table.add_row("input", f"{i['files']} files cleaned, {i['bytes'] / 1e6:.2f} MB")
+    table.add_row("  skipped", f"{i.get('unchanged', 0)} unchanged files (already in the corpus)")
+    if i.get("changed"):
+        table.add_row("  changed", f"{i['changed']} files (their earlier rows are superseded)")
+    if report["dedup"].get("rewritten_parts"):
+        table.add_row("  rewritten", f"{report['dedup']['rewritten_parts']} earlier parts (decisions changed)")
     table.add_row("documents", str(c["documents"]))
     table.add_row("paragraphs", str(c["paragraphs"]))
     table.add_row("  kept", str(c["kept"]))
@@ -235,6 +241,68 @@ def serve(
         clean_corpus.serve(name=name, cron=cron, parameters=parameters, print_starting_message=verbose)
     except KeyboardInterrupt:
         out.print("stopped")
+
+
+@app.command()
+def status(
+    out_dir: OutOpt = Path("data/clean"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """List the runs committed to OUT (inputs, paragraphs kept/boilerplate/duplicate, rejects) and the corpus's totals."""
+    from tasks.corpus_state import CorpusError, corpus_status
+
+    if not out_dir.is_dir():
+        _fail(f"output folder not found: {out_dir}")
+    try:
+        info = corpus_status(out_dir)
+    except CorpusError as exc:
+        _fail(str(exc))
+    if as_json:
+        out.print_json(data=info)
+        return
+    if not info["runs"]:
+        out.print(f"{out_dir}: no run committed yet", soft_wrap=True, highlight=False)
+        return
+    from rich import box
+
+    table = Table(title=f"{out_dir}: version {info['version']}, committed {info['committed_at']}",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # new/chg/skip: input files new, changed (superseding their earlier rows), unchanged;
+    # chrome: boilerplate paragraphs; rewr: earlier parts this run rewrote (decisions changed).
+    # The run id starts with the run's start time (UTC); finished_at is in --json.
+    for column in ("run", "new", "chg", "skip", "docs", "kept", "chrome", "dup", "rej", "rewr"):
+        table.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
+    for r in info["runs"]:
+        i, c = r["inputs"], r["counts"]
+        table.add_row(r["run_id"], str(i["new"]), str(i["changed"]), str(i["unchanged"]),
+                      str(c["documents"]), str(c["kept"]), str(c["boilerplate"]), str(c["duplicate"]),
+                      str(c["rejects"]), str(r.get("rewritten_parts", 0)))
+    t = info["totals"]
+    table.add_section()
+    table.add_row(f"corpus now ({info['sources']} inputs)", "", "", "", str(t["documents"]), str(t["kept"]), str(t["boilerplate"]),
+                  str(t["duplicate"]), str(t["rejects"]), "", style="bold")
+    # Never squeeze the table (80 columns when piped): a wider line beats elided numbers.
+    Console(width=max(out.width, 100)).print(table)
+    out.print("new/chg/skip: input files new, changed, unchanged; chrome: boilerplate; dup: duplicates; "
+              "rej: rejects; rewr: earlier parts rewritten", highlight=False, style="dim")
+
+
+@app.command()
+def files(
+    table: Annotated[str, typer.Argument(help="documents, paragraphs or rejects.")],
+    out_dir: OutOpt = Path("data/clean"),
+) -> None:
+    """Print the Parquet files of TABLE in the committed corpus, one per line (for DuckDB, Spark, shell tools)."""
+    from tasks.corpus_state import CorpusError, snapshot
+
+    try:
+        paths = snapshot(out_dir).files(table)
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+    except CorpusError as exc:
+        _fail(str(exc))
+    for path in paths:
+        print(path)
 
 
 @app.command("config")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+
+from tasks import corpus_state
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -83,7 +85,7 @@ def test_real_command_on_the_sample_corpus(tmp_path):
     assert "Traceback" not in combined and "telemetry" not in combined.lower()
     for label in ("documents", "kept", "boilerplate", "duplicate", "rejects", "languages", "output"):
         assert label in proc.stdout
-    paragraphs = ds.dataset(tmp_path / "clean" / "paragraphs").to_table()
+    paragraphs = corpus_state.read_table(tmp_path / "clean", "paragraphs")
     assert paragraphs.num_rows > 50
     assert 0 < sum(paragraphs.column("is_duplicate").to_pylist()) < paragraphs.num_rows
 
@@ -99,3 +101,22 @@ def test_a_busy_output_folder_is_refused_at_once(tmp_path):
         assert "is writing to" in text and "--wait" in text
     finally:
         unlock_output(fd)
+
+
+def test_status_lists_the_committed_runs(tmp_path):
+    from tasks.corpus_state import Manifest, commit_manifest
+
+    out = tmp_path / "clean"
+    result = runner.invoke(app, ["status", "--out", str(tmp_path / "missing")])
+    assert "output folder not found" in one_line_error(result)
+    out.mkdir()
+    assert "no run committed yet" in runner.invoke(app, ["status", "--out", str(out)]).output
+    run = {"run_id": "20261121T030000Z-abcdef", "finished_at": "2026-11-21T03:00:09+00:00", "report": None,
+           "inputs": {"new": 3, "changed": 1, "unchanged": 7, "removed": 0},
+           "counts": {"documents": 4, "kept": 21, "boilerplate": 9, "duplicate": 2, "rejects": 1}, "rewritten_parts": 1}
+    commit_manifest(out, Manifest(version=1, committed_at="2026-11-21T03:00:09+00:00", runs=[run]))
+    text = runner.invoke(app, ["status", "--out", str(out)], terminal_width=120).output
+    row = next(line for line in text.splitlines() if "20261121T030000Z-abcdef" in line)
+    assert row.split()[1:] == ["3", "1", "7", "4", "21", "9", "2", "1", "1"]
+    assert '"run_id": "20261121T030000Z-abcdef"' in runner.invoke(app, ["status", "--out", str(out), "--json"]).output
+    assert "unknown table" in one_line_error(runner.invoke(app, ["files", "tables", "--out", str(out)]))
