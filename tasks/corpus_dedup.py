@@ -77,6 +77,7 @@ class CommittedKeys:
     result: ShardResult  # keyed rows of its live documents; rows index its committed paragraphs file
     decisions: ShardDecisions  # as committed, aligned with result.key_rows
     doc_live: np.ndarray  # per document of the part: False when its source is superseded
+    dropped_clusters: set[str] = field(default_factory=set)  # clusters that lose superseded rows
 
     @property
     def loses_rows(self) -> bool:  # rewritten whatever the decisions
@@ -116,12 +117,13 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
     )
     result.keys = DedupKeys(result.key_rows, exact[live], band_values[live])
     cluster = decided.column("cluster").to_pylist()
+    dropped = {c for c, k in zip(cluster, live) if c is not None and not k}
     decisions = ShardDecisions(
         decided.column("chrome").to_numpy(zero_copy_only=False)[live],
         [c for c, k in zip(cluster, live) if k],
         decided.column("kind").to_numpy()[live],
     )
-    return CommittedKeys(position, result, decisions, doc_live)
+    return CommittedKeys(position, result, decisions, doc_live, dropped)
 
 
 def _locate(offsets: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,6 +209,14 @@ def find_run_duplicates(
 
     chrome = _repeated_lines(segments, exact, config.repeated_line_min_docs, config.repeated_line_max_chars)
     content = np.flatnonzero(~chrome)  # the rows that take part in the duplicate search
+    known = None
+    if committed and not reference:  # the reference chain verifies every pair again
+        known = _known_originals(committed, offsets, chrome)[content]
+        in_content = np.full(n, -1, np.int64)
+        in_content[content] = np.arange(len(content))
+        linked = known >= 0
+        known[linked] = in_content[known[linked]]
+        known[linked & (known < 0)] = -2  # (cannot happen: such a cluster is dirty) decide again
     staged = _StagedShingles(segments, offsets, config.ngram)
     found = find_duplicates(
         exact[content],
@@ -215,6 +225,7 @@ def find_run_duplicates(
         config.threshold,
         all_pairs=reference,
         verify_chunk=_VERIFY_CHUNK,
+        known_original=known,
     )
     original = np.full(n, -1, np.int64)
     clustered_content = found.original >= 0
@@ -253,11 +264,41 @@ def find_run_duplicates(
             "duplicates": int(len(members)),
             "candidate_pairs": int(found.n_candidate_pairs),
             "verified_pairs": int(found.n_verified_pairs),
+            "known_pairs_skipped": int(found.n_known_pairs),
             "rewritten_parts": len(rewrites),
         }
     )
     stats.seconds = time.perf_counter() - started
     return RunDedup(decisions[len(committed) :], stats, rewrites)
+
+
+def _known_originals(committed: list[CommittedKeys], offsets: np.ndarray, chrome: np.ndarray) -> np.ndarray:
+    """Per keyed row: its committed original (global index; own index for an original, -1 for
+    no cluster) where the committed decision still holds among committed rows, else -2.
+
+    Committed clusters stand unless one of their rows left the duplicate search (its source
+    superseded, or now learned chrome): those clusters are decided again from scratch, as are
+    rows that come back from chrome. Everything this run adds is -2 (undecided).
+    """
+    n = int(offsets[-1])
+    n_old = int(offsets[len(committed)])
+    known = np.full(n, -2, np.int64)
+    old_chrome = np.concatenate([c.decisions.chrome for c in committed]) if committed else np.zeros(0, bool)
+    old_cluster = [cid for c in committed for cid in c.decisions.cluster]
+    dirty = set().union(*(c.dropped_clusters for c in committed))
+    dirty.update(old_cluster[i] for i in np.flatnonzero(~old_chrome & chrome[:n_old]) if old_cluster[i] is not None)
+    own_index: dict[str, int] = {}  # paragraph_id -> global index, for committed cluster originals
+    for s, c in enumerate(committed):
+        r, base = c.result, int(offsets[s])
+        for k, cid in enumerate(c.decisions.cluster):
+            if cid is not None and cid not in dirty and make_paragraph_id(r.doc_ids[r.key_doc[k]], int(r.key_pidx[k])) == cid:
+                own_index[cid] = base + k
+    known[:n_old] = -1
+    for i, cid in enumerate(old_cluster):
+        if cid is not None:
+            known[i] = own_index.get(cid, -2)  # dirty (or original gone): decide again
+    known[:n_old][old_chrome & ~chrome[:n_old]] = -2  # back from chrome: its pairs were never verified
+    return known
 
 
 def _repeated_lines(results: list[ShardResult], exact: np.ndarray, min_docs: int, max_chars: int) -> np.ndarray:

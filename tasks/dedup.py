@@ -131,6 +131,7 @@ class DuplicateResult:
     n_exact_pairs: int = 0  # rows whose text equals a lower-index row's (exact-duplicate edges)
     n_clusters: int = 0  # clusters of size >= 2
     n_big_band_groups: int = 0  # band groups larger than SMALL_GROUP (only linear pairs emitted)
+    n_known_pairs: int = 0  # candidate pairs between two ``known`` rows, not verified again
     max_band_group: int = 0  # largest band group seen (among exact-group representatives)
     near_pairs: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))  # verified (i < j)
     near_jaccard: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))  # their exact Jaccard
@@ -309,6 +310,7 @@ def find_duplicates(
     *,
     verify_chunk: int = _VERIFY_CHUNK,
     all_pairs: bool = False,
+    known_original: np.ndarray | None = None,
 ) -> DuplicateResult:
     """Exact and near-duplicate clusters; deterministic for given inputs.
 
@@ -337,6 +339,13 @@ def find_duplicates(
     ``band_keys``, or None for exact deduplication only. ``get_shingles(rows)``: for an
     ascending int64 array of row indices, the list of their unique shingle-hash arrays; it is
     called once per ``verify_chunk`` (16384) candidate pairs, with at most twice as many rows.
+
+    ``known_original`` (incremental runs): per row, -2 for a row not decided before, else the
+    row's original as decided before among the known rows (its own index for an original, -1
+    when it had no duplicate). Known rows' clusters are final among themselves: a candidate
+    pair of two known rows is not verified again, and each known row is linked to its known
+    original instead. The result is the same as without ``known_original`` when the known rows'
+    earlier decisions were taken by this function over exactly those rows.
     """
     exact = np.asarray(exact)
     if exact.ndim != 2:
@@ -376,6 +385,15 @@ def find_duplicates(
         codes = [reps[i].astype(np.int64) * n + reps[j]]
     pair_codes = unique_sorted(np.concatenate(codes)) if codes else np.empty(0, np.int64)
     cand_left, cand_right = pair_codes // n, pair_codes % n
+    n_known = 0
+    star = np.empty(0, np.int64)
+    if known_original is not None:
+        known_original = np.asarray(known_original, np.int64)
+        known = known_original >= -1
+        both = known[cand_left] & known[cand_right]
+        n_known = int(np.count_nonzero(both))
+        pair_codes, cand_left, cand_right = pair_codes[~both], cand_left[~both], cand_right[~both]
+        star = np.flatnonzero(known & (known_original >= 0) & (known_original != np.arange(n)))
 
     # 3. verification with the exact Jaccard
     if pair_codes.size:
@@ -387,8 +405,8 @@ def find_duplicates(
     near_left, near_right = cand_left[ok], cand_right[ok]
 
     # 4. connected components
-    src = np.concatenate((dup_rows, near_left))
-    dst = np.concatenate((rep_of[dup_rows], near_right))
+    src = np.concatenate((dup_rows, near_left, star))
+    dst = np.concatenate((rep_of[dup_rows], near_right, known_original[star] if star.size else star))
     graph = coo_matrix((np.ones(src.shape[0], dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
     _, labels = connected_components(graph, directed=True, connection="weak")
     comp_size = np.bincount(labels)
@@ -407,6 +425,7 @@ def find_duplicates(
         original=original,
         kind_code=kind_code,
         n_candidate_pairs=int(pair_codes.shape[0]),
+        n_known_pairs=n_known,
         n_verified_pairs=int(np.count_nonzero(ok)),
         n_exact_pairs=int(dup_rows.shape[0]),
         n_clusters=int(np.count_nonzero(comp_size >= 2)),

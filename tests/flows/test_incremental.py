@@ -138,6 +138,7 @@ def test_three_daily_runs_give_the_same_corpus_as_one_run(tmp_path):
     assert [r["inputs"]["unchanged"] for r in reports] == [0, 2, 4]
     assert reports[1]["dedup"]["rewritten_parts"] >= 1  # CHROME learned on day 2: day 1 rewritten
     assert reports[2]["dedup"]["rewritten_parts"] >= 1  # BASE joins X's and Y's clusters
+    assert reports[2]["dedup"]["known_pairs_skipped"] >= 1  # committed pairs were not verified again
 
     paras = corpus_state.read_table(out, "paragraphs").to_pylist()
     by_text = {}

@@ -276,3 +276,35 @@ def test_jaccard_pairs_matches_sets() -> None:
 
 def test_kind_codes() -> None:
     assert (KIND_NONE, KIND_EXACT, KIND_NEAR) == (0, 1, 2)
+
+
+def test_known_originals_give_the_same_clusters_without_verifying_known_pairs() -> None:
+    """Incremental use: decide the first rows, then all rows with those decisions as known."""
+    rng = random.Random(7)
+    texts: list[str] = []
+    for _ in range(40):  # families of 1-4 mutually near texts (some exact), spread over the whole list
+        base = paragraph(rng, 300)
+        texts += [base] + [edit_words(rng, base, rng.randrange(0, 4)) for _ in range(rng.randrange(0, 4))]
+    rng.shuffle(texts)
+    norms = [normalize_for_dedup(t) for t in texts]
+    bands, rows = choose_bands(0.8, 128)
+    exact, keys = exact_keys(norms), band_keys(signatures(norms, 5, 128, 1), bands, rows)
+
+    def decide(n: int, known=None, asked=None) -> DuplicateResult:
+        def shingles(idx):
+            if asked is not None:
+                asked.update(idx.tolist())
+            return batch_shingle_hashes([norms[i] for i in idx], 5)
+        return find_duplicates(exact[:n], keys[:n], shingles, 0.8, known_original=known)
+
+    full = decide(len(texts))
+    for n_old in (0, len(texts) // 3, len(texts) - 5, len(texts)):
+        earlier = decide(n_old)
+        known = np.full(len(texts), -2, np.int64)
+        known[:n_old] = earlier.original
+        asked: set[int] = set()
+        again = decide(len(texts), known, asked)
+        assert np.array_equal(again.original, full.original) and np.array_equal(again.kind_code, full.kind_code)
+        assert again.n_known_pairs + again.n_candidate_pairs == full.n_candidate_pairs
+        if n_old == len(texts):
+            assert again.n_candidate_pairs == 0 and not asked and again.n_known_pairs == full.n_candidate_pairs
