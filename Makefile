@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test bench quality eval lock clean
+.PHONY: setup run test bench quality incremental eval lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ bench: setup
 
 quality: setup
 	$(BIN)/python bench/dedup_quality.py
+
+# Daily batches into one corpus: per-day cost, and identical to one run over everything.
+incremental: setup
+	$(BIN)/python bench/incremental.py
 
 # Boilerplate removal scored on ../shared/eval/boilerplate (990 real pages) with the real pipeline.
 eval: setup
