@@ -102,6 +102,9 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
     bands = keys.column("bands").combine_chunks()
     band_values = bands.flatten().to_numpy().reshape(-1, bands.type.list_size)
     exact = np.stack([keys.column("exact_hi").to_numpy(), keys.column("exact_lo").to_numpy()], axis=1)
+    # Row metadata is copied (small); the keys stay views of the mapped file until the search
+    # concatenates them, after which nothing holds the mapping.
+    pick = (lambda a: a) if live.all() else (lambda a: a[live])
     result = ShardResult(
         index=-1 - position,
         paragraphs_path=paragraphs_path,
@@ -110,12 +113,12 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
         n_docs=docs.num_rows,
         doc_ids=docs.column("doc_id").to_pylist(),
         doc_sites=docs.column("site").to_pylist(),
-        key_rows=keys.column("row").to_numpy()[live],
-        key_doc=key_doc[live],
-        key_pidx=keys.column("pidx").to_numpy()[live],
-        key_len=keys.column("length").to_numpy()[live],
+        key_rows=np.array(pick(keys.column("row").to_numpy())),
+        key_doc=np.array(pick(key_doc)),
+        key_pidx=np.array(pick(keys.column("pidx").to_numpy())),
+        key_len=np.array(pick(keys.column("length").to_numpy())),
     )
-    result.keys = DedupKeys(result.key_rows, exact[live], band_values[live])
+    result.keys = DedupKeys(result.key_rows, pick(exact), pick(band_values))
     cluster = decided.column("cluster").to_pylist()
     dropped = {c for c, k in zip(cluster, live) if c is not None and not k}
     decisions = ShardDecisions(
@@ -202,10 +205,7 @@ def find_run_duplicates(
     sizes = np.array([len(r.key_rows) for r in segments], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     n = int(offsets[-1])
-    exact = np.concatenate([r.keys.exact for r in segments]) if segments else np.zeros((0, 2), np.uint64)
-    bands = np.concatenate([r.keys.bands for r in segments]) if segments else None
-    for r in segments:
-        r.keys = None  # consumed: keep one copy of the keys in memory, and ship none to finalize
+    exact, bands = _gather_keys(segments, offsets)
 
     chrome = _repeated_lines(segments, exact, config.repeated_line_min_docs, config.repeated_line_max_chars)
     content = np.flatnonzero(~chrome)  # the rows that take part in the duplicate search
@@ -218,15 +218,17 @@ def find_run_duplicates(
         known[linked] = in_content[known[linked]]
         known[linked & (known < 0)] = -2  # (cannot happen: such a cluster is dirty) decide again
     staged = _StagedShingles(segments, offsets, config.ngram)
+    everything = len(content) == n  # no chrome: no copy of the keys
     found = find_duplicates(
-        exact[content],
-        None if bands is None else bands[content],
+        exact if everything else exact[content],
+        None if bands is None else bands if everything else bands[content],
         lambda rows: staged(content[rows]),
         config.threshold,
         all_pairs=reference,
         verify_chunk=_VERIFY_CHUNK,
         known_original=known,
     )
+    del exact, bands, staged  # the keys (most of the memory) are no longer needed
     original = np.full(n, -1, np.int64)
     clustered_content = found.original >= 0
     original[content[clustered_content]] = content[found.original[clustered_content]]
@@ -270,6 +272,23 @@ def find_run_duplicates(
     )
     stats.seconds = time.perf_counter() - started
     return RunDedup(decisions[len(committed) :], stats, rewrites)
+
+
+def _gather_keys(segments: list[ShardResult], offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """All segments' keys in one pair of arrays, filled segment by segment: each segment's keys
+    (a mapped file for committed parts) are released as soon as they are copied, so the peak is
+    one copy of the keys, not two."""
+    n = int(offsets[-1])
+    exact = np.empty((n, 2), np.uint64)
+    n_bands = next((r.keys.bands.shape[1] for r in segments if r.keys is not None and r.keys.bands is not None), None)
+    bands = None if n_bands is None else np.empty((n, n_bands), np.uint64)
+    for s, r in enumerate(segments):
+        lo, hi = int(offsets[s]), int(offsets[s + 1])
+        exact[lo:hi] = r.keys.exact
+        if bands is not None:
+            bands[lo:hi] = r.keys.bands
+        r.keys = None  # consumed: keep one copy of the keys in memory, and ship none to finalize
+    return exact, bands
 
 
 def _known_originals(committed: list[CommittedKeys], offsets: np.ndarray, chrome: np.ndarray) -> np.ndarray:
