@@ -182,7 +182,8 @@ def _print_summary(report: dict) -> None:
     table.add_column(justify="right")
     i = report["inputs"]
     table.add_row("input", f"{i['files']} files cleaned, {i['bytes'] / 1e6:.2f} MB")
-    table.add_row("  skipped", f"{i.get('unchanged', 0)} unchanged files (already in the corpus)")
+    if i.get("unchanged"):
+        table.add_row("  skipped", f"{i['unchanged']} unchanged files (already in the corpus)")
     if i.get("changed"):
         table.add_row("  changed", f"{i['changed']} files (their earlier rows are superseded)")
     if report["dedup"].get("rewritten_parts"):
