@@ -23,6 +23,7 @@ import threading
 import tomllib
 from collections import Counter, OrderedDict
 from functools import cache
+from itertools import chain
 from importlib import resources
 
 import xxhash
@@ -82,11 +83,35 @@ def function_word_table() -> dict[str, tuple[str, ...]]:
     return {word: tuple(langs) for word, langs in table.items()}
 
 
+# \w in a str pattern is ``ch.isalnum() or ch == "_"``: Latin-1 text (most Western European
+# text) is tokenised as bytes instead, each non-word byte turned into a space, then split.
+_LATIN1_WORDS = bytes(b if chr(b).isalnum() or b == 0x5F else 0x20 for b in range(256))
+
+
+@cache
+def _latin1_function_word_table() -> dict[bytes, tuple[str, ...]]:
+    """``function_word_table`` keyed by the Latin-1 bytes of the words that have them."""
+    out = {}
+    for word, langs in function_word_table().items():
+        try:
+            out[word.encode("latin-1")] = langs
+        except UnicodeEncodeError:
+            pass
+    return out
+
+
 def function_word_counts(text: str) -> Counter:
     """How many of the text's first words are function words of each language."""
-    table = function_word_table()
-    words = _WORD.findall(text[:_EVIDENCE_CHARS].lower())[:_MAX_TOKENS]
-    return Counter([lang for word in words if word in table for lang in table[word]])
+    lowered = text[:_EVIDENCE_CHARS].lower()
+    try:
+        raw = lowered.encode("latin-1")
+    except UnicodeEncodeError:
+        table = function_word_table()
+        words = _WORD.findall(lowered)[:_MAX_TOKENS]
+    else:  # the same tokens as _WORD.findall, as bytes
+        table = _latin1_function_word_table()
+        words = raw.translate(_LATIN1_WORDS).split()[:_MAX_TOKENS]
+    return Counter(chain.from_iterable(map(table.__getitem__, filter(table.__contains__, words))))
 
 
 def points_elsewhere(text: str, lang: str | None) -> bool:
@@ -94,8 +119,12 @@ def points_elsewhere(text: str, lang: str | None) -> bool:
     counts = function_word_counts(text)
     if not counts:
         return False
-    best, hits = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    best, hits = max(counts.items(), key=_COUNT_THEN_LANG)
     return best != lang and hits >= 3 and hits >= 1.5 * counts.get(lang or "", 0)
+
+
+def _COUNT_THEN_LANG(item: tuple[str, int]) -> tuple[int, str]:
+    return item[1], item[0]
 
 
 def _iso639_1(code: str) -> str:
