@@ -119,6 +119,15 @@ def _word_ngrams(key: str) -> list[str]:
     """N-grams of one normalised word (plus ' ' if a space follows it), from a reset
     ``NGram``: ``NGram.add_char`` without normalize, and the loop of ``_extract_ngrams``
     before its membership test."""
+    if key[:1].strip() and " " not in key[:-1] and sum(map(str.isupper, key)) <= 1:
+        # No space inside and no two capitals in a row (the only things that reset or mute
+        # the state machine): after each character of " " + key come its last 1, 2 and 3
+        # characters (only 1 and 2 for the first).
+        s = " " + key
+        out = [s[1], s[:2]]
+        for p in range(2, len(s)):
+            out += (s[p], s[p - 1 : p + 1], s[p - 2 : p + 1])
+        return out
     out: list[str] = []
     grams = " "
     capitalword = False

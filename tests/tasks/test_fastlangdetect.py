@@ -537,3 +537,29 @@ def _benchmark() -> None:
 
 if __name__ == "__main__":
     _benchmark()
+
+
+def test_word_ngrams_fast_path_matches_the_state_machine():
+    # words without an inner space or two capitals take a direct slicing path
+    from langdetect.utils.ngram import NGram
+
+    def stock(key):  # langdetect's _extract_ngrams loop, before its membership test
+        ngram = NGram()
+        out = []
+        for ch in key:
+            ngram.add_char(ch)  # normalize is the identity on these characters
+            if ngram.capitalword:
+                continue
+            for n in range(1, NGram.N_GRAM + 1):
+                if len(ngram.grams) < n:
+                    break
+                out.append(ngram.grams[-n:])
+        return out
+
+    rng = random.Random(4)
+    alphabet = "abcdeXYZÉé"
+    keys = ["", " ", "a", "a ", "A ", "AB ", "Ab ", "aB ", "ABC", "xYz ", "x y ", "  ", " a", "aa  "]
+    keys += ["".join(rng.choice(alphabet + " ") for _ in range(rng.randint(0, 9))) for _ in range(3000)]
+    for key in keys:
+        # as _extract_ngrams: a lone " " is never a feature
+        assert [g for g in fast._word_ngrams(key) if g != " "] == [g for g in stock(key) if g != " "], key
