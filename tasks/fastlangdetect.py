@@ -174,9 +174,16 @@ class _Model:
     def rows_for(self, key: str) -> bytes:
         """Rows (int32 bytes) of the n-grams of ``key`` that are in the profiles."""
         known = self.word_lang_prob_map
-        grams = [g for g in _word_ngrams(key) if g != " " and g in known]
-        rows = array("i")
+        if " " in known:
+            grams = [g for g in _word_ngrams(key) if g != " " and g in known]
+        else:
+            grams = list(filter(known.__contains__, _word_ngrams(key)))
         with self.lock:
+            try:  # every n-gram already has a row (the usual case once warm)
+                return array("i", map(self.row_of.__getitem__, grams)).tobytes()
+            except KeyError:
+                pass
+            rows = array("i")
             row_of = self.row_of
             for g in grams:
                 r = row_of.get(g)
