@@ -86,6 +86,7 @@ def _removed_class(stop: int) -> str:
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _ASCII_REMOVED = bytes(cp for cp in range(128) if _is_removed(cp))
+_LATIN1_REMOVED = bytes(cp for cp in range(256) if _is_removed(cp))
 _REMOVERS: dict[bool, re.Pattern] = {}
 
 
@@ -114,7 +115,18 @@ def normalize_for_dedup(text: str) -> str:
         s = text.lower().encode("ascii").translate(None, _ASCII_REMOVED).decode("ascii")
         return " ".join(s.split())
     s = unicodedata.normalize("NFKC", text).casefold()
-    for _ in range(4):
+    rounds = 4
+    try:
+        latin1 = s.encode("latin-1")
+    except UnicodeEncodeError:
+        pass
+    else:  # most Western European text: delete its P*/S* characters as bytes
+        s = latin1.translate(None, _LATIN1_REMOVED).decode("latin-1")
+        if unicodedata.is_normalized("NFKC", s):
+            return " ".join(s.split())
+        s = unicodedata.normalize("NFKC", s)
+        rounds = 3  # the first round is done
+    for _ in range(rounds):
         s = _remover(_ASTRAL.search(s) is not None).sub("", s)
         if unicodedata.is_normalized("NFKC", s):
             break
