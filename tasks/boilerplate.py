@@ -366,6 +366,10 @@ def load_rule_packs(names: Sequence[str], extra_files: Sequence[Path] = ()) -> l
 # Classifying
 
 
+_MEMO_SIZE = 20_000  # lines per generation of BoilerplateClassifier's match_rule memo
+_MEMO_MAX_CHARS = 600  # longer lines are not memoised (few rules look at them; bounded memory)
+
+
 class BoilerplateClassifier:
     """Classify the lines of one document: a reason for chrome, ``None`` to keep. Pure and deterministic.
 
@@ -386,9 +390,29 @@ class BoilerplateClassifier:
             tuple(entry(r) for r in self.rules if r.max_chars is None or r.max_chars >= limit) for limit in self._limits
         ]
         self._buckets.append(tuple(entry(r) for r in self.rules if r.max_chars is None))
+        # match_rule is a pure function of the line, and chrome repeats from page to page
+        # (the same share bar, newsletter prompt, credit line...): its answers are memoised,
+        # in two generations of at most _MEMO_SIZE lines each (recent answers survive a turnover).
+        self._memo: dict[str, Rule | None] = {}
+        self._memo_old: dict[str, Rule | None] = {}
 
     def match_rule(self, line: str) -> Rule | None:
         """The first rule matching a line on its own (no context), or ``None``."""
+        memo = self._memo
+        try:
+            return memo[line]
+        except KeyError:
+            pass
+        if len(line) > _MEMO_MAX_CHARS:
+            return self._match_rule(line)
+        rule = self._memo_old[line] if line in self._memo_old else self._match_rule(line)
+        if len(memo) >= _MEMO_SIZE:
+            self._memo_old = memo
+            self._memo = memo = {}
+        memo[line] = rule
+        return rule
+
+    def _match_rule(self, line: str) -> Rule | None:
         n = len(line)
         bucket = self._buckets[bisect_left(self._limits, n)]
         if not bucket:

@@ -42,7 +42,7 @@ from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 from langdetect.utils.ngram import NGram
 from langdetect.utils.unicode_block import unicode_block
 
-__all__ = ["FastDetector", "create_detector"]
+__all__ = ["FastDetector", "create_detector", "detect_many"]
 
 _TWOPI = random.TWOPI
 _INF = math.inf
@@ -119,6 +119,15 @@ def _word_ngrams(key: str) -> list[str]:
     """N-grams of one normalised word (plus ' ' if a space follows it), from a reset
     ``NGram``: ``NGram.add_char`` without normalize, and the loop of ``_extract_ngrams``
     before its membership test."""
+    if key[:1].strip() and " " not in key[:-1] and sum(map(str.isupper, key)) <= 1:
+        # No space inside and no two capitals in a row (the only things that reset or mute
+        # the state machine): after each character of " " + key come its last 1, 2 and 3
+        # characters (only 1 and 2 for the first).
+        s = " " + key
+        out = [s[1], s[:2]]
+        for p in range(2, len(s)):
+            out += (s[p], s[p - 1 : p + 1], s[p - 2 : p + 1])
+        return out
     out: list[str] = []
     grams = " "
     capitalword = False
@@ -165,9 +174,16 @@ class _Model:
     def rows_for(self, key: str) -> bytes:
         """Rows (int32 bytes) of the n-grams of ``key`` that are in the profiles."""
         known = self.word_lang_prob_map
-        grams = [g for g in _word_ngrams(key) if g != " " and g in known]
-        rows = array("i")
+        if " " in known:
+            grams = [g for g in _word_ngrams(key) if g != " " and g in known]
+        else:
+            grams = list(filter(known.__contains__, _word_ngrams(key)))
         with self.lock:
+            try:  # every n-gram already has a row (the usual case once warm)
+                return array("i", map(self.row_of.__getitem__, grams)).tobytes()
+            except KeyError:
+                pass
+            rows = array("i")
             row_of = self.row_of
             for g in grams:
                 r = row_of.get(g)
@@ -481,3 +497,156 @@ def create_detector(factory: DetectorFactory, alpha: float | None = None) -> Fas
     if alpha is not None:
         detector.set_alpha(alpha)
     return detector
+
+
+# ---------------------------------------------------------------------------------------
+# Many texts at once
+
+
+_MANY_WINDOW = 2048  # stream words per text prepared for the lockstep (~1,000+ draws)
+_MANY_MIN_ACTIVE = 8  # below this many unfinished texts, finish them one by one
+
+
+def detect_many(detectors: list[FastDetector]) -> list[list[float] | None]:
+    """``langprob`` of each detector's text (``append`` already called), or None where the
+    caller must run ``get_probabilities()`` itself (stock path, no features, rare cases).
+
+    The same computation as ``FastDetector._detect_block`` for each text, but the trials of
+    all texts advance together, one convergence check per step, with numpy operations on a
+    (texts, languages) array: for each text and language the same IEEE operations in the
+    same order (products ``((prob * f1) * f2) ...``; the normalisation sum is a sequential
+    ``np.add.accumulate``, like Python's ``sum``; a factor 1.0 pads the first check's single
+    update to five, which leaves a product unchanged). Texts that would need draws beyond
+    their prepared window, and the last few unfinished texts, are detected one by one.
+    """
+    out: list[list[float] | None] = [None] * len(detectors)
+    if not detectors:
+        return out
+    first_det = detectors[0]
+    stream = _stream_for(first_det.seed) if _REPLAY_OK else None
+    if stream is None:
+        return out
+    model = first_det._model()
+    nlang = len(first_det.langlist)
+    todo: list[int] = []
+    parts: list[np.ndarray] = []
+    accs: list[np.ndarray] = []
+    words = stream.ensure(_MANY_WINDOW + 64)
+    shifted: dict[int, np.ndarray] = {}
+    for k, det in enumerate(detectors):
+        if (
+            det.verbose
+            or det._random is not None
+            or det.seed != first_det.seed
+            or det.prior_map is not None
+            or det.n_trial != first_det.n_trial
+            or det.alpha != first_det.alpha
+            or len(det.langlist) != nlang
+            or det._factory is not first_det._factory
+        ):
+            continue
+        det.cleaning_text()
+        rows = det._extract_rows(model)
+        n = len(rows)
+        if not n:
+            continue  # get_probabilities() raises CantDetectError, as langdetect does
+        bits = n.bit_length()
+        values = shifted.get(bits)
+        if values is None:
+            values = shifted[bits] = words[:_MANY_WINDOW] >> np.uint32(32 - bits)
+        accepted = np.flatnonzero(values < n)
+        todo.append(k)
+        accs.append(accepted)
+        parts.append(rows[values[accepted]])
+    m = len(todo)
+    if not m:
+        return out
+    matrix = model.matrix  # after every extraction: holds every row
+    sizes = np.fromiter((len(a) for a in accs), dtype=np.int64, count=m)
+    off = np.zeros(m, dtype=np.int64)
+    np.cumsum(sizes[:-1], out=off[1:])
+    end = off + sizes
+    all_chosen = np.concatenate(parts)
+    all_acc = np.concatenate(accs)
+
+    n_trial = first_det.n_trial
+    alpha0 = first_det.alpha
+    alpha_width = first_det.ALPHA_WIDTH
+    base_freq = first_det.BASE_FREQ
+    conv_threshold = first_det.CONV_THRESHOLD
+    iteration_limit = first_det.ITERATION_LIMIT
+    init_prob = np.array(first_det._init_probability(), dtype=np.float64)
+    prob = np.empty((m, nlang), dtype=np.float64)
+    langprob = np.zeros((m, nlang), dtype=np.float64)
+    weight = np.empty(m, dtype=np.float64)
+    nxt = np.empty(m, dtype=np.int64)  # index in all_chosen of the next draw
+    it = np.full(m, -1, dtype=np.int64)  # iteration index of the last check (-1: none yet)
+    trial = [0] * m
+    gauss_next: list[float | None] = [None] * m
+    failed = np.zeros(m, dtype=bool)
+
+    def start_trial(j: int, pos: int) -> None:
+        z = gauss_next[j]
+        gauss_next[j] = None
+        if z is None:
+            x2pi = _random_at(words, pos) * _TWOPI
+            g2rad = math.sqrt(-2.0 * math.log(1.0 - _random_at(words, pos + 2)))
+            pos += 4
+            z = math.cos(x2pi) * g2rad
+            gauss_next[j] = math.sin(x2pi) * g2rad
+        alpha = alpha0 + (0.0 + z * 1.0) * alpha_width
+        weight[j] = alpha / base_freq
+        o = int(off[j])
+        nxt[j] = o + int(np.searchsorted(all_acc[o : int(end[j])], pos))
+        it[j] = -1
+        prob[j] = init_prob
+
+    for j in range(m):
+        start_trial(j, 0)
+    active = np.arange(m)
+    steps = np.arange(5)
+    while len(active) >= _MANY_MIN_ACTIVE:
+        a_nxt = nxt[active]
+        over = a_nxt + 5 > end[active]
+        if over.any():
+            failed[active[over]] = True
+            active = active[~over]
+            continue
+        a_it = it[active]
+        factors = matrix[all_chosen[a_nxt[:, None] + steps]]  # (A, 5, nlang)
+        factors += weight[active][:, None, None]
+        single = a_it < 0
+        if single.any():
+            factors[single, 1:, :] = 1.0
+        p = prob[active]
+        for s in range(5):
+            p *= factors[:, s, :]
+        sump = np.add.accumulate(p, axis=1)[:, -1]
+        if not ((sump > 0.0) & (sump < _INF)).all():  # only with a user alpha <= 0
+            failed[active] = True
+            break
+        maxp = p.max(axis=1) / sump
+        np.divide(p, sump[:, None], out=p)
+        prob[active] = p
+        consumed = np.where(single, 1, 5)
+        a_it = a_it + consumed
+        it[active] = a_it
+        a_nxt = a_nxt + consumed
+        nxt[active] = a_nxt
+        done = (maxp > conv_threshold) | (a_it >= iteration_limit)
+        if done.any():
+            keep = np.ones(len(active), dtype=bool)
+            for q in np.flatnonzero(done).tolist():
+                j = int(active[q])
+                langprob[j] += prob[j] / n_trial
+                trial[j] += 1
+                if trial[j] >= n_trial:
+                    keep[q] = False
+                else:
+                    start_trial(j, int(all_acc[int(a_nxt[q]) - 1]) + 1)
+            active = active[keep]
+    failed[active] = True
+    for j, k in enumerate(todo):
+        if not failed[j]:
+            out[k] = langprob[j].tolist()
+    return out

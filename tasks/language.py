@@ -23,6 +23,7 @@ import threading
 import tomllib
 from collections import Counter, OrderedDict
 from functools import cache
+from itertools import chain
 from importlib import resources
 
 import xxhash
@@ -30,7 +31,7 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import init_factory
 from langdetect.lang_detect_exception import LangDetectException
 
-from tasks.fastlangdetect import create_detector
+from tasks.fastlangdetect import create_detector, detect_many
 from tasks.records import Batch
 from tasks.stage import Stage
 
@@ -82,11 +83,35 @@ def function_word_table() -> dict[str, tuple[str, ...]]:
     return {word: tuple(langs) for word, langs in table.items()}
 
 
+# \w in a str pattern is ``ch.isalnum() or ch == "_"``: Latin-1 text (most Western European
+# text) is tokenised as bytes instead, each non-word byte turned into a space, then split.
+_LATIN1_WORDS = bytes(b if chr(b).isalnum() or b == 0x5F else 0x20 for b in range(256))
+
+
+@cache
+def _latin1_function_word_table() -> dict[bytes, tuple[str, ...]]:
+    """``function_word_table`` keyed by the Latin-1 bytes of the words that have them."""
+    out = {}
+    for word, langs in function_word_table().items():
+        try:
+            out[word.encode("latin-1")] = langs
+        except UnicodeEncodeError:
+            pass
+    return out
+
+
 def function_word_counts(text: str) -> Counter:
     """How many of the text's first words are function words of each language."""
-    table = function_word_table()
-    words = _WORD.findall(text[:_EVIDENCE_CHARS].lower())[:_MAX_TOKENS]
-    return Counter([lang for word in words if word in table for lang in table[word]])
+    lowered = text[:_EVIDENCE_CHARS].lower()
+    try:
+        raw = lowered.encode("latin-1")
+    except UnicodeEncodeError:
+        table = function_word_table()
+        words = _WORD.findall(lowered)[:_MAX_TOKENS]
+    else:  # the same tokens as _WORD.findall, as bytes
+        table = _latin1_function_word_table()
+        words = raw.translate(_LATIN1_WORDS).split()[:_MAX_TOKENS]
+    return Counter(chain.from_iterable(map(table.__getitem__, filter(table.__contains__, words))))
 
 
 def points_elsewhere(text: str, lang: str | None) -> bool:
@@ -94,8 +119,12 @@ def points_elsewhere(text: str, lang: str | None) -> bool:
     counts = function_word_counts(text)
     if not counts:
         return False
-    best, hits = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    best, hits = max(counts.items(), key=_COUNT_THEN_LANG)
     return best != lang and hits >= 3 and hits >= 1.5 * counts.get(lang or "", 0)
+
+
+def _COUNT_THEN_LANG(item: tuple[str, int]) -> tuple[int, str]:
+    return item[1], item[0]
 
 
 def _iso639_1(code: str) -> str:
@@ -117,18 +146,55 @@ class LanguageDetector:
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
+        result = self._result(self._prepared(text))
+        self._remember(key, result)
+        return result
+
+    def detect_many(self, texts: list[str]) -> list[tuple[str | None, float | None]]:
+        """``[self.detect(t) for t in texts]``; the fast detector runs the texts' trials together."""
+        results: list[tuple[str | None, float | None] | None] = [None] * len(texts)
+        pending: dict[int, list[int]] = {}  # text hash -> positions, for texts not in the cache
+        for pos, text in enumerate(texts):
+            key = xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                results[pos] = hit
+            else:
+                pending.setdefault(key, []).append(pos)
+        if pending:
+            fast = self._create is create_detector
+            detectors = [self._prepared(texts[where[0]]) if fast else None for where in pending.values()]
+            langprobs = detect_many(detectors) if fast else [None] * len(detectors)
+            for (key, where), detector, langprob in zip(pending.items(), detectors, langprobs):
+                if langprob is None:  # the one-by-one path, on a fresh detector
+                    result = self._result(self._prepared(texts[where[0]]))
+                else:
+                    detector.langprob = langprob
+                    result = self._result(detector)
+                self._remember(key, result)
+                for pos in where:
+                    results[pos] = result
+        return results  # type: ignore[return-value]
+
+    def _prepared(self, text: str):
         detector = self._create(self._factory)
         detector.n_trial = self.trials  # langdetect reads it in _detect_block; no setter exists
         detector.append(text)
+        return detector
+
+    @staticmethod
+    def _result(detector) -> tuple[str | None, float | None]:
         try:
             best = detector.get_probabilities()[0]
-            result: tuple[str | None, float | None] = (_iso639_1(best.lang), round(float(best.prob), 6))
+            return _iso639_1(best.lang), round(float(best.prob), 6)
         except (LangDetectException, IndexError):
-            result = (None, None)
+            return None, None
+
+    def _remember(self, key: int, result: tuple[str | None, float | None]) -> None:
         self._cache[key] = result
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
-        return result
 
 
 class LanguageStage(Stage):
@@ -156,12 +222,17 @@ class LanguageStage(Stage):
     def process(self, batch: Batch) -> Batch:
         paras = batch.paragraphs
         langs: list[str | None] = [None] * len(paras)
-        for pos, (start, end) in enumerate(batch.doc_ranges()):
-            doc = batch.docs[pos]
+        ranges = batch.doc_ranges()
+        samples = []
+        for pos, (start, end) in enumerate(ranges):
             texts = paras.text[start:end]
             flags = paras.is_boilerplate[start:end] or [False] * (end - start)
-            sample = self._document_sample(texts, flags) or doc.text[: self.prefix_chars]
-            doc.lang, doc.lang_prob = self.detector.detect(sample)
+            samples.append(self._document_sample(texts, flags) or batch.docs[pos].text[: self.prefix_chars])
+        detected = self.detector.detect_many(samples)
+        for pos, (start, end) in enumerate(ranges):
+            doc = batch.docs[pos]
+            flags = paras.is_boilerplate[start:end] or [False] * (end - start)
+            doc.lang, doc.lang_prob = detected[pos]
             self.stats.counts[f"doc_lang:{doc.lang}"] += 1
             for i in range(start, end):
                 text = paras.text[i]

@@ -436,6 +436,73 @@ def test_language_detector_uses_it(factory, monkeypatch):
     assert len(made) == 2 and all(type(d) is FastDetector for d in made)
 
 
+def _many_outcomes(factory, texts, configure=None):
+    """detect_many's langprob per text (the one-by-one path where it answers None), as _outcome."""
+    detectors = []
+    for text in texts:
+        detector = FastDetector(factory)
+        if configure is not None:
+            configure(detector)
+        detector.append(text)
+        detectors.append(detector)
+    out = []
+    for text, detector, langprob in zip(texts, detectors, fast.detect_many(detectors)):
+        if langprob is None:
+            out.append(_outcome(FastDetector(factory), text, configure))
+        else:
+            detector.langprob = langprob
+            out.append(([p.hex() for p in langprob], [(lang.lang, lang.prob.hex()) for lang in detector.get_probabilities()]))
+    return out
+
+
+_MANY_TEXTS = (
+    VARIANTS + NO_FEATURES + [LONG[lang][:size] for lang, size in PREFIXES] + [s[:k] for s in SENTENCES for k in (3, 12, 40)]
+)
+
+
+@pytest.mark.parametrize("min_active,window", [(1, 2048), (8, 2048), (1, 64), (3, 300)])
+@pytest.mark.parametrize("trials", [1, 3, 7])
+def test_detect_many_is_bit_identical(factory, monkeypatch, min_active, window, trials):
+    # every text through the lockstep (min_active=1), the default tail hand-over, and windows
+    # too short for most texts (the one-by-one fallback)
+    monkeypatch.setattr(fast, "_MANY_MIN_ACTIVE", min_active)
+    monkeypatch.setattr(fast, "_MANY_WINDOW", window)
+
+    def configure(detector):
+        detector.n_trial = trials
+
+    stock = [_outcome(Detector(factory), text, configure) for text in _MANY_TEXTS]
+    assert _many_outcomes(factory, _MANY_TEXTS, configure) == stock
+
+
+def test_detect_many_seed_articles_and_unusual_setups(factory, seeds_dir, monkeypatch):
+    monkeypatch.setattr(fast, "_MANY_MIN_ACTIVE", 1)
+    texts = []
+    for path in sorted(seeds_dir.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        texts += [text[:size] for size in (100, 600, 3000, 12000)]
+    assert _many_outcomes(factory, texts) == [_outcome(Detector(factory), t) for t in texts]
+    # a detector with another alpha or a prior is left to the one-by-one path
+    odd = FastDetector(factory)
+    odd.set_alpha(0.9)
+    odd.append(texts[0])
+    plain = FastDetector(factory)
+    plain.append(texts[1])
+    assert fast.detect_many([plain, odd])[1] is None
+    assert fast.detect_many([]) == []
+
+
+def test_language_detector_detect_many_matches_detect():
+    import tasks.language as language
+
+    texts = _MANY_TEXTS * 2 + ["", "1234 !!!"]
+    one = language.LanguageDetector()
+    many = language.LanguageDetector()
+    assert many.detect_many(texts) == [one.detect(t) for t in texts]
+    stock = language.LanguageDetector(fast=False)
+    assert stock.detect_many(texts[:40]) == [one.detect(t) for t in texts[:40]]
+
+
 # -------------------------------------------------------------------------------------
 # Speed (not a test): python -m tests.tasks.test_fastlangdetect
 
@@ -470,3 +537,29 @@ def _benchmark() -> None:
 
 if __name__ == "__main__":
     _benchmark()
+
+
+def test_word_ngrams_fast_path_matches_the_state_machine():
+    # words without an inner space or two capitals take a direct slicing path
+    from langdetect.utils.ngram import NGram
+
+    def stock(key):  # langdetect's _extract_ngrams loop, before its membership test
+        ngram = NGram()
+        out = []
+        for ch in key:
+            ngram.add_char(ch)  # normalize is the identity on these characters
+            if ngram.capitalword:
+                continue
+            for n in range(1, NGram.N_GRAM + 1):
+                if len(ngram.grams) < n:
+                    break
+                out.append(ngram.grams[-n:])
+        return out
+
+    rng = random.Random(4)
+    alphabet = "abcdeXYZÉé"
+    keys = ["", " ", "a", "a ", "A ", "AB ", "Ab ", "aB ", "ABC", "xYz ", "x y ", "  ", " a", "aa  "]
+    keys += ["".join(rng.choice(alphabet + " ") for _ in range(rng.randint(0, 9))) for _ in range(3000)]
+    for key in keys:
+        # as _extract_ngrams: a lone " " is never a feature
+        assert [g for g in fast._word_ngrams(key) if g != " "] == [g for g in stock(key) if g != " "], key

@@ -53,3 +53,33 @@ def test_paragraphs_in_the_documents_language_cost_no_detection():
     stage = LanguageStage(paragraph_min_chars=100)
     stage(_batch(f"{FR}\n{FR} Encore.\n{FR} Toujours."))
     assert stage.stats.counts["paragraphs_detected"] == 0
+
+
+def test_function_word_counts_latin1_path_matches_regex_tokens():
+    # Latin-1 samples are tokenised as bytes: the same tokens as \w+ on the lowered text.
+    import random
+    import re
+    from collections import Counter
+
+    from tasks.language import _LATIN1_WORDS, function_word_counts, function_word_table
+
+    for b in range(256):
+        assert (re.fullmatch(r"\w", chr(b)) is not None) == (_LATIN1_WORDS[b] == b and b != 0x20)
+    table = function_word_table()
+
+    def plain(text: str) -> Counter:
+        words = re.findall(r"\w+", text[:400].lower())[:60]
+        return Counter([lang for word in words if word in table for lang in table[word]])
+
+    words = list(table)
+    chars = [chr(c) for c in list(range(0x20, 0x180)) + [0x130, 0x2019, 0x2026, 0x3A3, 0xDF, 0x1E9E, 0x300, 0x307]]
+    rng = random.Random(3)
+    for _ in range(3000):
+        parts = [
+            rng.choice(words) if rng.random() < 0.6 else "".join(rng.choice(chars) for _ in range(rng.randint(1, 6)))
+            for _ in range(rng.randint(0, 90))
+        ]
+        text = rng.choice([" ", ", ", "  ", "'", "_"]).join(parts)
+        if rng.random() < 0.3:
+            text = text.upper()
+        assert function_word_counts(text) == plain(text), text

@@ -256,3 +256,37 @@ def test_choose_bands_is_largest_rows(threshold: float, num_perm: int) -> None:
     assert bands == num_perm // rows and bands * rows <= num_perm
     ok = [r for r in range(1, num_perm + 1) if candidate_probability(threshold, num_perm // r, r) >= 0.995]
     assert rows == (max(ok) if ok else 1)
+
+
+def _normalize_plain(text: str, table: dict) -> str:
+    import unicodedata
+
+    s = unicodedata.normalize("NFKC", text).casefold()
+    for _ in range(4):
+        s = s.translate(table)
+        if unicodedata.is_normalized("NFKC", s):
+            break
+        s = unicodedata.normalize("NFKC", s)
+    return " ".join(s.split())
+
+
+def test_normalize_fast_paths_match_plain_definition():
+    # ASCII (bytes.translate), BMP and astral (regex removal) paths against the plain definition,
+    # on random strings mixing punctuation, symbols, combining marks, compatibility characters,
+    # Hangul jamo, lone surrogates and emoji.
+    import random
+    import unicodedata
+
+    table = {cp: None for cp in range(0x110000) if unicodedata.category(chr(cp))[0] in "PS"}
+    rng = random.Random(5)
+    pools = [
+        list(range(0x20, 0x7F)), list(range(0x80, 0x800)), list(range(0x300, 0x370)), list(range(0x2000, 0x2100)),
+        list(range(0x1F300, 0x1F700)), [0xD800, 0xDFFF, 0xFB01, 0x2126, 0x212B, 0x1E9E, 0x130, 0xFF01, 0x3000, 0x301, 0x327],
+        list(range(0xAC00, 0xAC40)) + list(range(0x1100, 0x1120)) + list(range(0x1160, 0x1180)),
+        list(range(0x10000, 0x110000, 997)), [0x9, 0xA, 0x20, 0xA0, 0x2028, 0x85, 0x1C, 0x2E, 0x2D],
+    ]
+    for _ in range(20000):
+        text = "".join(chr(rng.choice(rng.choice(pools))) for _ in range(rng.randint(0, 14)))
+        assert normalize_for_dedup(text) == _normalize_plain(text, table), repr(text)
+    for text in FRENCH + ["L’État  «moderne»", "e.\u0301", "ﬁ ½ Ⅻ ＡＢＣ", "Straße İstanbul ΣΑΣ", "x\U0001F600y"]:
+        assert normalize_for_dedup(text) == _normalize_plain(text, table)
