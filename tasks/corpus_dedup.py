@@ -22,8 +22,8 @@ from tasks.dedup import KIND_NONE, exact_groups, find_duplicates
 from tasks.minhash import batch_shingle_hashes, normalize_for_dedup, unique_sorted
 from tasks.records import make_paragraph_id
 from tasks.shard import ShardResult, open_staged
-from tasks.dedup_index import docs_path, read_ipc
-from tasks.sketch import DedupKeys
+from tasks.dedup_index import docs_path, read_ipc, read_keys
+from tasks.sketch import DedupKeys, lsh_shape
 from tasks.stage import StageStats
 
 
@@ -99,9 +99,7 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
     doc_live = np.array([p not in superseded for p in docs.column("source_path").to_pylist()], bool)
     key_doc = keys.column("doc").to_numpy()
     live = doc_live[key_doc] if len(key_doc) else np.zeros(0, bool)
-    bands = keys.column("bands").combine_chunks()
-    band_values = bands.flatten().to_numpy().reshape(-1, bands.type.list_size)
-    exact = np.stack([keys.column("exact_hi").to_numpy(), keys.column("exact_lo").to_numpy()], axis=1)
+    mapped = read_keys(out_dir / part.keys)
     # Row metadata is copied (small); the keys stay views of the mapped file until the search
     # concatenates them, after which nothing holds the mapping.
     pick = (lambda a: a) if live.all() else (lambda a: a[live])
@@ -118,7 +116,7 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
         key_pidx=np.array(pick(keys.column("pidx").to_numpy())),
         key_len=np.array(pick(keys.column("length").to_numpy())),
     )
-    result.keys = DedupKeys(result.key_rows, pick(exact), pick(band_values))
+    result.keys = DedupKeys(result.key_rows, pick(mapped.exact), pick(mapped.bands))
     cluster = decided.column("cluster").to_pylist()
     dropped = {c for c, k in zip(cluster, live) if c is not None and not k}
     decisions = ShardDecisions(
@@ -205,7 +203,7 @@ def find_run_duplicates(
     sizes = np.array([len(r.key_rows) for r in segments], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     n = int(offsets[-1])
-    exact, bands = _gather_keys(segments, offsets)
+    exact, bands = _gather_keys(segments, offsets, lsh_shape(config)[0])
 
     chrome = _repeated_lines(segments, exact, config.repeated_line_min_docs, config.repeated_line_max_chars)
     content = np.flatnonzero(~chrome)  # the rows that take part in the duplicate search
@@ -274,20 +272,19 @@ def find_run_duplicates(
     return RunDedup(decisions[len(committed) :], stats, rewrites)
 
 
-def _gather_keys(segments: list[ShardResult], offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """All segments' keys in one pair of arrays, filled segment by segment: each segment's keys
-    (a mapped file for committed parts) are released as soon as they are copied, so the peak is
-    one copy of the keys, not two."""
+def _gather_keys(segments: list[ShardResult], offsets: np.ndarray, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """All segments' keys in one pair of arrays, filled segment by segment from their key files
+    (memory-mapped; a shard's staged file, a committed part's index file), each released once
+    copied: the keys are held once, in this process only."""
     n = int(offsets[-1])
     exact = np.empty((n, 2), np.uint64)
-    n_bands = next((r.keys.bands.shape[1] for r in segments if r.keys is not None and r.keys.bands is not None), None)
-    bands = None if n_bands is None else np.empty((n, n_bands), np.uint64)
+    bands = np.empty((n, n_bands), np.uint64)
     for s, r in enumerate(segments):
         lo, hi = int(offsets[s]), int(offsets[s + 1])
-        exact[lo:hi] = r.keys.exact
-        if bands is not None:
-            bands[lo:hi] = r.keys.bands
-        r.keys = None  # consumed: keep one copy of the keys in memory, and ship none to finalize
+        keys = r.keys if r.keys is not None else read_keys(r.keys_path)
+        exact[lo:hi] = keys.exact
+        bands[lo:hi] = keys.bands
+        r.keys = keys = None  # consumed: release the mapping, ship no keys to finalize
     return exact, bands
 
 

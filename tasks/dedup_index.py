@@ -103,3 +103,14 @@ def write_decisions(path: Path, chrome: np.ndarray, cluster: list[str | None], k
 
 def read_ipc(path: Path) -> pa.Table:
     return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def read_keys(path: Path) -> DedupKeys:
+    """A part's keys as views of the memory-mapped file (rows, exact (n, 2), bands (n, bands))."""
+    keys = read_ipc(path)
+    bands = keys.column("bands").combine_chunks()
+    return DedupKeys(
+        keys.column("row").to_numpy(),
+        np.stack([keys.column("exact_hi").to_numpy(), keys.column("exact_lo").to_numpy()], axis=1),
+        bands.flatten().to_numpy().reshape(-1, bands.type.list_size),
+    )

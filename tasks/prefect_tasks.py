@@ -17,6 +17,7 @@ from tasks.config import Config, DedupConfig
 from tasks.corpus_dedup import PartRewrite, RunDedup, ShardDecisions, find_run_duplicates, load_committed
 from tasks.corpus_state import InputPlan, Manifest, Part
 from tasks.faults import fault_point
+from tasks.memory import release_memory
 from tasks.read import SourceFile, discover
 from tasks.shard import ShardResult
 
@@ -35,7 +36,10 @@ def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
 
 @task(name="clean-shard", **_TASK)
 def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir: Path) -> ShardResult:
-    return shard.clean_shard(index, files, config, staging_dir)
+    try:
+        return shard.clean_shard(index, files, config, staging_dir)
+    finally:
+        release_memory()  # the worker idles (holding its peak) while the flow process dedups
 
 
 @task(name="find-duplicates", **_TASK)
@@ -57,6 +61,7 @@ def finalize_shard(
 ) -> output.ShardSummary:
     summary = output.finalize_shard(result, decisions, part, out_dir, run_id, pipeline_version)
     fault_point("mid_write")
+    release_memory()
     return summary
 
 

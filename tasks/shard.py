@@ -263,6 +263,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     if n_bands is not None:  # this shard's share of the persistent dedup index (moved into place at finalize)
         write_keys(result.keys_path, result.key_rows, result.key_doc, result.key_pidx, result.key_len,
                    result.keys, result.doc_ids, result.doc_sites, doc_sources)
+        result.keys = None  # the run-level dedup reads them from the file: none travel back in memory
     result.stats["read"] = read_stats
     for stage in stages:
         result.stats[stage.name] = stage.stats
