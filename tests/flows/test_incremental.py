@@ -222,7 +222,10 @@ def test_an_old_layout_output_folder_is_refused_with_a_clear_message(tmp_path):
 
 
 def _cli_run(raw: Path, out: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PREFECT_HOME=str(home))
+    from prefect.settings import PREFECT_API_URL
+
+    # The test server's API: the CLI then starts no temporary server of its own (seconds each).
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_API_URL=PREFECT_API_URL.value())
     env.pop("CORPUSCLEAN_FAULT", None)
     if fault:
         env["CORPUSCLEAN_FAULT"] = fault
