@@ -68,8 +68,6 @@ def load_manifest(pages: Path) -> list[dict]:
 
 def predict_pipeline(pages: Path, manifest: list[dict], pred: Path, work: Path, overrides: list[str]) -> float:
     """The real command on every page; clean text per page into ``pred``. Returns the wall time."""
-    import pyarrow.dataset as ds
-
     raw, out = work / "raw", work / "clean"
     raw.mkdir()
     for m in manifest:

@@ -161,6 +161,9 @@ class _StagedShingles:
             self._texts.popitem(last=False)
         return column
 
+    def clear(self) -> None:
+        self._texts.clear()
+
     def __call__(self, indices: np.ndarray) -> list[np.ndarray]:
         indices = np.asarray(indices, np.int64)
         out: list[np.ndarray | None] = [None] * len(indices)
@@ -226,7 +229,8 @@ def find_run_duplicates(
         verify_chunk=_VERIFY_CHUNK,
         known_original=known,
     )
-    del exact, bands, staged  # the keys (most of the memory) are no longer needed
+    del exact, bands  # the keys (most of the memory) are no longer needed
+    staged.clear()
     original = np.full(n, -1, np.int64)
     clustered_content = found.original >= 0
     original[content[clustered_content]] = content[found.original[clustered_content]]

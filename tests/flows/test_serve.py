@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pyarrow.dataset as ds
 import pytest
 
 from tasks import corpus_state
