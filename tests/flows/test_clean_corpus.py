@@ -122,8 +122,13 @@ def test_flow_end_to_end_on_a_mixed_corpus(tmp_path):
     assert [d["record_index"] for d in feed] == [0, 4]
     assert json.loads(feed[0]["metadata"]) == {"url": "https://example.org/1"}
 
-    # Run again: same rows (ids included), replaced rather than appended.
-    clean_corpus(raw_dir=raw, out_dir=out)
+    # Run again: nothing is cleaned twice, nothing appended twice (same rows, ids included).
+    again = clean_corpus(raw_dir=raw, out_dir=out)
+    assert again["inputs"]["files"] == 0 and again["inputs"]["unchanged"] == 8
+    # Into a fresh folder: the same rows again (deterministic).
+    clean_corpus(raw_dir=raw, out_dir=tmp_path / "again")
+    for name, table in (("documents", docs), ("paragraphs", paras), ("rejects", rejects)):
+        assert rows_without_run_id(read_table(tmp_path / "again", name)) == rows_without_run_id(table)
     assert rows_without_run_id(read_table(out, "documents")) == rows_without_run_id(docs)
     assert rows_without_run_id(read_table(out, "paragraphs")) == rows_without_run_id(paras)
     assert rows_without_run_id(read_table(out, "rejects")) == rows_without_run_id(rejects)
