@@ -67,6 +67,7 @@ class PartRewrite:
     key_rows: np.ndarray  # committed paragraph rows of the live keyed paragraphs
     decisions: ShardDecisions | None  # their new decisions, aligned with key_rows (None: dedup off)
     doc_live: np.ndarray  # per committed document: kept (False: its source is superseded)
+    superseded: set[str] = field(default_factory=set)  # source paths whose rows (documents and rejects) leave
 
 
 @dataclass
@@ -78,10 +79,11 @@ class CommittedKeys:
     decisions: ShardDecisions  # as committed, aligned with result.key_rows
     doc_live: np.ndarray  # per document of the part: False when its source is superseded
     dropped_clusters: set[str] = field(default_factory=set)  # clusters that lose superseded rows
+    superseded: set[str] = field(default_factory=set)  # its inputs that changed (also those with only rejects)
 
     @property
     def loses_rows(self) -> bool:  # rewritten whatever the decisions
-        return not bool(self.doc_live.all())
+        return bool(self.superseded) or not bool(self.doc_live.all())
 
 
 def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> CommittedKeys:
@@ -92,7 +94,7 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
         doc_live = np.array([p not in superseded for p in docs.column("source_path").to_pylist()], bool)
         result = ShardResult(-1 - position, paragraphs_path, out_dir / part.documents, out_dir / part.rejects,
                              n_docs=docs.num_rows)
-        return CommittedKeys(position, result, ShardDecisions(), doc_live)
+        return CommittedKeys(position, result, ShardDecisions(), doc_live, superseded=superseded & set(part.sources))
     keys = read_ipc(out_dir / part.keys)
     docs = read_ipc(docs_path(out_dir / part.keys))
     decided = read_ipc(out_dir / part.decisions)
@@ -124,7 +126,7 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
         [c for c, k in zip(cluster, live) if k],
         decided.column("kind").to_numpy()[live],
     )
-    return CommittedKeys(position, result, decisions, doc_live, dropped)
+    return CommittedKeys(position, result, decisions, doc_live, dropped, superseded & set(part.sources))
 
 
 def _locate(offsets: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +202,8 @@ def find_run_duplicates(
     results = sorted(results, key=lambda r: r.index)
     if not config.enabled:
         stats.seconds = time.perf_counter() - started
-        rewrites = [PartRewrite(c.position, np.zeros(0, np.int64), None, c.doc_live) for c in committed if c.loses_rows]
+        rewrites = [PartRewrite(c.position, np.zeros(0, np.int64), None, c.doc_live, c.superseded)
+                    for c in committed if c.loses_rows]
         return RunDedup([ShardDecisions() for _ in results], stats, rewrites)
     segments = [c.result for c in committed] + results
     sizes = np.array([len(r.key_rows) for r in segments], np.int64)
@@ -254,7 +257,7 @@ def find_run_duplicates(
         decisions.append(ShardDecisions(chrome[lo:hi].copy(), cluster, kind[lo:hi].copy()))
 
     rewrites = [
-        PartRewrite(c.position, c.result.key_rows, d, c.doc_live)
+        PartRewrite(c.position, c.result.key_rows, d, c.doc_live, c.superseded)
         for c, d in zip(committed, decisions[: len(committed)])
         if c.loses_rows or not d.same_as(c.decisions)
     ]

@@ -233,7 +233,7 @@ def rewrite_part(out_dir: Path, part: Part, rewrite: PartRewrite, run_dir: Path)
         }
         for column, values in updates.items():
             paras = paras.set_column(paras.schema.get_field_index(column), schema.PARAGRAPHS.field(column), values)
-    superseded = {p for p, live in zip(docs.column("source_path").to_pylist(), doc_live) if not live}
+    superseded = rewrite.superseded | {p for p, live in zip(docs.column("source_path").to_pylist(), doc_live) if not live}
     paras = paras.filter(pa.array(para_live, pa.bool_()))
     docs = _recount_documents(docs.filter(pa.array(doc_live, pa.bool_())), paras)
     if superseded:

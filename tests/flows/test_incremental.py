@@ -170,16 +170,19 @@ def test_a_changed_file_supersedes_its_rows_and_a_removed_one_keeps_them(tmp_pat
     (raw / "a.txt").write_text(f"{BASE}\n\n{OTHER}\n", encoding="utf-8")
     (raw / "b.txt").write_text(f"{BASE}\n", encoding="utf-8")
     (raw / "c.txt").write_text(f"{THIRD}\n", encoding="utf-8")
+    (raw / "d.txt").write_bytes(b"")  # rejected: empty
     clean_corpus(raw_dir=raw, out_dir=out)
     (raw / "a.txt").write_text(f"{OTHER}\n\n{FOURTH}\n", encoding="utf-8")  # BASE removed, FOURTH added
     (raw / "c.txt").unlink()
+    (raw / "d.txt").write_text("Le texte est arrivé le lendemain, complet cette fois.\n", encoding="utf-8")
     report = clean_corpus(raw_dir=raw, out_dir=out)
 
     counts = {k: report["inputs"][k] for k in ("new", "changed", "unchanged", "removed")}
-    assert counts == {"new": 0, "changed": 1, "unchanged": 1, "removed": 1}
+    assert counts == {"new": 0, "changed": 2, "unchanged": 1, "removed": 1}
     snap = corpus_state.snapshot(out)
     docs = {d["source_path"]: d for d in snap.read("documents").to_pylist()}
-    assert sorted(docs) == ["a.txt", "b.txt", "c.txt"]  # one row per source: the old a.txt is gone
+    assert sorted(docs) == ["a.txt", "b.txt", "c.txt", "d.txt"]  # one row per source: the old a.txt is gone
+    assert snap.read("rejects").num_rows == 0  # d.txt's reject left with its old version
     assert docs["a.txt"]["text"] == f"{OTHER}\n\n{FOURTH}" and docs["c.txt"]["text"] == THIRD
     assert snap.manifest.sources["a.txt"]["run_id"] == report["run_id"]
     # b.txt's BASE was a duplicate of a.txt's; with a.txt's copy gone it is the original.

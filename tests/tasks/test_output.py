@@ -44,7 +44,7 @@ def test_rewrite_applies_new_decisions_and_drops_superseded_documents(tmp_path):
     part = _committed_part(tmp_path)
     # Keyed rows of A (1, 2): row 1 is now learned chrome, row 2 a duplicate of another part's row.
     decisions = ShardDecisions(np.array([True, False]), [None, "Z:0"], np.array([KIND_NONE, KIND_EXACT], np.int8))
-    rewrite = PartRewrite(0, np.array([1, 2]), decisions, doc_live=np.array([True, False]))  # b.txt superseded
+    rewrite = PartRewrite(0, np.array([1, 2]), decisions, np.array([True, False]), {"b.txt"})  # b.txt superseded
     new = rewrite_part(tmp_path, part, rewrite, tmp_path / "runs" / "r2")
 
     assert new.paragraphs == "runs/r2/paragraphs/from-r1-part-00000.parquet" and new.run_id == "r1"
