@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 from tasks import schema
@@ -66,20 +67,92 @@ def part_files(run_dir: Path, out_dir: Path, run_id: str, name: str, sources: li
     )
 
 
-def _per_row(n: int, key_rows: np.ndarray, decisions: ShardDecisions | None):
-    """Per paragraph row: duplicate flag, cluster id, dup kind name, corpus-learned chrome."""
-    is_dup = np.zeros(n, bool)
-    cluster: list[str | None] = [None] * n
-    kind: list[str | None] = [None] * n
-    chrome = np.zeros(n, bool)
-    if decisions is not None and len(key_rows):
-        is_dup[key_rows] = decisions.is_duplicate
-        chrome[key_rows] = decisions.chrome
-        names = KIND_NAMES
-        for row, cid, code in zip(key_rows.tolist(), decisions.cluster, decisions.kind.tolist()):
-            cluster[row] = cid
-            kind[row] = names[code]
-    return is_dup, cluster, kind, chrome
+@dataclass
+class RowDecisions:
+    """The corpus-level decisions, per paragraph row of a shard or part."""
+
+    keyed: np.ndarray  # bool: the row took part in dedup (it passed every boilerplate rule)
+    chrome: np.ndarray  # bool: corpus-learned chrome (keyed rows only)
+    is_dup: np.ndarray  # bool
+    cluster: list[str | None]  # paragraph_id of the cluster's original
+    kind: list[str | None]  # "exact" | "near" on duplicates
+
+    @classmethod
+    def of(cls, n: int, key_rows: np.ndarray, decisions: ShardDecisions | None) -> RowDecisions:
+        d = cls(np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool), [None] * n, [None] * n)
+        if decisions is not None and len(key_rows):
+            d.keyed[key_rows] = True
+            d.is_dup[key_rows] = decisions.is_duplicate
+            d.chrome[key_rows] = decisions.chrome
+            for row, cid, code in zip(key_rows.tolist(), decisions.cluster, decisions.kind.tolist()):
+                d.cluster[row] = cid
+                d.kind[row] = KIND_NAMES[code]
+        return d
+
+    def __getitem__(self, rows: slice) -> RowDecisions:
+        return RowDecisions(self.keyed[rows], self.chrome[rows], self.is_dup[rows], self.cluster[rows], self.kind[rows])
+
+
+def _decided_paragraphs(paras: pa.RecordBatch | pa.Table, d: RowDecisions, run_id: str | None) -> pa.Table:
+    """Paragraph rows (staged or committed) with the corpus-level decisions applied.
+
+    Keyed rows passed every rule, so their boilerplate flag is exactly the learned-chrome one
+    (which a later run may also take back); other rows keep theirs. ``run_id`` fills the
+    column for new rows; committed rows (``None``) keep the run that ingested them.
+    """
+    columns = {name: paras.column(name) for name in paras.schema.names}
+    old_flag = np.asarray(columns["is_boilerplate"].to_numpy(zero_copy_only=False), bool)
+    flag = np.where(d.keyed, d.chrome, old_flag)
+    changed = np.flatnonzero(flag != old_flag)
+    if changed.size:
+        reason = columns["boilerplate_reason"].to_pylist()
+        for i in changed.tolist():
+            reason[i] = REPEATED_REASON if flag[i] else None
+        columns["is_boilerplate"] = pa.array(flag, pa.bool_())
+        columns["boilerplate_reason"] = pa.array(reason, pa.string())
+    columns["is_duplicate"] = pa.array(d.is_dup, pa.bool_())
+    columns["duplicate_of"] = pa.array([c if dup else None for c, dup in zip(d.cluster, d.is_dup)], pa.string())
+    columns["dup_cluster"] = pa.array(d.cluster, pa.string())
+    columns["dup_kind"] = pa.array(d.kind, pa.string())
+    if run_id is not None:
+        columns["run_id"] = pa.array([run_id] * paras.num_rows, pa.string())
+    return pa.table([columns[name] for name in schema.PARAGRAPHS.names], schema=schema.PARAGRAPHS)
+
+
+def _documents_from_paragraphs(docs: pa.RecordBatch | pa.Table, paras: pa.Table) -> dict[str, pa.Array]:
+    """Each document's clean text and counts, from its final paragraph rows (grouped by document, in order)."""
+    p_doc = paras.column("doc_id").to_pylist()
+    p_text = paras.column("text").to_pylist()
+    p_chrome = paras.column("is_boilerplate").to_pylist()
+    p_dup = paras.column("is_duplicate").to_pylist()
+    texts, n_par, n_kept, n_bp, n_dup = [], [], [], [], []
+    i, total = 0, len(p_doc)
+    for doc_id in docs.column("doc_id").to_pylist():
+        kept_text: list[str] = []
+        counts = [0, 0, 0]  # paragraphs, boilerplate, duplicate
+        while i < total and p_doc[i] == doc_id:
+            counts[0] += 1
+            if p_chrome[i]:
+                counts[1] += 1
+            elif p_dup[i]:
+                counts[2] += 1
+            else:
+                kept_text.append(p_text[i])
+            i += 1
+        texts.append(CLEAN_TEXT_SEPARATOR.join(kept_text))
+        n_par.append(counts[0])
+        n_kept.append(len(kept_text))
+        n_bp.append(counts[1])
+        n_dup.append(counts[2])
+    if i != total:
+        raise RuntimeError("paragraph rows are not grouped by document in document order")
+    return {
+        "text": pa.array(texts, pa.string()),
+        "n_paragraphs": pa.array(n_par, pa.int32()),
+        "n_kept": pa.array(n_kept, pa.int32()),
+        "n_boilerplate": pa.array(n_bp, pa.int32()),
+        "n_duplicate": pa.array(n_dup, pa.int32()),
+    }
 
 
 def finalize_shard(
@@ -92,7 +165,7 @@ def finalize_shard(
         (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
     dedup = part.keys is not None
     # Corpus-learned chrome and duplicates are decided over the whole corpus (corpus_dedup).
-    is_dup, cluster, kind, learned_chrome = _per_row(result.n_paragraphs, result.key_rows, decisions if dedup else None)
+    decided = RowDecisions.of(result.n_paragraphs, result.key_rows, decisions if dedup else None)
 
     para_file = open_staged(result.paragraphs_path)
     doc_file = open_staged(result.documents_path)
@@ -104,11 +177,10 @@ def finalize_shard(
         for group in range(doc_file.num_record_batches):
             docs = doc_file.get_batch(group)
             paras = para_file.get_batch(group)
-            rows = slice(offset, offset + paras.num_rows)
+            final = _decided_paragraphs(paras, decided[offset : offset + paras.num_rows], run_id)
             offset += paras.num_rows
-            paras = _with_learned_chrome(paras, learned_chrome[rows])
-            para_writer.write_table(_final_paragraphs(paras, is_dup[rows], cluster[rows], kind[rows], run_id))
-            doc_writer.write_table(_final_documents(docs, paras, is_dup[rows], run_id, pipeline_version, summary))
+            para_writer.write_table(final)
+            doc_writer.write_table(_final_documents(docs, final, run_id, pipeline_version, summary))
     finally:
         para_writer.close()
         doc_writer.close()
@@ -126,73 +198,22 @@ def finalize_shard(
     return summary
 
 
-def _with_learned_chrome(paras: pa.RecordBatch, learned: np.ndarray) -> pa.RecordBatch:
-    if not learned.any():
-        return paras
-    chrome = np.asarray(paras.column("is_boilerplate").to_numpy(zero_copy_only=False)) | learned
-    reasons = [REPEATED_REASON if new else old for new, old in zip(learned, paras.column("boilerplate_reason").to_pylist())]
-    columns = {name: paras.column(name) for name in paras.schema.names}
-    columns["is_boilerplate"] = pa.array(chrome, pa.bool_())
-    columns["boilerplate_reason"] = pa.array(reasons, pa.string())
-    return pa.RecordBatch.from_pydict(columns, schema=paras.schema)
-
-
-def _final_paragraphs(paras: pa.RecordBatch, is_dup: np.ndarray, cluster: list, kind: list, run_id: str) -> pa.Table:
-    columns = {name: paras.column(name) for name in paras.column_names}
-    columns["is_duplicate"] = pa.array(is_dup, pa.bool_())
-    columns["duplicate_of"] = pa.array([c if d else None for c, d in zip(cluster, is_dup)], pa.string())
-    columns["dup_cluster"] = pa.array(cluster, pa.string())
-    columns["dup_kind"] = pa.array(kind, pa.string())
-    columns["run_id"] = pa.array([run_id] * paras.num_rows, pa.string())
-    return pa.table([columns[name] for name in schema.PARAGRAPHS.names], schema=schema.PARAGRAPHS)
-
-
 def _final_documents(
-    docs: pa.RecordBatch, paras: pa.RecordBatch, is_dup: np.ndarray, run_id: str, pipeline_version: str, summary: ShardSummary
+    docs: pa.RecordBatch, paras: pa.Table, run_id: str, pipeline_version: str, summary: ShardSummary
 ) -> pa.Table:
-    doc_ids = docs.column("doc_id").to_pylist()
-    p_doc = paras.column("doc_id").to_pylist()
-    p_text = paras.column("text").to_pylist()
-    p_chrome = paras.column("is_boilerplate").to_pylist()
-    p_reason = paras.column("boilerplate_reason").to_pylist()
-    texts, n_par, n_kept, n_bp, n_dup = [], [], [], [], []
-    i, total = 0, len(p_doc)
-    for doc_id in doc_ids:
-        kept_text: list[str] = []
-        counts = [0, 0, 0, 0]  # paragraphs, kept, boilerplate, duplicate
-        while i < total and p_doc[i] == doc_id:
-            counts[0] += 1
-            if p_chrome[i]:
-                counts[2] += 1
-                summary.boilerplate[p_reason[i]] += 1
-            elif is_dup[i]:
-                counts[3] += 1
-            else:
-                counts[1] += 1
-                kept_text.append(p_text[i])
-            i += 1
-        text = CLEAN_TEXT_SEPARATOR.join(kept_text)
-        summary.chars_clean += len(text)
-        texts.append(text)
-        n_par.append(counts[0])
-        n_kept.append(counts[1])
-        n_bp.append(counts[2])
-        n_dup.append(counts[3])
-    if i != total:
-        raise RuntimeError("staged paragraphs are not grouped by document in document order")
-    summary.documents += len(doc_ids)
-    summary.paragraphs += total
-    summary.kept += sum(n_kept)
+    counted = _documents_from_paragraphs(docs, paras)
+    chrome = paras.column("is_boilerplate").to_pylist()
+    summary.boilerplate.update(r for r, c in zip(paras.column("boilerplate_reason").to_pylist(), chrome) if c)
+    summary.chars_clean += sum(len(t) for t in counted["text"].to_pylist())
+    summary.documents += docs.num_rows
+    summary.paragraphs += paras.num_rows
+    summary.kept += pa.compute.sum(counted["n_kept"]).as_py() or 0
     summary.languages.update(docs.column("lang").to_pylist())
     columns = {name: docs.column(name) for name in docs.column_names}
     columns.update(
-        text=pa.array(texts, pa.string()),
-        n_paragraphs=pa.array(n_par, pa.int32()),
-        n_kept=pa.array(n_kept, pa.int32()),
-        n_boilerplate=pa.array(n_bp, pa.int32()),
-        n_duplicate=pa.array(n_dup, pa.int32()),
-        run_id=pa.array([run_id] * len(doc_ids), pa.string()),
-        pipeline_version=pa.array([pipeline_version] * len(doc_ids), pa.string()),
+        counted,
+        run_id=pa.array([run_id] * docs.num_rows, pa.string()),
+        pipeline_version=pa.array([pipeline_version] * docs.num_rows, pa.string()),
     )
     return pa.table([columns[name] for name in schema.DOCUMENTS.names], schema=schema.DOCUMENTS)
 
@@ -212,30 +233,13 @@ def rewrite_part(out_dir: Path, part: Part, rewrite: PartRewrite, run_dir: Path)
     doc_live = rewrite.doc_live
     para_live = np.repeat(doc_live, docs.column("n_paragraphs").to_numpy())
 
-    if rewrite.decisions is not None:
-        key_rows = rewrite.key_rows
-        is_dup, cluster, kind, chrome = _per_row(paras.num_rows, key_rows, rewrite.decisions)
-        keyed = np.zeros(paras.num_rows, bool)
-        keyed[key_rows] = True
-        # Keyed rows passed every rule, so their boilerplate flag is exactly the learned-chrome one.
-        old_flag = paras.column("is_boilerplate").to_numpy(zero_copy_only=False)
-        old_reason = paras.column("boilerplate_reason").to_pylist()
-        flag = np.where(keyed, chrome, old_flag)
-        reason = [(REPEATED_REASON if c else None) if k else r for k, c, r in zip(keyed, chrome, old_reason)]
-        old_is_dup = paras.column("is_duplicate").to_numpy(zero_copy_only=False)
-        updates = {
-            "is_boilerplate": pa.array(flag, pa.bool_()),
-            "boilerplate_reason": pa.array(reason, pa.string()),
-            "is_duplicate": pa.array(np.where(keyed, is_dup, old_is_dup), pa.bool_()),
-            "duplicate_of": pa.array([c if d else None for c, d in zip(cluster, is_dup)], pa.string()),
-            "dup_cluster": pa.array(cluster, pa.string()),
-            "dup_kind": pa.array(kind, pa.string()),
-        }
-        for column, values in updates.items():
-            paras = paras.set_column(paras.schema.get_field_index(column), schema.PARAGRAPHS.field(column), values)
+    # Committed rows keep their run_id. With dedup off (no decisions) every row is unkeyed.
+    paras = _decided_paragraphs(paras, RowDecisions.of(paras.num_rows, rewrite.key_rows, rewrite.decisions), None)
     superseded = rewrite.superseded | {p for p, live in zip(docs.column("source_path").to_pylist(), doc_live) if not live}
     paras = paras.filter(pa.array(para_live, pa.bool_()))
-    docs = _recount_documents(docs.filter(pa.array(doc_live, pa.bool_())), paras)
+    docs = docs.filter(pa.array(doc_live, pa.bool_()))
+    for column, values in _documents_from_paragraphs(docs, paras).items():
+        docs = docs.set_column(docs.schema.get_field_index(column), schema.DOCUMENTS.field(column), values)
     if superseded:
         rejects = rejects.filter(pa.array([p not in superseded for p in rejects.column("source_path").to_pylist()], pa.bool_()))
     pq.write_table(paras, out_dir / new.paragraphs, **PARQUET_OPTIONS)
@@ -249,30 +253,6 @@ def rewrite_part(out_dir: Path, part: Part, rewrite: PartRewrite, run_dir: Path)
         d = rewrite.decisions
         write_decisions(out_dir / new.decisions, d.chrome, d.cluster, d.kind)
     return new
-
-
-def _recount_documents(docs: pa.Table, paras: pa.Table) -> pa.Table:
-    """Recompute each document's clean text and counts from its (final) paragraph rows."""
-    n_par = docs.column("n_paragraphs").to_numpy()
-    text = paras.column("text").to_pylist()
-    chrome = paras.column("is_boilerplate").to_pylist()
-    dup = paras.column("is_duplicate").to_pylist()
-    texts, n_kept, n_bp, n_dup = [], [], [], []
-    start = 0
-    for count in n_par.tolist():
-        rows = range(start, start + count)
-        start += count
-        kept = [text[i] for i in rows if not chrome[i] and not dup[i]]
-        texts.append(CLEAN_TEXT_SEPARATOR.join(kept))
-        n_kept.append(len(kept))
-        n_bp.append(sum(chrome[i] for i in rows))
-        n_dup.append(sum(dup[i] and not chrome[i] for i in rows))
-    if start != paras.num_rows:
-        raise RuntimeError("paragraph rows do not match the documents' paragraph counts")
-    for column, values in (("text", pa.array(texts, pa.string())), ("n_kept", pa.array(n_kept, pa.int32())),
-                           ("n_boilerplate", pa.array(n_bp, pa.int32())), ("n_duplicate", pa.array(n_dup, pa.int32()))):
-        docs = docs.set_column(docs.schema.get_field_index(column), schema.DOCUMENTS.field(column), values)
-    return docs
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
