@@ -22,7 +22,7 @@ from tasks.dedup import KIND_NONE, exact_groups, find_duplicates
 from tasks.minhash import batch_shingle_hashes, normalize_for_dedup, unique_sorted
 from tasks.records import make_paragraph_id
 from tasks.shard import ShardResult, open_staged
-from tasks.dedup_index import docs_path, read_ipc, read_keys
+from tasks.dedup_index import docs_path, keys_of, read_ipc, read_keys
 from tasks.sketch import DedupKeys, lsh_shape
 from tasks.stage import StageStats
 
@@ -89,35 +89,29 @@ class CommittedKeys:
 def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> CommittedKeys:
     """Load one committed part's keys and decisions, leaving out documents whose source is superseded."""
     paragraphs_path = out_dir / part.paragraphs
-    if part.keys is None:  # written with dedup off: only the documents matter (for superseding)
-        docs = pq.read_table(out_dir / part.documents, columns=["doc_id", "source_path"])
-        doc_live = np.array([p not in superseded for p in docs.column("source_path").to_pylist()], bool)
-        result = ShardResult(-1 - position, paragraphs_path, out_dir / part.documents, out_dir / part.rejects,
-                             n_docs=docs.num_rows)
-        return CommittedKeys(position, result, ShardDecisions(), doc_live, superseded=superseded & set(part.sources))
+    changed = superseded & set(part.sources)
+    # With dedup off there are no keys: the documents table gives what superseding needs.
+    docs = (pq.read_table(out_dir / part.documents, columns=["doc_id", "source_path"]) if part.keys is None
+            else read_ipc(docs_path(out_dir / part.keys)))
+    doc_live = np.array([p not in changed for p in docs.column("source_path").to_pylist()], bool)
+    result = ShardResult(-1 - position, paragraphs_path, out_dir / part.documents, out_dir / part.rejects,
+                         n_docs=docs.num_rows)
+    if part.keys is None:
+        return CommittedKeys(position, result, ShardDecisions(), doc_live, superseded=changed)
     keys = read_ipc(out_dir / part.keys)
-    docs = read_ipc(docs_path(out_dir / part.keys))
     decided = read_ipc(out_dir / part.decisions)
-    doc_live = np.array([p not in superseded for p in docs.column("source_path").to_pylist()], bool)
     key_doc = keys.column("doc").to_numpy()
     live = doc_live[key_doc] if len(key_doc) else np.zeros(0, bool)
-    mapped = read_keys(out_dir / part.keys)
     # Row metadata is copied (small); the keys stay views of the mapped file until the search
-    # concatenates them, after which nothing holds the mapping.
+    # gathers them, after which nothing holds the mapping.
     pick = (lambda a: a) if live.all() else (lambda a: a[live])
-    result = ShardResult(
-        index=-1 - position,
-        paragraphs_path=paragraphs_path,
-        documents_path=out_dir / part.documents,
-        rejects_path=out_dir / part.rejects,
-        n_docs=docs.num_rows,
-        doc_ids=docs.column("doc_id").to_pylist(),
-        doc_sites=docs.column("site").to_pylist(),
-        key_rows=np.array(pick(keys.column("row").to_numpy())),
-        key_doc=np.array(pick(key_doc)),
-        key_pidx=np.array(pick(keys.column("pidx").to_numpy())),
-        key_len=np.array(pick(keys.column("length").to_numpy())),
-    )
+    result.doc_ids = docs.column("doc_id").to_pylist()
+    result.doc_sites = docs.column("site").to_pylist()
+    result.key_rows = np.array(pick(keys.column("row").to_numpy()))
+    result.key_doc = np.array(pick(key_doc))
+    result.key_pidx = np.array(pick(keys.column("pidx").to_numpy()))
+    result.key_len = np.array(pick(keys.column("length").to_numpy()))
+    mapped = keys_of(keys)
     result.keys = DedupKeys(result.key_rows, pick(mapped.exact), pick(mapped.bands))
     cluster = decided.column("cluster").to_pylist()
     dropped = {c for c, k in zip(cluster, live) if c is not None and not k}
@@ -126,7 +120,7 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
         [c for c, k in zip(cluster, live) if k],
         decided.column("kind").to_numpy()[live],
     )
-    return CommittedKeys(position, result, decisions, doc_live, dropped, superseded & set(part.sources))
+    return CommittedKeys(position, result, decisions, doc_live, dropped, changed)
 
 
 def _locate(offsets: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -107,7 +107,11 @@ def read_ipc(path: Path) -> pa.Table:
 
 def read_keys(path: Path) -> DedupKeys:
     """A part's keys as views of the memory-mapped file (rows, exact (n, 2), bands (n, bands))."""
-    keys = read_ipc(path)
+    return keys_of(read_ipc(path))
+
+
+def keys_of(keys: pa.Table) -> DedupKeys:
+    """The ``DedupKeys`` of a keys table (views of its buffers)."""
     bands = keys.column("bands").combine_chunks()
     return DedupKeys(
         keys.column("row").to_numpy(),
