@@ -141,10 +141,8 @@ class LanguageDetector:
         self._cache: OrderedDict[int, tuple[str | None, float | None]] = OrderedDict()
 
     def detect(self, text: str) -> tuple[str | None, float | None]:
-        key = xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
-        hit = self._cache.get(key)
+        key, hit = self._cached(text)
         if hit is not None:
-            self._cache.move_to_end(key)
             return hit
         result = self._result(self._prepared(text))
         self._remember(key, result)
@@ -155,10 +153,8 @@ class LanguageDetector:
         results: list[tuple[str | None, float | None] | None] = [None] * len(texts)
         pending: dict[int, list[int]] = {}  # text hash -> positions, for texts not in the cache
         for pos, text in enumerate(texts):
-            key = xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
-            hit = self._cache.get(key)
+            key, hit = self._cached(text)
             if hit is not None:
-                self._cache.move_to_end(key)
                 results[pos] = hit
             else:
                 pending.setdefault(key, []).append(pos)
@@ -176,6 +172,14 @@ class LanguageDetector:
                 for pos in where:
                     results[pos] = result
         return results  # type: ignore[return-value]
+
+    def _cached(self, text: str) -> tuple[int, tuple[str | None, float | None] | None]:
+        """The text's cache key, and its cached result (None on a miss)."""
+        key = xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+        return key, hit
 
     def _prepared(self, text: str):
         detector = self._create(self._factory)
@@ -223,15 +227,14 @@ class LanguageStage(Stage):
         paras = batch.paragraphs
         langs: list[str | None] = [None] * len(paras)
         ranges = batch.doc_ranges()
-        samples = []
-        for pos, (start, end) in enumerate(ranges):
-            texts = paras.text[start:end]
-            flags = paras.is_boilerplate[start:end] or [False] * (end - start)
-            samples.append(self._document_sample(texts, flags) or batch.docs[pos].text[: self.prefix_chars])
+        doc_flags = [paras.is_boilerplate[start:end] or [False] * (end - start) for start, end in ranges]
+        samples = [
+            self._document_sample(paras.text[start:end], flags) or doc.text[: self.prefix_chars]
+            for (start, end), flags, doc in zip(ranges, doc_flags, batch.docs)
+        ]
         detected = self.detector.detect_many(samples)
-        for pos, (start, end) in enumerate(ranges):
+        for pos, ((start, end), flags) in enumerate(zip(ranges, doc_flags)):
             doc = batch.docs[pos]
-            flags = paras.is_boilerplate[start:end] or [False] * (end - start)
             doc.lang, doc.lang_prob = detected[pos]
             self.stats.counts[f"doc_lang:{doc.lang}"] += 1
             for i in range(start, end):
