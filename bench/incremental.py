@@ -21,20 +21,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from bench.corpus_gen import generate  # noqa: E402
-from bench.throughput import run_pipeline  # noqa: E402
+from bench.throughput import generated_corpus, run_pipeline  # noqa: E402
 from tasks import corpus_state  # noqa: E402
 
 MIB = 1024 * 1024
-
-
-def corpus_dir(work: Path, mb: float) -> Path:
-    raw = work / f"corpus-{mb:g}mb"
-    if not (raw / ".complete").exists():
-        print(f"generating {mb:g} MB of pages in {raw} ...", flush=True)
-        info = generate(raw, mb)
-        (raw / ".complete").write_text(json.dumps(info))
-    return raw
 
 
 def same_corpus(a: Path, b: Path) -> bool:
@@ -60,7 +50,7 @@ def main() -> None:
     parser.add_argument("--skip-one-shot", action="store_true", help="do not run the one-shot comparison")
     args = parser.parse_args()
 
-    source = corpus_dir(args.work, args.mb)
+    source = generated_corpus(args.work, args.mb)
     files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
     raw, out, once = (args.work / f"incremental-{n}" for n in ("raw", "clean", "once"))
     for folder in (raw, out, once):

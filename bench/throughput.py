@@ -147,6 +147,16 @@ def sample_paragraphs(out: Path, target_mb: float) -> list[str]:
     return picked
 
 
+def generated_corpus(work: Path, mb: float) -> Path:
+    """The generated corpus of ``mb`` MB, made once and cached under ``work``."""
+    raw = work / f"corpus-{mb:g}mb"
+    if not (raw / ".complete").exists():
+        print(f"generating {mb:g} MB of pages in {raw} ...", flush=True)
+        info = generate(raw, mb)
+        (raw / ".complete").write_text(json.dumps(info))
+    return raw
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=50.0, help="size of the generated corpus (default 50)")
@@ -157,14 +167,7 @@ def main() -> None:
     parser.add_argument("--sample-mb", type=float, default=0.3, help="paragraph sample for the datasketch ratio")
     args = parser.parse_args()
 
-    if args.raw:
-        raw = args.raw
-    else:
-        raw = args.work / f"corpus-{args.mb:g}mb"
-        if not (raw / ".complete").exists():
-            print(f"generating {args.mb:g} MB of pages in {raw} ...", flush=True)
-            info = generate(raw, args.mb)
-            (raw / ".complete").write_text(json.dumps(info))
+    raw = args.raw or generated_corpus(args.work, args.mb)
     out = args.work / f"clean-{raw.name}"
     extra = ["--task-runner", "threads" if args.threads else "processes"]
     for override in args.overrides:

@@ -132,7 +132,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_durable(path: Path, text: str) -> None:
+def write_durable(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text``, flushed to disk (file and folder) before it returns."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
@@ -159,8 +160,8 @@ def commit_manifest(out_dir: Path, manifest: Manifest) -> None:
     history = out_dir / HISTORY_DIR
     history.mkdir(exist_ok=True)
     text = manifest.to_json()
-    _write_durable(history / f"v{manifest.version:08d}.json", text)
-    _write_durable(out_dir / MANIFEST_NAME, text)
+    write_durable(history / f"v{manifest.version:08d}.json", text)
+    write_durable(out_dir / MANIFEST_NAME, text)
 
 
 def collect_garbage(out_dir: Path, manifest: Manifest) -> list[str]:

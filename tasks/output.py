@@ -7,7 +7,6 @@ of new inputs, and a replacement part for each committed part whose rows change.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -253,9 +252,3 @@ def rewrite_part(out_dir: Path, part: Part, rewrite: PartRewrite, run_dir: Path)
         d = rewrite.decisions
         write_decisions(out_dir / new.decisions, d.chrome, d.cluster, d.kind)
     return new
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

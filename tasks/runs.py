@@ -18,7 +18,7 @@ from tasks.corpus_dedup import RunDedup
 from tasks.corpus_state import CorpusError, InputPlan, Manifest, Part
 from tasks.dedup_index import INDEX_FORMAT
 from tasks.faults import fault_point
-from tasks.output import ShardSummary, part_files, run_folder, staging_folder, write_json_atomic
+from tasks.output import ShardSummary, part_files, run_folder, staging_folder
 from tasks.schema import SCHEMA_VERSION
 from tasks.shard import ShardResult
 from tasks.sketch import lsh_shape
@@ -102,9 +102,7 @@ def remove_scratch(out_dir: Path, manifest: Manifest) -> list[str]:
         if entry.is_dir() and entry.name.startswith(_SCRATCH_PREFIXES):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
-    for name in (corpus_state.MANIFEST_NAME + ".tmp",):
-        if (out_dir / name).exists():
-            (out_dir / name).unlink()
+    (out_dir / (corpus_state.MANIFEST_NAME + ".tmp")).unlink(missing_ok=True)  # a commit killed mid-write
     return removed + corpus_state.collect_garbage(out_dir, manifest)
 
 
@@ -203,7 +201,8 @@ def write_report(
         wall_seconds=time.monotonic() - run.started_monotonic,
         flow_run_id=run.flow_run_id,
     )
-    write_json_atomic(run.run_dir / "report.json", data)
+    # The run folder is invisible until the commit (which flushes it first): plain writes.
+    (run.run_dir / "report.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (run.run_dir / "report.md").write_text(reporting.render_markdown(data), encoding="utf-8")
     return data
 
@@ -243,9 +242,7 @@ def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dic
     corpus_state.commit_manifest(run.out_dir, manifest)
     fault_point("after_commit")
     for name in ("report.json", "report.md"):  # a copy of the latest report beside the manifest
-        tmp = run.out_dir / f".{name}.tmp"
-        shutil.copyfile(run.run_dir / name, tmp)
-        os.replace(tmp, run.out_dir / name)
+        corpus_state.write_durable(run.out_dir / name, (run.run_dir / name).read_text(encoding="utf-8"))
     corpus_state.collect_garbage(run.out_dir, manifest)
     return manifest
 
