@@ -57,14 +57,14 @@ class Part:
     documents: str  # paths relative to the output folder
     paragraphs: str
     rejects: str
-    keys: str | None = None  # dedup index: keys of the part's keyed paragraphs (see corpus_dedup)
+    keys: str | None = None  # dedup index: keys of the part's keyed paragraphs (see dedup_index)
     decisions: str | None = None  # dedup decisions on those keys, as of the last commit
     sources: list[str] = field(default_factory=list)  # source_path of every input in the part
 
     def files(self) -> list[str]:
         names = [p for p in (self.documents, self.paragraphs, self.rejects, self.keys, self.decisions) if p]
         if self.keys:
-            names.append(str(docs_path(Path(self.keys)).as_posix()))
+            names.append(docs_path(Path(self.keys)).as_posix())
         return names
 
 
