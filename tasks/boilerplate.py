@@ -37,6 +37,7 @@ from pathlib import Path
 from tasks.config import BoilerplateConfig
 from tasks.linefeatures import CLASSIFIER_REASONS, ContentClassifier
 from tasks.records import Batch
+from tasks.rulematch import RuleMatcher
 from tasks.stage import Stage
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -395,6 +396,17 @@ class BoilerplateClassifier:
         # in two generations of at most _MEMO_SIZE lines each (recent answers survive a turnover).
         self._memo: dict[str, Rule | None] = {}
         self._memo_old: dict[str, Rule | None] = {}
+        # Many lines at once: a literal prefilter over the whole batch, then the exact regexes
+        # (tasks/rulematch.py); same first matching rule as match_rule, line by line.
+        self._matcher = RuleMatcher(self.rules)
+
+    def match_rules(self, lines: Sequence[str]) -> list[Rule | None]:
+        """``match_rule`` of every line, computed for the distinct lines in one pass."""
+        distinct = list(dict.fromkeys(lines))
+        first = self._matcher.first_matches(distinct, [fold(line) for line in distinct])
+        rules = self.rules
+        by_line = {line: (rules[k] if k >= 0 else None) for line, k in zip(distinct, first)}
+        return [by_line[line] for line in lines]
 
     def match_rule(self, line: str) -> Rule | None:
         """The first rule matching a line on its own (no context), or ``None``."""
@@ -436,14 +448,31 @@ class BoilerplateClassifier:
 
     def classify(self, lines: Sequence[str]) -> list[str | None]:
         """One document's paragraphs in order -> a reason per line, or ``None`` to keep it."""
-        out = self.classify_rules(lines)
-        if self.content is not None and lines:
-            out = self.content.classify(lines, out)
+        return self.classify_batch(lines, [(0, len(lines))])
+
+    def classify_batch(self, lines: Sequence[str], ranges: Sequence[tuple[int, int]]) -> list[str | None]:
+        """The lines of many documents (``ranges``: each document's [start, end)) -> a reason per line.
+
+        Rules are matched over all the lines at once; contexts and the classifier work per document.
+        """
+        matched = self.match_rules(lines)
+        out: list[str | None] = [None] * len(lines)
+        for start, end in ranges:
+            if end > start:
+                doc = lines[start:end]
+                reasons = self.classify_rules(doc, matched[start:end])
+                if self.content is not None:
+                    reasons = self.content.classify(doc, reasons)
+                out[start:end] = reasons
         return out
 
-    def classify_rules(self, lines: Sequence[str]) -> list[str | None]:
-        """The rules' reasons alone (with their context rules), ``None`` where no rule applies."""
-        matched = [self.match_rule(line) for line in lines]
+    def classify_rules(self, lines: Sequence[str], matched: Sequence[Rule | None] | None = None) -> list[str | None]:
+        """The rules' reasons alone (with their context rules), ``None`` where no rule applies.
+
+        ``matched``: ``match_rule`` of each line, when already known.
+        """
+        if matched is None:
+            matched = self.match_rules(lines)
         out: list[str | None] = [r.reason if r is not None else None for r in matched]
         n = len(lines)
         for i, rule in enumerate(matched):
@@ -500,11 +529,8 @@ class BoilerplateStage(Stage):
         paragraphs = batch.paragraphs
         texts = paragraphs.text
         reasons: list[str | None] = [None] * len(texts)
-        if self.classifier is not None:
-            classify = self.classifier.classify
-            for start, end in batch.doc_ranges():
-                if end > start:
-                    reasons[start:end] = classify(texts[start:end])
+        if self.classifier is not None and texts:
+            reasons = self.classifier.classify_batch(texts, batch.doc_ranges())
         paragraphs.boilerplate_reason = reasons
         paragraphs.is_boilerplate = [r is not None for r in reasons]
         counts = self.stats.counts

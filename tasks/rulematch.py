@@ -1,0 +1,380 @@
+"""All rules against all lines of a batch at once: a literal prefilter, then the exact regexes.
+
+Real web pages are mostly short menu and link lines, and about 2% of them match any rule, so
+trying ~100 regexes per line in Python was most of the boilerplate stage's cost. Here:
+
+1. **Necessary literals.** Each rule's pattern is parsed (Python's own regex parser) into a set
+   of literal strings of which every match must contain at least one (``required_literals``:
+   a sequence needs any one of its parts, an alternation one of each branch, an optional part
+   nothing). A rule's ``keywords`` are such a set too; the longer of the two is used. Rules
+   with no usable literal (3 characters or more) are *unfiltered*.
+2. **One pass.** The lines of a whole batch are case-folded exactly as the regex engine folds
+   them under ``IGNORECASE`` (its simple lower-casing plus its extra equivalences, e.g. ſ ~ s),
+   joined, and scanned once by an Aho-Corasick automaton (``ahocorasick_rs``, Rust) for every
+   literal of every rule. A match maps back to its line with one ``numpy.searchsorted``.
+3. **Exact confirmation.** A line's candidate rules (those with a literal in it, plus the
+   unfiltered rules, which are compiled together into one ordered alternation per length
+   bucket) are tried in rule order with the rule's own ``Rule._test``. So the verdict is by
+   construction the first rule that matches — the same as trying every rule in order — as long
+   as the literals are necessary, which ``tests/tasks/test_rulematch.py`` checks rule by rule
+   and line by line on real pages.
+"""
+
+from __future__ import annotations
+
+import re
+import re._casefix as _casefix  # the regex engine's extra case equivalences (stdlib, 3.11+)
+import re._constants as _c
+import re._parser as _parser
+from bisect import bisect_left
+from collections.abc import Sequence
+from itertools import product
+from typing import TYPE_CHECKING
+
+import _sre
+import ahocorasick_rs
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tasks.boilerplate import Rule
+
+MIN_LITERAL = 3  # shorter literals occur in most lines: no filtering power (symbols excepted)
+_MAX_EXACT = 64  # bound on the strings a sub-pattern is expanded into
+
+
+# ---------------------------------------------------------------------------------------------
+# Case folding that agrees with the regex engine
+
+
+def _build_fold_table() -> dict[int, int]:
+    """Code point -> canonical code point for the non-ASCII characters the engine folds."""
+    table: dict[int, int] = {}
+    for cp in range(0x80, 0x30000):
+        lo = _sre.unicode_tolower(cp)
+        canon = min((lo, *_casefix._EXTRA_CASES.get(lo, ())))
+        if canon != cp:
+            table[cp] = canon
+    for cp in range(0x41, 0x5B):  # ASCII capitals
+        table[cp] = cp + 32
+    # ASCII letters with extra equivalents (i ~ ı, s ~ ſ, k ~ K): canonical is the ASCII letter
+    for lo, others in _casefix._EXTRA_CASES.items():
+        canon = min((lo, *others))
+        for cp in (lo, *others):
+            if cp != canon:
+                table[cp] = canon
+    return table
+
+
+_FOLD_TABLE = _build_fold_table()
+
+
+def casefold(text: str) -> str:
+    """``text`` with each character replaced by the representative of its ``IGNORECASE`` class.
+
+    Two characters match each other under ``re.IGNORECASE`` (Unicode) iff their folds are equal,
+    so a regex match of a literal run implies the folded text contains the folded literal.
+    """
+    if text.isascii():
+        return text.lower()
+    return text.translate(_FOLD_TABLE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Necessary literals of a pattern
+
+# A sub-pattern's summary: ``exact`` - the finite set of strings it matches (None: too many or
+# unbounded), ``need`` - a set of strings one of which any match contains (None: no requirement).
+
+
+def _selectivity(literal: str) -> int:
+    """How rare a literal is, as a length: a symbol (©, ▶, ⤵) is as rare as a long word."""
+    if any(not c.isascii() and not c.isalnum() and not c.isspace() for c in literal):
+        return max(len(literal), MIN_LITERAL)
+    return len(literal)
+
+
+def _best(*options: frozenset[str] | None) -> frozenset[str] | None:
+    """The most selective requirement: the one whose least selective string is best."""
+    best, score = None, -1
+    for option in options:
+        if option is None or not option:
+            continue
+        shortest = min(_selectivity(s) for s in option)
+        if shortest > score or (shortest == score and best is not None and len(option) < len(best)):
+            best, score = option, shortest
+    return best if score > 0 else None
+
+
+def _summarise(items) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """(exact, need) of a sequence of parsed regex items."""
+    needs: list[frozenset[str] | None] = []
+    run: frozenset[str] | None = frozenset({""})  # exact strings of the current run of items
+    for op, av in items:
+        exact, need = _item(op, av)
+        if exact is not None and run is not None and len(run) * len(exact) <= _MAX_EXACT:
+            run = frozenset(a + b for a, b in product(run, exact))
+            continue
+        # the run is broken: what it matched exactly is required, and so is this item's part
+        if run is not None:
+            needs.append(run)
+        needs.append(exact if exact is not None else need)
+        run = exact if exact is not None and len(exact) <= _MAX_EXACT else frozenset({""})
+    if not needs:
+        return run, run
+    needs.append(run)
+    return None, _best(*needs)
+
+
+def _item(op, av) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    if op is _c.LITERAL:
+        return frozenset({chr(av)}), frozenset({chr(av)})
+    if op is _c.SUBPATTERN:
+        return _summarise(av[3])
+    if op is _c.ATOMIC_GROUP:
+        return _summarise(av)
+    if op is _c.BRANCH:
+        exacts, needs = [], []
+        for branch in av[1]:
+            exact, need = _summarise(branch)
+            exacts.append(exact)
+            needs.append(exact if exact is not None else need)
+        if all(e is not None for e in exacts) and sum(len(e) for e in exacts) <= _MAX_EXACT:
+            union = frozenset().union(*exacts)
+            return union, union
+        if any(n is None or "" in n for n in needs):
+            return None, None
+        return None, frozenset().union(*needs)
+    if op is _c.IN:
+        chars = []
+        for kind, value in av:
+            if kind is not _c.LITERAL:
+                return None, None
+            chars.append(chr(value))
+        if 0 < len(chars) <= 8:
+            return frozenset(chars), frozenset(chars)
+        return None, None
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+        low, high, body = av
+        exact, need = _summarise(body)
+        if low == 0:
+            if high == 1 and exact is not None and len(exact) < _MAX_EXACT:
+                return exact | {""}, None  # optional part: its strings or nothing
+            return None, None
+        if low == high == 1:
+            return exact, need
+        return None, exact if exact is not None else need
+    if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+        return frozenset({""}), None  # zero-width: matches no characters
+    return None, None  # ANY, NOT_LITERAL, CATEGORY, GROUPREF...: no literal
+
+
+def required_literals(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """Strings (case-folded) one of which every match of ``pattern`` contains; ``None`` if unknown.
+
+    Only literals of at least ``MIN_LITERAL`` characters are returned (shorter ones filter nothing).
+    """
+    exact, need = _summarise(_parser.parse(pattern, flags))
+    best = _best(exact, need)
+    if best is None or min(_selectivity(s) for s in best) < MIN_LITERAL:
+        return None
+    return frozenset(casefold(s) for s in best)
+
+
+def rule_literals(rule: "Rule") -> frozenset[str] | None:
+    """A rule's necessary literals: from its pattern, or its keywords (the more selective)."""
+    from_pattern = required_literals(rule.pattern.pattern, rule.pattern.flags)
+    from_keywords = frozenset(casefold(k) for k in rule.keywords) if rule.keywords else None
+    if from_keywords is not None and min(_selectivity(k) for k in from_keywords) < MIN_LITERAL:
+        from_keywords = None
+    return _best(from_pattern, from_keywords)
+
+
+# ---------------------------------------------------------------------------------------------
+# The matcher
+
+
+def _combinable(rule: "Rule") -> bool:
+    """Whether a pattern can sit in a combined alternation (no references to its own groups)."""
+    text = rule.pattern.pattern
+    return rule.pattern.groups == 0 or ("(?P=" not in text and not re.search(r"\\[1-9]", text) and "(?(" not in text)
+
+
+class RuleMatcher:
+    """The first matching rule of each line, for many lines at once (same answer as in order)."""
+
+    def __init__(self, rules: Sequence["Rule"]):
+        self.rules = list(rules)
+        literals: dict[str, set[int]] = {}
+        # (rule index, sub-pattern) tried on every line: top-level branches of a rule that have
+        # no usable literal (a rule's other branches still go through the literal filter)
+        unfiltered: list[tuple[int, str]] = []
+        for k, rule in enumerate(self.rules):
+            whole = rule_literals(rule)
+            if whole is not None:
+                for lit in whole:
+                    literals.setdefault(lit, set()).add(k)
+                continue
+            branches = _top_level_branches(rule.pattern.pattern) if not rule.keywords else None
+            if not branches or len(branches) < 2:
+                unfiltered.append((k, rule.pattern.pattern))
+                continue
+            for branch in branches:
+                need = required_literals(branch, rule.pattern.flags)
+                if need is None:
+                    unfiltered.append((k, branch))
+                else:
+                    for lit in need:
+                        literals.setdefault(lit, set()).add(k)
+        self.unfiltered = sorted({k for k, _ in unfiltered})
+        # literal i -> the rules it makes candidates, as flat arrays (CSR)
+        keys = list(literals)
+        self._lit_ptr = np.cumsum([0] + [len(literals[key]) for key in keys]).astype(np.int64)
+        self._lit_rules = np.array([k for key in keys for k in sorted(literals[key])], dtype=np.int64)
+        self._automaton = ahocorasick_rs.AhoCorasick(keys) if keys else None
+        # Unfiltered sub-patterns are tried on every line: one combined alternation per length
+        # bucket (rules whose max_chars admits the length), one regex call instead of many.
+        limits = sorted({r.max_chars for r in self.rules if r.max_chars is not None})
+        self._limits = limits
+        self._combined: list[tuple] = []
+        for limit in [*limits, None]:
+            parts = [
+                (k, sub) for k, sub in unfiltered
+                if self.rules[k].max_chars is None or (limit is not None and self.rules[k].max_chars >= limit)
+            ]
+            self._combined.append(self._combine(parts))
+        self.max_chars = None if any(r.max_chars is None for r in self.rules) else (limits[-1] if limits else 0)
+
+    def __reduce__(self):
+        # the automaton is not picklable: a process worker rebuilds the matcher from the rules
+        return (RuleMatcher, (self.rules,))
+
+    def _combine(self, parts: list[tuple[int, str]]) -> tuple:
+        """(alternation or None, group index -> rule index, rules tried one by one) for ``parts``."""
+        pieces, group_rule, separate = [], {}, []
+        group = 0
+        for k, sub in parts:
+            rule = self.rules[k]
+            if rule.min_chars or rule.keywords or not _combinable(rule):
+                if k not in separate:
+                    separate.append(k)
+                continue
+            pieces.append(f"({sub})" if rule.full else f"((?s:.*?)(?:{sub})(?s:.*))")
+            group += 1
+            group_rule[group] = k
+            group += re.compile(sub, re.IGNORECASE).groups
+        if not pieces:
+            return None, {}, separate
+        try:
+            combined = re.compile("|".join(pieces), re.IGNORECASE)
+        except re.error:  # e.g. two rules with the same group name: try them one by one
+            return None, {}, sorted({k for k, _ in parts})
+        return combined, group_rule, separate
+
+    def first_matches(self, lines: Sequence[str], folded: Sequence[str]) -> list[int]:
+        """Index of the first matching rule of each line (``-1``: none).
+
+        ``folded`` is ``tasks.boilerplate.fold`` of each line (what rules see).
+        """
+        n = len(lines)
+        out = [-1] * n
+        if n == 0 or not self.rules:
+            return out
+        candidates: dict[int, list[int]] = {}
+        if self._automaton is not None:
+            # one scan over the batch; lines longer than every rule are left out of it
+            cap = self.max_chars
+            keep = [i for i in range(n) if cap is None or len(lines[i]) <= cap]
+            if keep:
+                text = "\n".join([casefold(folded[i]) for i in keep])
+                hits = self._automaton.find_matches_as_indexes(text, overlapping=True)
+                if hits:
+                    candidates = self._candidates(hits, keep, folded)
+        rules = self.rules
+        limits = self._limits
+        combined = self._combined
+        for i in range(n):
+            length = len(lines[i])
+            if self.max_chars is not None and length > self.max_chars:
+                continue
+            pattern, group_rule, separate = combined[bisect_left(limits, length)]
+            first = -1
+            if pattern is not None:
+                m = pattern.fullmatch(folded[i])
+                if m is not None:
+                    first = group_rule[m.lastindex]
+            tried = candidates.get(i, ())
+            if separate:
+                tried = sorted({*tried, *separate})
+            for k in tried:
+                if first != -1 and k > first:
+                    break
+                rule = rules[k]
+                if length < rule.min_chars or (rule.max_chars is not None and length > rule.max_chars):
+                    continue
+                if rule._test(folded[i], None):
+                    first = k
+                    break
+            out[i] = first
+        return out
+
+    def _candidates(self, hits: list[tuple[int, int, int]], keep: list[int], folded: Sequence[str]) -> dict[int, list[int]]:
+        """line -> its candidate rules in order, from the automaton's (literal, start, end) hits."""
+        found = np.array(hits, dtype=np.int64)
+        starts = np.cumsum([0] + [len(folded[i]) + 1 for i in keep[:-1]])
+        rows = np.searchsorted(starts, found[:, 2] - 1, side="right") - 1
+        lits = found[:, 0]
+        counts = self._lit_ptr[lits + 1] - self._lit_ptr[lits]
+        pair_rows = np.repeat(rows, counts)
+        # the rules of each hit: _lit_rules[ptr[lit] .. ptr[lit+1])
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        pair_rules = self._lit_rules[np.repeat(self._lit_ptr[lits], counts) + offsets]
+        pairs = np.unique(pair_rows * len(self.rules) + pair_rules)
+        rows_u, rules_u = np.divmod(pairs, len(self.rules))
+        bounds = np.flatnonzero(np.diff(rows_u)) + 1
+        keep_arr = np.asarray(keep, dtype=np.int64)
+        out: dict[int, list[int]] = {}
+        for row, group in zip(rows_u[np.r_[0, bounds]].tolist(), np.split(rules_u, bounds)):
+            out[int(keep_arr[row])] = group.tolist()
+        return out
+
+
+def _top_level_branches(pattern: str) -> list[str] | None:
+    """The top-level alternatives of a regex (``a|(b|c)|d`` -> ``a``, ``(b|c)``, ``d``), or ``None``.
+
+    Splits on ``|`` outside groups and character classes, respecting escapes. Each piece must
+    compile on its own, and there must be as many as the parser sees, else ``None``.
+    """
+    pieces, depth, start, i, n = [], 0, 0, 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a literal ] first in a class
+                i += 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            pieces.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    pieces.append(pattern[start:])
+    try:
+        tree = _parser.parse(pattern, re.IGNORECASE)
+        for piece in pieces:
+            re.compile(piece, re.IGNORECASE)
+    except re.error:
+        return None
+    top = tree.data
+    expected = len(top[0][1][1]) if len(top) == 1 and top[0][0] is _c.BRANCH else 1
+    return pieces if len(pieces) == expected else None
