@@ -71,7 +71,7 @@ def main() -> None:
             "files_skipped": r["inputs"]["unchanged"],
             "flow_seconds": r["wall_seconds"],
             "flow_mb_s": r["inputs"]["bytes"] / 1e6 / r["wall_seconds"],
-            "dedup_seconds": r["stages"]["dedup"]["seconds"],
+            "dedup_cpu_seconds": r["stages"]["dedup"]["cpu_seconds"],
             "keyed_paragraphs": dedup.get("keyed_paragraphs", 0),
             "committed_paragraphs": dedup.get("committed_paragraphs", 0),
             "verified_pairs": dedup.get("candidate_pairs", 0),
@@ -81,11 +81,11 @@ def main() -> None:
         })
 
     print(f"\n{args.mb:g} MB in {args.days} daily runs ({date.today()}, 2-core machine, processes runner)")
-    print(f"{'day':>3} {'MB new':>7} {'skipped':>7} {'flow s':>7} {'MB/s':>6} {'dedup s':>7} {'keyed':>9} "
+    print(f"{'day':>3} {'MB new':>7} {'skipped':>7} {'flow s':>7} {'MB/s':>6} {'dedup cpu s':>11} {'keyed':>9} "
           f"{'committed':>9} {'verified':>9} {'known':>9} {'rewr':>4} {'RSS MiB':>7}")
     for x in rows:
         print(f"{x['day']:>3} {x['mb_cleaned']:>7.1f} {x['files_skipped']:>7} {x['flow_seconds']:>7.1f} "
-              f"{x['flow_mb_s']:>6.2f} {x['dedup_seconds']:>7.2f} {x['keyed_paragraphs']:>9,} "
+              f"{x['flow_mb_s']:>6.2f} {x['dedup_cpu_seconds']:>11.2f} {x['keyed_paragraphs']:>9,} "
               f"{x['committed_paragraphs']:>9,} {x['verified_pairs']:>9,} {x['known_pairs_skipped']:>9,} "
               f"{x['rewritten_parts']:>4} {x['peak_rss_pipeline_mib']:>7.0f}")
     keyed = rows[-1]["keyed_paragraphs"]

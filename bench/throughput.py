@@ -1,16 +1,24 @@
-"""Throughput benchmark: the real `corpusclean run` on a generated corpus of a given size.
+"""Throughput benchmark: the real `corpusclean run` on a corpus of real web-page text (default).
 
-Prints MB/s per stage and end to end, paragraphs per second, peak memory of the pipeline's
-processes, and, in the same run, the naive datasketch signature loop against our vectorised
-signatures on the same paragraphs and shingles (a machine-independent ratio).
+Prints, per stage, CPU and wall seconds, MB/s of each and CPU microseconds per paragraph line;
+end to end MB/s, paragraphs per second, peak memory of the pipeline's processes, and, in the
+same run, the naive datasketch signature loop against our vectorised signatures on the same
+paragraphs and shingles (a machine-independent ratio).
 
-    python bench/throughput.py --mb 200                 # generate (cached) + run
+    python bench/throughput.py --mb 50                  # real pages (built once, cached) + run
+    python bench/throughput.py --mb 200 --generated     # the generated corpus (bench/corpus_gen.py)
     python bench/throughput.py --mb 50 --threads        # thread runner instead of processes
     python bench/throughput.py --raw /my/corpus         # your own files
 
-Stage MB/s are input megabytes over the CPU seconds a stage spent, summed over shards (so
-with 2 workers the flow can be faster than the sum). "flow" is the Prefect flow's wall time;
-"command" also counts starting Python and Prefect's temporary API.
+The real-page corpus is built by ../shared/bench/pages_corpus.py (the naive text dumps of the
+real pages of ../shared/eval: hundreds of short menu/link lines per page, like Common Crawl WET)
+into bench/out/pages-{N}mb/. The generated corpus has few lines per page and overstates speed.
+
+Stage "CPU s" is the CPU time of the thread that ran the stage, "wall s" its elapsed time (on a
+busy machine it also counts waiting for a core), each summed over shards and workers: stage MB/s
+are input megabytes over those seconds, i.e. per core (with 2 workers the flow can be faster
+than any one stage). "flow" is the Prefect flow's wall time; "command" also counts starting
+Python and Prefect's temporary API.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+PAGES_SCRIPT = REPO.parent / "shared" / "bench" / "pages_corpus.py"
 sys.path.insert(0, str(REPO))
 
 from bench.corpus_gen import generate  # noqa: E402
@@ -83,7 +92,9 @@ def _tree_rss(root_pid: int) -> tuple[int, int, int]:
 def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
     cmd = [str(REPO / ".venv" / "bin" / "corpusclean"), "run", "--quiet", "--raw", str(raw), "--out", str(out), *extra]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # This checkout's code first: the virtualenv may be shared with other checkouts (its editable install points at one).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = {"pipeline": 0, "pipeline_pss": 0, "server": 0}
     done = threading.Event()
 
@@ -157,17 +168,48 @@ def generated_corpus(work: Path, mb: float) -> Path:
     return raw
 
 
+def pages_corpus(work: Path, mb: float, files: int = 16) -> Path:
+    """The real-page corpus of ``mb`` MB (../shared/bench/pages_corpus.py), made once and cached under ``work``."""
+    raw = work / f"pages-{mb:g}mb"
+    if (raw / ".complete").exists():
+        return raw
+    if not PAGES_SCRIPT.is_file():
+        raise SystemExit(f"no real-page corpus builder at {PAGES_SCRIPT} (../shared is absent): "
+                         f"use --generated for the generated corpus, or --raw DIR")
+    print(f"building {mb:g} MB of real page text in {raw} ...", flush=True)
+    shutil.rmtree(raw, ignore_errors=True)  # an interrupted build: start again
+    done = subprocess.run([sys.executable, str(PAGES_SCRIPT), str(raw), "--mb", f"{mb:g}", "--files", str(files)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{PAGES_SCRIPT.name} failed ({done.returncode}):\n{done.stderr}")
+    (raw / ".complete").write_text(json.dumps({"builder": str(PAGES_SCRIPT), "mb": mb, "files": files,
+                                               "output": done.stdout.strip()}))
+    return raw
+
+
+def _num(value: float | None, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mb", type=float, default=50.0, help="size of the generated corpus (default 50)")
-    parser.add_argument("--raw", type=Path, help="benchmark these files instead of a generated corpus")
+    parser.add_argument("--mb", type=float, default=50.0, help="size of the built corpus (default 50)")
+    corpus = parser.add_mutually_exclusive_group()
+    corpus.add_argument("--generated", action="store_true",
+                        help="the generated corpus (bench/corpus_gen.py) instead of real pages")
+    corpus.add_argument("--raw", type=Path, help="benchmark these files instead of a built corpus")
     parser.add_argument("--work", type=Path, default=HERE / "out", help="where corpora and outputs go")
     parser.add_argument("--threads", action="store_true", help="use the thread runner (default: processes)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override, repeatable")
     parser.add_argument("--sample-mb", type=float, default=0.3, help="paragraph sample for the datasketch ratio")
     args = parser.parse_args()
 
-    raw = args.raw or generated_corpus(args.work, args.mb)
+    if args.raw:
+        raw, kind = args.raw, "raw"
+    elif args.generated:
+        raw, kind = generated_corpus(args.work, args.mb), "generated"
+    else:
+        raw, kind = pages_corpus(args.work, args.mb), "pages"
     out = args.work / f"clean-{raw.name}"
     extra = ["--task-runner", "threads" if args.threads else "processes"]
     for override in args.overrides:
@@ -183,11 +225,17 @@ def main() -> None:
     print()
     print(f"corpus: {raw} — {mb:.1f} MB, {report['inputs']['files']} files, {report['counts']['documents']} documents, "
           f"{report['counts']['paragraphs']} paragraphs, {report['inputs']['shards']} shards")
-    print(f"{'stage':<12} {'cpu s':>8} {'MB/s':>9}")
+    print(f"{'stage':<12} {'CPU s':>8} {'wall s':>8} {'MB/s CPU':>9} {'MB/s wall':>9} {'µs/line CPU':>11}")
     for name, stage in report["stages"].items():
-        print(f"{name:<12} {stage['seconds']:>8.2f} {stage['mb_per_s'] or 0:>9.2f}")
-    print(f"{'flow':<12} {flow_s:>8.2f} {mb / flow_s:>9.2f}   (wall, {report['counts']['paragraphs'] / flow_s:,.0f} paragraphs/s)")
-    print(f"{'command':<12} {result['command_seconds']:>8.2f} {mb / result['command_seconds']:>9.2f}   (wall, incl. Prefect start-up)")
+        print(f"{name:<12} {stage['cpu_seconds']:>8.2f} {stage['wall_seconds']:>8.2f} "
+              f"{_num(stage['mb_per_s_cpu'], 9, 2)} {_num(stage['mb_per_s_wall'], 9, 2)} "
+              f"{_num(stage['us_per_line_cpu'], 11, 2)}")
+    print("(stage seconds are summed over shards and workers: stage MB/s = input MB / those seconds, i.e. per core; "
+          "CPU = the stage thread's CPU time, wall = elapsed, incl. waiting for a core)")
+    print(f"{'flow':<12} {'':>8} {flow_s:>8.2f} {'':>9} {mb / flow_s:>9.2f}   "
+          f"(wall, whole run, {report['counts']['paragraphs'] / flow_s:,.0f} paragraphs/s)")
+    print(f"{'command':<12} {'':>8} {result['command_seconds']:>8.2f} {'':>9} {mb / result['command_seconds']:>9.2f}   "
+          f"(wall, incl. Prefect start-up)")
     print(f"peak memory of the pipeline's processes: RSS {result['peak_rss_pipeline'] / 2**20:,.0f} MiB "
           f"(PSS {result['peak_pss_pipeline'] / 2**20:,.0f} MiB); Prefect's temporary API server "
           f"{result['peak_rss_server'] / 2**20:,.0f} MiB more")
@@ -196,14 +244,17 @@ def main() -> None:
     print(f"kept {report['counts']['kept']}, boilerplate {report['counts']['boilerplate']}, duplicate {report['counts']['duplicate']}")
 
     record = {
-        "date": date.today().isoformat(), "corpus": str(raw), "mb": mb, "runner": "threads" if args.threads else "processes",
+        "date": date.today().isoformat(), "corpus": str(raw), "corpus_kind": kind, "mb": mb, "runner": "threads" if args.threads else "processes",
         "flow_seconds": flow_s, "command_seconds": result["command_seconds"],
         "flow_mb_s": mb / flow_s, "command_mb_s": mb / result["command_seconds"],
         "paragraphs_per_s": report["counts"]["paragraphs"] / flow_s,
         "peak_rss_pipeline_mib": result["peak_rss_pipeline"] / 2**20,
         "peak_pss_pipeline_mib": result["peak_pss_pipeline"] / 2**20,
         "peak_rss_server_mib": result["peak_rss_server"] / 2**20,
-        "stages": {k: {"seconds": v["seconds"], "mb_per_s": v["mb_per_s"]} for k, v in report["stages"].items()},
+        "stages": {
+            k: {f: v[f] for f in ("cpu_seconds", "wall_seconds", "mb_per_s_cpu", "mb_per_s_wall", "us_per_line_cpu", "lines_in")}
+            for k, v in report["stages"].items()
+        },
         "signatures": sig, "counts": report["counts"],
     }
     (args.work / f"result-{raw.name}.json").write_text(json.dumps(record, indent=2))

@@ -8,7 +8,6 @@ Candidate pairs are verified on the exact shingle sets, read back from the stage
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from tasks.records import make_paragraph_id
 from tasks.shard import ShardResult, open_staged
 from tasks.dedup_index import docs_path, keys_of, read_ipc, read_keys
 from tasks.sketch import DedupKeys, lsh_shape
-from tasks.stage import StageStats
+from tasks.stage import StageStats, clock
 
 
 # Candidate pairs verified per call: bounds the shingle sets held at once (~4k pairs, a few
@@ -191,11 +190,11 @@ def find_run_duplicates(
     committed parts whose decisions change are returned in ``rewrites``.
     """
     stats = StageStats("dedup")
-    started = time.perf_counter()
+    started = clock()
     committed = committed or []
     results = sorted(results, key=lambda r: r.index)
     if not config.enabled:
-        stats.seconds = time.perf_counter() - started
+        stats.add_time(started)
         rewrites = [PartRewrite(c.position, np.zeros(0, np.int64), None, c.doc_live, c.superseded)
                     for c in committed if c.loses_rows]
         return RunDedup([ShardDecisions() for _ in results], stats, rewrites)
@@ -269,7 +268,8 @@ def find_run_duplicates(
             "rewritten_parts": len(rewrites),
         }
     )
-    stats.seconds = time.perf_counter() - started
+    stats.lines_in = n  # keyed paragraphs, committed ones included
+    stats.add_time(started)
     return RunDedup(decisions[len(committed) :], stats, rewrites)
 
 

@@ -8,7 +8,6 @@ of new inputs, and a replacement part for each committed part whose rows change.
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from tasks.corpus_state import RUNS_DIR, Part
 from tasks.dedup import KIND_NAMES
 from tasks.dedup_index import docs_path, filter_keys, write_decisions
 from tasks.shard import ShardResult, open_staged
-from tasks.stage import StageStats
+from tasks.stage import StageStats, clock
 
 PARQUET_OPTIONS = {"compression": "zstd"}
 CLEAN_TEXT_SEPARATOR = "\n\n"
@@ -158,7 +157,7 @@ def finalize_shard(
     result: ShardResult, decisions: ShardDecisions, part: Part, out_dir: Path, run_id: str, pipeline_version: str
 ) -> ShardSummary:
     """Pass 3 for one shard: add the duplicate decisions and write its final files (as ``part`` names them)."""
-    started = time.perf_counter()
+    started = clock()
     summary = ShardSummary(result.index)
     for rel in part.files():
         (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -192,8 +191,9 @@ def finalize_shard(
         os.replace(result.keys_path, out_dir / part.keys)
         os.replace(docs_path(result.keys_path), docs_path(out_dir / part.keys))
         write_decisions(out_dir / part.decisions, decisions.chrome, decisions.cluster, decisions.kind)
-    summary.stats.seconds = time.perf_counter() - started
+    summary.stats.add_time(started)
     summary.stats.chars_in = result.bytes_in
+    summary.stats.lines_in = result.n_paragraphs
     return summary
 
 

@@ -18,7 +18,6 @@ paragraph_index) that decides which copy is the original.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from tasks.read import SourceFile, read_source
 from tasks.records import Batch, Document, Reject, make_paragraph_id
 from tasks.repair import RepairStage
 from tasks.sketch import DedupKeys, SketchStage, empty_keys, lsh_shape
-from tasks.stage import Stage, StageStats, run_stages
+from tasks.stage import Stage, StageStats, clock, run_stages
 
 # Staged paragraph rows: the final columns minus the decisions taken across the whole run.
 _STAGED_PARAGRAPH_COLUMNS = [
@@ -134,7 +133,7 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
     docs: list[Document] = []
     rejects: list[Reject] = []
     for src in files:
-        started = time.perf_counter()
+        started = clock()
         read_stats.chars_in += src.size  # bytes, for the read stage
         for item in read_source(src, config.read):
             if isinstance(item, Reject):
@@ -144,11 +143,11 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
                 docs.append(item)
                 read_stats.counts[f"encoding:{item.source_encoding}"] += 1
             if len(docs) >= config.run.batch_docs:
-                read_stats.seconds += time.perf_counter() - started
+                read_stats.add_time(started)
                 yield Batch(docs, rejects=rejects)
                 docs, rejects = [], []
-                started = time.perf_counter()
-        read_stats.seconds += time.perf_counter() - started
+                started = clock()
+        read_stats.add_time(started)
         read_stats.counts["files"] += 1
     if docs or rejects:
         yield Batch(docs, rejects=rejects)
@@ -230,7 +229,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     try:
         for batch in iter_batches(files, config, read_stats):
             batch = run_stages(batch, stages)
-            started = time.perf_counter()
+            started = clock()
             keys: DedupKeys = batch.keys if batch.keys is not None else empty_keys(n_bands)
             doc_offset, row_offset = result.n_docs, result.n_paragraphs
             pos = np.asarray(batch.paragraphs.doc_pos, np.int32)
@@ -250,8 +249,9 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
             result.n_docs += len(batch.docs)
             result.n_paragraphs += len(batch.paragraphs)
             result.n_rejects += len(batch.rejects)
-            stage_seconds = time.perf_counter() - started
-            result.stats.setdefault("stage_write", StageStats("stage_write")).seconds += stage_seconds
+            stage_write = result.stats.setdefault("stage_write", StageStats("stage_write"))
+            stage_write.add_time(started)
+            stage_write.lines_in += len(batch.paragraphs)
     finally:
         for writer in writers.values():
             writer.close()

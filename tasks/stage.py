@@ -2,8 +2,14 @@
 
 A stage loads its heavy state once (rule packs, language profiles, MinHash permutations)
 in ``__init__``, then transforms batch after batch in ``process``. The base class times
-each call, counts the characters it saw, and keeps the stage's counters, so every stage
-can report a summary (the run report and the benchmark read ``StageStats``).
+each call, counts the characters and paragraph lines it saw, and keeps the stage's counters,
+so every stage can report a summary (the run report and the benchmark read ``StageStats``).
+
+Every timing is kept twice: ``cpu_seconds`` is the CPU time of the thread that ran the
+stage (``time.thread_time``: right with the process runner and with the thread runner,
+where the process's CPU time would count the other workers' threads too; work a library
+hands to helper threads is not in it), ``wall_seconds`` is elapsed time (``perf_counter``),
+which on a busy machine also counts the time spent waiting for a core.
 """
 
 from __future__ import annotations
@@ -15,24 +21,47 @@ from dataclasses import dataclass, field
 from tasks.records import Batch
 
 
+def clock() -> tuple[float, float]:
+    """A start mark for ``StageStats.add_time``: (this thread's CPU time, wall time)."""
+    return time.thread_time(), time.perf_counter()
+
+
 @dataclass
 class StageStats:
     name: str
-    seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the thread running the stage (summed over shards)
+    wall_seconds: float = 0.0  # elapsed time (summed over shards)
     chars_in: int = 0
+    lines_in: int = 0  # paragraph lines the stage saw (0 for stages before the paragraphs stage)
     batches: int = 0
     counts: Counter = field(default_factory=Counter)
 
+    @property
+    def seconds(self) -> float:
+        """Deprecated alias of ``wall_seconds`` (what it always measured), for callers not yet
+        moved to ``cpu_seconds``/``wall_seconds``; not in the report."""
+        return self.wall_seconds
+
+    def add_time(self, since: tuple[float, float]) -> None:
+        """Add the CPU and wall time elapsed since ``since`` (a ``clock()`` mark)."""
+        cpu, wall = since
+        self.cpu_seconds += time.thread_time() - cpu
+        self.wall_seconds += time.perf_counter() - wall
+
     def merge(self, other: "StageStats") -> None:
-        self.seconds += other.seconds
+        self.cpu_seconds += other.cpu_seconds
+        self.wall_seconds += other.wall_seconds
         self.chars_in += other.chars_in
+        self.lines_in += other.lines_in
         self.batches += other.batches
         self.counts.update(other.counts)
 
     def to_dict(self) -> dict:
         return {
-            "seconds": round(self.seconds, 4),
+            "cpu_seconds": round(self.cpu_seconds, 4),
+            "wall_seconds": round(self.wall_seconds, 4),
             "chars_in": self.chars_in,
+            "lines_in": self.lines_in,
             "batches": self.batches,
             "counts": dict(sorted(self.counts.items())),
         }
@@ -50,10 +79,11 @@ class Stage:
         raise NotImplementedError
 
     def __call__(self, batch: Batch) -> Batch:
-        started = time.perf_counter()
         self.stats.chars_in += sum(len(d.text) for d in batch.docs)
+        started = clock()
         out = self.process(batch)
-        self.stats.seconds += time.perf_counter() - started
+        self.stats.add_time(started)
+        self.stats.lines_in += len(out.paragraphs)  # once split (the paragraphs stage counts its output)
         self.stats.batches += 1
         return out
 
