@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.config import BoilerplateConfig
-from tasks.linefeatures import CLASSIFIER_REASONS, ContentClassifier
+from tasks.linefeatures import CLASSIFIER_REASONS, ContentClassifier, document_language
 from tasks.records import Batch
 from tasks.rulematch import RuleMatcher
 from tasks.stage import Stage
@@ -508,29 +508,74 @@ class BoilerplateClassifier:
 # The stage
 
 
+def language_packs() -> list[str]:
+    """The built-in packs named after a language (``en``, ``fr``...): chosen per document."""
+    return [name for name in available_packs() if len(name) == 2]
+
+
 class BoilerplateStage(Stage):
-    """Fill ``is_boilerplate`` / ``boilerplate_reason`` for every paragraph of a batch."""
+    """Fill ``is_boilerplate`` / ``boilerplate_reason`` for every paragraph of a batch.
+
+    With ``language_packs`` on, each document gets the configured packs plus the pack of its
+    language (guessed from function words, ``linefeatures.document_language``), or every
+    language pack when its language cannot be told. One classifier per distinct pack list,
+    built when first needed (rules load once per worker, not per batch).
+    """
 
     name = "boilerplate"
 
     def __init__(self, config: BoilerplateConfig):
         super().__init__()
         self.config = config
+        self._content = (
+            ContentClassifier(threshold=config.classifier_threshold, min_lines=config.classifier_min_lines)
+            if config.classifier
+            else None
+        )
+        self._classifiers: dict[tuple[str, ...], BoilerplateClassifier] = {}
+        self._language_packs = language_packs() if config.enabled and config.language_packs else []
         self.classifier: BoilerplateClassifier | None = None
         if config.enabled:
-            content = (
-                ContentClassifier(threshold=config.classifier_threshold, min_lines=config.classifier_min_lines)
-                if config.classifier
-                else None
-            )
-            self.classifier = BoilerplateClassifier(load_rule_packs(config.rule_packs, config.extra_rule_files), content)
+            # the pinned list is loaded at once, so that a bad pack or rule file fails early
+            self.classifier = self._classifier_for(tuple(config.rule_packs))
+            for pack in self._language_packs:
+                load_rule_packs([*config.rule_packs, pack], config.extra_rule_files)
+
+    def _classifier_for(self, packs: tuple[str, ...]) -> BoilerplateClassifier:
+        classifier = self._classifiers.get(packs)
+        if classifier is None:
+            rules = load_rule_packs(list(packs), self.config.extra_rule_files)
+            classifier = self._classifiers[packs] = BoilerplateClassifier(rules, self._content)
+        return classifier
+
+    def packs_for(self, lines: Sequence[str]) -> tuple[str, ...]:
+        """The rule packs applied to a document with these lines."""
+        pinned = tuple(self.config.rule_packs)
+        if not self._language_packs:
+            return pinned
+        lang = document_language(lines)
+        chosen = [lang] if lang in self._language_packs else self._language_packs if lang is None else []
+        return pinned + tuple(p for p in chosen if p not in pinned)
 
     def process(self, batch: Batch) -> Batch:
         paragraphs = batch.paragraphs
         texts = paragraphs.text
         reasons: list[str | None] = [None] * len(texts)
         if self.classifier is not None and texts:
-            reasons = self.classifier.classify_batch(texts, batch.doc_ranges())
+            # documents grouped by pack list: each group's rules matched over its lines at once
+            groups: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+            for start, end in batch.doc_ranges():
+                if end > start:
+                    groups.setdefault(self.packs_for(texts[start:end]), []).append((start, end))
+            for packs, ranges in groups.items():
+                lines = [line for start, end in ranges for line in texts[start:end]]
+                local, offset = [], 0
+                for start, end in ranges:
+                    local.append((offset, offset + end - start))
+                    offset += end - start
+                decided = self._classifier_for(packs).classify_batch(lines, local)
+                for (start, end), (a, b) in zip(ranges, local):
+                    reasons[start:end] = decided[a:b]
         paragraphs.boilerplate_reason = reasons
         paragraphs.is_boilerplate = [r is not None for r in reasons]
         counts = self.stats.counts

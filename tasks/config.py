@@ -36,7 +36,15 @@ class RepairConfig(_Section):
 class BoilerplateConfig(_Section):
     enabled: bool = Field(True, description="Flag site chrome (newsletter prompts, share bars, credits...).")
     rule_packs: list[str] = Field(
-        ["common", "en", "fr"], description="Built-in rule packs to load (tasks/rules/NAME.toml)."
+        ["common", "en"],
+        description="Built-in rule packs applied to every document (tasks/rules/NAME.toml); English chrome "
+        "(share, comment counters) appears on pages in every language.",
+    )
+    language_packs: bool = Field(
+        True,
+        description="Also apply each document's language pack (en, fr, de, es: tasks/rules/LANG.toml), the language "
+        "guessed from its function words; a document too short to tell gets every language pack. false: only "
+        "rule_packs (a pinned list).",
     )
     extra_rule_files: list[Path] = Field(
         [], description="Your own rule packs (same TOML format), added to the built-in ones."
