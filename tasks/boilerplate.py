@@ -37,7 +37,7 @@ from pathlib import Path
 from tasks.config import BoilerplateConfig
 from tasks.linefeatures import CLASSIFIER_REASONS, ContentClassifier, document_language
 from tasks.records import Batch
-from tasks.rulematch import RuleMatcher
+from tasks.rulematch import matcher_for
 from tasks.stage import Stage
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -339,7 +339,34 @@ def available_packs() -> list[str]:
     return sorted(p.stem for p in RULES_DIR.glob("*.toml"))
 
 
+_LOADED: dict[tuple, list[Rule]] = {}
+
+
+def _file_key(path: Path) -> tuple:
+    try:
+        st = path.stat()
+        return (str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return (str(path), None, None)
+
+
 def load_rule_packs(names: Sequence[str], extra_files: Sequence[Path] = ()) -> list[Rule]:
+    """``read_rule_packs``, remembered per process while the files are unchanged (a worker makes
+    a stage per shard, and parsing the packs' large patterns costs a noticeable fraction of a second)."""
+    if isinstance(names, str):
+        names = [names]
+    key = (tuple(names), tuple(_file_key(Path(p)) for p in extra_files),
+           tuple(_file_key(RULES_DIR / f"{n}.toml") for n in names if isinstance(n, str) and _PACK_NAME_RE.match(n)))
+    rules = _LOADED.get(key)
+    if rules is None:
+        rules = read_rule_packs(names, extra_files)
+        if len(_LOADED) >= 64:
+            _LOADED.clear()
+        _LOADED[key] = rules
+    return list(rules)
+
+
+def read_rule_packs(names: Sequence[str], extra_files: Sequence[Path] = ()) -> list[Rule]:
     """Load built-in packs (``tasks/rules/NAME.toml``) then the user's files, in that order.
 
     Rule order is load order (first matching rule wins). ``[vars]`` accumulate across files
@@ -398,7 +425,7 @@ class BoilerplateClassifier:
         self._memo_old: dict[str, Rule | None] = {}
         # Many lines at once: a literal prefilter over the whole batch, then the exact regexes
         # (tasks/rulematch.py); same first matching rule as match_rule, line by line.
-        self._matcher = RuleMatcher(self.rules)
+        self._matcher = matcher_for(self.rules)
 
     def match_rules(self, lines: Sequence[str]) -> list[Rule | None]:
         """``match_rule`` of every line, computed for the distinct lines in one pass."""

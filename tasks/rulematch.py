@@ -28,6 +28,7 @@ import re._constants as _c
 import re._parser as _parser
 from bisect import bisect_left
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import product
 from typing import TYPE_CHECKING
 
@@ -168,6 +169,7 @@ def _item(op, av) -> tuple[frozenset[str] | None, frozenset[str] | None]:
     return None, None  # ANY, NOT_LITERAL, CATEGORY, GROUPREF...: no literal
 
 
+@lru_cache(maxsize=4096)  # packs share patterns and variables: parse each one once per process
 def required_literals(pattern: str, flags: int = 0) -> frozenset[str] | None:
     """Strings (case-folded) one of which every match of ``pattern`` contains; ``None`` if unknown.
 
@@ -197,6 +199,25 @@ def _combinable(rule: "Rule") -> bool:
     """Whether a pattern can sit in a combined alternation (no references to its own groups)."""
     text = rule.pattern.pattern
     return rule.pattern.groups == 0 or ("(?P=" not in text and not re.search(r"\\[1-9]", text) and "(?(" not in text)
+
+
+def _signature(rule: "Rule") -> tuple:
+    return (rule.pattern.pattern, rule.pattern.flags, rule.full, rule.min_chars, rule.max_chars, rule.keywords)
+
+
+_MATCHERS: dict[tuple, "RuleMatcher"] = {}
+
+
+def matcher_for(rules: Sequence["Rule"]) -> "RuleMatcher":
+    """A ``RuleMatcher`` for these rules, shared by every classifier of the process with the same
+    rules (building one parses every pattern: ~0.5 s; a worker cleans many shards)."""
+    key = tuple(_signature(r) for r in rules)
+    matcher = _MATCHERS.get(key)
+    if matcher is None:
+        if len(_MATCHERS) >= 32:
+            _MATCHERS.clear()
+        matcher = _MATCHERS[key] = RuleMatcher(rules)
+    return matcher
 
 
 class RuleMatcher:
@@ -246,7 +267,7 @@ class RuleMatcher:
 
     def __reduce__(self):
         # the automaton is not picklable: a process worker rebuilds the matcher from the rules
-        return (RuleMatcher, (self.rules,))
+        return (matcher_for, (self.rules,))
 
     def _combine(self, parts: list[tuple[int, str]]) -> tuple:
         """(alternation or None, group index -> rule index, rules tried one by one) for ``parts``."""
@@ -338,7 +359,8 @@ class RuleMatcher:
         return out
 
 
-def _top_level_branches(pattern: str) -> list[str] | None:
+@lru_cache(maxsize=1024)
+def _top_level_branches(pattern: str) -> tuple[str, ...] | None:
     """The top-level alternatives of a regex (``a|(b|c)|d`` -> ``a``, ``(b|c)``, ``d``), or ``None``.
 
     Splits on ``|`` outside groups and character classes, respecting escapes. Each piece must
@@ -377,4 +399,4 @@ def _top_level_branches(pattern: str) -> list[str] | None:
         return None
     top = tree.data
     expected = len(top[0][1][1]) if len(top) == 1 and top[0][0] is _c.BRANCH else 1
-    return pieces if len(pieces) == expected else None
+    return tuple(pieces) if len(pieces) == expected else None
