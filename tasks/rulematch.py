@@ -186,7 +186,11 @@ def rule_literals(rule: "Rule") -> frozenset[str] | None:
     """A rule's necessary literals: from its pattern, or its keywords (the more selective)."""
     from_pattern = required_literals(rule.pattern.pattern, rule.pattern.flags)
     from_keywords = frozenset(casefold(k) for k in rule.keywords) if rule.keywords else None
-    if from_keywords is not None and min(_selectivity(k) for k in from_keywords) < MIN_LITERAL:
+    # Keywords are tested against str.lower(), which turns İ into i + U+0307 where the fold
+    # gives i: a keyword with U+0307 is in the lowered line, not in the folded one.
+    if from_keywords is not None and (
+        min(_selectivity(k) for k in from_keywords) < MIN_LITERAL or any("\u0307" in k for k in from_keywords)
+    ):
         from_keywords = None
     return _best(from_pattern, from_keywords)
 
