@@ -25,8 +25,8 @@ from __future__ import annotations
 import re
 import re._casefix as _casefix  # the regex engine's extra case equivalences (stdlib, 3.11+)
 import re._constants as _c
+import re._compiler as _compiler
 import re._parser as _parser
-from bisect import bisect_left
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import product
@@ -39,7 +39,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from tasks.boilerplate import Rule
 
-MIN_LITERAL = 3  # shorter literals occur in most lines: no filtering power (symbols excepted)
+MIN_LITERAL = 2  # single letters occur in most lines: no filtering power (symbols excepted)
 _MAX_EXACT = 64  # bound on the strings a sub-pattern is expanded into
 
 
@@ -96,7 +96,7 @@ def _selectivity(literal: str) -> int:
 
 def _best(*options: frozenset[str] | None) -> frozenset[str] | None:
     """The most selective requirement: the one whose least selective string is best."""
-    best, score = None, -1
+    best, score = None, 0
     for option in options:
         if option is None or not option:
             continue
@@ -188,21 +188,73 @@ def rule_literals(rule: "Rule") -> frozenset[str] | None:
     from_keywords = frozenset(casefold(k) for k in rule.keywords) if rule.keywords else None
     # Keywords are tested against str.lower(), which turns İ into i + U+0307 where the fold
     # gives i: a keyword with U+0307 is in the lowered line, not in the folded one.
-    if from_keywords is not None and (
-        min(_selectivity(k) for k in from_keywords) < MIN_LITERAL or any("\u0307" in k for k in from_keywords)
-    ):
+    # A rule's keywords are its author's prefilter: used whatever their length ("/", "©").
+    if from_keywords is not None and (not all(from_keywords) or any("\u0307" in k for k in from_keywords)):
         from_keywords = None
     return _best(from_pattern, from_keywords)
+
+
+# A full match starts (ends) with a character consumed by the first (last) item that consumes
+# one, so it is matched by one of the one-character items ("atoms": a literal, a class, a
+# negated literal) up to the first (from the last) item that cannot be empty. Each atom is
+# compiled on its own with the flags in force where it stands, so testing a line's first and
+# last characters against them is exact.
+
+
+def _edge(items, state, flags: int, last: bool) -> tuple[list | None, bool]:
+    """(atoms an edge character of a match of the sequence is matched by, or None for any; nullable)."""
+    atoms: list = []
+    for op, av in (reversed(items) if last else items):
+        item_atoms, nullable = _edge_item(op, av, state, flags, last)
+        if item_atoms is None:
+            return None, False
+        atoms.extend(item_atoms)
+        if not nullable:
+            return atoms, False
+    return atoms, True
+
+
+def _edge_item(op, av, state, flags: int, last: bool) -> tuple[list | None, bool]:
+    if op in (_c.LITERAL, _c.NOT_LITERAL, _c.IN):
+        return [_compiler.compile(_parser.SubPattern(state, [(op, av)]), flags)], False
+    if op is _c.SUBPATTERN:
+        _, add, remove, body = av
+        return _edge(body, state, (flags | add) & ~remove, last)
+    if op is _c.ATOMIC_GROUP:
+        return _edge(av, state, flags, last)
+    if op is _c.BRANCH:
+        atoms, nullable = [], False
+        for branch in av[1]:
+            branch_atoms, branch_nullable = _edge(branch, state, flags, last)
+            if branch_atoms is None:
+                return None, False
+            atoms.extend(branch_atoms)
+            nullable = nullable or branch_nullable
+        return atoms, nullable
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+        low, _, body = av
+        atoms, nullable = _edge(body, state, flags, last)
+        return atoms, nullable or low == 0
+    if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+        return [], True  # zero-width: the neighbouring item decides
+    return None, False  # ANY, a group reference...
+
+
+@lru_cache(maxsize=2048)
+def edge_atoms(pattern: str, flags: int = 0, last: bool = False) -> tuple | None:
+    """Compiled one-character patterns, one of which matches the first (``last``: the last)
+    character of any non-empty full match of ``pattern``; None when any character may."""
+    parsed = _parser.parse(pattern, flags)
+    atoms, _ = _edge(parsed.data, parsed.state, parsed.state.flags, last)
+    return None if atoms is None else tuple(atoms)
 
 
 # ---------------------------------------------------------------------------------------------
 # The matcher
 
 
-def _combinable(rule: "Rule") -> bool:
-    """Whether a pattern can sit in a combined alternation (no references to its own groups)."""
-    text = rule.pattern.pattern
-    return rule.pattern.groups == 0 or ("(?P=" not in text and not re.search(r"\\[1-9]", text) and "(?(" not in text)
+def _admits(atoms: tuple | None, char: str) -> bool:
+    return atoms is None or any(atom.fullmatch(char) is not None for atom in atoms)
 
 
 def _signature(rule: "Rule") -> tuple:
@@ -256,44 +308,40 @@ class RuleMatcher:
         self._lit_ptr = np.cumsum([0] + [len(literals[key]) for key in keys]).astype(np.int64)
         self._lit_rules = np.array([k for key in keys for k in sorted(literals[key])], dtype=np.int64)
         self._automaton = ahocorasick_rs.AhoCorasick(keys) if keys else None
-        # Unfiltered sub-patterns are tried on every line: one combined alternation per length
-        # bucket (rules whose max_chars admits the length), one regex call instead of many.
-        limits = sorted({r.max_chars for r in self.rules if r.max_chars is not None})
-        self._limits = limits
-        self._combined: list[tuple] = []
-        for limit in [*limits, None]:
-            parts = [
-                (k, sub) for k, sub in unfiltered
-                if self.rules[k].max_chars is None or (limit is not None and self.rules[k].max_chars >= limit)
-            ]
-            self._combined.append(self._combine(parts))
-        self.max_chars = None if any(r.max_chars is None for r in self.rules) else (limits[-1] if limits else 0)
+        # Unfiltered branches cannot be told by a literal, but a full-match branch can only match
+        # a line whose first character it can start with (``first_chars``): rule k is a candidate
+        # for a line when one of its unfiltered branches admits the line's first character.
+        edges: dict[int, list | None] = {}
+        for k, sub in unfiltered:
+            rule = self.rules[k]
+            if not rule.full or (k in edges and edges[k] is None):
+                edges[k] = None
+                continue
+            first = edge_atoms(sub, rule.pattern.flags)
+            final = edge_atoms(sub, rule.pattern.flags, last=True)
+            if first is None and final is None:
+                edges[k] = None
+            else:
+                edges.setdefault(k, []).append((first, final))
+        self._edges = edges
+        self._by_edges: dict[tuple[str, str], tuple[int, ...]] = {}
+        limits = [r.max_chars for r in self.rules if r.max_chars is not None]
+        self.max_chars = None if any(r.max_chars is None for r in self.rules) else max(limits, default=0)
 
     def __reduce__(self):
         # the automaton is not picklable: a process worker rebuilds the matcher from the rules
         return (matcher_for, (self.rules,))
 
-    def _combine(self, parts: list[tuple[int, str]]) -> tuple:
-        """(alternation or None, group index -> rule index, rules tried one by one) for ``parts``."""
-        pieces, group_rule, separate = [], {}, []
-        group = 0
-        for k, sub in parts:
-            rule = self.rules[k]
-            if rule.min_chars or rule.keywords or not _combinable(rule):
-                if k not in separate:
-                    separate.append(k)
-                continue
-            pieces.append(f"({sub})" if rule.full else f"((?s:.*?)(?:{sub})(?s:.*))")
-            group += 1
-            group_rule[group] = k
-            group += re.compile(sub, re.IGNORECASE).groups
-        if not pieces:
-            return None, {}, separate
-        try:
-            combined = re.compile("|".join(pieces), re.IGNORECASE)
-        except re.error:  # e.g. two rules with the same group name: try them one by one
-            return None, {}, sorted({k for k, _ in parts})
-        return combined, group_rule, separate
+    def _unfiltered_for(self, first: str, last: str) -> tuple[int, ...]:
+        """The unfiltered rules that a line with these first and last characters may match, in order."""
+        key = (first, last)
+        rules = self._by_edges.get(key)
+        if rules is None:
+            rules = self._by_edges[key] = tuple(
+                k for k, branches in sorted(self._edges.items())
+                if branches is None or any(_admits(atoms_first, first) and _admits(atoms_last, last) for atoms_first, atoms_last in branches)
+            )
+        return rules
 
     def first_matches(self, lines: Sequence[str], folded: Sequence[str]) -> list[int]:
         """Index of the first matching rule of each line (``-1``: none).
@@ -315,31 +363,26 @@ class RuleMatcher:
                 if hits:
                     candidates = self._candidates(hits, keep, folded)
         rules = self.rules
-        limits = self._limits
-        combined = self._combined
+        cap = self.max_chars
+        unfiltered_for = self._unfiltered_for
         for i in range(n):
+            line = folded[i]
             length = len(lines[i])
-            if self.max_chars is not None and length > self.max_chars:
+            if cap is not None and length > cap:
                 continue
-            pattern, group_rule, separate = combined[bisect_left(limits, length)]
-            first = -1
-            if pattern is not None:
-                m = pattern.fullmatch(folded[i])
-                if m is not None:
-                    first = group_rule[m.lastindex]
-            tried = candidates.get(i, ())
-            if separate:
-                tried = sorted({*tried, *separate})
+            tried = candidates.get(i)
+            always = unfiltered_for(line[:1], line[-1:])
+            if always:
+                tried = sorted({*tried, *always}) if tried else always
+            elif not tried:
+                continue
             for k in tried:
-                if first != -1 and k > first:
-                    break
                 rule = rules[k]
                 if length < rule.min_chars or (rule.max_chars is not None and length > rule.max_chars):
                     continue
-                if rule._test(folded[i], None):
-                    first = k
+                if rule._test(line, None):
+                    out[i] = k
                     break
-            out[i] = first
         return out
 
     def _candidates(self, hits: list[tuple[int, int, int]], keep: list[int], folded: Sequence[str]) -> dict[int, list[int]]:

@@ -394,7 +394,7 @@ def test_required_literals_exact_expectations():
     assert required_literals("ſtraſſe", re.IGNORECASE) == frozenset({"strasse"})  # ſ folds to s
     assert required_literals("(?-i:AFP)|dpa news", re.IGNORECASE) == frozenset({"afp", "dpa news"})
     assert required_literals(r"\d+ newsletter\d*") == frozenset({" newsletter"})
-    for pattern in ("x?", "[a-z]+", "(?:abc)?", "abc|.*", "ab", r"\w+\s\d+", "(?:newsletter)*", "a|bc"):
+    for pattern in ("x?", "[a-z]+", "(?:abc)?", "abc|.*", "a", r"\w+\s\d+", "(?:newsletter)*", "a|bc"):
         assert required_literals(pattern) is None, pattern
 
 
@@ -468,7 +468,8 @@ def test_casefold_agrees_with_ignorecase():
     ],
 )
 def test_top_level_branches(pattern, expected):
-    assert _top_level_branches(pattern) == expected
+    got = _top_level_branches(pattern)
+    assert (list(got) if got is not None else None) == expected
     if expected is not None and len(expected) > 1:
         # the pieces match exactly what the whole matches
         whole = re.compile(pattern)
