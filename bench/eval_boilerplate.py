@@ -1,32 +1,42 @@
-"""Boilerplate quality: snippet precision / recall / F1 on a page set, through the real pipeline.
+"""Boilerplate quality on real pages, through the real pipeline: snippet F1 and line F1 per benchmark.
 
-The page set (default ``../shared/eval/boilerplate/pages``, read-only) holds ``NAME.raw.txt``
-(all visible text of a real web page, one block per line), ``NAME.snippets.json`` (snippets of
-main content and of boilerplate) and ``manifest.json`` (each page's language). This command
+Two read-only page sets: ``../shared/eval/boilerplate/pages`` (``--pages``; 990 pages, each with
+``NAME.snippets.json``: snippets of main content and of boilerplate; set name "trafilatura") and
+``../shared/eval/boilerplate-gold/pages`` (``--set-dir``; 2,265 pages of four benchmarks, dragnet,
+cleaneval, cportal and readability, each with ``NAME.gold.txt``, the full main content). Both hold
+``NAME.raw.txt`` (all visible text of a real web page, one block per line) and ``manifest.json``
+(each page's set and language). This command
 
 1. copies each ``NAME.raw.txt`` to a temporary raw folder as ``NAME.txt``;
 2. runs the real ``corpusclean run --raw TMP --out TMP2 --quiet`` (Prefect, every stage, dedup
-   included) — or, with ``--stage-only``, just repair + paragraphs + boilerplate in-process
-   (no Prefect, no language, no dedup: seconds instead of a minute, for iterating);
+   included) once per page set — or, with ``--stage-only``, just repair + paragraphs + boilerplate
+   in-process (no Prefect, no language, no dedup: seconds instead of minutes, for iterating);
 3. writes each document's clean ``text`` to ``PRED/NAME.txt``;
-4. scores with the set's own ``score.py`` (``--json``), overall, per language (de, en, es, fr,
-   the others together) and, for fitting without over-fitting, per half of the pages (a fixed
-   split by a hash of the page name: ``fit`` and ``check``).
+4. scores with the shared ``score.py`` (``--json``): the snippet set overall, per language (de, en,
+   es, fr, the others together) and per half of the pages (a fixed split by a hash of the page
+   name: ``fit`` and ``check``); the gold sets per benchmark (line F1, with token-weighted and
+   bag-of-words F1), and their French pages where there are some.
 
-    .venv/bin/python bench/eval_boilerplate.py                  # the reported figures
+    .venv/bin/python bench/eval_boilerplate.py                  # the reported figures (make eval)
     .venv/bin/python bench/eval_boilerplate.py --stage-only     # fast iteration
+    .venv/bin/python bench/eval_boilerplate.py --only dragnet --stage-only
     .venv/bin/python bench/eval_boilerplate.py --lang fr --limit 10 --keep /tmp/pred
     .venv/bin/python bench/eval_boilerplate.py --speed          # boilerplate stage MB/s only
-    .venv/bin/python bench/eval_boilerplate.py --fit            # refit the line classifier's weights
+    .venv/bin/python bench/eval_boilerplate.py --fit --lobo     # refit (make fit)
 
-``--fit`` fits the two logistic models of ``tasks/linefeatures.py`` on the "fit" half of the
-pages only (so that the "check" half stays an honest held-out estimate) and prints
-``LINE_WEIGHTS`` and ``CONTEXT_WEIGHTS`` to paste into the module. Training lines are the
-lines no rule flags that contain a snippet: "with" snippets label article text (1), "without"
-snippets chrome (0).
+``--fit`` fits the two logistic models of ``tasks/linefeatures.py`` on five sources and writes
+``tasks/models/content_classifier.json``: the four gold sets (every line no rule flags, labelled
+article text (1) when it matches the page's gold by score.py's own rule, imported from score.py,
+chrome (0) otherwise) and the "fit" half of the snippet set (lines containing a "with" snippet
+are 1, a "without" snippet 0). Each source has the same total weight (dragnet's 1,353 pages
+would otherwise dominate). The decision constants of ``ContentClassifier`` (threshold,
+block_threshold, sandwich_high/low) are then chosen by coordinate ascent on the mean per-source
+F1 of the training sources. ``--lobo`` prints the leave-one-benchmark-out table: for each of the
+five sources, a model fitted (weights and constants) without it, scored on it with score.py
+(stage-only), beside today's model file: nothing fitted on a page's own labels is scored on it.
 
 Scoring subsets (a language, a half, ``--limit``) uses a temporary set folder holding the
-subset's ``manifest.json`` and symbolic links to the pages: nothing is copied out of the set,
+subset's ``manifest.json`` and symbolic links to the pages: nothing is copied out of the sets,
 and ``score.py`` runs unmodified.
 """
 

@@ -489,11 +489,11 @@ class BoilerplateStage(Stage):
         self.config = config
         self.classifier: BoilerplateClassifier | None = None
         if config.enabled:
-            content = (
-                ContentClassifier(threshold=config.classifier_threshold, min_lines=config.classifier_min_lines)
-                if config.classifier
-                else None
-            )
+            content = None
+            if config.classifier:
+                # the threshold, unless set, is the fitted one (tasks/models/content_classifier.json)
+                chosen = {} if config.classifier_threshold is None else {"threshold": config.classifier_threshold}
+                content = ContentClassifier(min_lines=config.classifier_min_lines, **chosen)
             self.classifier = BoilerplateClassifier(load_rule_packs(config.rule_packs, config.extra_rule_files), content)
 
     def process(self, batch: Batch) -> Batch:
