@@ -360,17 +360,21 @@ def _fit_logistic(X, y, l2: float = 1.0, sample_weight=None):
     return minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 2000}).x
 
 
-def _source_weights(sources: list[str]):
-    """Each source the same total weight (its lines equally), scaled so the weights sum to the number of lines."""
+def _source_weights(sources: list[str], snippet_share: float | None = None):
+    """Each source the same total weight (its lines equally), scaled so the weights sum to the number of
+    lines; ``snippet_share``: the snippet set's share of the total instead (the gold sets share the rest)."""
     import numpy as np
 
     sources = np.array(sources)
     names, counts = np.unique(sources, return_counts=True)
-    per = {n: len(sources) / (len(names) * c) for n, c in zip(names, counts)}
+    share = {n: 1.0 / len(names) for n in names}
+    if snippet_share is not None and SNIPPET_SET in share and len(names) > 1:
+        share = {n: snippet_share if n == SNIPPET_SET else (1.0 - snippet_share) / (len(names) - 1) for n in names}
+    per = {n: len(sources) * share[n] / c for n, c in zip(names, counts)}
     return np.array([per[s] for s in sources])
 
 
-def fit_weights(pages: list[FitPage], l2: float) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+def fit_weights(pages: list[FitPage], l2: float, snippet_share: float | None = None) -> tuple[tuple[float, ...], tuple[float, ...], int]:
     """The two logistic models fitted on the labelled unflagged lines of ``pages`` (training pages only)."""
     import numpy as np
 
@@ -384,7 +388,7 @@ def fit_weights(pages: list[FitPage], l2: float) -> tuple[tuple[float, ...], tup
                 X.append(v)
                 y.append(label)
                 src.append(p.source)
-    X, y, sw = np.array(X), np.array(y, float), _source_weights(src)
+    X, y, sw = np.array(X), np.array(y, float), _source_weights(src, snippet_share)
     line_weights = _fit_logistic(X, y, l2, sw)
     C = []
     for p in pages:
@@ -530,7 +534,7 @@ def _f1_of(source: str, res: dict) -> float:
 
 
 def fit(pages_dir: Path, gold_dir: Path, overrides: list[str], l2: float, lobo: bool, write: Path | None,
-        tune_decision: bool = True) -> None:
+        tune_decision: bool = True, snippet_share: float | None = None, only: str | None = None) -> None:
     """Fit on all five sources (and write the model file), and/or the leave-one-benchmark-out table."""
     import datetime
 
@@ -548,7 +552,7 @@ def fit(pages_dir: Path, gold_dir: Path, overrides: list[str], l2: float, lobo: 
     today_decision = {k: getattr(lf.ContentClassifier(), k) for k in DECISION_GRID}
 
     def fit_on(train_pages):
-        line_w, ctx_w, n = fit_weights(train_pages, l2)
+        line_w, ctx_w, n = fit_weights(train_pages, l2, snippet_share)
         model = _Model(line_w, ctx_w, today_decision)
         if tune_decision:
             model.decision, _ = choose_decision(train_pages, model, today_decision)
@@ -556,7 +560,7 @@ def fit(pages_dir: Path, gold_dir: Path, overrides: list[str], l2: float, lobo: 
 
     if lobo:
         rows = []
-        for source in SOURCES:
+        for source in [only] if only else SOURCES:
             t0 = time.perf_counter()
             man = manifests[SNIPPET_SET if source == SNIPPET_SET else "gold"]
             model, n = fit_on([p for p in pages if p.source != source])
@@ -571,7 +575,8 @@ def fit(pages_dir: Path, gold_dir: Path, overrides: list[str], l2: float, lobo: 
             metric = "snippet F1" if source == SNIPPET_SET else "line F1"
             print(f"{source:<12} {metric:<10} {today:>7.3f} {left_out:>7.3f}")
         gold = [r for r in rows if r[0] in GOLD_SETS]
-        print(f"{'gold mean':<12} {'line F1':<10} {sum(r[1] for r in gold) / 4:>7.3f} {sum(r[2] for r in gold) / 4:>7.3f}")
+        if len(gold) == len(GOLD_SETS):
+            print(f"{'gold mean':<12} {'line F1':<10} {sum(r[1] for r in gold) / 4:>7.3f} {sum(r[2] for r in gold) / 4:>7.3f}")
     if write is not None:
         t0 = time.perf_counter()
         model, n = fit_on(pages)
@@ -586,7 +591,8 @@ def fit(pages_dir: Path, gold_dir: Path, overrides: list[str], l2: float, lobo: 
                 "training_pages": f"all pages of {', '.join(GOLD_SETS)} (label: line matches the gold by score.py's rule); "
                 f"the 'fit' half of the {SNIPPET_SET} snippet set (label: line holds a with/without snippet)",
                 "labelled_lines": n,
-                "source_weighting": "each source the same total weight, its labelled lines equally",
+                "source_weighting": "each source the same total weight, its labelled lines equally"
+                if snippet_share is None else f"the snippet set {snippet_share} of the total, the gold sets the rest equally",
                 "l2": l2,
                 "decision_chosen_by": "coordinate ascent over DECISION_GRID, mean per-source F1 on the training sources"
                 if tune_decision else "not tuned",
@@ -621,6 +627,7 @@ def main() -> None:
     parser.add_argument("--fit", action="store_true", help=f"fit on the five sources and write the model file ({MODEL_PATH.name})")
     parser.add_argument("--lobo", action="store_true", help="leave-one-benchmark-out scores (fit without each set, score on it)")
     parser.add_argument("--l2", type=float, default=1.0, help="--fit/--lobo: L2 penalty")
+    parser.add_argument("--snippet-share", type=float, help="--fit/--lobo: the snippet set's share of the training weight (default: as each gold set)")
     parser.add_argument("--no-decision", action="store_true", help="--fit/--lobo: keep the decision constants as they are")
     parser.add_argument("--model-out", type=Path, default=MODEL_PATH, help="--fit: where to write the model file")
     args = parser.parse_args()
@@ -634,7 +641,7 @@ def main() -> None:
             raise SystemExit(f"no manifest.json in {folder}")
     if args.fit or args.lobo:
         fit(pages, gold_dir, args.overrides, args.l2, args.lobo, args.model_out if args.fit else None,
-            tune_decision=not args.no_decision)
+            tune_decision=not args.no_decision, snippet_share=args.snippet_share, only=args.only)
         return
     sources = [args.only] if args.only else list(SOURCES)
     selected: dict[Path, list[dict]] = {}
