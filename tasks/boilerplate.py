@@ -554,11 +554,11 @@ class BoilerplateStage(Stage):
     def __init__(self, config: BoilerplateConfig):
         super().__init__()
         self.config = config
-        self._content = (
-            ContentClassifier(threshold=config.classifier_threshold, min_lines=config.classifier_min_lines)
-            if config.classifier
-            else None
-        )
+        self._content = None
+        if config.classifier:
+            # the threshold, unless set, is the fitted one (tasks/models/content_classifier.json)
+            chosen = {} if config.classifier_threshold is None else {"threshold": config.classifier_threshold}
+            self._content = ContentClassifier(min_lines=config.classifier_min_lines, **chosen)
         self._classifiers: dict[tuple[str, ...], BoilerplateClassifier] = {}
         self._language_packs = language_packs() if config.enabled and config.language_packs else []
         self.classifier: BoilerplateClassifier | None = None

@@ -54,10 +54,11 @@ class BoilerplateConfig(_Section):
         description="After the rules, a line classifier with context decides which other lines are article "
         "text (tasks/linefeatures.py); false: the rules alone.",
     )
-    classifier_threshold: float = Field(
-        0.5, gt=0.0, lt=1.0,
+    classifier_threshold: float | None = Field(
+        None, gt=0.0, lt=1.0,
         description="Keep a line when the classifier's probability that it is article text exceeds this "
-        "(lower keeps more; inside the main content block the bar is 0.3 at most).",
+        "(lower keeps more; inside the main content block the bar is lower); unset: the fitted one "
+        "(tasks/models/content_classifier.json).",
     )
     classifier_min_lines: int = Field(
         5, ge=1, description="Documents with fewer lines left by the rules are not classified (all kept)."

@@ -40,11 +40,13 @@ Cost: a handful of ``str`` methods and precompiled regexes per line, on at most 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import mul
+from pathlib import Path
 
 from tasks.language import function_word_table, stopwords
 
@@ -185,14 +187,6 @@ LINE_FEATURES = (
     "chars_lt10", "chars_lt20", "chars_lt40", "chars_lt80", "chars_lt150", "chars_ge300",
 )
 
-# Fitted with bench/eval_boilerplate.py --fit (logistic regression, L2 = 1, on the "fit" half).
-LINE_WEIGHTS = (
-    -0.660, 0.066, 0.242, -1.026, 0.643, 0.435, 0.523, 0.635,
-    -0.392, 0.175, -1.396, 0.954, -0.646, -0.510, -0.564, -0.537,
-    0.530, -0.198, -0.492, -1.793, -1.841, -1.199, 0.901, -0.454,
-    0.332, -0.919, 0.035, -0.272, -0.556, 0.427,
-)
-
 
 def line_vector(line: str, stop: frozenset[str] | None, repeated: bool = False) -> tuple[float, ...]:
     """The line model's features (``LINE_FEATURES``) of one stripped line.
@@ -304,12 +298,26 @@ CONTEXT_FEATURES = (
                       # an article's headings alone
 )
 
-CONTEXT_WEIGHTS = (
-    -1.169, 0.819, 0.960, 0.520, 1.335, 0.129, -0.459, 0.460,
-    0.067, 0.203, -0.163, -1.187, 0.553, 0.658, 0.227, 0.653,
-    0.060, -0.073, -1.864, 0.104, -0.924, -0.038, -0.163, 0.171,
-    0.661, -1.043, 0.291, 0.564, -0.173,
-)
+#: The fitted weights and decision constants: ``tasks/models/content_classifier.json`` (feature name ->
+#: weight for each model, the decision constants, and how they were fitted), written by
+#: ``bench/eval_boilerplate.py --fit`` (``make fit``). Loaded once, at import.
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "content_classifier.json"
+
+
+def load_model(path: Path = MODEL_PATH) -> tuple[tuple[float, ...], tuple[float, ...], dict[str, float]]:
+    """(line weights, context weights, decision constants) from a model file, in feature order."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key, names in (("line_weights", LINE_FEATURES), ("context_weights", CONTEXT_FEATURES)):
+        if list(data[key]) != list(names):
+            raise ValueError(f"{path}: {key} does not list the features of this module, in order")
+    return (
+        tuple(float(data["line_weights"][n]) for n in LINE_FEATURES),
+        tuple(float(data["context_weights"][n]) for n in CONTEXT_FEATURES),
+        {k: float(v) for k, v in data.get("decision", {}).items()},
+    )
+
+
+LINE_WEIGHTS, CONTEXT_WEIGHTS, DECISION = load_model()
 
 _WINDOW = 7
 #: Rule reasons of chrome that sits inside article bodies (figures, ads): not evidence that the
@@ -610,8 +618,10 @@ class ContentClassifier:
     """
 
     def __init__(
-        self, threshold: float = 0.5, min_lines: int = 5, block_threshold: float = 0.3, sandwich_high: float = 0.75,
-        sandwich_low: float = 0.1, headings: bool = True, prose_fraction: float = 0.6,
+        self, threshold: float = DECISION.get("threshold", 0.5), min_lines: int = 5,
+        block_threshold: float = DECISION.get("block_threshold", 0.3),
+        sandwich_high: float = DECISION.get("sandwich_high", 0.75), sandwich_low: float = DECISION.get("sandwich_low", 0.1),
+        headings: bool = True, prose_fraction: float = 0.6,
     ):
         self.threshold = threshold
         self.block_threshold = min(block_threshold, threshold)

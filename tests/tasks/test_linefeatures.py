@@ -363,6 +363,23 @@ def test_deterministic_pure_and_picklable(full):
     assert clone.classify(page) == first
 
 
+def test_model_file_names_every_feature_in_order(tmp_path):
+    line, context, decision = lf.load_model()
+    assert (line, context) == (lf.LINE_WEIGHTS, lf.CONTEXT_WEIGHTS)
+    assert lf.ContentClassifier().threshold == decision.get("threshold", 0.5)
+    # the stage uses the fitted threshold unless the config sets one
+    from tasks.boilerplate import BoilerplateStage as Stage
+
+    assert Stage(BoilerplateConfig()).classifier.content.threshold == lf.ContentClassifier().threshold
+    assert Stage(BoilerplateConfig(classifier_threshold=0.05)).classifier.content.threshold == 0.05
+    data = __import__("json").loads(lf.MODEL_PATH.read_text(encoding="utf-8"))
+    data["line_weights"] = dict(reversed(list(data["line_weights"].items())))  # same names, wrong order
+    bad = tmp_path / "model.json"
+    bad.write_text(__import__("json").dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError):
+        lf.load_model(bad)
+
+
 def test_config_switches_the_classifier():
     page = "\n".join(EN_PAGE)
     from tests.tasks.test_boilerplate import make_batch
