@@ -486,11 +486,9 @@ class BoilerplateClassifier:
         out: list[str | None] = [None] * len(lines)
         for start, end in ranges:
             if end > start:
-                doc = lines[start:end]
-                reasons = self.classify_rules(doc, matched[start:end])
-                if self.content is not None:
-                    reasons = self.content.classify(doc, reasons)
-                out[start:end] = reasons
+                out[start:end] = self.classify_rules(lines[start:end], matched[start:end])
+        if self.content is not None:
+            out = self.content.classify_many(lines, ranges, out)
         return out
 
     def classify_rules(self, lines: Sequence[str], matched: Sequence[Rule | None] | None = None) -> list[str | None]:

@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from operator import mul
 from pathlib import Path
 
+import numpy as np
+
 from tasks.language import function_word_table, stopwords
 
 #: Reasons the classifier gives (a rule's reason always takes priority).
@@ -500,16 +502,43 @@ class DocumentLines:
 
     lang: str | None
     index: list[int]
-    vectors: list[tuple[float, ...]]
+    vectors: np.ndarray  # (unflagged lines x LINE_FEATURES)
     short: list[bool]
     rule_prev: list[bool]
     rule_next: list[bool]
     rules_near: list[int]
 
 
-def document_lines(lines: Sequence[str], reasons: Sequence[str | None]) -> DocumentLines:
+def line_features_batch(
+    lines: Sequence[str], doc_index: Sequence[int], doc_stop: Sequence[frozenset[str] | None], repeated: Sequence[bool]
+) -> np.ndarray:
+    """``line_vector`` of many lines (of many documents) at once, as the rows of an array.
+
+    ``doc_index[i]``: the document of line i, whose function words are ``doc_stop[doc_index[i]]``;
+    ``repeated[i]``: the line occurs elsewhere in its document.
+    """
+    out = np.empty((len(lines), len(LINE_FEATURES)), dtype=np.float64)
+    for i, line in enumerate(lines):
+        sample = line[:_SAMPLE_CHARS]
+        lower = sample.lower()
+        out[i] = _line_vector(line, sample, lower, sample.split(), lower.split(), doc_stop[doc_index[i]], bool(repeated[i]))
+    return out
+
+
+def repeated_in_document(lines: Sequence[str]) -> list[bool]:
+    """Whether each line occurs more than once in the document."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    return [counts[line] > 1 for line in lines]
+
+
+def document_lines(lines: Sequence[str], reasons: Sequence[str | None], vectors=None) -> DocumentLines:
     """Line-model features of the lines no rule flagged (``reasons[i] is None``), and what the
-    context model needs about the rules' decisions around them."""
+    context model needs about the rules' decisions around them.
+
+    ``vectors``: the unflagged lines' features when already computed (``line_features_batch``).
+    """
     n = len(lines)
     index = [i for i in range(n) if reasons[i] is None]
     # page chrome flagged by rules (captions, credits, image placeholders, ads sit inside articles)
@@ -517,18 +546,13 @@ def document_lines(lines: Sequence[str], reasons: Sequence[str | None]) -> Docum
     near = [0] * (n + 1)  # prefix counts of page chrome
     for i, f in enumerate(chrome):
         near[i + 1] = near[i] + (1 if f else 0)
-    samples = [lines[i][:_SAMPLE_CHARS] for i in index]
-    lowers = [sample.lower() for sample in samples]
-    lowered = [lower.split() for lower in lowers]
-    lang = _language(lowered)
-    stop = stopwords().get(lang) if lang else None
-    counts: dict[str, int] = {}
-    for line in lines:
-        counts[line] = counts.get(line, 0) + 1
-    vectors = [
-        _line_vector(lines[i], samples[j], lowers[j], samples[j].split(), lowered[j], stop, counts[lines[i]] > 1)
-        for j, i in enumerate(index)
-    ]
+    if vectors is None:
+        lang = _language(lines[i][:_SAMPLE_CHARS].lower().split() for i in index)
+        stop = stopwords().get(lang) if lang else None
+        repeated = repeated_in_document(lines)
+        vectors = line_features_batch([lines[i] for i in index], [0] * len(index), [stop], [repeated[i] for i in index])
+    else:
+        lang = None  # the caller knows it
     return DocumentLines(
         lang=lang,
         index=index,
@@ -542,8 +566,9 @@ def document_lines(lines: Sequence[str], reasons: Sequence[str | None]) -> Docum
 
 def document_context(doc: DocumentLines, line_weights: Sequence[float] = LINE_WEIGHTS) -> tuple[list[float], list[tuple[float, ...]]]:
     """(line-model scores, context-model features) of a document's unflagged lines."""
-    z = [_dot(v, line_weights) for v in doc.vectors]
-    log_words = [v[2] for v in doc.vectors]
+    vectors = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
+    z = (vectors @ np.asarray(line_weights, dtype=np.float64)).tolist()
+    log_words = vectors[:, _F["log_words"]].tolist()
     return z, context_vectors(z, log_words, doc.short, doc.rule_prev, doc.rule_next, doc.rules_near)
 
 
@@ -589,7 +614,7 @@ def _sentence_fraction(vectors: Sequence[Sequence[float]]) -> float:
     document's language has no list)."""
     terminal, stop, unknown = _F["terminal"], _F["stop_ratio"], _F["lang_unknown"]
     sentences = sum(1 for v in vectors if v[terminal] and (v[stop] > 0 or v[unknown]))
-    return sentences / len(vectors) if vectors else 0.0
+    return sentences / len(vectors) if len(vectors) else 0.0
 
 
 @dataclass(frozen=True)
@@ -631,26 +656,38 @@ class ContentClassifier:
         self.headings = headings
         self.prose_fraction = prose_fraction
 
-    def score(self, lines: Sequence[str], reasons: Sequence[str | None]) -> LineScores:
-        """Scores of every line no rule flagged (``reasons[i] is None``); ``kept`` says what stays."""
+    def needs_features(self, lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[bool, str | None]:
+        """(whether the classifier reads this document, its language): documents with fewer than
+        ``min_lines`` unflagged lines, or mostly sentences, are left to the rules."""
+        if sum(1 for r in reasons if r is None) < self.min_lines:
+            return False, None
+        lang, prose = _running_text(lines, reasons)
+        # mostly sentences: running text, not a web page with chrome (the models were fitted on
+        # web pages, where sentences are a minority of lines); left to the rules. Decided before
+        # any feature is computed: most documents of a news crawl stop here.
+        return prose < self.prose_fraction, lang
+
+    def score(
+        self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None
+    ) -> LineScores:
+        """Scores of every line no rule flagged (``reasons[i] is None``); ``kept`` says what stays.
+
+        ``vectors`` (with ``lang``): the unflagged lines' features, computed by the caller for a
+        document that ``needs_features``.
+        """
         n = len(lines)
         line_z: list[float | None] = [None] * n
         content_p: list[float | None] = [None] * n
         kept = [False] * n
-        unflagged = sum(1 for r in reasons if r is None)
-        if unflagged < self.min_lines:
-            for i in range(n):
-                kept[i] = reasons[i] is None
-            return LineScores(None, line_z, content_p, kept)
-        lang, prose = _running_text(lines, reasons)
-        if prose >= self.prose_fraction:
-            # mostly sentences: running text, not a web page with chrome (the models were fitted
-            # on web pages, where sentences are a minority of lines); left to the rules. Decided
-            # before any feature is computed: most documents of a news crawl stop here.
-            for i in range(n):
-                kept[i] = reasons[i] is None
-            return LineScores(lang, line_z, content_p, kept)
-        doc = document_lines(lines, reasons)
+        if vectors is None:
+            needed, lang = self.needs_features(lines, reasons)
+            if not needed:
+                for i in range(n):
+                    kept[i] = reasons[i] is None
+                return LineScores(lang, line_z, content_p, kept)
+        doc = document_lines(lines, reasons, vectors)
+        if vectors is not None:
+            doc.lang = lang
         z, vectors = document_context(doc)
         probs = _probabilities(vectors, CONTEXT_WEIGHTS)
         block = _IN_BLOCK
@@ -681,9 +718,46 @@ class ContentClassifier:
             kept[i] = keep[j]
         return LineScores(doc.lang, line_z, content_p, kept)
 
-    def classify(self, lines: Sequence[str], reasons: Sequence[str | None]) -> list[str | None]:
+    def classify_many(
+        self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None]
+    ) -> list[str | None]:
+        """``classify`` for many documents (``ranges``: each one's [start, end) in ``lines``, with
+        the rules' ``reasons``): the features of every document that needs them in one batch."""
+        out = list(reasons)
+        todo: list[tuple[int, int, str | None]] = []
+        feature_lines: list[str] = []
+        doc_index: list[int] = []
+        doc_stop: list[frozenset[str] | None] = []
+        repeated: list[bool] = []
+        for start, end in ranges:
+            doc, doc_reasons = lines[start:end], reasons[start:end]
+            needed, lang = self.needs_features(doc, doc_reasons)
+            if not needed:
+                continue
+            again = repeated_in_document(doc)
+            for i, reason in enumerate(doc_reasons):
+                if reason is None:
+                    feature_lines.append(doc[i])
+                    doc_index.append(len(todo))
+                    repeated.append(again[i])
+            doc_stop.append(stopwords().get(lang) if lang else None)
+            todo.append((start, end, lang))
+        if not todo:
+            return out
+        matrix = line_features_batch(feature_lines, doc_index, doc_stop, repeated)
+        row = 0
+        for start, end, lang in todo:
+            doc_reasons = reasons[start:end]
+            m = sum(1 for r in doc_reasons if r is None)
+            out[start:end] = self.classify(lines[start:end], doc_reasons, matrix[row : row + m], lang)
+            row += m
+        return out
+
+    def classify(
+        self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None
+    ) -> list[str | None]:
         """Rule reasons stay; every other line is kept (``None``) or gets a classifier reason."""
-        scores = self.score(lines, reasons)
+        scores = self.score(lines, reasons, vectors, lang)
         out = list(reasons)
         n = len(lines)
         for i in range(n):
