@@ -394,7 +394,7 @@ def read_rule_packs(names: Sequence[str], extra_files: Sequence[Path] = ()) -> l
 # Classifying
 
 
-_MEMO_SIZE = 20_000  # lines per generation of BoilerplateClassifier's match_rule memo
+_MEMO_SIZE = 50_000  # lines per generation of BoilerplateClassifier's match_rule memo
 _MEMO_MAX_CHARS = 600  # longer lines are not memoised (few rules look at them; bounded memory)
 
 
@@ -428,11 +428,29 @@ class BoilerplateClassifier:
         self._matcher = matcher_for(self.rules)
 
     def match_rules(self, lines: Sequence[str]) -> list[Rule | None]:
-        """``match_rule`` of every line, computed for the distinct lines in one pass."""
-        distinct = list(dict.fromkeys(lines))
-        first = self._matcher.first_matches(distinct, [fold(line) for line in distinct])
+        """``match_rule`` of every line: distinct lines not seen lately are matched in one pass."""
+        memo, old = self._memo, self._memo_old
         rules = self.rules
-        by_line = {line: (rules[k] if k >= 0 else None) for line, k in zip(distinct, first)}
+        by_line: dict[str, Rule | None] = {}
+        fresh = []
+        for line in lines:
+            if line in by_line:
+                continue
+            if line in memo:
+                by_line[line] = memo[line]
+            elif line in old:
+                by_line[line] = memo[line] = old[line]
+            else:
+                by_line[line] = None
+                fresh.append(line)
+        if fresh:
+            first = self._matcher.first_matches(fresh, [fold(line) for line in fresh])
+            for line, k in zip(fresh, first):
+                rule = by_line[line] = rules[k] if k >= 0 else None
+                if len(line) <= _MEMO_MAX_CHARS:
+                    memo[line] = rule
+        if len(memo) >= _MEMO_SIZE:  # two generations: recent answers survive a turnover
+            self._memo_old, self._memo = memo, {}
         return [by_line[line] for line in lines]
 
     def match_rule(self, line: str) -> Rule | None:

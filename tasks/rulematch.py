@@ -324,7 +324,18 @@ class RuleMatcher:
             else:
                 edges.setdefault(k, []).append((first, final))
         self._edges = edges
-        self._by_edges: dict[tuple[str, str], tuple[int, ...]] = {}
+        # Branch j (of rule _branch_rule[j]) as a bit: a line's candidates are the branches whose
+        # first atoms admit its first character AND whose last atoms admit its last one. The
+        # masks are cached per character, the rule tuples per mask.
+        self._branch_rule: list[int] = []
+        self._branch_atoms: list[tuple] = []
+        for k, branches in sorted(edges.items()):
+            for first, final in branches if branches is not None else [(None, None)]:
+                self._branch_rule.append(k)
+                self._branch_atoms.append((first, final))
+        self._first_mask: dict[str, int] = {}
+        self._last_mask: dict[str, int] = {}
+        self._mask_rules: dict[int, tuple[int, ...]] = {}
         limits = [r.max_chars for r in self.rules if r.max_chars is not None]
         self.max_chars = None if any(r.max_chars is None for r in self.rules) else max(limits, default=0)
 
@@ -332,14 +343,23 @@ class RuleMatcher:
         # the automaton is not picklable: a process worker rebuilds the matcher from the rules
         return (matcher_for, (self.rules,))
 
+    def _edge_mask(self, char: str, side: int, cache: dict[str, int]) -> int:
+        mask = cache.get(char)
+        if mask is None:
+            mask = 0
+            for j, atoms in enumerate(self._branch_atoms):
+                if _admits(atoms[side], char):
+                    mask |= 1 << j
+            cache[char] = mask
+        return mask
+
     def _unfiltered_for(self, first: str, last: str) -> tuple[int, ...]:
         """The unfiltered rules that a line with these first and last characters may match, in order."""
-        key = (first, last)
-        rules = self._by_edges.get(key)
+        mask = self._edge_mask(first, 0, self._first_mask) & self._edge_mask(last, 1, self._last_mask)
+        rules = self._mask_rules.get(mask)
         if rules is None:
-            rules = self._by_edges[key] = tuple(
-                k for k, branches in sorted(self._edges.items())
-                if branches is None or any(_admits(atoms_first, first) and _admits(atoms_last, last) for atoms_first, atoms_last in branches)
+            rules = self._mask_rules[mask] = tuple(
+                sorted({k for j, k in enumerate(self._branch_rule) if mask >> j & 1})
             )
         return rules
 
