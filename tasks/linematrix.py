@@ -87,14 +87,13 @@ def _build_tables():
     lo = np.fromiter((c.islower() for c in chars), dtype=bool, count=_BMP) & ~ut
     assert not (upper & bad).any()  # a one-character token's isupper() is then the loop's verdict too
     # packed per-token counters (8 bits each; a token has at most _SAMPLE_CHARS characters)
-    weight = (~digit).astype(np.int64) | (upper.astype(np.int64) << 8) | (bad.astype(np.int64) << 16)
-    weight |= (ut | lo).astype(np.int64) << 24
+    weight = (~digit).astype(np.uint32) | (upper.astype(np.uint32) << 8) | (bad.astype(np.uint32) << 16)
     weight[space] = 0
     cls = np.where(ut, 2, np.where(lo, 1, 0)).astype(np.uint8)
     # title-case violations by (class of this character, class of the previous one)
-    violation = np.zeros(9, dtype=np.int64)
-    violation[2 * 3 + 1] = violation[2 * 3 + 2] = 1 << 32  # UT after a cased character
-    violation[1 * 3 + 0] = 1 << 32  # LO after an uncased one
+    violation = np.zeros(9, dtype=np.uint32)
+    violation[2 * 3 + 1] = violation[2 * 3 + 2] = 1 << 24  # UT after a cased character
+    violation[1 * 3 + 0] = 1 << 24  # LO after an uncased one
     hash_value = lower.copy()
     hash_value[space] = 0
     flags = np.zeros(_BMP, dtype=np.uint16)
@@ -128,8 +127,12 @@ _TRUNC_LAST_T[[ord(e[-1]) for e in _TRUNCATED_ENDS]] = True
 _TRUNC_PREV_T = np.zeros(_BMP, dtype=bool)  # their second-to-last characters
 _TRUNC_PREV_T[[ord(e[-2]) for e in _TRUNCATED_ENDS if len(e) > 1]] = True
 assert all(len(e) == 1 or e[-1] != "…" for e in _TRUNCATED_ENDS) and "…" in _TRUNCATED_ENDS
-_MARKER_T = _DECIMAL_T.copy()  # a _LIST_MARKER match starts with one of these
+_MARKER_T = np.zeros(_BMP, dtype=bool)  # a _LIST_MARKER match starts with one of these (or digits)
 _MARKER_T[[ord(c) for c in "-–—•*·▪►✓✔→"]] = True
+_DOT_PAREN_T = np.zeros(_BMP, dtype=bool)
+_DOT_PAREN_T[[ord("."), ord(")")]] = True
+_DOT_SPACE_T = np.zeros(_BMP, dtype=bool)
+_DOT_SPACE_T[[ord("."), ord(" ")]] = True
 _DOMAIN_NEXT_T = np.zeros(_BMP, dtype=bool)  # lower-case first letters after the dot of _DOMAIN
 _DOMAIN_NEXT_T[[ord(c) for c in "condfeihp"]] = True
 _SP, _NL, _COLON, _ELLIPSIS = ord(" "), ord("\n"), ord(":"), ord("…")
@@ -139,6 +142,7 @@ _SP, _NL, _COLON, _ELLIPSIS = ord(" "), ord("\n"), ord(":"), ord("…")
 
 _BASES = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
 _MASK = (1 << 64) - 1
+_BUCKET_BITS = 16
 
 
 class _Vocabulary:
@@ -151,10 +155,8 @@ class _Vocabulary:
         self.sets: dict[frozenset[str], np.ndarray] = {}
         self.base_index = 0
         self._index = None
-        self.add(CHROME_WORDS)
-        self.add(ADDRESS_WORDS)
-        self.chrome = np.array(sorted(self.ids[w] for w in CHROME_WORDS), dtype=np.int64)
-        self.address = np.array(sorted(self.ids[w] for w in ADDRESS_WORDS), dtype=np.int64)
+        self.chrome = self.add(CHROME_WORDS)
+        self.address = self.add(ADDRESS_WORDS)
 
     def add(self, words) -> np.ndarray:
         out = []
@@ -185,9 +187,9 @@ class _Vocabulary:
             units = [np.frombuffer(w.encode("utf-16-le", "surrogatepass"), dtype=np.uint16) for w in self.words]
             lengths = np.array([len(u) for u in units], dtype=np.int64)
             width = int(lengths.max())
-            matrix = np.zeros((len(units), width), dtype=np.uint64)
+            columns = np.zeros((width, len(units)), dtype=np.uint64)  # columns[j][w]: code unit j of word w
             for i, u in enumerate(units):
-                matrix[i, : len(u)] = u
+                columns[: len(u), i] = u
             while True:
                 base = _BASES[self.base_index % len(_BASES)] + 2 * (self.base_index // len(_BASES))
                 hashes = np.array([_hash_units(u, base) for u in units], dtype=np.uint64)
@@ -195,7 +197,18 @@ class _Vocabulary:
                     break
                 self.base_index += 1
             order = np.argsort(hashes, kind="stable")
-            self._index = (base, hashes[order], order.astype(np.int64), matrix, lengths)
+            hashes = hashes[order]
+            tops = np.arange(1 << _BUCKET_BITS, dtype=np.uint64) << np.uint64(64 - _BUCKET_BITS)
+            bucket_start = np.append(np.searchsorted(hashes, tops), len(hashes))
+            bucket_size = np.diff(bucket_start).astype(np.int32)
+            is_chrome = np.zeros(len(self.words), dtype=bool)
+            is_chrome[self.chrome] = True
+            is_address = np.zeros(len(self.words), dtype=bool)
+            is_address[self.address] = True
+            self._index = (
+                base, hashes, order.astype(np.int64), columns, lengths, bucket_start[:-1], bucket_size, is_chrome,
+                is_address,
+            )
         return self._index
 
 
@@ -216,14 +229,19 @@ def _powers(base: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     cached = _POWERS.get(base)
     if cached is None or len(cached[0]) < n:
         size = max(n, 1 << 16, 2 * len(cached[0]) if cached else 0)
-        inverse = pow(base, -1, 1 << 64)
-        with np.errstate(over="ignore"):
-            p = np.full(size, base, dtype=np.uint64)
-            p[0] = 1
-            q = np.full(size, inverse, dtype=np.uint64)
-            q[0] = 1
-            cached = _POWERS[base] = (np.cumprod(p, dtype=np.uint64), np.cumprod(q, dtype=np.uint64))
+        cached = _POWERS[base] = (_power_table(base, size), _power_table(pow(base, -1, 1 << 64), size))
     return cached
+
+
+def _power_table(base: int, size: int) -> np.ndarray:
+    """base**j mod 2**64 for j < size: (base**4096)**k * base**j, one product per entry."""
+    block = 4096
+    with np.errstate(over="ignore"):
+        low = np.full(block, base, dtype=np.uint64)
+        low[0] = 1
+        high = np.full(size // block + 1, pow(base, block, 1 << 64), dtype=np.uint64)
+        high[0] = 1
+        return (np.cumprod(high, dtype=np.uint64)[:, None] * np.cumprod(low, dtype=np.uint64)[None, :]).ravel()[:size]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,9 +269,8 @@ def line_features_batch(
     """
     global _VOCAB
     n = len(lines)
-    out = np.zeros((n, _NF), dtype=np.float64)
     if n == 0:
-        return out
+        return np.zeros((0, _NF), dtype=np.float64)
     if _VOCAB is None:
         _VOCAB = _Vocabulary()
     vocab = _VOCAB
@@ -279,8 +296,8 @@ def line_features_batch(
     space = _SPACE.take(u)
     token_start = np.flatnonzero(space[:-1] & ~space[1:]) + 1
     token_end = np.flatnonzero(~space[:-1] & space[1:]) + 1
-    token_line = np.searchsorted(bounds, token_start) - 1
-    n_tokens_raw = np.bincount(token_line, minlength=n)
+    n_tokens_raw = np.diff(np.searchsorted(token_start, bounds))
+    token_line = np.repeat(np.arange(n), n_tokens_raw)
     n_tokens = np.maximum(n_tokens_raw, 1)
     token_len = token_end - token_start
 
@@ -288,15 +305,14 @@ def line_features_batch(
     cls = _CLS.take(u)
     counters = _WEIGHT.take(u)
     counters[1:] += _VIOLATION.take(cls[1:] * np.uint8(3) + cls[:-1])
-    sums = np.add.reduceat(counters, token_start) if len(token_start) else np.zeros(0, dtype=np.int64)
+    sums = np.add.reduceat(counters, token_start) if len(token_start) else np.zeros(0, dtype=np.uint32)
     nondigit = sums & 0xFF
     upper = (sums >> 8) & 0xFF
     bad = (sums >> 16) & 0xFF
-    cased = (sums >> 24) & 0xFF
-    violations = sums >> 32
+    violations = sums >> 24
     is_digit = nondigit == 0
     is_upper = (bad == 0) & (upper > 0)
-    is_title = (violations == 0) & (cased > 0)
+    is_title = (violations == 0) & ((upper | bad) > 0)  # at least one cased character
     digits = np.bincount(token_line, weights=is_digit, minlength=n)
     caps = np.bincount(token_line, weights=is_upper, minlength=n)
     titles = np.bincount(token_line, weights=is_title, minlength=n)
@@ -314,23 +330,35 @@ def line_features_batch(
             k = slots[id(stop)] = len(stop_ids)
             stop_ids.append(vocab.stop_ids(stop))
         doc_slot[d] = k
-    base, hashes, word_of, matrix, word_len = vocab.index()
+    base, hashes, word_of, columns, word_len, bucket_start, bucket_size, is_chrome, is_address = vocab.index()
     powers, inverses = _powers(base, total)
     lowered = _HASH_VALUE.take(u)
     with np.errstate(over="ignore"):
         h = np.add.reduceat(lowered * powers[:total], token_start) if len(token_start) else np.zeros(0, np.uint64)
         h *= inverses[token_start]
-    pos = np.minimum(np.searchsorted(hashes, h), len(hashes) - 1)
-    cand = np.flatnonzero((hashes[pos] == h) & (token_len <= matrix.shape[1]))
-    words = word_of[pos[cand]]
-    keep = word_len[words] == token_len[cand]
-    cand, words = cand[keep], words[keep]
-    width = matrix.shape[1]
-    cols = np.arange(width)
-    idx = np.minimum(token_start[cand][:, None] + cols, total - 1)
-    same = (lowered[idx] == matrix[words]) | (cols >= token_len[cand][:, None])
-    keep = same.all(axis=1)
-    hit_token, hit_word = cand[keep], words[keep]
+    # buckets by the top bits of the hash: almost all hold at most one word
+    bucket = (h >> np.uint64(64 - _BUCKET_BITS)).astype(np.intp)
+    size = bucket_size[bucket]
+    single = np.flatnonzero(size == 1)
+    pos_single = bucket_start[bucket[single]]
+    found = hashes[pos_single] == h[single]
+    single, pos_single = single[found], pos_single[found]
+    multi = np.flatnonzero(size > 1)
+    pos_multi = np.minimum(np.searchsorted(hashes, h[multi]), len(hashes) - 1)
+    found = hashes[pos_multi] == h[multi]
+    cand = np.concatenate([single, multi[found]])
+    words = word_of[np.concatenate([pos_single, pos_multi[found]])]
+    # verified code unit by code unit (longest first: column j compares the tokens longer than j)
+    length = token_len[cand]
+    keep = word_len[words] == length
+    order = np.argsort(-length[keep], kind="stable")
+    cand, words, length = cand[keep][order], words[keep][order], length[keep][order]
+    starts = token_start[cand]
+    wrong = np.zeros(len(cand), dtype=bool)
+    longer = np.searchsorted(-length, -np.arange(int(length[0]) if len(cand) else 0), side="left")
+    for j, m in enumerate(longer.tolist()):  # m: tokens longer than j
+        wrong[:m] |= lowered[starts[:m] + j] != columns[j][words[:m]]
+    hit_token, hit_word = cand[~wrong], words[~wrong]
     hit_line = token_line[hit_token]
 
     member = np.zeros((max(len(stop_ids), 1), len(vocab.words)), dtype=bool)
@@ -339,10 +367,6 @@ def line_features_batch(
     hit_slot = doc_slot[doc_index[hit_line]]
     is_stop = (hit_slot >= 0) & member[np.maximum(hit_slot, 0), hit_word]
     stop_count = np.bincount(hit_line[is_stop], minlength=n)
-    is_chrome = np.zeros(len(vocab.words), dtype=bool)
-    is_chrome[vocab.chrome] = True
-    is_address = np.zeros(len(vocab.words), dtype=bool)
-    is_address[vocab.address] = True
     sel = is_chrome[hit_word]
     chrome = _distinct_per_line(hit_line[sel], hit_word[sel], n)
     sel = is_address[hit_word]
@@ -373,7 +397,7 @@ def line_features_batch(
     flags = _FLAGS.take(u)
     sp_pos = np.flatnonzero(flags)
     sp_flags = flags[sp_pos]
-    sp_line = np.searchsorted(bounds, sp_pos) - 1
+    sp_line = np.repeat(np.arange(n), np.diff(np.searchsorted(sp_pos, bounds)))
     nxt = u[np.minimum(sp_pos + 1, total - 1)]
     prv = u[sp_pos - 1]  # position 0 is "\n", never flagged
 
@@ -404,12 +428,19 @@ def line_features_batch(
         url[sp_line[dots][www]] = True
         url_check[sp_line[dots][_DOMAIN_NEXT_T[_LOWER[nxt[dots]]]]] = True
     date_check = np.zeros(n, dtype=bool)
-    date_check[sp_line[((sp_flags & _F_DATEDELIM) != 0) & _DECIMAL_T[prv]]] = True
+    date_check[sp_line[((sp_flags & _F_DATEDELIM) != 0) & _DECIMAL_T[prv] & _DECIMAL_T[nxt]]] = True
 
     # --- first and last characters
     first_char = u[first]
+    second_char = u[np.minimum(first + 1, total - 1)]  # "\n" after a one-character sample
+    third_char = u[np.minimum(first + 2, total - 1)]
     starts_digit = _DIGIT_T[first_char] & (end > first)
-    marker_check = _MARKER_T[first_char] & (end > first)
+    # necessary for _LIST_MARKER: a marker and a space, or one or two digits and "." or ")"
+    number = _DECIMAL_T[first_char] & (_DOT_PAREN_T[second_char] | (_DECIMAL_T[second_char] & _DOT_PAREN_T[third_char]))
+    marker_check = (_MARKER_T[first_char] & _SPACE[second_char]) | number
+    # necessary for _STARTS_DATE: one or two digits, then "." or " "
+    date_start = _DECIMAL_T[first_char] & (_DOT_SPACE_T[second_char] | (_DECIMAL_T[second_char] & _DOT_SPACE_T[third_char]))
+    starts_digit_date = starts_digit & date_start
     last_char = u[end - 1]
     prev_char = u[np.maximum(end - 2, 0)]
     colon_end = last_char == _COLON
@@ -446,7 +477,7 @@ def line_features_batch(
     for i in np.flatnonzero(marker_check).tolist():
         list_marker[i] = _LIST_MARKER.match(lines[i]) is not None
     starts_date = np.zeros(n, dtype=bool)
-    for i in np.flatnonzero(starts_digit).tolist():
+    for i in np.flatnonzero(starts_digit_date).tolist():
         starts_date[i] = _STARTS_DATE.match(lines[i]) is not None
     for i in chained.tolist():
         separators[i] = len(_SEPARATOR.findall(samples[i]))
@@ -463,37 +494,39 @@ def line_features_batch(
     stop_ratio = np.where(has_stop, stop_count / n_tokens, 0.0)
     title = caps + digits + titles
 
-    out[:, 0] = 1.0
-    out[:, 1] = log_chars
-    out[:, 2] = log_words
-    out[:, 3] = stop_ratio
-    out[:, 4] = stop_ratio * np.minimum(log_words, 3.0)
-    out[:, 5] = ~has_stop
-    out[:, 6] = terminal
-    out[:, 7] = colon_end
-    out[:, 8] = np.minimum(breaks, 3)
-    out[:, 9] = np.minimum(commas, 4)
-    out[:, 10] = truncated
-    out[:, 11] = digits / n_tokens
-    out[:, 12] = caps / n_tokens
-    out[:, 13] = np.where(title < n_tokens, title / n_tokens, 1.0)
-    out[:, 14] = url
-    out[:, 15] = np.minimum(separators, 3)
-    out[:, 16] = list_marker
-    out[:, 17] = date
-    out[:, 18] = repeated
-    out[:, 19] = chrome / n_tokens
-    out[:, 20] = (chrome > 0) & (lens < 80)
-    out[:, 21] = address / n_tokens
-    out[:, 22] = starts_digit
-    out[:, 23] = starts_digit & starts_date
-    out[:, 24] = lens < 10
-    out[:, 25] = lens < 20
-    out[:, 26] = lens < 40
-    out[:, 27] = lens < 80
-    out[:, 28] = lens < 150
-    out[:, 29] = lens >= 300
+    features = np.empty((_NF, n), dtype=np.float64)
+    features[0] = 1.0
+    features[1] = log_chars
+    features[2] = log_words
+    features[3] = stop_ratio
+    features[4] = stop_ratio * np.minimum(log_words, 3.0)
+    features[5] = ~has_stop
+    features[6] = terminal
+    features[7] = colon_end
+    features[8] = np.minimum(breaks, 3)
+    features[9] = np.minimum(commas, 4)
+    features[10] = truncated
+    features[11] = digits / n_tokens
+    features[12] = caps / n_tokens
+    features[13] = np.where(title < n_tokens, title / n_tokens, 1.0)
+    features[14] = url
+    features[15] = np.minimum(separators, 3)
+    features[16] = list_marker
+    features[17] = date
+    features[18] = repeated
+    features[19] = chrome / n_tokens
+    features[20] = (chrome > 0) & (lens < 80)
+    features[21] = address / n_tokens
+    features[22] = starts_digit
+    features[23] = starts_digit & starts_date
+    features[24] = lens < 10
+    features[25] = lens < 20
+    features[26] = lens < 40
+    features[27] = lens < 80
+    features[28] = lens < 150
+    features[29] = lens >= 300
 
+    out = np.ascontiguousarray(features.T)
     for i in np.flatnonzero(fallback).tolist():
         line = lines[i]
         s = samples[i]
