@@ -61,7 +61,6 @@ _BMP = 0x10000
 # Character tables (one entry per UTF-16 code unit)
 
 # sparse-position flags
-_F_SPACE32 = 1 << 0  # " " (log_words, neighbours of breaks and separators)
 _F_BREAK = 1 << 1  # [.!?…] followed by " " is a sentence break
 _F_SEPMID = 1 << 2  # the middle of " · " etc.
 _F_PIPE = 1 << 3
@@ -97,7 +96,6 @@ def _build_tables():
     hash_value = lower.copy()
     hash_value[space] = 0
     flags = np.zeros(_BMP, dtype=np.uint16)
-    flags[ord(" ")] |= _F_SPACE32
     for c in ".!?…":
         flags[ord(c)] |= _F_BREAK
     for c in "·•/>»›–—":
@@ -404,7 +402,7 @@ def line_features_batch(
     fallback = np.zeros(n, dtype=bool)
     fallback[sp_line[(sp_flags & _F_FALLBACK) != 0]] = True
 
-    spaces = np.bincount(sp_line[(sp_flags & _F_SPACE32) != 0], minlength=n)
+    spaces = np.add.reduceat((u == _SP).view(np.int8), bounds[:-1], dtype=np.int64)
     commas = np.bincount(sp_line[(sp_flags & _F_COMMA) != 0], minlength=n)
     breaks = np.bincount(sp_line[((sp_flags & _F_BREAK) != 0) & (nxt == _SP)], minlength=n)
     triple = ((sp_flags & _F_SEPMID) != 0) & (nxt == _SP) & (prv == _SP)
@@ -427,8 +425,14 @@ def line_features_batch(
         www = (w[:, 0] == ord("w")) & (w[:, 1] == ord("w")) & (w[:, 2] == ord("w"))
         url[sp_line[dots][www]] = True
         url_check[sp_line[dots][_DOMAIN_NEXT_T[_LOWER[nxt[dots]]]]] = True
-    date_check = np.zeros(n, dtype=bool)
-    date_check[sp_line[((sp_flags & _F_DATEDELIM) != 0) & _DECIMAL_T[prv] & _DECIMAL_T[nxt]]] = True
+    # a date or a time has a delimiter between digits; its match starts at most 4 code units before
+    # the first such delimiter of the line (searching from there, \b still sees the character before)
+    delim = ((sp_flags & _F_DATEDELIM) != 0) & _DECIMAL_T[prv] & _DECIMAL_T[nxt]
+    date_line = sp_line[delim]
+    date_first = np.ones(len(date_line), dtype=bool)
+    date_first[1:] = date_line[1:] != date_line[:-1]
+    date_lines = date_line[date_first].tolist()
+    date_from = np.maximum(sp_pos[delim][date_first] - first[date_line[date_first]] - 4, 0).tolist()
 
     # --- first and last characters
     first_char = u[first]
@@ -470,9 +474,9 @@ def line_features_batch(
         s = samples[i]
         url[i] = _has_url(s, s.lower())
     date = np.zeros(n, dtype=bool)
-    for i in np.flatnonzero(date_check).tolist():
+    for i, start in zip(date_lines, date_from):
         s = samples[i]
-        date[i] = _DIGIT.search(s) is not None and _DATE.search(s) is not None
+        date[i] = _DIGIT.search(s) is not None and _DATE.search(s, start) is not None
     list_marker = np.zeros(n, dtype=bool)
     for i in np.flatnonzero(marker_check).tolist():
         list_marker[i] = _LIST_MARKER.match(lines[i]) is not None
@@ -526,7 +530,7 @@ def line_features_batch(
     features[28] = lens < 150
     features[29] = lens >= 300
 
-    out = np.ascontiguousarray(features.T)
+    out = features.T  # (n, features), Fortran order
     for i in np.flatnonzero(fallback).tolist():
         line = lines[i]
         s = samples[i]
