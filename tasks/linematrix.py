@@ -454,37 +454,34 @@ def line_features_batch(
     closer_check = _CLOSER_T[last_char]
 
     # --- per line, in Python: long lines' whole-line features, and the few candidates
+    # (comprehensions, then one assignment per feature: no per-item numpy indexing)
     spaces = spaces.astype(np.int64)
     commas = commas.astype(np.int64)
-    for i in long_lines:
-        line = lines[i]
-        spaces[i] = line.count(" ")
-        commas[i] = line.count(",")
-        colon_end[i] = line.endswith(":")
-        truncated[i] = line.endswith(_TRUNCATED_ENDS)
-        terminal[i] = line.rstrip(_CLOSERS)[-1:] in _TERMINALS
-    closer_check &= short
-    trunc_check &= short
-    for i in np.flatnonzero(closer_check).tolist():
-        terminal[i] = lines[i].rstrip(_CLOSERS)[-1:] in _TERMINALS
-    for i in np.flatnonzero(trunc_check).tolist():
-        truncated[i] = lines[i].endswith(_TRUNCATED_ENDS)
-    url_check &= ~url
-    for i in np.flatnonzero(url_check).tolist():
-        s = samples[i]
-        url[i] = _has_url(s, s.lower())
+    if long_lines:
+        whole = [lines[i] for i in long_lines]
+        spaces[long_lines] = [line.count(" ") for line in whole]
+        commas[long_lines] = [line.count(",") for line in whole]
+        colon_end[long_lines] = [line.endswith(":") for line in whole]
+        truncated[long_lines] = [line.endswith(_TRUNCATED_ENDS) for line in whole]
+        terminal[long_lines] = [line.rstrip(_CLOSERS)[-1:] in _TERMINALS for line in whole]
+    some = np.flatnonzero(closer_check & short)
+    terminal[some] = [lines[i].rstrip(_CLOSERS)[-1:] in _TERMINALS for i in some.tolist()]
+    some = np.flatnonzero(trunc_check & short)
+    truncated[some] = [lines[i].endswith(_TRUNCATED_ENDS) for i in some.tolist()]
+    some = np.flatnonzero(url_check & ~url)
+    url[some] = [_has_url(samples[i], samples[i].lower()) for i in some.tolist()]
     date = np.zeros(n, dtype=bool)
-    for i, start in zip(date_lines, date_from):
-        s = samples[i]
-        date[i] = _DIGIT.search(s) is not None and _DATE.search(s, start) is not None
+    date[date_lines] = [
+        _DIGIT.search(samples[i]) is not None and _DATE.search(samples[i], start) is not None
+        for i, start in zip(date_lines, date_from)
+    ]
     list_marker = np.zeros(n, dtype=bool)
-    for i in np.flatnonzero(marker_check).tolist():
-        list_marker[i] = _LIST_MARKER.match(lines[i]) is not None
+    some = np.flatnonzero(marker_check)
+    list_marker[some] = [_LIST_MARKER.match(lines[i]) is not None for i in some.tolist()]
     starts_date = np.zeros(n, dtype=bool)
-    for i in np.flatnonzero(starts_digit_date).tolist():
-        starts_date[i] = _STARTS_DATE.match(lines[i]) is not None
-    for i in chained.tolist():
-        separators[i] = len(_SEPARATOR.findall(samples[i]))
+    some = np.flatnonzero(starts_digit_date)
+    starts_date[some] = [_STARTS_DATE.match(lines[i]) is not None for i in some.tolist()]
+    separators[chained] = [len(_SEPARATOR.findall(samples[i])) for i in chained.tolist()]
 
     # --- the matrix
     log_chars = _LOG1P_T[np.minimum(lens, 1023)]
