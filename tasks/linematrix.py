@@ -264,6 +264,8 @@ def line_features_batch(
     ``lines``: stripped lines without "\\n"; ``doc_index[i]``: the document of line ``i``, an index
     into ``doc_stop`` (that document's function words, ``None`` for an unknown language);
     ``repeated[i]``: whether the line occurs elsewhere in its document.
+    The array is in Fortran order (one contiguous column per feature); ``np.ascontiguousarray``
+    if rows are wanted contiguous. Not thread-safe on first use (builds a shared word index).
     """
     global _VOCAB
     n = len(lines)
