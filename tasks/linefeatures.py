@@ -509,20 +509,30 @@ class DocumentLines:
     rules_near: list[int]
 
 
-def line_features_batch(
+def line_features_reference(
     lines: Sequence[str], doc_index: Sequence[int], doc_stop: Sequence[frozenset[str] | None], repeated: Sequence[bool]
 ) -> np.ndarray:
-    """``line_vector`` of many lines (of many documents) at once, as the rows of an array.
-
-    ``doc_index[i]``: the document of line i, whose function words are ``doc_stop[doc_index[i]]``;
-    ``repeated[i]``: the line occurs elsewhere in its document.
-    """
+    """``line_features_batch`` one line at a time with ``_line_vector`` (the definition; tests)."""
     out = np.empty((len(lines), len(LINE_FEATURES)), dtype=np.float64)
     for i, line in enumerate(lines):
         sample = line[:_SAMPLE_CHARS]
         lower = sample.lower()
         out[i] = _line_vector(line, sample, lower, sample.split(), lower.split(), doc_stop[doc_index[i]], bool(repeated[i]))
     return out
+
+
+def line_features_batch(
+    lines: Sequence[str], doc_index: Sequence[int], doc_stop: Sequence[frozenset[str] | None], repeated: Sequence[bool]
+) -> np.ndarray:
+    """``line_vector`` of many lines (of many documents) at once, as the rows of an array.
+
+    ``doc_index[i]``: the document of line i, whose function words are ``doc_stop[doc_index[i]]``;
+    ``repeated[i]``: the line occurs elsewhere in its document. Computed on arrays of code points
+    (``tasks/linematrix.py``), bit-identical to ``line_features_reference``.
+    """
+    from tasks.linematrix import line_features_batch as vectorised  # it imports this module's constants
+
+    return vectorised(lines, np.asarray(doc_index, dtype=np.int64), doc_stop, np.asarray(repeated, dtype=bool))
 
 
 def repeated_in_document(lines: Sequence[str]) -> list[bool]:
