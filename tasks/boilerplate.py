@@ -98,6 +98,8 @@ _FOLD = (
 
 def fold(line: str) -> str:
     """The form of a line that rules see (apostrophes, spaces and emoji selectors normalised)."""
+    if line.isascii():  # every folded character is non-ASCII
+        return line
     # A few substring tests and replaces are much faster than str.translate on non-ASCII text.
     for char, replacement in _FOLD:
         if char in line:

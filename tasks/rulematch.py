@@ -87,11 +87,21 @@ def casefold(text: str) -> str:
 # unbounded), ``need`` - a set of strings one of which any match contains (None: no requirement).
 
 
+_COMMON_PUNCTUATION = frozenset(".,;:!?'\"()-")
+
+
 def _selectivity(literal: str) -> int:
-    """How rare a literal is, as a length: a symbol (©, ▶, ⤵) is as rare as a long word."""
-    if any(not c.isascii() and not c.isalnum() and not c.isspace() for c in literal):
-        return max(len(literal), MIN_LITERAL)
-    return len(literal)
+    """How rare a literal is, as a length: letters, digits and sentence punctuation count 1,
+    spaces nothing, other ASCII symbols 2 ("/" is rarer than "ap"), other symbols 3 (©, ▶, ⤵)."""
+    score = 0
+    for c in literal:
+        if c.isalnum() or c in _COMMON_PUNCTUATION:
+            score += 1
+        elif c.isspace():
+            continue
+        else:
+            score += 2 if c.isascii() else 3
+    return score
 
 
 def _best(*options: frozenset[str] | None) -> frozenset[str] | None:
