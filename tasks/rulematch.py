@@ -225,8 +225,11 @@ def _edge(items, state, flags: int, last: bool) -> tuple[list | None, bool]:
 
 
 def _edge_item(op, av, state, flags: int, last: bool) -> tuple[list | None, bool]:
-    if op in (_c.LITERAL, _c.NOT_LITERAL, _c.IN):
-        return [_compiler.compile(_parser.SubPattern(state, [(op, av)]), flags)], False
+    if op is _c.LITERAL:
+        # a literal is a character (case-sensitive) or a class of characters with one fold
+        return [("fold", casefold(chr(av))) if flags & re.IGNORECASE else ("char", chr(av))], False
+    if op in (_c.NOT_LITERAL, _c.IN):
+        return [("class", _compiler.compile(_parser.SubPattern(state, [(op, av)]), flags))], False
     if op is _c.SUBPATTERN:
         _, add, remove, body = av
         return _edge(body, state, (flags | add) & ~remove, last)
@@ -251,20 +254,37 @@ def _edge_item(op, av, state, flags: int, last: bool) -> tuple[list | None, bool
 
 
 @lru_cache(maxsize=2048)
-def edge_atoms(pattern: str, flags: int = 0, last: bool = False) -> tuple | None:
-    """Compiled one-character patterns, one of which matches the first (``last``: the last)
-    character of any non-empty full match of ``pattern``; None when any character may."""
+def edge_atoms(pattern: str, flags: int = 0, last: bool = False) -> "EdgeAtoms | None":
+    """What the first (``last``: the last) character of any non-empty full match of ``pattern``
+    is matched by; None when any character may."""
     parsed = _parser.parse(pattern, flags)
     atoms, _ = _edge(parsed.data, parsed.state, parsed.state.flags, last)
-    return None if atoms is None else tuple(atoms)
+    if atoms is None:
+        return None
+    return EdgeAtoms(
+        frozenset(v for kind, v in atoms if kind == "char"),
+        frozenset(v for kind, v in atoms if kind == "fold"),
+        tuple(v for kind, v in atoms if kind == "class"),
+    )
+
+
+class EdgeAtoms(tuple):
+    """(exact characters, case-folded characters, compiled one-character classes)."""
+
+    def __new__(cls, chars: frozenset, folds: frozenset, classes: tuple):
+        return super().__new__(cls, (chars, folds, classes))
+
+    def admits(self, char: str) -> bool:
+        chars, folds, classes = self
+        return char in chars or casefold(char) in folds or any(c.fullmatch(char) is not None for c in classes)
 
 
 # ---------------------------------------------------------------------------------------------
 # The matcher
 
 
-def _admits(atoms: tuple | None, char: str) -> bool:
-    return atoms is None or any(atom.fullmatch(char) is not None for atom in atoms)
+def _admits(atoms: "EdgeAtoms | None", char: str) -> bool:
+    return atoms is None or atoms.admits(char)
 
 
 def _signature(rule: "Rule") -> tuple:
@@ -291,61 +311,58 @@ class RuleMatcher:
 
     def __init__(self, rules: Sequence["Rule"]):
         self.rules = list(rules)
+        # Two filters, each a necessary condition of a match:
+        # - literals: one of a rule's (or a top-level branch's) literals occurs in the line;
+        # - edges: a full-match branch can only match a line whose first and last characters
+        #   its edge atoms admit (``edge_atoms``).
+        # A rule is a candidate for a line when its edges admit the line AND one of its
+        # literals occurs in it (or it has no usable literal).
         literals: dict[str, set[int]] = {}
-        # (rule index, sub-pattern) tried on every line: top-level branches of a rule that have
-        # no usable literal (a rule's other branches still go through the literal filter)
-        unfiltered: list[tuple[int, str]] = []
+        no_literal: set[int] = set()  # rules tried on every line their edges admit
+        edges: dict[int, list | None] = {}  # rule -> [(first atoms, last atoms)] per branch; None: any line
         for k, rule in enumerate(self.rules):
+            branches = _top_level_branches(rule.pattern.pattern) or (rule.pattern.pattern,)
+            if rule.full:
+                pairs = [(edge_atoms(b, rule.pattern.flags), edge_atoms(b, rule.pattern.flags, last=True)) for b in branches]
+                edges[k] = None if any(f is None and l is None for f, l in pairs) else pairs
+            else:
+                edges[k] = None
+            weak = MIN_LITERAL
             whole = rule_literals(rule)
-            if whole is not None:
+            if whole is not None and min(_selectivity(x) for x in whole) >= weak:
                 for lit in whole:
                     literals.setdefault(lit, set()).add(k)
                 continue
-            branches = _top_level_branches(rule.pattern.pattern) if not rule.keywords else None
-            if not branches or len(branches) < 2:
-                unfiltered.append((k, rule.pattern.pattern))
+            if rule.keywords or len(branches) < 2:
+                no_literal.add(k)
                 continue
-            for branch in branches:
-                need = required_literals(branch, rule.pattern.flags)
-                if need is None:
-                    unfiltered.append((k, branch))
-                else:
-                    for lit in need:
-                        literals.setdefault(lit, set()).add(k)
-        self.unfiltered = sorted({k for k, _ in unfiltered})
+            needs = [required_literals(b, rule.pattern.flags) for b in branches]
+            if any(need is None or min(_selectivity(x) for x in need) < weak for need in needs):
+                no_literal.add(k)  # one branch without a literal: the rule is tried on every admitted line
+                continue
+            for need in needs:
+                for lit in need:
+                    literals.setdefault(lit, set()).add(k)
+        self.unfiltered = sorted(no_literal)
+        self._no_literal = frozenset(no_literal)
         # literal i -> the rules it makes candidates, as flat arrays (CSR)
         keys = list(literals)
         self._lit_ptr = np.cumsum([0] + [len(literals[key]) for key in keys]).astype(np.int64)
         self._lit_rules = np.array([k for key in keys for k in sorted(literals[key])], dtype=np.int64)
         self._automaton = ahocorasick_rs.AhoCorasick(keys) if keys else None
-        # Unfiltered branches cannot be told by a literal, but a full-match branch can only match
-        # a line whose first character it can start with (``first_chars``): rule k is a candidate
-        # for a line when one of its unfiltered branches admits the line's first character.
-        edges: dict[int, list | None] = {}
-        for k, sub in unfiltered:
-            rule = self.rules[k]
-            if not rule.full or (k in edges and edges[k] is None):
-                edges[k] = None
-                continue
-            first = edge_atoms(sub, rule.pattern.flags)
-            final = edge_atoms(sub, rule.pattern.flags, last=True)
-            if first is None and final is None:
-                edges[k] = None
-            else:
-                edges.setdefault(k, []).append((first, final))
+        # Branch j (of rule _branch_rule[j]) as a bit; a line's mask has the bits of the branches
+        # whose first atoms admit its first character AND last atoms its last one. Masks are
+        # cached per character, the admitted rules per mask.
         self._edges = edges
-        # Branch j (of rule _branch_rule[j]) as a bit: a line's candidates are the branches whose
-        # first atoms admit its first character AND whose last atoms admit its last one. The
-        # masks are cached per character, the rule tuples per mask.
         self._branch_rule: list[int] = []
         self._branch_atoms: list[tuple] = []
-        for k, branches in sorted(edges.items()):
-            for first, final in branches if branches is not None else [(None, None)]:
+        for k, pairs in sorted(edges.items()):
+            for first, final in pairs if pairs is not None else [(None, None)]:
                 self._branch_rule.append(k)
                 self._branch_atoms.append((first, final))
         self._first_mask: dict[str, int] = {}
         self._last_mask: dict[str, int] = {}
-        self._mask_rules: dict[int, tuple[int, ...]] = {}
+        self._mask_rules: dict[int, tuple[frozenset[int], tuple[int, ...]]] = {}
         limits = [r.max_chars for r in self.rules if r.max_chars is not None]
         self.max_chars = None if any(r.max_chars is None for r in self.rules) else max(limits, default=0)
 
@@ -363,15 +380,15 @@ class RuleMatcher:
             cache[char] = mask
         return mask
 
-    def _unfiltered_for(self, first: str, last: str) -> tuple[int, ...]:
-        """The unfiltered rules that a line with these first and last characters may match, in order."""
+    def _admitted(self, first: str, last: str) -> tuple[frozenset[int], tuple[int, ...]]:
+        """(rules whose edges admit a line with these first and last characters, the admitted
+        rules that have no literal, in order)."""
         mask = self._edge_mask(first, 0, self._first_mask) & self._edge_mask(last, 1, self._last_mask)
-        rules = self._mask_rules.get(mask)
-        if rules is None:
-            rules = self._mask_rules[mask] = tuple(
-                sorted({k for j, k in enumerate(self._branch_rule) if mask >> j & 1})
-            )
-        return rules
+        found = self._mask_rules.get(mask)
+        if found is None:
+            admitted = frozenset(k for j, k in enumerate(self._branch_rule) if mask >> j & 1)
+            found = self._mask_rules[mask] = (admitted, tuple(sorted(admitted & self._no_literal)))
+        return found
 
     def first_matches(self, lines: Sequence[str], folded: Sequence[str]) -> list[int]:
         """Index of the first matching rule of each line (``-1``: none).
@@ -394,17 +411,19 @@ class RuleMatcher:
                     candidates = self._candidates(hits, keep, folded)
         rules = self.rules
         cap = self.max_chars
-        unfiltered_for = self._unfiltered_for
+        admitted_for = self._admitted
         for i in range(n):
             line = folded[i]
             length = len(lines[i])
             if cap is not None and length > cap:
                 continue
+            admitted, always = admitted_for(line[:1], line[-1:])
             tried = candidates.get(i)
-            always = unfiltered_for(line[:1], line[-1:])
-            if always:
-                tried = sorted({*tried, *always}) if tried else always
-            elif not tried:
+            if tried:
+                tried = sorted(admitted.intersection(tried).union(always))
+            elif always:
+                tried = always
+            else:
                 continue
             for k in tried:
                 rule = rules[k]
