@@ -619,12 +619,15 @@ def _running_text(lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[
     return lang, (sentences / len(index) if index else 0.0)
 
 
-def _sentence_fraction(vectors: Sequence[Sequence[float]]) -> float:
+def _sentence_fraction(vectors) -> float:
     """Share of lines that are sentences: end like one and contain function words (or the
     document's language has no list)."""
+    vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
+    if not len(vectors):
+        return 0.0
     terminal, stop, unknown = _F["terminal"], _F["stop_ratio"], _F["lang_unknown"]
-    sentences = sum(1 for v in vectors if v[terminal] and (v[stop] > 0 or v[unknown]))
-    return sentences / len(vectors) if len(vectors) else 0.0
+    sentences = np.count_nonzero((vectors[:, terminal] != 0) & ((vectors[:, stop] > 0) | (vectors[:, unknown] != 0)))
+    return int(sentences) / len(vectors)
 
 
 @dataclass(frozen=True)
@@ -732,35 +735,38 @@ class ContentClassifier:
         self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None]
     ) -> list[str | None]:
         """``classify`` for many documents (``ranges``: each one's [start, end) in ``lines``, with
-        the rules' ``reasons``): the features of every document that needs them in one batch."""
+        the rules' ``reasons``): the features of every document with ``min_lines`` unflagged
+        lines are computed in one batch, and the running-text check is read off them
+        (``_sentence_fraction``, the same answer as ``_running_text``)."""
         out = list(reasons)
-        todo: list[tuple[int, int, str | None]] = []
+        todo: list[tuple[int, int, str | None, int]] = []
         feature_lines: list[str] = []
         doc_index: list[int] = []
         doc_stop: list[frozenset[str] | None] = []
         repeated: list[bool] = []
         for start, end in ranges:
             doc, doc_reasons = lines[start:end], reasons[start:end]
-            needed, lang = self.needs_features(doc, doc_reasons)
-            if not needed:
+            index = [i for i, reason in enumerate(doc_reasons) if reason is None]
+            if len(index) < self.min_lines:
                 continue
+            lang = _language(doc[i][:_SAMPLE_CHARS].lower().split() for i in index)
             again = repeated_in_document(doc)
-            for i, reason in enumerate(doc_reasons):
-                if reason is None:
-                    feature_lines.append(doc[i])
-                    doc_index.append(len(todo))
-                    repeated.append(again[i])
+            for i in index:
+                feature_lines.append(doc[i])
+                doc_index.append(len(todo))
+                repeated.append(again[i])
             doc_stop.append(stopwords().get(lang) if lang else None)
-            todo.append((start, end, lang))
+            todo.append((start, end, lang, len(index)))
         if not todo:
             return out
         matrix = line_features_batch(feature_lines, doc_index, doc_stop, repeated)
         row = 0
-        for start, end, lang in todo:
-            doc_reasons = reasons[start:end]
-            m = sum(1 for r in doc_reasons if r is None)
-            out[start:end] = self.classify(lines[start:end], doc_reasons, matrix[row : row + m], lang)
+        for start, end, lang, m in todo:
+            vectors = matrix[row : row + m]
             row += m
+            if _sentence_fraction(vectors) >= self.prose_fraction:
+                continue  # running text: left to the rules (see needs_features)
+            out[start:end] = self.classify(lines[start:end], reasons[start:end], vectors, lang)
         return out
 
     def classify(
