@@ -44,20 +44,37 @@ from bench.corpus_gen import generate  # noqa: E402
 from tasks import corpus_state  # noqa: E402
 
 
-def _pss(pid: int) -> int:
-    """Proportional set size: shared pages (libraries mapped by every worker) counted once overall."""
+def _memory(pid: int) -> tuple[int, int, int]:
+    """(RSS, anonymous RSS, PSS) of one process in bytes.
+
+    RSS also counts file-backed pages: shared libraries (mapped by every worker, so summing RSS
+    counts them once per process) and memory-mapped staged files (reclaimable page cache).
+    RssAnon is the process's own heap (Python objects, numpy/Arrow buffers): what the pipeline
+    really allocates. PSS counts each shared page once overall, split between its processes.
+    """
+    rss = anon = pss = 0
     try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith("RssAnon:"):
+                    anon = int(line.split()[1]) * 1024
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
                 if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
+                    pss = int(line.split()[1]) * 1024
+                    break
     except OSError:
         pass
-    return 0
+    return rss, anon, pss
 
 
-def _tree_rss(root_pid: int) -> tuple[int, int, int]:
-    """(pipeline RSS, pipeline PSS, Prefect API server RSS) in bytes, summed over the process tree."""
+def _tree_memory(root_pid: int) -> dict[str, int]:
+    """Memory of the pipeline's processes (the command, its flow and its workers), summed over the
+    process tree, in bytes: ``rss``, ``anon`` (RssAnon), ``pss``, ``flow_rss`` and ``flow_anon``
+    (the root process alone: the flow, with the run-level dedup) and ``server`` (RSS of Prefect's
+    temporary API server, not counted in the others)."""
     children: dict[int, list[int]] = {}
     cmdlines: dict[int, str] = {}
     for entry in os.listdir("/proc"):
@@ -71,22 +88,21 @@ def _tree_rss(root_pid: int) -> tuple[int, int, int]:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    pipeline = pipeline_pss = server = 0
+    total = dict.fromkeys(("rss", "anon", "pss", "flow_rss", "flow_anon", "server"), 0)
     stack = [root_pid]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError):
-            continue
+        rss, anon, pss = _memory(pid)
         if "uvicorn" in cmdlines.get(pid, "") or "prefect.server" in cmdlines.get(pid, ""):
-            server += rss
-        else:
-            pipeline += rss
-            pipeline_pss += _pss(pid)
-    return pipeline, pipeline_pss, server
+            total["server"] += rss
+            continue
+        total["rss"] += rss
+        total["anon"] += anon
+        total["pss"] += pss
+        if pid == root_pid:
+            total["flow_rss"], total["flow_anon"] = rss, anon
+    return total
 
 
 def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
@@ -95,15 +111,17 @@ def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
     # This checkout's code first: the virtualenv may be shared with other checkouts (its editable install points at one).
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak = {"pipeline": 0, "pipeline_pss": 0, "server": 0}
+    peak = dict.fromkeys(("rss", "anon", "pss", "flow_rss", "flow_anon", "server"), 0)
+    at_peak = dict(peak)  # every measure at the sample of the highest summed RSS
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            pipeline, pss, server = _tree_rss(proc.pid)
-            peak["pipeline"] = max(peak["pipeline"], pipeline)
-            peak["pipeline_pss"] = max(peak["pipeline_pss"], pss)
-            peak["server"] = max(peak["server"], server)
+            now = _tree_memory(proc.pid)
+            if now["rss"] > peak["rss"]:
+                at_peak.update(now)
+            for name, value in now.items():
+                peak[name] = max(peak[name], value)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -117,9 +135,13 @@ def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
     report = json.loads((out / "report.json").read_text())
     return {
         "command_seconds": wall,
-        "peak_rss_pipeline": peak["pipeline"],
-        "peak_pss_pipeline": peak["pipeline_pss"],
+        "peak_rss_pipeline": peak["rss"],
+        "peak_anon_pipeline": peak["anon"],
+        "peak_pss_pipeline": peak["pss"],
+        "peak_rss_flow": peak["flow_rss"],
+        "peak_anon_flow": peak["flow_anon"],
         "peak_rss_server": peak["server"],
+        "at_peak_rss": at_peak,
         "report": report,
     }
 
@@ -236,9 +258,13 @@ def main() -> None:
           f"(wall, whole run, {report['counts']['paragraphs'] / flow_s:,.0f} paragraphs/s)")
     print(f"{'command':<12} {'':>8} {result['command_seconds']:>8.2f} {'':>9} {mb / result['command_seconds']:>9.2f}   "
           f"(wall, incl. Prefect start-up)")
-    print(f"peak memory of the pipeline's processes: RSS {result['peak_rss_pipeline'] / 2**20:,.0f} MiB "
-          f"(PSS {result['peak_pss_pipeline'] / 2**20:,.0f} MiB); Prefect's temporary API server "
-          f"{result['peak_rss_server'] / 2**20:,.0f} MiB more")
+    at = result["at_peak_rss"]
+    print(f"peak memory of the pipeline's processes (flow + workers, summed): RSS {result['peak_rss_pipeline'] / 2**20:,.0f} MiB "
+          f"(then: flow process {at['flow_rss'] / 2**20:,.0f}, workers {(at['rss'] - at['flow_rss']) / 2**20:,.0f}); "
+          f"Prefect's temporary API server {result['peak_rss_server'] / 2**20:,.0f} MiB more")
+    print(f"  peak anonymous RSS (own heap, no shared libraries or mapped files) {result['peak_anon_pipeline'] / 2**20:,.0f} MiB, "
+          f"PSS (shared pages counted once) {result['peak_pss_pipeline'] / 2**20:,.0f} MiB; "
+          f"flow process alone: RSS {result['peak_rss_flow'] / 2**20:,.0f}, anon {result['peak_anon_flow'] / 2**20:,.0f} MiB")
     print(f"signatures on {sig['sample_mb']:.2f} MB of paragraphs: datasketch loop {sig['naive_mb_s']:.3f} MB/s, "
           f"ours {sig['ours_mb_s']:.2f} MB/s, ratio {sig['ratio']:.0f}x")
     print(f"kept {report['counts']['kept']}, boilerplate {report['counts']['boilerplate']}, duplicate {report['counts']['duplicate']}")
@@ -250,6 +276,9 @@ def main() -> None:
         "paragraphs_per_s": report["counts"]["paragraphs"] / flow_s,
         "peak_rss_pipeline_mib": result["peak_rss_pipeline"] / 2**20,
         "peak_pss_pipeline_mib": result["peak_pss_pipeline"] / 2**20,
+        "peak_anon_pipeline_mib": result["peak_anon_pipeline"] / 2**20,
+        "peak_rss_flow_mib": result["peak_rss_flow"] / 2**20,
+        "peak_anon_flow_mib": result["peak_anon_flow"] / 2**20,
         "peak_rss_server_mib": result["peak_rss_server"] / 2**20,
         "stages": {
             k: {f: v[f] for f in ("cpu_seconds", "wall_seconds", "mb_per_s_cpu", "mb_per_s_wall", "us_per_line_cpu", "lines_in")}

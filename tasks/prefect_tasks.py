@@ -52,7 +52,11 @@ def find_duplicates(
     fault_point("after_clean")
     superseded = plan.superseded
     committed = [load_committed(out_dir, i, part, superseded) for i, part in enumerate(manifest.parts)]
-    return find_run_duplicates(results, config, reference, committed)
+    try:
+        return find_run_duplicates(results, config, reference, committed)
+    finally:
+        del committed
+        release_memory()  # the flow process holds the search's peak otherwise while workers finalize
 
 
 @task(name="finalize-shard", **_TASK)
