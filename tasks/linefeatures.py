@@ -64,6 +64,7 @@ CLASSIFIER_REASONS = (
 _SAMPLE_CHARS = 100  # per-line evidence is taken on a line's first characters (bounded work)
 _LANG_SAMPLE_TOKENS = 150
 SHORT_CHARS = 40  # "short line" for the context model and the reasons
+FEATURE_CHUNK = 16_384  # lines whose features are computed together (arrays of ~100 code points each)
 _LOG1P = [math.log1p(i) for i in range(1024)]
 
 
@@ -735,15 +736,29 @@ class ContentClassifier:
         self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None]
     ) -> list[str | None]:
         """``classify`` for many documents (``ranges``: each one's [start, end) in ``lines``, with
-        the rules' ``reasons``): the features of every document with ``min_lines`` unflagged
-        lines are computed in one batch, and the running-text check is read off them
-        (``_sentence_fraction``, the same answer as ``_running_text``)."""
+        the rules' ``reasons``): the features of documents with ``min_lines`` unflagged lines are
+        computed together, ``FEATURE_CHUNK`` lines at a time (bounded memory), and the
+        running-text check is read off them (``_sentence_fraction``, the same answer as
+        ``_running_text``)."""
         out = list(reasons)
         todo: list[tuple[int, int, str | None, int]] = []
         feature_lines: list[str] = []
         doc_index: list[int] = []
         doc_stop: list[frozenset[str] | None] = []
         repeated: list[bool] = []
+
+        def flush() -> None:
+            matrix = line_features_batch(feature_lines, doc_index, doc_stop, repeated)
+            row = 0
+            for start, end, lang, m in todo:
+                vectors = matrix[row : row + m]
+                row += m
+                if _sentence_fraction(vectors) >= self.prose_fraction:
+                    continue  # running text: left to the rules (see needs_features)
+                out[start:end] = self.classify(lines[start:end], reasons[start:end], vectors, lang)
+            for pending in (todo, feature_lines, doc_index, doc_stop, repeated):
+                pending.clear()
+
         for start, end in ranges:
             doc, doc_reasons = lines[start:end], reasons[start:end]
             index = [i for i, reason in enumerate(doc_reasons) if reason is None]
@@ -757,16 +772,10 @@ class ContentClassifier:
                 repeated.append(again[i])
             doc_stop.append(stopwords().get(lang) if lang else None)
             todo.append((start, end, lang, len(index)))
-        if not todo:
-            return out
-        matrix = line_features_batch(feature_lines, doc_index, doc_stop, repeated)
-        row = 0
-        for start, end, lang, m in todo:
-            vectors = matrix[row : row + m]
-            row += m
-            if _sentence_fraction(vectors) >= self.prose_fraction:
-                continue  # running text: left to the rules (see needs_features)
-            out[start:end] = self.classify(lines[start:end], reasons[start:end], vectors, lang)
+            if len(feature_lines) >= FEATURE_CHUNK:
+                flush()
+        if todo:
+            flush()
         return out
 
     def classify(

@@ -47,26 +47,18 @@ _MAX_EXACT = 64  # bound on the strings a sub-pattern is expanded into
 # Case folding that agrees with the regex engine
 
 
-def _build_fold_table() -> dict[int, int]:
-    """Code point -> canonical code point for the non-ASCII characters the engine folds."""
-    table: dict[int, int] = {}
-    for cp in range(0x80, 0x30000):
+class _FoldTable(dict):
+    """Code point -> the representative of its ``IGNORECASE`` class, computed when first met
+    (``str.translate`` asks a dict subclass's ``__missing__``), so no process pays for a table
+    of every code point it never sees."""
+
+    def __missing__(self, cp: int) -> int:
         lo = _sre.unicode_tolower(cp)
-        canon = min((lo, *_casefix._EXTRA_CASES.get(lo, ())))
-        if canon != cp:
-            table[cp] = canon
-    for cp in range(0x41, 0x5B):  # ASCII capitals
-        table[cp] = cp + 32
-    # ASCII letters with extra equivalents (i ~ ı, s ~ ſ, k ~ K): canonical is the ASCII letter
-    for lo, others in _casefix._EXTRA_CASES.items():
-        canon = min((lo, *others))
-        for cp in (lo, *others):
-            if cp != canon:
-                table[cp] = canon
-    return table
+        canon = self[cp] = min((lo, *_casefix._EXTRA_CASES.get(lo, ())))
+        return canon
 
 
-_FOLD_TABLE = _build_fold_table()
+_FOLD_TABLE = _FoldTable()
 
 
 def casefold(text: str) -> str:
