@@ -264,13 +264,13 @@ def _dot(vector: Sequence[float], weights: Sequence[float]) -> float:
 
 
 def _probabilities(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:
-    """sigmoid(vector . weights) for each vector (the hot loop, inlined)."""
-    exp = math.exp
-    out = []
-    for v in vectors:
-        z = sum(map(mul, v, weights))
-        out.append(1.0 / (1.0 + exp(-z)) if z > -500.0 else 0.0)
-    return out
+    """sigmoid(vector . weights) for each vector."""
+    w = np.asarray(weights, dtype=np.float64)
+    z = np.asarray(vectors, dtype=np.float64).reshape(-1, len(w)) @ w
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-z))
+    p[z <= -500.0] = 0.0
+    return p.tolist()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -639,6 +639,7 @@ class LineScores:
     line_z: list[float | None]  # line-model log-odds
     content_p: list[float | None]  # context-model probability of article text
     kept: list[bool]
+    link_like: list[bool] | None = None  # a URL/handle, or 2+ separators (from the line features)
 
 
 class ContentClassifier:
@@ -726,11 +727,15 @@ class ContentClassifier:
             if not keep[j] and _headline(lines[doc.index[j]], doc.vectors[j]):
                 keep[j] = True
                 break
+        matrix = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
+        links = ((matrix[:, _F["url"]] != 0) | (matrix[:, _F["separators"]] >= 2)).tolist()
+        link_like: list[bool | None] = [None] * n
         for j, i in enumerate(doc.index):
             line_z[i] = z[j]
             content_p[i] = probs[j]
             kept[i] = keep[j]
-        return LineScores(doc.lang, line_z, content_p, kept)
+            link_like[i] = links[j]
+        return LineScores(doc.lang, line_z, content_p, kept, link_like)
 
     def classify_many(
         self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None]
@@ -804,8 +809,12 @@ class ContentClassifier:
     @staticmethod
     def _reason(lines: Sequence[str], i: int, scores: LineScores) -> str:
         line = lines[i]
-        sample = line[:_SAMPLE_CHARS]
-        if _has_url(sample, sample.lower()) or len(_SEPARATOR.findall(sample)) >= 2:
+        if scores.link_like is not None and scores.link_like[i] is not None:
+            link_like = scores.link_like[i]
+        else:
+            sample = line[:_SAMPLE_CHARS]
+            link_like = _has_url(sample, sample.lower()) or len(_SEPARATOR.findall(sample)) >= 2
+        if link_like:
             return "link_list"
         if len(line) < SHORT_CHARS:
             return "short_outside_content"
