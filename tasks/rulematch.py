@@ -80,14 +80,18 @@ def casefold(text: str) -> str:
 
 
 _COMMON_PUNCTUATION = frozenset(".,;:!?'\"()-")
+_RARE_LETTERS = frozenset("jqxz")  # about as rare in a line as a two-letter literal
 
 
 def _selectivity(literal: str) -> int:
-    """How rare a literal is, as a length: letters, digits and sentence punctuation count 1,
-    spaces nothing, other ASCII symbols 2 ("/" is rarer than "ap"), other symbols 3 (©, ▶, ⤵)."""
+    """How rare a literal is, as a length: letters, digits and sentence punctuation count 1
+    (the rare letters j, q, x, z count 2: "x" as a network name), spaces nothing, other ASCII
+    symbols 2 ("/" is rarer than "ap"), other symbols 3 (©, ▶, ⤵)."""
     score = 0
     for c in literal:
-        if c.isalnum() or c in _COMMON_PUNCTUATION:
+        if c in _RARE_LETTERS:
+            score += 2
+        elif c.isalnum() or c in _COMMON_PUNCTUATION:
             score += 1
         elif c.isspace():
             continue
@@ -440,11 +444,10 @@ class RuleMatcher:
         pairs = np.unique(pair_rows * len(self.rules) + pair_rules)
         rows_u, rules_u = np.divmod(pairs, len(self.rules))
         bounds = np.flatnonzero(np.diff(rows_u)) + 1
-        keep_arr = np.asarray(keep, dtype=np.int64)
-        out: dict[int, list[int]] = {}
-        for row, group in zip(rows_u[np.r_[0, bounds]].tolist(), np.split(rules_u, bounds)):
-            out[int(keep_arr[row])] = group.tolist()
-        return out
+        line_of = np.asarray(keep, dtype=np.int64)[rows_u[np.r_[0, bounds]]].tolist()
+        edges = [0, *bounds.tolist(), len(rules_u)]
+        rules = rules_u.tolist()
+        return {line: rules[edges[g] : edges[g + 1]] for g, line in enumerate(line_of)}
 
 
 @lru_cache(maxsize=1024)
