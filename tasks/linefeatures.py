@@ -493,6 +493,109 @@ def context_vectors(
     return out
 
 
+def _log1p_of(counts: np.ndarray) -> np.ndarray:
+    """log(1 + n) of non-negative integers, from the same table as ``_log1p``."""
+    counts = np.asarray(counts, dtype=np.int64)
+    out = _LOG1P_ARRAY[np.minimum(counts, 1023)]
+    big = counts >= 1024
+    if big.any():
+        out[big] = [math.log1p(int(c)) for c in counts[big]]
+    return out
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) of the runs of equal values."""
+    change = np.flatnonzero(values[1:] != values[:-1]) + 1
+    return np.concatenate(([0], change)), np.concatenate((change, [len(values)]))
+
+
+def context_matrix(
+    z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
+    rule_next: Sequence[bool], rules_near: Sequence[int],
+) -> np.ndarray:
+    """``context_vectors`` as the rows of an array, computed column by column (same features;
+    sums are taken in the same order, probabilities may differ in the last bit)."""
+    z = np.asarray(z, dtype=np.float64)
+    m = len(z)
+    X = np.zeros((m, len(CONTEXT_FEATURES)), dtype=np.float64)
+    if m == 0:
+        return X
+    lw = np.asarray(log_words, dtype=np.float64)
+    short_ = np.asarray(short, dtype=bool)
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-z))
+    p[z <= -500.0] = 0.0
+    # main content block: maximum-sum run of (p - 0.5) weighted by the line's words
+    block_start, block_end = _max_sum_run(((p - 0.5) * np.where(short_, _SHORT_WEIGHT, 1.0 + lw)).tolist())
+    # windows over p, zero past the ends; prefix sums (sequential, as a running sum) for the wide one
+    padded = np.concatenate([np.zeros(_WINDOW), p, np.zeros(_WINDOW)])
+    prefix = np.concatenate([[0.0], np.cumsum(padded)])
+    c = np.arange(m) + _WINDOW
+    prev1, next1 = padded[c - 1], padded[c + 1]
+    # segments of the smoothed sequence, their evidence and rank
+    states = np.asarray(_smooth(np.maximum(z, -_EMISSION_FLOOR).tolist(), _SWITCH_COST), dtype=np.int8)
+    evidence = np.maximum(z, 0.0) * (1.0 + lw)
+    running = np.cumsum(evidence)  # sequential: the same sums as adding line by line
+    seg_start, seg_end = _runs(states)
+    ev = evidence.tolist()  # segment sums in Python: sequential, as the reference (few segments)
+    seg_mass = np.array(
+        [float(sum(ev[a:b])) if states[a] == 1 else 0.0 for a, b in zip(seg_start.tolist(), seg_end.tolist())]
+    )
+    order = np.lexsort((np.arange(len(seg_mass)), -seg_mass))
+    best_mass = seg_mass[order[0]]
+    seg_id = np.repeat(np.arange(len(seg_start)), seg_end - seg_start)
+    content = states == 1
+    # runs of consecutive short lines (0 for long lines)
+    run_start, run_end = _runs(short_)
+    short_run = np.where(short_, np.repeat(run_end - run_start, run_end - run_start), 0)
+    # distances to the nearest likely-content line before / after (at most 50)
+    good = p > 0.5
+    index = np.arange(m)
+    last = np.maximum.accumulate(np.where(good, index, -1))
+    before = np.concatenate(([-1], last[:-1]))
+    good_before = np.where(before >= 0, np.minimum(index - before, 50), 50)
+    nxt = np.minimum.accumulate(np.where(good, index, m)[::-1])[::-1]
+    after = np.concatenate((nxt[1:], [m]))
+    good_after = np.where(after < m, np.minimum(after - index, 50), 50)
+    total = float(running[-1]) + 1e-9
+    cumulative = np.concatenate(([0.0], running[:-1]))
+    in_block = (index >= block_start) & (index <= block_end)
+    distance = np.where(in_block, 0, np.where(index < block_start, block_start - index, index - block_end))
+    min_nb = np.minimum(prev1, next1)
+    is_short = short_.astype(np.float64)
+    f = _C
+    X[:, f["bias"]] = 1.0
+    X[:, f["z"]] = z
+    X[:, f["prev1"]] = prev1
+    X[:, f["next1"]] = next1
+    X[:, f["prev3"]] = (padded[c - 3] + padded[c - 2]) / 2.0
+    X[:, f["next3"]] = (padded[c + 2] + padded[c + 3]) / 2.0
+    X[:, f["around7"]] = (prefix[c - 3] - prefix[c - 7] + prefix[c + 8] - prefix[c + 4]) / 8.0
+    X[:, f["in_block"]] = in_block
+    X[:, f["log_block_distance"]] = _log1p_of(distance)
+    X[:, f["min_neighbour"]] = min_nb
+    X[:, f["position"]] = index / max(1, m - 1)
+    X[:, f["in_segment"]] = content
+    X[:, f["best_segment"]] = content & (seg_id == order[0])
+    X[:, f["segment_share"]] = seg_mass[seg_id] / best_mass if best_mass > 0 else 0.0
+    X[:, f["log_segment_lines"]] = _log1p_of((seg_end - seg_start)[seg_id])
+    X[:, f["top2_segment"]] = content & np.isin(seg_id, order[:2])
+    X[:, f["log_good_before"]] = _LOG1P_ARRAY[good_before]
+    X[:, f["log_good_after"]] = _LOG1P_ARRAY[good_after]
+    X[:, f["mass_before"]] = cumulative / total
+    X[:, f["mass_after"]] = (total - cumulative - evidence) / total
+    X[:, f["rule_prev"]] = np.asarray(rule_prev, dtype=bool)
+    X[:, f["rule_next"]] = np.asarray(rule_next, dtype=bool)
+    X[:, f["rules_near"]] = np.asarray(rules_near, dtype=np.float64)
+    X[:, f["short"]] = is_short
+    X[:, f["short_x_min_neighbour"]] = is_short * min_nb
+    X[:, f["short_x_prev1"]] = is_short * prev1
+    X[:, f["short_x_next1"]] = is_short * next1
+    X[:, f["short_x_in_block"]] = np.where(in_block, is_short, 0.0)
+    X[:, f["log_short_run"]] = _log1p_of(short_run)
+    return X
+
+
 # ---------------------------------------------------------------------------------------------
 # Decisions
 
@@ -580,10 +683,12 @@ def document_context(doc: DocumentLines, line_weights: Sequence[float] = LINE_WE
     vectors = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
     z = (vectors @ np.asarray(line_weights, dtype=np.float64)).tolist()
     log_words = vectors[:, _F["log_words"]].tolist()
-    return z, context_vectors(z, log_words, doc.short, doc.rule_prev, doc.rule_next, doc.rules_near)
+    return z, context_matrix(z, log_words, doc.short, doc.rule_prev, doc.rule_next, doc.rules_near)
 
 
 _IN_BLOCK = CONTEXT_FEATURES.index("in_block")
+_C = {name: k for k, name in enumerate(CONTEXT_FEATURES)}
+_LOG1P_ARRAY = np.array(_LOG1P)
 _F = {name: k for k, name in enumerate(LINE_FEATURES)}
 
 
@@ -705,9 +810,9 @@ class ContentClassifier:
             doc.lang = lang
         z, vectors = document_context(doc)
         probs = _probabilities(vectors, CONTEXT_WEIGHTS)
-        block = _IN_BLOCK
+        in_block = (np.asarray(vectors)[:, _IN_BLOCK] != 0).tolist() if len(vectors) else []
         threshold, block_threshold = self.threshold, self.block_threshold
-        keep = [p > (block_threshold if v[block] else threshold) for p, v in zip(probs, vectors)]
+        keep = [p > (block_threshold if b else threshold) for p, b in zip(probs, in_block)]
         # a line between two confident article lines is part of the article (heading, bullet)
         high, low = self.sandwich_high, self.sandwich_low
         for j in range(1, len(keep) - 1):
@@ -718,11 +823,11 @@ class ContentClassifier:
         if self.headings:
             short = doc.short
             for j in range(1, len(keep) - 1):
-                if not keep[j] and short[j] and vectors[j][block] and keep[j - 1] and keep[j + 1] and not short[j + 1]:
+                if not keep[j] and short[j] and in_block[j] and keep[j - 1] and keep[j + 1] and not short[j + 1]:
                     keep[j] = True
         # the headline: the first line of the main content block, or the line just before it,
         # if it reads like a title
-        start = next((j for j, v in enumerate(vectors) if v[block]), 0)
+        start = next((j for j, b in enumerate(in_block) if b), 0)
         for j in (start - 1, start) if start > 0 else (start,):
             if not keep[j] and _headline(lines[doc.index[j]], doc.vectors[j]):
                 keep[j] = True

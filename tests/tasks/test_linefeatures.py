@@ -407,3 +407,31 @@ def test_running_text_check_matches_the_feature_based_one():
             lang, fraction = _running_text(lines, reasons)
             assert lang == doc.lang
             assert fraction == _sentence_fraction(doc.vectors)
+
+
+def _context_inputs(rng, m: int):
+    z = [rng.uniform(-8.0, 8.0) if rng.random() > 0.05 else rng.choice([-600.0, 0.0, 600.0]) for _ in range(m)]
+    log_words = [rng.uniform(0.0, 5.0) for _ in range(m)]
+    short = [rng.random() < 0.5 for _ in range(m)]
+    rule_prev = [rng.random() < 0.1 for _ in range(m)]
+    rule_next = [rng.random() < 0.1 for _ in range(m)]
+    rules_near = [rng.randrange(0, 4) for _ in range(m)]
+    return z, log_words, short, rule_prev, rule_next, rules_near
+
+
+def test_context_matrix_equals_the_line_by_line_definition():
+    """The column-wise context features are context_vectors' (sums in the same order; only the
+    sigmoid may differ in the last bit), on random documents of every size up to long ones."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(7)
+    for m in [1, 2, 3, 5, 8, 15, 40, 120, 600, 1500]:
+        for _ in range(5):
+            args = _context_inputs(rng, m)
+            expected = np.array(lf.context_vectors(*args))
+            got = lf.context_matrix(*args)
+            assert got.shape == expected.shape == (m, len(lf.CONTEXT_FEATURES))
+            assert np.allclose(got, expected, rtol=1e-12, atol=1e-12), (m, np.abs(got - expected).max())
+    assert lf.context_matrix([], [], [], [], [], []).shape == (0, len(lf.CONTEXT_FEATURES))
