@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 import tomllib
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -624,10 +625,6 @@ class BoilerplateStage(Stage):
         paragraphs.boilerplate_reason = reasons
         paragraphs.is_boilerplate = [r is not None for r in reasons]
         counts = self.stats.counts
-        flagged = 0
-        for reason in reasons:
-            if reason is not None:
-                counts["boilerplate:" + reason] += 1
-                flagged += 1
-        counts["kept"] += len(reasons) - flagged
+        for reason, count in Counter(reasons).items():
+            counts["kept" if reason is None else "boilerplate:" + reason] += count
         return batch
