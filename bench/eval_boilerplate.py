@@ -30,7 +30,7 @@ article text (1) when it matches the page's gold by score.py's own rule, importe
 chrome (0) otherwise) and the "fit" half of the snippet set (lines containing a "with" snippet
 are 1, a "without" snippet 0). Each source has the same total weight (dragnet's 1,353 pages
 would otherwise dominate). The decision constants of ``ContentClassifier`` (threshold,
-block_threshold, sandwich_high/low) are then chosen by coordinate ascent on the mean per-source
+block_threshold, outside_margin, sandwich_high/low) are then chosen by coordinate ascent on the mean per-source
 F1 of the training sources. ``--lobo`` prints the leave-one-benchmark-out table: for each of the
 five sources, a model fitted (weights and constants) without it, scored on it with score.py
 (stage-only), beside today's model file: nothing fitted on a page's own labels is scored on it.
@@ -481,6 +481,7 @@ def fast_scores(pages: list[FitPage], content) -> dict[str, float]:
 DECISION_GRID = {
     "threshold": (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65),
     "block_threshold": (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4),
+    "outside_margin": (0.0, 0.05, 0.1, 0.15, 0.2),
     "sandwich_high": (0.5, 0.6, 0.7, 0.75, 0.8, 0.9),
     "sandwich_low": (0.0, 0.05, 0.1, 0.2, 0.3),
 }

@@ -23,7 +23,10 @@ line and about its neighbourhood, with two small logistic models:
    neighbours' scores and the length of the run of short lines around it (menus come in runs).
 
 Decisions (``ContentClassifier``): a line is kept when the context model's probability exceeds
-``threshold`` (0.5), or 0.3 inside the main block, where only strong evidence removes a line.
+``threshold`` plus ``outside_margin`` (0.5 + 0.1) outside the main block's core, or
+``block_threshold`` (0.25) inside it, where only strong evidence removes a line. The core is the
+main block cut where rules flagged page chrome between its lines (a comment section after the
+article), the part with the most evidence.
 Inside an article, a short line between two kept lines (a section heading), a line between two
 confident article lines, and the headline (first line of the main block, or the one before it,
 if it reads like a title) are kept too. Documents with fewer than ``min_lines`` unflagged
@@ -299,6 +302,9 @@ CONTEXT_FEATURES = (
     "short_x_min_neighbour", "short_x_prev1", "short_x_next1", "short_x_in_block",
     "log_short_run",  # log(1 + consecutive short lines around a short line): menus come in runs,
                       # an article's headings alone
+    "in_core",  # inside the main block's core: the block cut where a line flagged by a rule as page
+                # chrome precedes a line with another such line near (e.g. "42 comments", "Leave a
+                # reply" before a comment section), the part with the most evidence
 )
 
 #: The fitted weights and decision constants: ``tasks/models/content_classifier.json`` (feature name ->
@@ -365,6 +371,21 @@ def _smooth(z: Sequence[float], cost: float) -> list[int]:
         states.append(state)
     states.reverse()
     return states
+
+
+def _core(block_start: int, block_end: int, rule_prev, rules_near, evidence) -> tuple[int, int]:
+    """[start, end] of the main block's core: the block cut before each line that follows page
+    chrome flagged by a rule with at least one more such line near (a single "Share" line inside
+    an article does not cut); the part with the most evidence."""
+    core_start, core_end, part_start, part_mass, core_mass = block_start, block_end, block_start, 0.0, -1.0
+    for j in range(block_start, block_end + 2):
+        if j > block_end or (j > part_start and rule_prev[j] and rules_near[j] >= 2):
+            if part_mass > core_mass:
+                core_start, core_end, core_mass = part_start, j - 1, part_mass
+            part_start, part_mass = j, 0.0
+        if j <= block_end:
+            part_mass += evidence[j]
+    return core_start, core_end
 
 
 def context_vectors(
@@ -443,6 +464,7 @@ def context_vectors(
         if p[j] > 0.5:
             nxt = j
     total = sum(evidence) + 1e-9
+    core_start, core_end = _core(block_start, block_end, rule_prev, rules_near, evidence)
     out: list[tuple[float, ...]] = []
     cumulative = 0.0
     last_index = max(1, m - 1)
@@ -488,6 +510,7 @@ def context_vectors(
             is_short * next1,
             is_short if in_block else 0.0,
             _LOG1P[short_run[j]] if short_run[j] < 1024 else math.log1p(short_run[j]),
+            1.0 if core_start <= j <= core_end else 0.0,
         ))
         cumulative += ev
     return out
@@ -593,6 +616,9 @@ def context_matrix(
     X[:, f["short_x_next1"]] = is_short * next1
     X[:, f["short_x_in_block"]] = np.where(in_block, is_short, 0.0)
     X[:, f["log_short_run"]] = _log1p_of(short_run)
+    if block_start >= 0:
+        core_start, core_end = _core(block_start, block_end, rule_prev, rules_near, ev)
+        X[core_start : core_end + 1, f["in_core"]] = 1.0
     return X
 
 
@@ -687,6 +713,7 @@ def document_context(doc: DocumentLines, line_weights: Sequence[float] = LINE_WE
 
 
 _IN_BLOCK = CONTEXT_FEATURES.index("in_block")
+_IN_CORE = CONTEXT_FEATURES.index("in_core")
 _C = {name: k for k, name in enumerate(CONTEXT_FEATURES)}
 _LOG1P_ARRAY = np.array(_LOG1P)
 _F = {name: k for k, name in enumerate(LINE_FEATURES)}
@@ -757,6 +784,9 @@ class ContentClassifier:
     ``prose_fraction`` of those lines are sentences (running text, not a web page).
     ``sandwich_high`` / ``sandwich_low``: a line below the bar is kept when the nearest unflagged
     lines on both sides are above ``sandwich_high`` and it is above ``sandwich_low``.
+    ``outside_margin``: outside the main block (its core, with ``core``) the bar is ``threshold``
+    plus this margin (pages are mostly chrome around the article). ``core``: the low bar only in
+    the block's core (``in_core``), not in parts of the block after page chrome flagged by rules.
     ``headings``: inside the main block, a short line between two kept lines, the second one
     long, is kept (a section heading). The headline (first line of the main block, or the one
     before it) is kept when it reads like a title.
@@ -767,7 +797,10 @@ class ContentClassifier:
         block_threshold: float = DECISION.get("block_threshold", 0.3),
         sandwich_high: float = DECISION.get("sandwich_high", 0.75), sandwich_low: float = DECISION.get("sandwich_low", 0.1),
         headings: bool = True, prose_fraction: float = 0.6,
+        outside_margin: float = DECISION.get("outside_margin", 0.0), core: bool = True,
     ):
+        self.outside_margin = max(0.0, outside_margin)
+        self.core = core
         self.threshold = threshold
         self.block_threshold = min(block_threshold, threshold)
         self.min_lines = min_lines
@@ -810,9 +843,13 @@ class ContentClassifier:
             doc.lang = lang
         z, vectors = document_context(doc)
         probs = _probabilities(vectors, CONTEXT_WEIGHTS)
-        in_block = (np.asarray(vectors)[:, _IN_BLOCK] != 0).tolist() if len(vectors) else []
-        threshold, block_threshold = self.threshold, self.block_threshold
-        keep = [p > (block_threshold if b else threshold) for p, b in zip(probs, in_block)]
+        columns = np.asarray(vectors).reshape(-1, len(CONTEXT_FEATURES))
+        in_main_block = (columns[:, _IN_BLOCK] != 0).tolist()
+        # the low bar of the main block only in its core (with ``core``); the outside bar a margin
+        # above the threshold
+        in_block = (columns[:, _IN_CORE] != 0).tolist() if self.core else in_main_block
+        block_threshold, outside = self.block_threshold, self.threshold + self.outside_margin
+        keep = [p > (block_threshold if b else outside) for p, b in zip(probs, in_block)]
         # a line between two confident article lines is part of the article (heading, bullet)
         high, low = self.sandwich_high, self.sandwich_low
         for j in range(1, len(keep) - 1):
@@ -828,6 +865,10 @@ class ContentClassifier:
         # the headline: the first line of the main content block, or the line just before it,
         # if it reads like a title
         start = next((j for j, b in enumerate(in_block) if b), 0)
+        # the line just before the main block (a headline) is held to the plain threshold
+        first = next((j for j, b in enumerate(in_main_block) if b), 0)
+        if first > 0 and not keep[first - 1] and probs[first - 1] > self.threshold:
+            keep[first - 1] = True
         for j in (start - 1, start) if start > 0 else (start,):
             if not keep[j] and _headline(lines[doc.index[j]], doc.vectors[j]):
                 keep[j] = True
