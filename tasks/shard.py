@@ -129,9 +129,13 @@ def build_stages(config: Config) -> list[Stage]:
 
 
 def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats) -> Iterator[Batch]:
-    """Read files in order and yield batches of at most ``run.batch_docs`` documents."""
+    """Read files in order and yield batches of at most ``run.batch_docs`` documents and about
+    ``run.batch_mb`` of text: a batch's working set follows its lines, and a real web page holds
+    hundreds of short ones, so a count of documents alone does not bound it."""
     docs: list[Document] = []
     rejects: list[Reject] = []
+    chars = 0
+    max_chars = config.run.batch_mb * 1_000_000
     for src in files:
         started = clock()
         read_stats.chars_in += src.size  # bytes, for the read stage
@@ -141,11 +145,13 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
                 read_stats.counts[f"reject:{item.reason}"] += 1
             else:
                 docs.append(item)
+                chars += len(item.text)
                 read_stats.counts[f"encoding:{item.source_encoding}"] += 1
-            if len(docs) >= config.run.batch_docs:
+            if len(docs) >= config.run.batch_docs or chars >= max_chars:
                 read_stats.add_time(started)
                 yield Batch(docs, rejects=rejects)
                 docs, rejects = [], []
+                chars = 0
                 started = clock()
         read_stats.add_time(started)
         read_stats.counts["files"] += 1
