@@ -633,3 +633,39 @@ def test_seeds_through_the_line_classifier_alone_keep_every_article_line(seeds_d
     for f in files:
         lines = [line.strip() for line in f.read_text(encoding="utf-8").split("\n") if line.strip()]
         assert forced.classify(lines) == [reason for _, reason in seed_results[f.name[:3]]], f.name
+
+
+GERMAN_PAGE = "\n".join([
+    "Die Stadt hat am Montag einen neuen Plan für den Verkehr in der Innenstadt vorgestellt, der ab dem Sommer gelten soll.",
+    "Wir verwenden Cookies, um Ihnen das beste Nutzererlebnis zu bieten und die Zugriffe auf unsere Website zu analysieren.",
+    "Nach den Worten des Bürgermeisters sollen die Busse in Zukunft öfter fahren und die Radwege breiter werden.",
+    "Die Opposition kritisiert, dass die Kosten für das Vorhaben noch nicht genau bekannt sind und die Anwohner nicht gefragt wurden.",
+])
+
+
+def test_rule_packs_follow_the_document_language():
+    """A German page gets the German pack without any setting; pinning the list turns that off."""
+    stage = BoilerplateStage(BoilerplateConfig(classifier=False))
+    assert stage.packs_for(GERMAN_PAGE.split("\n")) == ("common", "en", "de")
+    reasons = stage(make_batch([GERMAN_PAGE])).paragraphs.boilerplate_reason
+    assert reasons == [None, "cookies", None, None]
+    pinned = BoilerplateStage(BoilerplateConfig(classifier=False, language_packs=False, rule_packs=["common", "en", "fr"]))
+    assert pinned.packs_for(GERMAN_PAGE.split("\n")) == ("common", "en", "fr")
+    assert pinned(make_batch([GERMAN_PAGE])).paragraphs.boilerplate_reason == [None] * 4
+
+
+def test_a_document_too_short_to_tell_gets_every_language_pack():
+    stage = BoilerplateStage(BoilerplateConfig(classifier=False))
+    assert set(stage.packs_for(["Impressum", "Datenschutz"])) == {"common", "en", "fr", "de", "es"}
+
+
+def test_documents_of_several_languages_in_one_batch_keep_their_order():
+    french = "\n".join([
+        "Le gouvernement a présenté mardi un projet de loi sur le logement qui doit être examiné avant l'été.",
+        "Je m'abonne à la newsletter « Infos »",
+        "Selon le ministre, les premières mesures entreront en vigueur dès le mois de septembre prochain.",
+        "Les associations de locataires ont salué une avancée tout en réclamant des moyens supplémentaires.",
+    ])
+    stage = BoilerplateStage(BoilerplateConfig(classifier=False))
+    reasons = stage(make_batch([GERMAN_PAGE, french, GERMAN_PAGE])).paragraphs.boilerplate_reason
+    assert reasons == [None, "cookies", None, None, None, "newsletter", None, None, None, "cookies", None, None]
