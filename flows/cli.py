@@ -56,7 +56,9 @@ SetOpt = Annotated[
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # "[dask]" is text
     raise typer.Exit(code)
 
 
@@ -174,10 +176,10 @@ def run(
         _fail(str(exc), EXIT_NO_INPUT)
     except (ConfigError, UsageError) as exc:
         _fail(str(exc))
-    _check_task_runner(cfg.run)
-
-    # Not verbose: a failed run is our one line, so Prefect's own error logs (with traceback) stay quiet.
+    # Before anything imports Prefect (prefect_dask does). Not verbose: a failed run is our one
+    # line, so Prefect's own error logs (with their traceback) stay quiet.
     _prefect_environment(verbose, level="CRITICAL")
+    _check_task_runner(cfg.run)
     from flows.api import run_api
     from flows.clean_corpus import clean_corpus, make_task_runner
     from tasks import progress
@@ -185,7 +187,7 @@ def run(
     flow = clean_corpus.with_options(task_runner=make_task_runner(cfg.run))
     try:
         with run_api():
-            if quiet:
+            if quiet or not err.is_terminal:  # no bar in a log file (rich would leave a blank line there)
                 report = flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides)
             else:
                 report = _run_with_progress(flow, progress, raw, out_dir, config, overrides)
@@ -256,7 +258,7 @@ def _print_summary(report: dict, raw: Path) -> None:
     table.add_row("time", f"{report['wall_seconds']:.1f} s")
     table.add_row("output", report["out_dir"])
     out.print(table)
-    out.print(f"report: {Path(report['out_dir']) / 'report.md'}", highlight=False)
+    out.print(f"report: {Path(report['out_dir']) / 'report.md'}", highlight=False, soft_wrap=True)  # one line, piped too
 
 
 @app.command()
