@@ -27,6 +27,25 @@ def run_api() -> Iterator[str | None]:
     server.start()
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield server.api_url
+            try:
+                yield server.api_url
+            finally:
+                _flush_api_logs()
     finally:
         server.stop()
+
+
+def _flush_api_logs(timeout: float = 10.0) -> None:
+    """Send the logs still queued for the API while it is up.
+
+    Flow and task run logs go to the API in batches every few seconds; a run ends and the
+    server stops well within that, so the last batch used to hit a closed port at exit
+    ("--- Error logging to API --- All connection attempts failed", after a minute of the
+    client's retries). Only run loggers send to the API, and the runs are over here.
+    """
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        APILogWorker.drain_all(timeout=timeout, at_exit=False)
+    except Exception:  # never let log shipping turn a finished run into a failed one
+        pass

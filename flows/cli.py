@@ -1,7 +1,9 @@
 """The ``corpusclean`` command line.
 
-User mistakes (missing folder, bad config) print one line and exit with status 2; a
-failed run prints one line and exits with 1 (``--verbose`` shows Prefect's logs and the
+Every failure is one line on stderr and a documented exit status (README, *exit statuses*):
+2 a user mistake (missing folder, bad config, --task-runner dask without its extra), 3 no
+usable input file in the raw folder, 69 the Dask scheduler cannot be reached, 75 another run
+is writing to the output folder, 1 a failed run (``--verbose`` shows Prefect's logs and the
 traceback). Prefect is imported lazily, after its environment defaults are set, so
 ``--help`` is instant and a run prints no telemetry noise.
 """
@@ -19,8 +21,12 @@ from rich.table import Table
 
 from tasks import __version__
 from tasks.config import ConfigError, config_to_toml, load_config
-from tasks.runs import OutputBusy, UsageError, check_paths, lock_output, unlock_output
+from tasks.runs import NoInput, OutputBusy, UsageError, check_inputs, check_paths, lock_output, unlock_output
 
+EXIT_FAILED = 1  # the run failed
+EXIT_USAGE = 2  # a user mistake: paths, options, config, a missing optional dependency
+EXIT_NO_INPUT = 3  # the raw folder holds no file in a supported format: nothing run, nothing committed
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the Dask scheduler given by --dask-address cannot be reached
 EXIT_BUSY = 75  # EX_TEMPFAIL: another run holds the output folder; try again later
 
 app = typer.Typer(
@@ -32,6 +38,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
@@ -48,8 +55,10 @@ SetOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # "[dask]" is text
     raise typer.Exit(code)
 
 
@@ -68,13 +77,50 @@ def _root(
     pass
 
 
-def _prefect_environment(verbose: bool) -> None:
+def _prefect_environment(verbose: bool, level: str = "WARNING") -> None:
     # Defaults only: anything the user set (env or prefect.toml) wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", level)
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Dask workers inherit it
+
+
+def _check_task_runner(run_cfg) -> None:
+    """Fail in one line, before Prefect starts, if the Dask runner cannot work."""
+    if run_cfg.task_runner != "dask":
+        return
+    try:
+        import prefect_dask  # noqa: F401  (the optional extra)
+    except ImportError:
+        _fail("--task-runner dask needs the optional prefect-dask package: "
+              "pip install 'corpusclean[dask]' (or use --task-runner processes)")
+    if run_cfg.dask_address:
+        reason = _unreachable(run_cfg.dask_address)
+        if reason:
+            _fail(f"cannot reach the Dask scheduler at {run_cfg.dask_address}: {reason}", EXIT_UNAVAILABLE)
+
+
+def _unreachable(address: str, timeout: float = 5.0) -> str | None:
+    """Why a TCP connection to a Dask scheduler address fails (None: it connects, or is not TCP)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls"):
+        return None  # inproc://, ucx://...: left to distributed
+    try:
+        parts = urlsplit(f"tcp://{rest}")
+        host, port = parts.hostname, parts.port or 8786
+    except ValueError as exc:
+        return f"not a host:port address ({exc})"
+    if not host:
+        return "not a host:port address"
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return None
 
 
 @app.command()
@@ -123,12 +169,17 @@ def run(
         _, out_resolved = check_paths(raw, out_dir)
         if not cfg.run.wait_for_lock:  # refuse a busy output at once, before Prefect starts
             unlock_output(lock_output(out_resolved))
+        check_inputs(raw)
     except OutputBusy as exc:
         _fail(str(exc), EXIT_BUSY)
+    except NoInput as exc:
+        _fail(str(exc), EXIT_NO_INPUT)
     except (ConfigError, UsageError) as exc:
         _fail(str(exc))
-
-    _prefect_environment(verbose)
+    # Before anything imports Prefect (prefect_dask does). Not verbose: a failed run is our one
+    # line, so Prefect's own error logs (with their traceback) stay quiet.
+    _prefect_environment(verbose, level="CRITICAL")
+    _check_task_runner(cfg.run)
     from flows.api import run_api
     from flows.clean_corpus import clean_corpus, make_task_runner
     from tasks import progress
@@ -136,20 +187,23 @@ def run(
     flow = clean_corpus.with_options(task_runner=make_task_runner(cfg.run))
     try:
         with run_api():
-            if quiet:
+            if quiet or not err.is_terminal:  # no bar in a log file (rich would leave a blank line there)
                 report = flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides)
             else:
                 report = _run_with_progress(flow, progress, raw, out_dir, config, overrides)
     except OutputBusy as exc:
         _fail(str(exc), EXIT_BUSY)
+    except NoInput as exc:
+        _fail(str(exc), EXIT_NO_INPUT)
     except (ConfigError, UsageError) as exc:
         _fail(str(exc))
     except Exception as exc:  # a failed run: one line, details on request
         if verbose:
             err.print_exception()
-        _fail(f"run failed: {type(exc).__name__}: {exc}" + ("" if verbose else " (rerun with --verbose for details)"), 1)
+        _fail(f"run failed: {type(exc).__name__}: {exc}" + ("" if verbose else " (rerun with --verbose for details)"),
+              EXIT_FAILED)
     if not quiet:
-        _print_summary(report)
+        _print_summary(report, raw)
 
 
 def _run_with_progress(flow, progress, raw, out_dir, config, overrides) -> dict:
@@ -175,12 +229,16 @@ def _run_with_progress(flow, progress, raw, out_dir, config, overrides) -> dict:
             progress.install(None)
 
 
-def _print_summary(report: dict) -> None:
+def _print_summary(report: dict, raw: Path) -> None:
+    i = report["inputs"]
+    if not i["files"] and not i.get("changed") and not report["dedup"].get("rewritten_parts"):
+        out.print(f"nothing new in {raw}: all {i.get('unchanged', 0)} input files are already in the corpus "
+                  f"({report['out_dir']}); nothing cleaned", highlight=False, soft_wrap=True)
+        return
     c = report["counts"]
     table = Table(title=f"corpusclean run {report['run_id']}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
-    i = report["inputs"]
     table.add_row("input", f"{i['files']} files cleaned, {i['bytes'] / 1e6:.2f} MB")
     if i.get("unchanged"):
         table.add_row("  skipped", f"{i['unchanged']} unchanged files (already in the corpus)")
@@ -200,7 +258,7 @@ def _print_summary(report: dict) -> None:
     table.add_row("time", f"{report['wall_seconds']:.1f} s")
     table.add_row("output", report["out_dir"])
     out.print(table)
-    out.print(f"report: {Path(report['out_dir']) / 'report.md'}", highlight=False)
+    out.print(f"report: {Path(report['out_dir']) / 'report.md'}", highlight=False, soft_wrap=True)  # one line, piped too
 
 
 @app.command()
@@ -313,7 +371,8 @@ def show_config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
         cfg = load_config(config, list(set_ or []))
     except ConfigError as exc:
         _fail(str(exc))
-    out.print(config_to_toml(cfg), highlight=False, markup=False)
+    # Plain text, never rich: its wrapping at the terminal's (or a pipe's 80) columns broke the TOML.
+    typer.echo(config_to_toml(cfg))
 
 
 @app.command()

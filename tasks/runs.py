@@ -46,6 +46,27 @@ def check_paths(raw_dir: Path, out_dir: Path) -> tuple[Path, Path]:
     return raw, out
 
 
+class NoInput(UsageError):
+    """The raw folder holds no file in a supported format: a run would clean nothing."""
+
+
+def check_inputs(raw_dir: Path) -> None:
+    """Raise ``NoInput`` unless some non-hidden file under ``raw_dir`` has a supported format.
+
+    Stops at the first such file, so it costs next to nothing on a real raw folder. Unchanged
+    files count: a run over an unchanged folder is "nothing new", not a mistake.
+    """
+    from tasks.read import SUPPORTED, _suffix
+
+    for dirpath, dirnames, filenames in os.walk(raw_dir):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        if any(not name.startswith(".") and _suffix(name) in SUPPORTED for name in filenames):
+            return
+    formats = ", ".join(SUPPORTED[:-1]) + " or " + SUPPORTED[-1]
+    raise NoInput(f"no usable input files found in {raw_dir} (no {formats} file; hidden ones are skipped): "
+                  "nothing cleaned, no run committed")
+
+
 LOCK_NAME = ".corpusclean.lock"
 _SCRATCH_PREFIXES = (".staging-",)
 _held_locks: dict[str, int] = {}  # run_id -> lock file descriptor (kept out of the RunContext: not picklable)

@@ -119,3 +119,133 @@ def test_status_lists_the_committed_runs(tmp_path):
     assert row.split()[1:] == ["3", "1", "7", "4", "21", "9", "2", "1", "1"]
     assert '"run_id": "20261121T030000Z-abcdef"' in runner.invoke(app, ["status", "--out", str(out), "--json"]).output
     assert "unknown table" in one_line_error(runner.invoke(app, ["files", "tables", "--out", str(out)]))
+
+
+# ------------------------------------------------------------------ issue 11, item 7: small things
+
+SAMPLE = ("Le conseil municipal a voté lundi soir le budget de la nouvelle médiathèque, "
+          "qui ouvrira ses portes au printemps prochain dans l'ancienne halle aux grains.\n")
+
+
+def _cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The command as a shell pipeline sees it: stdout and stderr are pipes, not a terminal."""
+    cmd = [sys.executable, "-m", "flows.cli", *args]
+    return subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=timeout)
+
+
+def test_config_through_a_pipe_is_valid_toml_that_loads_back(tmp_path):
+    import tomllib
+
+    from tasks.config import load_config
+
+    proc = _cli("config", "--set", "dedup.threshold=0.85")
+    assert proc.returncode == 0, proc.stderr
+    tomllib.loads(proc.stdout)  # long comments are no longer wrapped at 80 columns
+    saved = tmp_path / "my.toml"
+    saved.write_text(proc.stdout, encoding="utf-8")
+    assert load_config(saved) == load_config(None, ["dedup.threshold=0.85"])
+    again = _cli("config", "--config", str(saved))
+    assert again.returncode == 0 and again.stdout == proc.stdout
+    # `run --config my.toml` gets past the config (it stops at the missing raw folder, before Prefect).
+    run = _cli("run", "--config", str(saved), "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    assert run.returncode == 2 and "raw folder not found" in run.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["config"], ["schema"], ["explain"], ["status"], ["files"], ["serve"]])
+def test_h_is_help_on_every_command(command):
+    short, long = runner.invoke(app, [*command, "-h"]), runner.invoke(app, [*command, "--help"])
+    assert short.exit_code == 0, short.output
+    assert "Usage:" in short.output and short.output == long.output
+
+
+def test_dask_runner_without_its_extra_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.txt").write_text(SAMPLE, encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "prefect_dask", None)  # `import prefect_dask` now fails
+    result = runner.invoke(app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "o"),
+                                 "--task-runner", "dask"])
+    text = one_line_error(result, code=2)
+    assert "prefect-dask" in text and "corpusclean[dask]" in text
+
+
+def test_an_unreachable_dask_scheduler_is_one_line(tmp_path):
+    pytest.importorskip("prefect_dask")
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.txt").write_text(SAMPLE, encoding="utf-8")
+    result = runner.invoke(app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "o"),
+                                 "--task-runner", "dask", "--dask-address", "tcp://127.0.0.1:9"])
+    text = one_line_error(result, code=69)
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in text
+    assert not corpus_state.load_manifest(tmp_path / "o").runs
+
+
+def test_a_raw_folder_without_usable_input_is_refused_and_nothing_committed(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / ".git").mkdir(parents=True)
+    (raw / ".git" / "notes.txt").write_text(SAMPLE, encoding="utf-8")  # hidden folder: skipped
+    (raw / ".draft.txt").write_text(SAMPLE, encoding="utf-8")  # hidden file: skipped
+    (raw / "empty").mkdir()
+    (raw / "scan.pdf").write_bytes(b"%PDF-1.4")  # not a supported format
+    result = runner.invoke(app, ["run", "--raw", str(raw), "--out", str(tmp_path / "o")])
+    text = one_line_error(result, code=3)
+    assert "no usable input files found" in text and "no run committed" in text
+    assert not corpus_state.load_manifest(tmp_path / "o").runs
+
+
+@pytest.mark.slow
+def test_verbose_run_ends_without_api_log_errors_and_a_second_run_says_nothing_new(tmp_path):
+    """Prefect's temporary API is started and stopped by the command itself (no PREFECT_API_URL).
+
+    On the sample corpus the last batch of run logs was still queued when the server stopped
+    (a one-file folder ends too soon after the previous batch to show it).
+    """
+    raw = tmp_path / "raw"
+    shutil.copytree(REPO / "data" / "raw", raw)
+    n_files = sum(1 for _ in raw.rglob("*") if _.is_file())
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    for name in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL"):  # in-process CLI tests set the latter
+        env.pop(name, None)
+    args = ("run", "--raw", str(raw), "--out", str(tmp_path / "clean"), "--task-runner", "threads")
+    first = _cli(*args, "--verbose", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "Finished in state Completed" in first.stderr  # --verbose shows Prefect's logs...
+    assert "Error logging to API" not in first.stderr  # ...and none fails to reach the stopped API
+    assert "All connection attempts failed" not in first.stderr
+    second = _cli(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip().splitlines() == [
+        f"nothing new in {raw}: all {n_files} input files are already in the corpus ({tmp_path / 'clean'}); nothing cleaned"]
+    assert len(corpus_state.load_manifest(tmp_path / "clean").runs) == 2
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_inside_prefect_is_one_line(tmp_path):
+    """A 'scheduler' on loopback that hangs up on every connection: the run itself fails."""
+    import socket
+    import threading
+
+    pytest.importorskip("prefect_dask")
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.txt").write_text(SAMPLE, encoding="utf-8")
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"), DASK_DISTRIBUTED__COMMS__TIMEOUTS__CONNECT="3s")
+    env.pop("PREFECT_API_URL", None)
+    def hang_up(listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            conn.close()
+
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        threading.Thread(target=hang_up, args=(mute,), daemon=True).start()
+        address = "tcp://127.0.0.1:%d" % mute.getsockname()[1]
+        proc = _cli("run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "o"),
+                    "--task-runner", "dask", "--dask-address", address, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("error: run failed:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "--verbose" in proc.stderr and proc.stdout == ""
+    assert not corpus_state.load_manifest(tmp_path / "o").runs
