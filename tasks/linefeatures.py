@@ -622,6 +622,138 @@ def context_matrix(
     return X
 
 
+def context_matrix_many(
+    z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
+    rule_next: Sequence[bool], rules_near: Sequence[int], bounds: Sequence[tuple[int, int]],
+) -> np.ndarray:
+    """``context_matrix`` of many documents at once: the arguments are the documents' unflagged
+    lines one after the other, ``bounds`` each document's [start, end) rows. Neighbourhoods stop
+    at a document's edges; the sequential parts (main block, smoothing, segments, core) run per
+    document. Equal to ``context_matrix`` per document up to rounding (window sums are added in
+    another order)."""
+    z = np.asarray(z, dtype=np.float64)
+    n = len(z)
+    X = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float64)
+    if n == 0:
+        return X
+    lw = np.asarray(log_words, dtype=np.float64)
+    short_ = np.asarray(short, dtype=bool)
+    starts = np.array([a for a, _ in bounds], dtype=np.int64)
+    ends = np.array([b for _, b in bounds], dtype=np.int64)
+    sizes = ends - starts
+    index = np.arange(n)
+    first_row = np.repeat(starts, sizes)
+    end_row = np.repeat(ends, sizes)
+    local = index - first_row
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-z))
+    p[z <= -500.0] = 0.0
+
+    def shifted(d: int) -> np.ndarray:
+        """p of the line d rows away in the same document, 0 past its edges."""
+        k = index + d
+        inside = (k >= first_row) & (k < end_row)
+        out = np.zeros(n)
+        out[inside] = p[k[inside]]
+        return out
+
+    window = {d: shifted(d) for d in (-7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7)}
+    prev1, next1 = window[-1], window[1]
+    evidence = np.maximum(z, 0.0) * (1.0 + lw)
+    ev = evidence.tolist()
+    weights = ((p - 0.5) * np.where(short_, _SHORT_WEIGHT, 1.0 + lw)).tolist()
+    floored = np.maximum(z, -_EMISSION_FLOOR).tolist()
+    # the sequential parts, per document
+    in_block = np.zeros(n, dtype=bool)
+    in_core = np.zeros(n, dtype=bool)
+    distance = np.zeros(n, dtype=np.int64)
+    content = np.zeros(n, dtype=bool)
+    best_segment = np.zeros(n, dtype=bool)
+    top2_segment = np.zeros(n, dtype=bool)
+    segment_share = np.zeros(n)
+    segment_lines = np.zeros(n, dtype=np.int64)
+    cumulative = np.zeros(n)
+    totals = np.zeros(n)
+    rule_prev_list, rules_near_list = list(rule_prev), list(rules_near)
+    for a, b in bounds:
+        m = b - a
+        bs, be = _max_sum_run(weights[a:b])
+        in_block[a + bs : a + be + 1] = True
+        here = np.arange(m)
+        distance[a:b] = np.where(here < bs, bs - here, np.where(here > be, here - be, 0))
+        states = _smooth(floored[a:b], _SWITCH_COST)
+        segs, j = [], 0
+        while j < m:  # runs of equal states, their evidence (summed in order) and rank
+            k = j
+            while k < m and states[k] == states[j]:
+                k += 1
+            segs.append((j, k, float(sum(ev[a + j : a + k])) if states[j] == 1 else 0.0, states[j] == 1))
+            j = k
+        order = sorted(range(len(segs)), key=lambda s: (-segs[s][2], s))
+        best_mass = segs[order[0]][2]
+        for rank, s in enumerate(order):
+            j, k, mass, is_content = segs[s]
+            content[a + j : a + k] = is_content
+            best_segment[a + j : a + k] = is_content and rank == 0
+            top2_segment[a + j : a + k] = is_content and rank < 2
+            segment_share[a + j : a + k] = mass / best_mass if best_mass > 0 else 0.0
+            segment_lines[a + j : a + k] = k - j
+        cs, ce = _core(bs, be, rule_prev_list[a:b], rules_near_list[a:b], ev[a:b])
+        in_core[a + cs : a + ce + 1] = True
+        running = np.cumsum(evidence[a:b])
+        cumulative[a + 1 : b] = running[:-1]
+        totals[a:b] = float(running[-1]) + 1e-9
+    # runs of consecutive short lines within a document (0 for long lines)
+    change = np.flatnonzero((short_[1:] != short_[:-1]) | (local[1:] == 0)) + 1
+    run_start = np.concatenate(([0], change))
+    run_end = np.concatenate((change, [n]))
+    short_run = np.where(short_, np.repeat(run_end - run_start, run_end - run_start), 0)
+    # distances to the nearest likely-content line before / after in the document (at most 50)
+    good = p > 0.5
+    last = np.maximum.accumulate(np.where(good, index, -1))
+    before = np.concatenate(([-1], last[:-1]))
+    before = np.where(before >= first_row, before, -1)
+    good_before = np.where(before >= 0, np.minimum(index - before, 50), 50)
+    nxt = np.minimum.accumulate(np.where(good, index, n)[::-1])[::-1]
+    after = np.concatenate((nxt[1:], [n]))
+    after = np.where(after < end_row, after, n)
+    good_after = np.where(after < n, np.minimum(after - index, 50), 50)
+    min_nb = np.minimum(prev1, next1)
+    is_short = short_.astype(np.float64)
+    f = _C
+    X[:, f["bias"]] = 1.0
+    X[:, f["z"]] = z
+    X[:, f["prev1"]] = prev1
+    X[:, f["next1"]] = next1
+    X[:, f["prev3"]] = (window[-3] + window[-2]) / 2.0
+    X[:, f["next3"]] = (window[2] + window[3]) / 2.0
+    X[:, f["around7"]] = (window[-7] + window[-6] + window[-5] + window[-4] + window[4] + window[5] + window[6] + window[7]) / 8.0
+    X[:, f["in_block"]] = in_block
+    X[:, f["log_block_distance"]] = _log1p_of(distance)
+    X[:, f["min_neighbour"]] = min_nb
+    X[:, f["position"]] = local / np.maximum(1, np.repeat(sizes, sizes) - 1)
+    X[:, f["in_segment"]] = content
+    X[:, f["best_segment"]] = best_segment
+    X[:, f["segment_share"]] = segment_share
+    X[:, f["log_segment_lines"]] = _log1p_of(segment_lines)
+    X[:, f["top2_segment"]] = top2_segment
+    X[:, f["log_good_before"]] = _LOG1P_ARRAY[good_before]
+    X[:, f["log_good_after"]] = _LOG1P_ARRAY[good_after]
+    X[:, f["mass_before"]] = cumulative / totals
+    X[:, f["mass_after"]] = (totals - cumulative - evidence) / totals
+    X[:, f["rule_prev"]] = np.asarray(rule_prev, dtype=bool)
+    X[:, f["rule_next"]] = np.asarray(rule_next, dtype=bool)
+    X[:, f["rules_near"]] = np.asarray(rules_near, dtype=np.float64)
+    X[:, f["short"]] = is_short
+    X[:, f["short_x_min_neighbour"]] = is_short * min_nb
+    X[:, f["short_x_prev1"]] = is_short * prev1
+    X[:, f["short_x_next1"]] = is_short * next1
+    X[:, f["short_x_in_block"]] = np.where(in_block, is_short, 0.0)
+    X[:, f["log_short_run"]] = _log1p_of(short_run)
+    X[:, f["in_core"]] = in_core
+    return X
+
+
 # ---------------------------------------------------------------------------------------------
 # Decisions
 
@@ -821,28 +953,33 @@ class ContentClassifier:
         return prose < self.prose_fraction, lang
 
     def score(
-        self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None
+        self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None,
+        prepared: tuple | None = None,
     ) -> LineScores:
         """Scores of every line no rule flagged (``reasons[i] is None``); ``kept`` says what stays.
 
         ``vectors`` (with ``lang``): the unflagged lines' features, computed by the caller for a
-        document that ``needs_features``.
+        document that ``needs_features``. ``prepared``: (``DocumentLines``, line scores, context
+        features, probabilities), computed by the caller for many documents at once.
         """
         n = len(lines)
         line_z: list[float | None] = [None] * n
         content_p: list[float | None] = [None] * n
         kept = [False] * n
-        if vectors is None:
-            needed, lang = self.needs_features(lines, reasons)
-            if not needed:
-                for i in range(n):
-                    kept[i] = reasons[i] is None
-                return LineScores(lang, line_z, content_p, kept)
-        doc = document_lines(lines, reasons, vectors)
-        if vectors is not None:
-            doc.lang = lang
-        z, vectors = document_context(doc)
-        probs = _probabilities(vectors, CONTEXT_WEIGHTS)
+        if prepared is not None:
+            doc, z, vectors, probs = prepared
+        else:
+            if vectors is None:
+                needed, lang = self.needs_features(lines, reasons)
+                if not needed:
+                    for i in range(n):
+                        kept[i] = reasons[i] is None
+                    return LineScores(lang, line_z, content_p, kept)
+            doc = document_lines(lines, reasons, vectors)
+            if vectors is not None:
+                doc.lang = lang
+            z, vectors = document_context(doc)
+            probs = _probabilities(vectors, CONTEXT_WEIGHTS)
         columns = np.asarray(vectors).reshape(-1, len(CONTEXT_FEATURES))
         in_main_block = (columns[:, _IN_BLOCK] != 0).tolist()
         # the low bar of the main block only in its core (with ``core``); the outside bar a margin
@@ -900,13 +1037,33 @@ class ContentClassifier:
 
         def flush() -> None:
             matrix = line_features_batch(feature_lines, doc_index, doc_stop, repeated)
+            scores = (matrix @ np.asarray(LINE_WEIGHTS, dtype=np.float64)).tolist()
+            pages: list[tuple[int, int, DocumentLines, int]] = []  # the documents the classifier reads
             row = 0
             for start, end, lang, m in todo:
                 vectors = matrix[row : row + m]
+                if _sentence_fraction(vectors) < self.prose_fraction:  # else running text: left to the rules
+                    doc = document_lines(lines[start:end], reasons[start:end], vectors)
+                    doc.lang = lang
+                    pages.append((start, end, doc, row))
                 row += m
-                if _sentence_fraction(vectors) >= self.prose_fraction:
-                    continue  # running text: left to the rules (see needs_features)
-                out[start:end] = self.classify(lines[start:end], reasons[start:end], vectors, lang)
+            if pages:
+                # the context model for all these documents at once
+                rows = [r for _, _, doc, r in pages for r in range(r, r + len(doc.index))]
+                bounds, at = [], 0
+                for _, _, doc, _ in pages:
+                    bounds.append((at, at + len(doc.index)))
+                    at += len(doc.index)
+                z = [scores[r] for r in rows]
+                context = context_matrix_many(
+                    z, matrix[rows, _F["log_words"]], [s for _, _, d, _ in pages for s in d.short],
+                    [x for _, _, d, _ in pages for x in d.rule_prev], [x for _, _, d, _ in pages for x in d.rule_next],
+                    [x for _, _, d, _ in pages for x in d.rules_near], bounds,
+                )
+                probs = _probabilities(context, CONTEXT_WEIGHTS)
+                for (start, end, doc, _), (a, b) in zip(pages, bounds):
+                    prepared = (doc, z[a:b], context[a:b], probs[a:b])
+                    out[start:end] = self.classify(lines[start:end], reasons[start:end], prepared=prepared)
             for pending in (todo, feature_lines, doc_index, doc_stop, repeated):
                 pending.clear()
 
@@ -930,10 +1087,11 @@ class ContentClassifier:
         return out
 
     def classify(
-        self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None
+        self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None,
+        prepared: tuple | None = None,
     ) -> list[str | None]:
         """Rule reasons stay; every other line is kept (``None``) or gets a classifier reason."""
-        scores = self.score(lines, reasons, vectors, lang)
+        scores = self.score(lines, reasons, vectors, lang, prepared)
         out = list(reasons)
         n = len(lines)
         for i in range(n):

@@ -435,3 +435,40 @@ def test_context_matrix_equals_the_line_by_line_definition():
             assert got.shape == expected.shape == (m, len(lf.CONTEXT_FEATURES))
             assert np.allclose(got, expected, rtol=1e-12, atol=1e-12), (m, np.abs(got - expected).max())
     assert lf.context_matrix([], [], [], [], [], []).shape == (0, len(lf.CONTEXT_FEATURES))
+
+
+def test_context_of_many_documents_at_once_equals_each_document_alone():
+    """Neighbourhoods stop at each document's edges: the batch computation is context_matrix of
+    each document (window sums are added in another order: equal up to rounding)."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(11)
+    for _ in range(40):
+        sizes = [rng.choice([1, 2, 3, 5, 8, 15, 40, 200]) for _ in range(rng.randrange(1, 8))]
+        docs = [_context_inputs(rng, m) for m in sizes]
+        joined = [sum((list(d[k]) for d in docs), []) for k in range(6)]
+        bounds, at = [], 0
+        for m in sizes:
+            bounds.append((at, at + m))
+            at += m
+        got = lf.context_matrix_many(*joined, bounds)
+        expected = np.concatenate([lf.context_matrix(*d) for d in docs])
+        assert np.allclose(got, expected, rtol=1e-12, atol=1e-12), np.abs(got - expected).max()
+    assert lf.context_matrix_many([], [], [], [], [], [], []).shape == (0, len(lf.CONTEXT_FEATURES))
+
+
+def test_batch_and_single_document_decisions_agree(full):
+    """classify_many (features and context for many documents at once) decides as classify does
+    for each document alone."""
+    from tests.tasks.test_boilerplate import ENGLISH_PROSE
+
+    pages = [EN_PAGE, ENGLISH_PROSE, EN_PAGE[3:], EN_PAGE[:12]]
+    lines = [line for page in pages for line in page]
+    ranges, at = [], 0
+    for page in pages:
+        ranges.append((at, at + len(page)))
+        at += len(page)
+    together = full.classify_batch(lines, ranges)
+    assert together == [reason for page in pages for reason in full.classify(page)]
