@@ -196,10 +196,29 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
     for assignment in overrides or []:
         _apply_override(data, assignment)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as err:
         source = f" in {path}" if path else ""
         raise ConfigError(f"invalid configuration{source}: {_first_error(err)}") from None
+    _check_rule_packs(config.boilerplate)
+    return config
+
+
+def _check_rule_packs(boilerplate: BoilerplateConfig) -> None:
+    """Load every rule pack list a run may use, so that an unknown pack, a missing rule file or a
+    bad pattern is one line before any work starts, not a failure inside a shard."""
+    if not boilerplate.enabled:
+        return
+    from tasks.boilerplate import language_packs, load_rule_packs  # the stage module imports this one
+
+    lists = [boilerplate.rule_packs]
+    if boilerplate.language_packs:
+        lists += [[*boilerplate.rule_packs, pack] for pack in language_packs() if pack not in boilerplate.rule_packs]
+    try:
+        for packs in lists:
+            load_rule_packs(packs, boilerplate.extra_rule_files)
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
 
 
 def config_to_toml(config: Config) -> str:

@@ -15,7 +15,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from flows.cli import _print_explanation, app
-from tasks.config import BoilerplateConfig, load_config
+from tasks.config import BoilerplateConfig, ConfigError, load_config
 from tasks.explain import BOILERPLATE, DUPLICATE, KEEP, ExplainError, explain_file, format_row
 
 REPO = Path(__file__).resolve().parents[2]
@@ -158,8 +158,13 @@ def test_unusable_inputs_are_one_line_errors(tmp_path, article, config):
         with pytest.raises(ExplainError) as err:
             explain_file(path, config, record)
         assert expected in str(err.value) and "\n" not in str(err.value)
+    # a bad rule pack is refused when the config loads; a Config built in code reaches explain
+    with pytest.raises(ConfigError, match="unknown rule pack"):
+        rules_only('boilerplate.rule_packs=["common", "xx"]')
+    good = rules_only()
+    bad = good.model_copy(update={"boilerplate": good.boilerplate.model_copy(update={"rule_packs": ["common", "xx"]})})
     with pytest.raises(ExplainError, match="unknown rule pack"):
-        explain_file(article, rules_only('boilerplate.rule_packs=["common", "xx"]'))
+        explain_file(article, bad)
 
 
 # ---------------------------------------------------------------------------------------------
