@@ -582,10 +582,10 @@ class BoilerplateStage(Stage):
         self._language_packs = language_packs() if config.enabled and config.language_packs else []
         self.classifier: BoilerplateClassifier | None = None
         if config.enabled:
-            # the pinned list is loaded at once, so that a bad pack or rule file fails early
+            # the pinned list is loaded at once, so that a bad pack or rule file fails early (a
+            # config loaded from a file or the CLI has had every pack list checked already);
+            # each language's list is loaded when a document first needs it
             self.classifier = self._classifier_for(tuple(config.rule_packs))
-            for pack in self._language_packs:
-                load_rule_packs([*config.rule_packs, pack], config.extra_rule_files)
 
     def _classifier_for(self, packs: tuple[str, ...]) -> BoilerplateClassifier:
         classifier = self._classifiers.get(packs)

@@ -48,7 +48,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import mul
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +68,7 @@ _LANG_SAMPLE_TOKENS = 150
 SHORT_CHARS = 40  # "short line" for the context model and the reasons
 FEATURE_CHUNK = 16_384  # lines whose features are computed together (arrays of ~100 code points each)
 _LOG1P = [math.log1p(i) for i in range(1024)]
+_LOG1P_ARRAY = np.array(_LOG1P)
 
 
 def _log1p(i: int) -> float:
@@ -260,10 +260,6 @@ def _line_vector(
         1.0 if n < 150 else 0.0,
         1.0 if n >= 300 else 0.0,
     )
-
-
-def _dot(vector: Sequence[float], weights: Sequence[float]) -> float:
-    return sum(map(mul, vector, weights))
 
 
 def _probabilities(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:
@@ -526,111 +522,24 @@ def _log1p_of(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(start, end) of the runs of equal values."""
-    change = np.flatnonzero(values[1:] != values[:-1]) + 1
-    return np.concatenate(([0], change)), np.concatenate((change, [len(values)]))
-
-
 def context_matrix(
     z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
     rule_next: Sequence[bool], rules_near: Sequence[int],
 ) -> np.ndarray:
-    """``context_vectors`` as the rows of an array, computed column by column (same features;
-    sums are taken in the same order, probabilities may differ in the last bit)."""
-    z = np.asarray(z, dtype=np.float64)
-    m = len(z)
-    X = np.zeros((m, len(CONTEXT_FEATURES)), dtype=np.float64)
-    if m == 0:
-        return X
-    lw = np.asarray(log_words, dtype=np.float64)
-    short_ = np.asarray(short, dtype=bool)
-    with np.errstate(over="ignore"):
-        p = 1.0 / (1.0 + np.exp(-z))
-    p[z <= -500.0] = 0.0
-    # main content block: maximum-sum run of (p - 0.5) weighted by the line's words
-    block_start, block_end = _max_sum_run(((p - 0.5) * np.where(short_, _SHORT_WEIGHT, 1.0 + lw)).tolist())
-    # windows over p, zero past the ends; prefix sums (sequential, as a running sum) for the wide one
-    padded = np.concatenate([np.zeros(_WINDOW), p, np.zeros(_WINDOW)])
-    prefix = np.concatenate([[0.0], np.cumsum(padded)])
-    c = np.arange(m) + _WINDOW
-    prev1, next1 = padded[c - 1], padded[c + 1]
-    # segments of the smoothed sequence, their evidence and rank
-    states = np.asarray(_smooth(np.maximum(z, -_EMISSION_FLOOR).tolist(), _SWITCH_COST), dtype=np.int8)
-    evidence = np.maximum(z, 0.0) * (1.0 + lw)
-    running = np.cumsum(evidence)  # sequential: the same sums as adding line by line
-    seg_start, seg_end = _runs(states)
-    ev = evidence.tolist()  # segment sums in Python: sequential, as the reference (few segments)
-    seg_mass = np.array(
-        [float(sum(ev[a:b])) if states[a] == 1 else 0.0 for a, b in zip(seg_start.tolist(), seg_end.tolist())]
-    )
-    order = np.lexsort((np.arange(len(seg_mass)), -seg_mass))
-    best_mass = seg_mass[order[0]]
-    seg_id = np.repeat(np.arange(len(seg_start)), seg_end - seg_start)
-    content = states == 1
-    # runs of consecutive short lines (0 for long lines)
-    run_start, run_end = _runs(short_)
-    short_run = np.where(short_, np.repeat(run_end - run_start, run_end - run_start), 0)
-    # distances to the nearest likely-content line before / after (at most 50)
-    good = p > 0.5
-    index = np.arange(m)
-    last = np.maximum.accumulate(np.where(good, index, -1))
-    before = np.concatenate(([-1], last[:-1]))
-    good_before = np.where(before >= 0, np.minimum(index - before, 50), 50)
-    nxt = np.minimum.accumulate(np.where(good, index, m)[::-1])[::-1]
-    after = np.concatenate((nxt[1:], [m]))
-    good_after = np.where(after < m, np.minimum(after - index, 50), 50)
-    total = float(running[-1]) + 1e-9
-    cumulative = np.concatenate(([0.0], running[:-1]))
-    in_block = (index >= block_start) & (index <= block_end)
-    distance = np.where(in_block, 0, np.where(index < block_start, block_start - index, index - block_end))
-    min_nb = np.minimum(prev1, next1)
-    is_short = short_.astype(np.float64)
-    f = _C
-    X[:, f["bias"]] = 1.0
-    X[:, f["z"]] = z
-    X[:, f["prev1"]] = prev1
-    X[:, f["next1"]] = next1
-    X[:, f["prev3"]] = (padded[c - 3] + padded[c - 2]) / 2.0
-    X[:, f["next3"]] = (padded[c + 2] + padded[c + 3]) / 2.0
-    X[:, f["around7"]] = (prefix[c - 3] - prefix[c - 7] + prefix[c + 8] - prefix[c + 4]) / 8.0
-    X[:, f["in_block"]] = in_block
-    X[:, f["log_block_distance"]] = _log1p_of(distance)
-    X[:, f["min_neighbour"]] = min_nb
-    X[:, f["position"]] = index / max(1, m - 1)
-    X[:, f["in_segment"]] = content
-    X[:, f["best_segment"]] = content & (seg_id == order[0])
-    X[:, f["segment_share"]] = seg_mass[seg_id] / best_mass if best_mass > 0 else 0.0
-    X[:, f["log_segment_lines"]] = _log1p_of((seg_end - seg_start)[seg_id])
-    X[:, f["top2_segment"]] = content & np.isin(seg_id, order[:2])
-    X[:, f["log_good_before"]] = _LOG1P_ARRAY[good_before]
-    X[:, f["log_good_after"]] = _LOG1P_ARRAY[good_after]
-    X[:, f["mass_before"]] = cumulative / total
-    X[:, f["mass_after"]] = (total - cumulative - evidence) / total
-    X[:, f["rule_prev"]] = np.asarray(rule_prev, dtype=bool)
-    X[:, f["rule_next"]] = np.asarray(rule_next, dtype=bool)
-    X[:, f["rules_near"]] = np.asarray(rules_near, dtype=np.float64)
-    X[:, f["short"]] = is_short
-    X[:, f["short_x_min_neighbour"]] = is_short * min_nb
-    X[:, f["short_x_prev1"]] = is_short * prev1
-    X[:, f["short_x_next1"]] = is_short * next1
-    X[:, f["short_x_in_block"]] = np.where(in_block, is_short, 0.0)
-    X[:, f["log_short_run"]] = _log1p_of(short_run)
-    if block_start >= 0:
-        core_start, core_end = _core(block_start, block_end, rule_prev, rules_near, ev)
-        X[core_start : core_end + 1, f["in_core"]] = 1.0
-    return X
+    """``context_vectors`` of one document as the rows of an array (``context_matrix_many``)."""
+    return context_matrix_many(z, log_words, short, rule_prev, rule_next, rules_near, [(0, len(z))])
 
 
 def context_matrix_many(
     z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
     rule_next: Sequence[bool], rules_near: Sequence[int], bounds: Sequence[tuple[int, int]],
 ) -> np.ndarray:
-    """``context_matrix`` of many documents at once: the arguments are the documents' unflagged
-    lines one after the other, ``bounds`` each document's [start, end) rows. Neighbourhoods stop
-    at a document's edges; the sequential parts (main block, smoothing, segments, core) run per
-    document. Equal to ``context_matrix`` per document up to rounding (window sums are added in
-    another order)."""
+    """``context_vectors`` of many documents at once, as the rows of one array, computed column by
+    column: the arguments are the documents' unflagged lines one after the other, ``bounds``
+    each document's [start, end) rows. Neighbourhoods stop at a document's edges; the sequential
+    parts (main block, smoothing, segments, core) run per document. Equal to ``context_vectors``
+    of each document up to rounding (window sums are added in another order, the sigmoid is
+    numpy's)."""
     z = np.asarray(z, dtype=np.float64)
     n = len(z)
     X = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float64)
@@ -847,7 +756,6 @@ def document_context(doc: DocumentLines, line_weights: Sequence[float] = LINE_WE
 _IN_BLOCK = CONTEXT_FEATURES.index("in_block")
 _IN_CORE = CONTEXT_FEATURES.index("in_core")
 _C = {name: k for k, name in enumerate(CONTEXT_FEATURES)}
-_LOG1P_ARRAY = np.array(_LOG1P)
 _F = {name: k for k, name in enumerate(LINE_FEATURES)}
 
 

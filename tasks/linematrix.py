@@ -28,7 +28,6 @@ are computed by ``_line_vector`` itself.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,7 +38,6 @@ from tasks.linefeatures import (
     _DIGIT,
     _FORMAL_ADDRESS,
     _LIST_MARKER,
-    _LOG1P,
     _SAMPLE_CHARS,
     _STARTS_DATE,
     _TERMINALS,
@@ -48,6 +46,7 @@ from tasks.linefeatures import (
     CHROME_WORDS,
     LINE_FEATURES,
     _has_url,
+    _log1p_of,
     _line_vector,
     _SEPARATOR,
 )
@@ -115,7 +114,6 @@ def _build_tables():
 
 _SPACE, _HASH_VALUE, _DIGIT_T, _DECIMAL_T, _WEIGHT, _CLS, _VIOLATION, _FLAGS = _build_tables()
 _LOWER = _HASH_VALUE  # lower-case code unit (0 for spaces, never looked at inside a token)
-_LOG1P_T = np.array(_LOG1P)
 _TERMINAL_T = np.zeros(_BMP, dtype=bool)
 _TERMINAL_T[[ord(c) for c in _TERMINALS]] = True
 _CLOSER_T = np.zeros(_BMP, dtype=bool)
@@ -486,13 +484,8 @@ def line_features_batch(
     separators[chained] = [len(_SEPARATOR.findall(samples[i])) for i in chained.tolist()]
 
     # --- the matrix
-    log_chars = _LOG1P_T[np.minimum(lens, 1023)]
-    for i in np.flatnonzero(lens >= 1024).tolist():
-        log_chars[i] = math.log1p(int(lens[i]))
-    words_plus = spaces + 1
-    log_words = _LOG1P_T[np.minimum(words_plus, 1023)]
-    for i in np.flatnonzero(words_plus >= 1024).tolist():
-        log_words[i] = math.log1p(int(words_plus[i]))
+    log_chars = _log1p_of(lens)
+    log_words = _log1p_of(spaces + 1)
     has_stop = doc_slot[doc_index] >= 0
     stop_ratio = np.where(has_stop, stop_count / n_tokens, 0.0)
     title = caps + digits + titles

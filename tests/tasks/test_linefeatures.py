@@ -163,7 +163,7 @@ def test_repetition_is_passed_through():
 
 def test_line_model_scores_prose_above_chrome_in_several_languages():
     def z(line: str, lang: str | None) -> float:
-        return lf._dot(lf.line_vector(line, stopwords()[lang] if lang else None), lf.LINE_WEIGHTS)
+        return sum(v * w for v, w in zip(lf.line_vector(line, stopwords()[lang] if lang else None), lf.LINE_WEIGHTS))
 
     chrome = {
         "en": ["About us | Contact | Privacy policy", "Sign up for updates and never miss a story on our website", "Tags"],
@@ -438,7 +438,7 @@ def test_context_matrix_equals_the_line_by_line_definition():
 
 
 def test_context_of_many_documents_at_once_equals_each_document_alone():
-    """Neighbourhoods stop at each document's edges: the batch computation is context_matrix of
+    """Neighbourhoods stop at each document's edges: the batch computation is context_vectors of
     each document (window sums are added in another order: equal up to rounding)."""
     import random
 
@@ -454,7 +454,7 @@ def test_context_of_many_documents_at_once_equals_each_document_alone():
             bounds.append((at, at + m))
             at += m
         got = lf.context_matrix_many(*joined, bounds)
-        expected = np.concatenate([lf.context_matrix(*d) for d in docs])
+        expected = np.concatenate([np.array(lf.context_vectors(*d)) for d in docs])
         assert np.allclose(got, expected, rtol=1e-12, atol=1e-12), np.abs(got - expected).max()
     assert lf.context_matrix_many([], [], [], [], [], [], []).shape == (0, len(lf.CONTEXT_FEATURES))
 
