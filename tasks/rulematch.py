@@ -3,21 +3,23 @@
 Real web pages are mostly short menu and link lines, and about 2% of them match any rule, so
 trying ~100 regexes per line in Python was most of the boilerplate stage's cost. Here:
 
-1. **Necessary literals.** Each rule's pattern is parsed (Python's own regex parser) into a set
-   of literal strings of which every match must contain at least one (``required_literals``:
-   a sequence needs any one of its parts, an alternation one of each branch, an optional part
-   nothing). A rule's ``keywords`` are such a set too; the longer of the two is used. Rules
-   with no usable literal (3 characters or more) are *unfiltered*.
-2. **One pass.** The lines of a whole batch are case-folded exactly as the regex engine folds
+1. **Necessary literals.** Each rule's pattern (or each top-level branch of it) is parsed
+   (Python's own regex parser) into a set of literal strings of which every match must contain
+   at least one (``required_literals``: a sequence needs any one of its parts, an alternation
+   one of each branch, an optional part nothing). A rule's ``keywords`` are such a set too; the
+   more selective of the two is used (``_selectivity``: a rare symbol counts as much as a long
+   word). Rules with no usable literal are tried on every line their edges admit.
+2. **Edges.** A full-match rule can only match a line whose first and last characters one of
+   its branches can start and end with (``edge_atoms``, exact for the flags in force).
+3. **One pass.** The lines of a whole batch are case-folded exactly as the regex engine folds
    them under ``IGNORECASE`` (its simple lower-casing plus its extra equivalences, e.g. ſ ~ s),
    joined, and scanned once by an Aho-Corasick automaton (``ahocorasick_rs``, Rust) for every
    literal of every rule. A match maps back to its line with one ``numpy.searchsorted``.
-3. **Exact confirmation.** A line's candidate rules (those with a literal in it, plus the
-   unfiltered rules, which are compiled together into one ordered alternation per length
-   bucket) are tried in rule order with the rule's own ``Rule._test``. So the verdict is by
-   construction the first rule that matches — the same as trying every rule in order — as long
-   as the literals are necessary, which ``tests/tasks/test_rulematch.py`` checks rule by rule
-   and line by line on real pages.
+4. **Exact confirmation.** A line's candidate rules (a literal of theirs in it and their edges
+   admitting it) are tried in rule order with the rule's own ``Rule._test``. So the verdict is
+   by construction the first rule that matches — the same as trying every rule in order — as
+   long as the filters are necessary conditions, which ``tests/tasks/test_rulematch.py`` checks
+   rule by rule and line by line on real pages.
 """
 
 from __future__ import annotations
@@ -339,7 +341,6 @@ class RuleMatcher:
             for need in needs:
                 for lit in need:
                     literals.setdefault(lit, set()).add(k)
-        self.unfiltered = sorted(no_literal)
         self._no_literal = frozenset(no_literal)
         # literal i -> the rules it makes candidates, as flat arrays (CSR)
         keys = list(literals)
