@@ -33,6 +33,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from tasks.config import BoilerplateConfig
@@ -195,9 +196,16 @@ def _expand(where: str, pattern: str, variables: dict[str, str]) -> str:
     return _VAR_RE.sub(substitute, pattern)
 
 
+@lru_cache(maxsize=8192)
+def _compiled(pattern: str) -> re.Pattern:
+    """``re.compile`` remembered beyond ``re``'s own 512 entries: every pack list a worker builds
+    (one per language) compiles the same patterns again."""
+    return re.compile(pattern, _FLAGS)
+
+
 def _compile(where: str, pattern: str, variables: dict[str, str]) -> re.Pattern:
     try:
-        return re.compile(_expand(where, pattern, variables), _FLAGS)
+        return _compiled(_expand(where, pattern, variables))
     except re.error as exc:
         raise _PackError(f"{where}: bad regex {pattern!r}: {exc}") from None
 
@@ -228,7 +236,7 @@ def _alternation(patterns: list[str], where: str, variables: dict[str, str]) -> 
     compiled = [_compile(where, p, variables) for p in patterns]  # each one alone, for a precise error
     if len(compiled) == 1:
         return compiled[0]
-    return re.compile("|".join(f"(?:{c.pattern})" for c in compiled), _FLAGS)
+    return _compiled("|".join(f"(?:{c.pattern})" for c in compiled))
 
 
 _RULE_KEYS = {

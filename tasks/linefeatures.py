@@ -814,6 +814,34 @@ class LineScores:
     link_like: list[bool] | None = None  # a URL/handle, or 2+ separators (from the line features)
 
 
+class _BatchLines:
+    """What the decisions need about every line of a batch, computed once."""
+
+    def __init__(self, lines: Sequence[str], reasons: Sequence[str | None]):
+        self.lines = lines
+        n = len(lines)
+        self.unflagged = np.fromiter((r is None for r in reasons), dtype=bool, count=n)
+        # page chrome flagged by rules (captions, credits, image placeholders, ads sit inside articles)
+        self.chrome = np.fromiter((r is not None and r not in IN_ARTICLE_REASONS for r in reasons), dtype=bool, count=n)
+        self.chrome_before = np.concatenate(([0], np.cumsum(self.chrome)))  # prefix counts
+        self.short = np.fromiter(map(len, lines), dtype=np.int64, count=n) < SHORT_CHARS
+
+
+def _first_true(flags: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Per document (rows ``at[d]``..``at[d+1]``), the index of its first true flag, else 0."""
+    hits = np.flatnonzero(flags)
+    k = np.searchsorted(hits, at[:-1])
+    found = np.full(len(at) - 1, 0, dtype=np.int64)
+    ok = k < len(hits)
+    ok[ok] = hits[k[ok]] < at[1:][ok]
+    found[ok] = hits[k[ok]] - at[:-1][ok]
+    return found
+
+
+_REASON_NAMES = np.array(["link_list", "short_outside_content", "low_text_density", "outside_content"], dtype=object)
+_LINK_LIST, _SHORT_OUTSIDE, _LOW_DENSITY, _OUTSIDE = range(4)
+
+
 class ContentClassifier:
     """Decide, for the lines no rule flagged, which are article text; give the others a reason.
 
@@ -931,13 +959,21 @@ class ContentClassifier:
     def classify_many(
         self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None]
     ) -> list[str | None]:
-        """``classify`` for many documents (``ranges``: each one's [start, end) in ``lines``, with
-        the rules' ``reasons``): the features of documents with ``min_lines`` unflagged lines are
-        computed together, ``FEATURE_CHUNK`` lines at a time (bounded memory), and the
-        running-text check is read off them (``_sentence_fraction``, the same answer as
-        ``_running_text``)."""
-        out = list(reasons)
-        todo: list[tuple[int, int, str | None, int]] = []
+        """``classify`` of many documents (``ranges``: each one's [start, end) in ``lines``, with
+        the rules' ``reasons``), decided on arrays: the features of documents with ``min_lines``
+        unflagged lines are computed together, ``FEATURE_CHUNK`` lines at a time (bounded
+        memory); the running-text check is read off them (``_sentence_fraction``, the same answer
+        as ``_running_text``); the context model and the decisions run over all the documents
+        the classifier reads at once (``_decide``). The same answers as ``classify`` of each
+        document alone (tests)."""
+        total = len(lines)
+        out = np.empty(total, dtype=object)
+        out[:] = reasons
+        if total == 0:
+            return []
+        batch = _BatchLines(lines, reasons)
+        todo: list[tuple[int, int, int]] = []  # (start, end, unflagged lines) of each document
+        positions: list[np.ndarray] = []  # the unflagged lines of those documents
         feature_lines: list[str] = []
         doc_index: list[int] = []
         doc_stop: list[frozenset[str] | None] = []
@@ -945,54 +981,119 @@ class ContentClassifier:
 
         def flush() -> None:
             matrix = line_features_batch(feature_lines, doc_index, doc_stop, repeated)
-            scores = (matrix @ np.asarray(LINE_WEIGHTS, dtype=np.float64)).tolist()
-            pages: list[tuple[int, int, DocumentLines, int]] = []  # the documents the classifier reads
-            row = 0
-            for start, end, lang, m in todo:
-                vectors = matrix[row : row + m]
-                if _sentence_fraction(vectors) < self.prose_fraction:  # else running text: left to the rules
-                    doc = document_lines(lines[start:end], reasons[start:end], vectors)
-                    doc.lang = lang
-                    pages.append((start, end, doc, row))
-                row += m
-            if pages:
-                # the context model for all these documents at once
-                rows = [r for _, _, doc, r in pages for r in range(r, r + len(doc.index))]
-                bounds, at = [], 0
-                for _, _, doc, _ in pages:
-                    bounds.append((at, at + len(doc.index)))
-                    at += len(doc.index)
-                z = [scores[r] for r in rows]
-                context = context_matrix_many(
-                    z, matrix[rows, _F["log_words"]], [s for _, _, d, _ in pages for s in d.short],
-                    [x for _, _, d, _ in pages for x in d.rule_prev], [x for _, _, d, _ in pages for x in d.rule_next],
-                    [x for _, _, d, _ in pages for x in d.rules_near], bounds,
-                )
-                probs = _probabilities(context, CONTEXT_WEIGHTS)
-                for (start, end, doc, _), (a, b) in zip(pages, bounds):
-                    prepared = (doc, z[a:b], context[a:b], probs[a:b])
-                    out[start:end] = self.classify(lines[start:end], reasons[start:end], prepared=prepared)
-            for pending in (todo, feature_lines, doc_index, doc_stop, repeated):
+            self._decide(batch, matrix, np.concatenate(positions), todo, out)
+            for pending in (todo, positions, feature_lines, doc_index, doc_stop, repeated):
                 pending.clear()
 
+        unflagged = batch.unflagged
         for start, end in ranges:
-            doc, doc_reasons = lines[start:end], reasons[start:end]
-            index = [i for i, reason in enumerate(doc_reasons) if reason is None]
-            if len(index) < self.min_lines:
+            index = np.flatnonzero(unflagged[start:end])
+            m = len(index)
+            if m < self.min_lines or m == 0:
                 continue
-            lang = _language(doc[i][:_SAMPLE_CHARS].lower().split() for i in index)
+            doc = lines[start:end]
+            chosen = index.tolist()
+            lang = _language(doc[i][:_SAMPLE_CHARS].lower().split() for i in chosen)
             again = repeated_in_document(doc)
-            for i in index:
-                feature_lines.append(doc[i])
-                doc_index.append(len(todo))
-                repeated.append(again[i])
+            feature_lines.extend([doc[i] for i in chosen])
+            repeated.extend([again[i] for i in chosen])
+            doc_index.extend([len(todo)] * m)
             doc_stop.append(stopwords().get(lang) if lang else None)
-            todo.append((start, end, lang, len(index)))
+            positions.append(index + start)
+            todo.append((start, end, m))
             if len(feature_lines) >= FEATURE_CHUNK:
                 flush()
         if todo:
             flush()
-        return out
+        return out.tolist()
+
+    def _decide(
+        self, batch: "_BatchLines", matrix: np.ndarray, where: np.ndarray, todo: list[tuple[int, int, int]], out: np.ndarray
+    ) -> None:
+        """The decisions of ``score`` and ``classify`` for the documents ``todo`` (start, end,
+        unflagged lines), whose unflagged lines are at ``where`` with features ``matrix``:
+        each removed line's reason is written into ``out``. Each step is ``score``'s loop over a
+        document written over all documents at once (a line's neighbours stay in its document)."""
+        scores = matrix @ np.asarray(LINE_WEIGHTS, dtype=np.float64)
+        sizes = np.array([m for _, _, m in todo], dtype=np.int64)
+        row_start = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        # running text (mostly sentences) is left to the rules
+        sentence = (matrix[:, _F["terminal"]] != 0) & ((matrix[:, _F["stop_ratio"]] > 0) | (matrix[:, _F["lang_unknown"]] != 0))
+        fraction = np.add.reduceat(sentence.astype(np.int64), row_start) / sizes
+        pages = np.flatnonzero(fraction < self.prose_fraction)
+        if not len(pages):
+            return
+        page_sizes = sizes[pages]
+        rows = np.flatnonzero(np.repeat(fraction < self.prose_fraction, sizes))
+        at = np.concatenate(([0], np.cumsum(page_sizes)))
+        bounds = list(zip(at[:-1].tolist(), at[1:].tolist()))
+        g = where[rows]  # each row's line in the batch
+        doc_start = np.repeat(np.array([todo[k][0] for k in pages.tolist()], dtype=np.int64), page_sizes)
+        doc_end = np.repeat(np.array([todo[k][1] for k in pages.tolist()], dtype=np.int64), page_sizes)
+        chrome, near, short_all = batch.chrome, batch.chrome_before, batch.short
+        last = len(chrome) - 1
+        rule_prev = (g > doc_start) & chrome[np.maximum(g - 1, 0)]
+        rule_next = (g + 1 < doc_end) & chrome[np.minimum(g + 1, last)]
+        rules_near = near[np.minimum(g + 4, doc_end)] - near[np.maximum(doc_start, g - 3)]
+        short = short_all[g]
+        features = matrix[rows]
+        z = scores[rows]
+        context = context_matrix_many(z, features[:, _F["log_words"]], short, rule_prev, rule_next, rules_near, bounds)
+        probs = np.asarray(_probabilities(context, CONTEXT_WEIGHTS))
+
+        n = len(rows)
+        local = np.arange(n) - np.repeat(at[:-1], page_sizes)
+        interior = (local >= 1) & (local <= np.repeat(page_sizes, page_sizes) - 2)
+        previous, following = np.roll(probs, 1), np.roll(probs, -1)
+        in_main_block = context[:, _IN_BLOCK] != 0
+        in_block = context[:, _IN_CORE] != 0 if self.core else in_main_block
+        keep = probs > np.where(in_block, self.block_threshold, self.threshold + self.outside_margin)
+        # a line between two confident article lines is part of the article (heading, bullet):
+        # each line's test reads only scores, so all lines are tested at once
+        high, low = self.sandwich_high, self.sandwich_low
+        keep |= interior & (probs >= low) & (previous > high) & (following > high)
+        if self.headings:
+            # a short line between two kept lines, the second long, inside the block: a heading.
+            # In ``score``'s loop a line kept here never changes the test of the next line (that
+            # one needed it dropped), so all lines are tested on the same ``keep``.
+            kept_before, kept_after = np.roll(keep, 1), np.roll(keep, -1)
+            short_after = np.roll(short, -1)
+            keep |= interior & short & in_block & kept_before & kept_after & ~short_after
+        # the headline, per document: the first line of the block or the one before it
+        first_core = _first_true(in_block, at)
+        first_main = _first_true(in_main_block, at)
+        lines = batch.lines
+        for d in range(len(page_sizes)):
+            a = int(at[d])
+            first = int(first_main[d])
+            if first > 0 and not keep[a + first - 1] and probs[a + first - 1] > self.threshold:
+                keep[a + first - 1] = True
+            start = int(first_core[d])
+            for j in (start - 1, start) if start > 0 else (start,):
+                r = a + j
+                if not keep[r] and _headline(lines[int(g[r])], features[r]):
+                    keep[r] = True
+                    break
+        # reasons of the removed lines (``_reason``)
+        dropped = ~keep
+        link_like = (features[:, _F["url"]] != 0) | (features[:, _F["separators"]] >= 2)
+        code = np.select(
+            [link_like, short, z < 0.0], [_LINK_LIST, _SHORT_OUTSIDE, _LOW_DENSITY], default=_OUTSIDE
+        )
+        out[g[dropped]] = _REASON_NAMES[code[dropped]]
+        # a run of 3+ short removed lines (unflagged, in one document) is a menu
+        total = len(chrome)
+        menu = np.zeros(total, dtype=bool)
+        menu[g[dropped & short]] = True
+        first_of_doc = np.zeros(total, dtype=bool)
+        first_of_doc[doc_start[local == 0]] = True
+        begins = menu & (first_of_doc | ~np.concatenate(([False], menu[:-1])))
+        run = np.cumsum(begins)
+        run_length = np.bincount(run[menu], minlength=int(run[-1]) + 1)
+        long_run = np.zeros(total, dtype=bool)
+        long_run[menu] = run_length[run[menu]] >= 3
+        navigation = g[dropped & (code == _SHORT_OUTSIDE) & long_run[g]]
+        out[navigation] = "navigation"
 
     def classify(
         self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None,

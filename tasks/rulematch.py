@@ -281,6 +281,13 @@ class EdgeAtoms(tuple):
 # The matcher
 
 
+def _tester(rule: "Rule"):
+    """A function of a folded line, not ``None`` when the rule matches it (``Rule._test``)."""
+    if not rule.keywords:
+        return rule.pattern.fullmatch if rule.full else rule.pattern.search
+    return lambda folded: True if rule._test(folded, None) else None
+
+
 def _admits(atoms: "EdgeAtoms | None", char: str) -> bool:
     return atoms is None or atoms.admits(char)
 
@@ -359,7 +366,14 @@ class RuleMatcher:
                 self._branch_atoms.append((first, final))
         self._first_mask: dict[str, int] = {}
         self._last_mask: dict[str, int] = {}
-        self._mask_rules: dict[int, tuple[frozenset[int], tuple[int, ...]]] = {}
+        self._edge_rows: dict[tuple[str, str], int] = {}  # (first, last character) -> row
+        self._mask_rows: dict[int, int] = {}  # branch mask -> row
+        self._admitted_rules: list[np.ndarray] = []  # row -> which rules are admitted
+        self._admitted_table: np.ndarray | None = None
+        self._no_literal_order = sorted(self._no_literal)
+        self._min_chars = np.array([r.min_chars for r in self.rules], dtype=np.int64)
+        self._max_chars = np.array([r.max_chars if r.max_chars is not None else 2**62 for r in self.rules], dtype=np.int64)
+        self._tests = [_tester(r) for r in self.rules]
         limits = [r.max_chars for r in self.rules if r.max_chars is not None]
         self.max_chars = None if any(r.max_chars is None for r in self.rules) else max(limits, default=0)
 
@@ -377,78 +391,98 @@ class RuleMatcher:
             cache[char] = mask
         return mask
 
-    def _admitted(self, first: str, last: str) -> tuple[frozenset[int], tuple[int, ...]]:
-        """(rules whose edges admit a line with these first and last characters, the admitted
-        rules that have no literal, in order)."""
-        mask = self._edge_mask(first, 0, self._first_mask) & self._edge_mask(last, 1, self._last_mask)
-        found = self._mask_rules.get(mask)
-        if found is None:
-            admitted = frozenset(k for j, k in enumerate(self._branch_rule) if mask >> j & 1)
-            found = self._mask_rules[mask] = (admitted, tuple(sorted(admitted & self._no_literal)))
-        return found
+    def _admitted_row(self, first: str, last: str) -> int:
+        """The row of ``_admitted_rules`` for a line with these first and last characters: which
+        rules the line's edges admit (rules without edges admit every line)."""
+        key = (first, last)
+        row = self._edge_rows.get(key)
+        if row is None:
+            mask = self._edge_mask(first, 0, self._first_mask) & self._edge_mask(last, 1, self._last_mask)
+            row = self._mask_rows.get(mask)
+            if row is None:
+                admitted = np.zeros(len(self.rules), dtype=bool)
+                admitted[[k for j, k in enumerate(self._branch_rule) if mask >> j & 1]] = True
+                row = self._mask_rows[mask] = len(self._admitted_rules)
+                self._admitted_rules.append(admitted)
+                self._admitted_table = None
+            self._edge_rows[key] = row
+        return row
 
     def first_matches(self, lines: Sequence[str], folded: Sequence[str]) -> list[int]:
         """Index of the first matching rule of each line (``-1``: none).
 
-        ``folded`` is ``tasks.boilerplate.fold`` of each line (what rules see).
+        ``folded`` is ``tasks.boilerplate.fold`` of each line (what rules see). The candidate
+        (line, rule) pairs come from the filters as arrays; they are then tried in rounds: each
+        pending line's next candidate in rule order, until one matches or none is left. That is
+        the rules tried in order, line by line, without a Python loop per line and rule.
         """
         n = len(lines)
-        out = [-1] * n
         if n == 0 or not self.rules:
-            return out
-        candidates: dict[int, list[int]] = {}
+            return [-1] * n
+        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
+        # lines longer than every rule are left out of the scan
+        scanned = np.arange(n) if self.max_chars is None else np.flatnonzero(lengths <= self.max_chars)
+        if not len(scanned):
+            return [-1] * n
+        keep = scanned.tolist()
+        n_rules = len(self.rules)
+        pair_line = np.zeros(0, dtype=np.int64)
+        pair_rule = np.zeros(0, dtype=np.int64)
         if self._automaton is not None:
-            # one scan over the batch; lines longer than every rule are left out of it
-            cap = self.max_chars
-            keep = [i for i in range(n) if cap is None or len(lines[i]) <= cap]
-            if keep:
-                text = "\n".join([casefold(folded[i]) for i in keep])
-                hits = self._automaton.find_matches_as_indexes(text, overlapping=True)
-                if hits:
-                    candidates = self._candidates(hits, keep, folded)
-        rules = self.rules
-        cap = self.max_chars
-        admitted_for = self._admitted
-        for i in range(n):
-            line = folded[i]
-            length = len(lines[i])
-            if cap is not None and length > cap:
-                continue
-            admitted, always = admitted_for(line[:1], line[-1:])
-            tried = candidates.get(i)
-            if tried:
-                tried = sorted(admitted.intersection(tried).union(always))
-            elif always:
-                tried = always
-            else:
-                continue
-            for k in tried:
-                rule = rules[k]
-                if length < rule.min_chars or (rule.max_chars is not None and length > rule.max_chars):
-                    continue
-                if rule._test(line, None):
-                    out[i] = k
-                    break
-        return out
+            # one scan over the batch (folded as re.IGNORECASE folds; ASCII lines by str.lower)
+            table = _FOLD_TABLE
+            text = "\n".join([f.lower() if f.isascii() else f.translate(table) for f in (folded[i] for i in keep)])
+            hits = self._automaton.find_matches_as_indexes(text, overlapping=True)
+            if hits:
+                pair_line, pair_rule = self._literal_pairs(hits, scanned, folded)
+        # the edges admitted by each line's first and last characters
+        row_of = self._admitted_row
+        rows = np.zeros(n, dtype=np.int64)
+        rows[scanned] = [row_of(f[:1], f[-1:]) for f in (folded[i] for i in keep)]
+        if self._admitted_table is None:
+            self._admitted_table = np.array(self._admitted_rules, dtype=bool).reshape(-1, n_rules)
+        admitted = self._admitted_table
+        # rules without a usable literal are candidates on every scanned line
+        extra_lines = [scanned] * len(self._no_literal_order)
+        if extra_lines:
+            pair_line = np.concatenate([pair_line, *extra_lines])
+            pair_rule = np.concatenate([pair_rule, *[np.full(len(scanned), k, dtype=np.int64) for k in self._no_literal_order]])
+        # edges and length bounds
+        ok = admitted[rows[pair_line], pair_rule]
+        ok &= lengths[pair_line] >= self._min_chars[pair_rule]
+        ok &= lengths[pair_line] <= self._max_chars[pair_rule]
+        pairs = np.unique(pair_line[ok] * n_rules + pair_rule[ok])  # sorted by line, then rule
+        out = np.full(n, -1, dtype=np.int64)
+        if not len(pairs):
+            return out.tolist()
+        pair_line, pair_rule = np.divmod(pairs, n_rules)
+        starts = np.flatnonzero(np.r_[True, pair_line[1:] != pair_line[:-1]])
+        ends = np.r_[starts[1:], len(pairs)]
+        tests = self._tests
+        at = starts
+        while len(at):
+            line_ids, rule_ids = pair_line[at], pair_rule[at]
+            found = np.fromiter(
+                (tests[k](folded[i]) is not None for i, k in zip(line_ids.tolist(), rule_ids.tolist())),
+                dtype=bool, count=len(at),
+            )
+            out[line_ids[found]] = rule_ids[found]
+            at, ends = at[~found] + 1, ends[~found]
+            more = at < ends
+            at, ends = at[more], ends[more]
+        return out.tolist()
 
-    def _candidates(self, hits: list[tuple[int, int, int]], keep: list[int], folded: Sequence[str]) -> dict[int, list[int]]:
-        """line -> its candidate rules in order, from the automaton's (literal, start, end) hits."""
+    def _literal_pairs(self, hits: list[tuple[int, int, int]], scanned: np.ndarray, folded: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(line, rule) candidate pairs from the automaton's (literal, start, end) hits."""
         found = np.array(hits, dtype=np.int64)
-        starts = np.cumsum([0] + [len(folded[i]) + 1 for i in keep[:-1]])
+        sizes = np.fromiter((len(folded[i]) + 1 for i in scanned.tolist()), dtype=np.int64, count=len(scanned))
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
         rows = np.searchsorted(starts, found[:, 2] - 1, side="right") - 1
         lits = found[:, 0]
         counts = self._lit_ptr[lits + 1] - self._lit_ptr[lits]
-        pair_rows = np.repeat(rows, counts)
-        # the rules of each hit: _lit_rules[ptr[lit] .. ptr[lit+1])
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        pair_rules = self._lit_rules[np.repeat(self._lit_ptr[lits], counts) + offsets]
-        pairs = np.unique(pair_rows * len(self.rules) + pair_rules)
-        rows_u, rules_u = np.divmod(pairs, len(self.rules))
-        bounds = np.flatnonzero(np.diff(rows_u)) + 1
-        line_of = np.asarray(keep, dtype=np.int64)[rows_u[np.r_[0, bounds]]].tolist()
-        edges = [0, *bounds.tolist(), len(rules_u)]
-        rules = rules_u.tolist()
-        return {line: rules[edges[g] : edges[g + 1]] for g, line in enumerate(line_of)}
+        rules = self._lit_rules[np.repeat(self._lit_ptr[lits], counts) + offsets]
+        return scanned[np.repeat(rows, counts)], rules
 
 
 @lru_cache(maxsize=1024)
