@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -708,9 +709,7 @@ def line_features_batch(
 
 def repeated_in_document(lines: Sequence[str]) -> list[bool]:
     """Whether each line occurs more than once in the document."""
-    counts: dict[str, int] = {}
-    for line in lines:
-        counts[line] = counts.get(line, 0) + 1
+    counts = Counter(lines)
     return [counts[line] > 1 for line in lines]
 
 
