@@ -585,7 +585,9 @@ class BoilerplateStage(Stage):
         if config.classifier:
             # the threshold, unless set, is the fitted one (tasks/models/content_classifier.json)
             chosen = {} if config.classifier_threshold is None else {"threshold": config.classifier_threshold}
-            self._content = ContentClassifier(min_lines=config.classifier_min_lines, **chosen)
+            self._content = ContentClassifier(
+                min_lines=config.classifier_min_lines, comment_threads=config.comment_threads, **chosen
+            )
         self._classifiers: dict[tuple[str, ...], BoilerplateClassifier] = {}
         self._language_packs = language_packs() if config.enabled and config.language_packs else []
         self.classifier: BoilerplateClassifier | None = None

@@ -63,6 +63,12 @@ class BoilerplateConfig(_Section):
     classifier_min_lines: int = Field(
         5, ge=1, description="Documents with fewer lines left by the rules are not classified (all kept)."
     )
+    comment_threads: bool = Field(
+        True,
+        description="With the classifier: drop reader comments under an article (from the first of 3+ comment "
+        "markers such as 'Jane says:', 'Reply', 'by jdoe on <date>' within 40 lines, when 300+ words of article "
+        "come before; tasks/lang/comment_markers.toml). false: comments that read like prose are kept.",
+    )
 
 
 class LanguageConfig(_Section):

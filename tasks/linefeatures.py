@@ -46,9 +46,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +65,7 @@ CLASSIFIER_REASONS = (
     "short_outside_content",  # a short line away from the article text
     "low_text_density",  # a longer line that does not read like prose (few function words...)
     "outside_content",  # prose-like, but outside the article (teasers, bios, disclaimers)
+    "comment_thread",  # reader comments after the article (tasks/lang/comment_markers.toml)
 )
 
 _SAMPLE_CHARS = 100  # per-line evidence is taken on a line's first characters (bounded work)
@@ -813,6 +817,51 @@ class LineScores:
     link_like: list[bool] | None = None  # a URL/handle, or 2+ separators (from the line features)
 
 
+@dataclass(frozen=True)
+class CommentThreads:
+    """Where reader comments start under an article (``tasks/lang/comment_markers.toml``)."""
+
+    markers: re.Pattern
+    min_markers: int = 3
+    window: int = 40
+    min_words_before: int = 300
+    max_chars: int = 150
+
+    def start(self, lines: Sequence[str], reasons: Sequence[str | None]) -> int | None:
+        """The first line of the comment thread of a page whose lines kept so far have
+        ``reasons[i] is None``, or ``None``: the first marker with ``min_markers - 1`` more within
+        ``window`` lines, after at least ``min_words_before`` kept words."""
+        cap, fullmatch = self.max_chars, self.markers.fullmatch
+        found = [i for i, line in enumerate(lines) if len(line) <= cap and fullmatch(line) is not None]
+        if len(found) < self.min_markers:
+            return None
+        need = self.min_markers - 1
+        for k, i in enumerate(found):
+            if k + need < len(found) and found[k + need] - i <= self.window:
+                words = sum(len(lines[j].split()) for j in range(i) if reasons[j] is None)
+                return i if words >= self.min_words_before else None
+        return None
+
+    def drop(self, lines: Sequence[str], reasons: list[str | None]) -> None:
+        """Give the kept lines of the comment thread (if any) the reason ``comment_thread``."""
+        start = self.start(lines, reasons)
+        if start is not None:
+            for j in range(start, len(lines)):
+                if reasons[j] is None:
+                    reasons[j] = "comment_thread"
+
+
+@lru_cache(maxsize=1)
+def comment_threads() -> CommentThreads:
+    """The built-in comment-thread markers."""
+    data = tomllib.loads(resources.files("tasks").joinpath("lang/comment_markers.toml").read_text(encoding="utf-8"))
+    pattern = "|".join(f"(?:{p})" for p in data["patterns"])
+    return CommentThreads(
+        re.compile(pattern, re.IGNORECASE), int(data["min_markers"]), int(data["window"]),
+        int(data["min_words_before"]), int(data["max_chars"]),
+    )
+
+
 class _BatchLines:
     """What the decisions need about every line of a batch, computed once."""
 
@@ -854,6 +903,7 @@ class ContentClassifier:
     ``outside_margin``: outside the main block (its core, with ``core``) the bar is ``threshold``
     plus this margin (pages are mostly chrome around the article). ``core``: the low bar only in
     the block's core (``in_core``), not in parts of the block after page chrome flagged by rules.
+    ``comment_threads``: reader comments after the article are dropped (``CommentThreads``).
     ``headings``: inside the main block, a short line between two kept lines, the second one
     long, is kept (a section heading). The headline (first line of the main block, or the one
     before it) is kept when it reads like a title.
@@ -865,6 +915,7 @@ class ContentClassifier:
         sandwich_high: float = DECISION.get("sandwich_high", 0.75), sandwich_low: float = DECISION.get("sandwich_low", 0.1),
         headings: bool = True, prose_fraction: float = 0.6,
         outside_margin: float = DECISION.get("outside_margin", 0.0), core: bool = True,
+        comment_threads: bool = True,
     ):
         self.outside_margin = max(0.0, outside_margin)
         self.core = core
@@ -875,6 +926,7 @@ class ContentClassifier:
         self.sandwich_low = sandwich_low
         self.headings = headings
         self.prose_fraction = prose_fraction
+        self.threads = globals()["comment_threads"]() if comment_threads else None
 
     def needs_features(self, lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[bool, str | None]:
         """(whether the classifier reads this document, its language): documents with fewer than
@@ -1093,6 +1145,12 @@ class ContentClassifier:
         long_run[menu] = run_length[run[menu]] >= 3
         navigation = g[dropped & (code == _SHORT_OUTSIDE) & long_run[g]]
         out[navigation] = "navigation"
+        if self.threads is not None:  # reader comments under the article
+            for k in pages.tolist():
+                start, end, _ = todo[k]
+                decided = out[start:end].tolist()
+                self.threads.drop(lines[start:end], decided)
+                out[start:end] = decided
 
     def classify(
         self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None,
@@ -1116,6 +1174,8 @@ class ContentClassifier:
                     if out[k] == "short_outside_content":
                         out[k] = "navigation"
             i = max(j, i + 1)
+        if self.threads is not None and any(z is not None for z in scores.line_z):
+            self.threads.drop(lines, out)  # reader comments under the article
         return out
 
     @staticmethod

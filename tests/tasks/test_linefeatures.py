@@ -472,3 +472,53 @@ def test_batch_and_single_document_decisions_agree(full):
         at += len(page)
     together = full.classify_batch(lines, ranges)
     assert together == [reason for page in pages for reason in full.classify(page)]
+
+
+# --- reader comments under an article (tasks/lang/comment_markers.toml)
+
+_ARTICLE_PARAGRAPHS = [
+    f"Paragraph {k} of the report: the harbour authority counted the boats that stayed in port during the storm, "
+    "and the figures show that the smaller fishing crews lost most of their income for the week, while the ferry "
+    "company kept its timetable with only two cancellations and a delay on the evening crossing."
+    for k in range(1, 9)
+]
+_COMMENTS = [
+    "harbourfan says:",
+    "I work on one of those boats and the week was even worse than the report says, we lost the whole catch.",
+    "Reply",
+    "Marta Lindqvist says:",
+    "The ferry company did well, but they raised the prices again last month and nobody seems to mention it.",
+    "Reply",
+    "old_skipper says:",
+    "Good to see the numbers written down at last, the council should read this before the next budget.",
+    "Reply",
+]
+_MENU = ["Home", "News", "Harbour", "Weather", "Sport", "Contact", "About", "Archive"]
+THREAD_PAGE = [*_MENU, "Storm week in the harbour: what the boat counts show", *_ARTICLE_PARAGRAPHS, *_COMMENTS,
+               "Leave a Reply", *_MENU]
+
+
+def test_reader_comments_under_an_article_are_dropped(full):
+    reasons = full.classify(THREAD_PAGE)
+    by_line = dict(zip(THREAD_PAGE, reasons))
+    assert all(by_line[p] is None for p in _ARTICLE_PARAGRAPHS)
+    assert all(by_line[c] is not None for c in _COMMENTS)
+    assert by_line[_COMMENTS[1]] == "comment_thread"  # kept by the classifier alone (prose), dropped here
+    # the batch path decides the same
+    assert full.classify_batch(THREAD_PAGE, [(0, len(THREAD_PAGE))]) == reasons
+    # switched off, the comments read like prose and stay
+    keep_comments = BoilerplateClassifier(full.rules, lf.ContentClassifier(comment_threads=False))
+    kept = dict(zip(THREAD_PAGE, keep_comments.classify(THREAD_PAGE)))
+    assert kept[_COMMENTS[1]] is None
+    assert "comment_thread" not in kept.values()
+
+
+def test_a_discussion_page_is_not_a_comment_thread(full):
+    """Markers with little article before them: a forum thread, whose posts are the content."""
+    page = [*_MENU, "Forum: storm week in the harbour", *_COMMENTS, *_COMMENTS[:3], *_MENU]
+    by_line = dict(zip(page, full.classify(page)))
+    assert "comment_thread" not in by_line.values()
+    threads = lf.comment_threads()
+    assert threads.start(page, [None] * len(page)) is None
+    # one quoted speaker is not a thread either
+    assert threads.start(["The minister said:", *_ARTICLE_PARAGRAPHS], [None] * 9) is None
