@@ -821,18 +821,29 @@ class LineScores:
 class CommentThreads:
     """Where reader comments start under an article (``tasks/lang/comment_markers.toml``)."""
 
-    markers: re.Pattern
+    by_lines: re.Pattern  # lines ending in ":"
+    stamps: re.Pattern  # other lines with a ":", of at most max_chars
+    buttons: re.Pattern  # lines of at most button_chars
     min_markers: int = 3
     window: int = 40
     min_words_before: int = 300
     max_chars: int = 150
+    button_chars: int = 60
+
+    def is_marker(self, line: str) -> bool:
+        if ":" in line:
+            if line.endswith(":"):
+                return self.by_lines.fullmatch(line) is not None
+            if len(line) <= self.max_chars and self.stamps.fullmatch(line) is not None:
+                return True
+        return len(line) <= self.button_chars and self.buttons.fullmatch(line) is not None
 
     def start(self, lines: Sequence[str], reasons: Sequence[str | None]) -> int | None:
         """The first line of the comment thread of a page whose lines kept so far have
         ``reasons[i] is None``, or ``None``: the first marker with ``min_markers - 1`` more within
         ``window`` lines, after at least ``min_words_before`` kept words."""
-        cap, fullmatch = self.max_chars, self.markers.fullmatch
-        found = [i for i, line in enumerate(lines) if len(line) <= cap and fullmatch(line) is not None]
+        is_marker = self.is_marker
+        found = [i for i, line in enumerate(lines) if is_marker(line)]
         if len(found) < self.min_markers:
             return None
         need = self.min_markers - 1
@@ -855,10 +866,13 @@ class CommentThreads:
 def comment_threads() -> CommentThreads:
     """The built-in comment-thread markers."""
     data = tomllib.loads(resources.files("tasks").joinpath("lang/comment_markers.toml").read_text(encoding="utf-8"))
-    pattern = "|".join(f"(?:{p})" for p in data["patterns"])
+
+    def alternation(key: str) -> re.Pattern:
+        return re.compile("|".join(f"(?:{p})" for p in data[key]), re.IGNORECASE)
+
     return CommentThreads(
-        re.compile(pattern, re.IGNORECASE), int(data["min_markers"]), int(data["window"]),
-        int(data["min_words_before"]), int(data["max_chars"]),
+        alternation("by_lines"), alternation("stamps"), alternation("buttons"), int(data["min_markers"]),
+        int(data["window"]), int(data["min_words_before"]), int(data["max_chars"]), int(data["button_chars"]),
     )
 
 
