@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 
 import ftfy
 from ftfy import TextFixerConfig
@@ -48,6 +49,7 @@ def _mojibake_pair() -> re.Pattern[str]:
 _MOJIBAKE_PAIR = _mojibake_pair()
 # C1 controls (cp1252 bytes decoded as latin-1), Latin ligatures, lone surrogates, terminal escapes.
 _RARE_SIGNS = re.compile("[\x80-\x9f\ufb00-\ufb06\ud800-\udfff\x1b]")
+_NEWLINE = re.compile("\n")
 _HTML_ENTITY = re.compile("&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});")
 
 
@@ -95,11 +97,23 @@ def _note(fixes: list[str], step: str) -> None:
         fixes.append(step)
 
 
+def damaged_lines(text: str) -> list[int]:
+    """Indexes of the lines of ``text`` that ``looks_damaged``, from one scan of the text per sign
+    (a sign never spans a line break, so a line shows one exactly when a match falls in it)."""
+    starts = [m.start() for m in _MOJIBAKE_PAIR.finditer(text)]
+    starts += [m.start() for m in _RARE_SIGNS.finditer(text)]
+    if "&" in text:
+        starts += [m.start() for m in _HTML_ENTITY.finditer(text)]
+    if len(starts) < 8:  # a few signs: count the line breaks before each
+        return sorted({text.count("\n", 0, at) for at in starts})
+    breaks = [m.start() for m in _NEWLINE.finditer(text)]
+    return sorted({bisect_right(breaks, at) for at in starts})
+
+
 def _fix_damaged_lines(text: str, fixes: list[str], gate: bool = True) -> str:
     lines = text.split("\n")
-    for i, line in enumerate(lines):
-        if gate and not looks_damaged(line):
-            continue
+    for i in damaged_lines(text) if gate else range(len(lines)):
+        line = lines[i]
         fixed, explanation = ftfy.fix_and_explain(line, config=_FTFY_CONFIG)
         if fixed != line:
             lines[i] = fixed

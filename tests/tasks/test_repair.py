@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tasks.records import Batch, Document
-from tasks.repair import RepairStage, repair_text
+from tasks.repair import RepairStage, damaged_lines, looks_damaged, repair_text
 
 FRENCH = "« Il n’y a pas d’accord », a dit “Trump” ; cessez‑le‑feu\u00a0: oui\u202f! C’est l’été."
 
@@ -79,3 +79,11 @@ def test_lone_surrogates_are_removed_even_without_ftfy():
     text, fixes = repair_text("a\ud800b", use_ftfy=False)
     assert text == "ab" and "control_chars" in fixes
     text.encode("utf-8")  # storable
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="aé Ã©Â\x85\x9c&amp;#233;ﬁ\x1b\u2019x", max_size=30), max_size=12))
+def test_damaged_lines_are_the_lines_that_look_damaged(lines):
+    """One scan of the whole text finds the same lines as the check line by line."""
+    text = "\n".join(lines)
+    assert damaged_lines(text) == [i for i, line in enumerate(text.split("\n")) if looks_damaged(line)]
