@@ -442,17 +442,14 @@ class BoilerplateClassifier:
         """``match_rule`` of every line: distinct lines not seen lately are matched in one pass."""
         memo, old = self._memo, self._memo_old
         rules = self.rules
-        by_line: dict[str, Rule | None] = {}
+        by_line: dict[str, Rule | None] = dict.fromkeys(lines)  # the distinct lines, in order
         fresh = []
-        for line in lines:
-            if line in by_line:
-                continue
+        for line in by_line:
             if line in memo:
                 by_line[line] = memo[line]
             elif line in old:
                 by_line[line] = memo[line] = old[line]
             else:
-                by_line[line] = None
                 fresh.append(line)
         if fresh:
             first = self._matcher.first_matches(fresh, [fold(line) for line in fresh])
@@ -462,7 +459,7 @@ class BoilerplateClassifier:
                     memo[line] = rule
         if len(memo) >= _MEMO_SIZE:  # two generations: recent answers survive a turnover
             self._memo_old, self._memo = memo, {}
-        return [by_line[line] for line in lines]
+        return list(map(by_line.__getitem__, lines))
 
     def match_rule(self, line: str) -> Rule | None:
         """The first rule matching a line on its own (no context), or ``None``."""
