@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import xxhash
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from tasks.minhash import unique_sorted
 
@@ -407,6 +405,11 @@ def find_duplicates(
     # 4. connected components
     src = np.concatenate((dup_rows, near_left, star))
     dst = np.concatenate((rep_of[dup_rows], near_right, known_original[star] if star.size else star))
+    # imported here: shard workers import this module for its keys only, and scipy.sparse costs
+    # ~0.4 s of start-up in each of them
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(src.shape[0], dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
     _, labels = connected_components(graph, directed=True, connection="weak")
     comp_size = np.bincount(labels)
