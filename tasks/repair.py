@@ -55,6 +55,8 @@ _HTML_ENTITY = re.compile("&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z
 
 def looks_damaged(text: str) -> bool:
     """The cheap pre-check that decides whether ftfy runs at all."""
+    if text.isascii():  # O(1): of the signs, only ESC and entities are ASCII
+        return "\x1b" in text or ("&" in text and _HTML_ENTITY.search(text) is not None)
     return bool(
         _MOJIBAKE_PAIR.search(text)
         or _RARE_SIGNS.search(text)
@@ -84,12 +86,25 @@ def repair_text(text: str, use_ftfy: bool = True, gate: bool = True) -> tuple[st
         if _CONTROL.search(text):
             text = _CONTROL.sub("", text)
             _note(fixes, "control_chars")
-        if not unicodedata.is_normalized("NFC", text):
+        if not _is_nfc(text):
             text = unicodedata.normalize("NFC", text)
             _note(fixes, "nfc")
         if text == before:
             break
     return text, fixes
+
+
+def _is_nfc(text: str) -> bool:
+    """``unicodedata.is_normalized("NFC", text)``, answered at once for text below U+0100: no
+    such character or pair changes under NFC (combining marks and singletons start at U+0300),
+    and ``str.encode("latin-1")`` of such text is a copy, where the check reads every character."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return unicodedata.is_normalized("NFC", text)
+    return True
 
 
 def _note(fixes: list[str], step: str) -> None:

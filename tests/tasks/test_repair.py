@@ -1,8 +1,12 @@
+import unicodedata
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from tasks.records import Batch, Document
-from tasks.repair import RepairStage, damaged_lines, looks_damaged, repair_text
+from tasks.repair import (
+    _HTML_ENTITY, _MOJIBAKE_PAIR, _RARE_SIGNS, RepairStage, _is_nfc, damaged_lines, looks_damaged, repair_text,
+)
 
 FRENCH = "« Il n’y a pas d’accord », a dit “Trump” ; cessez‑le‑feu\u00a0: oui\u202f! C’est l’été."
 
@@ -87,3 +91,12 @@ def test_damaged_lines_are_the_lines_that_look_damaged(lines):
     """One scan of the whole text finds the same lines as the check line by line."""
     text = "\n".join(lines)
     assert damaged_lines(text) == [i for i, line in enumerate(text.split("\n")) if looks_damaged(line)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x3FF), max_size=40))
+def test_fast_checks_agree_with_the_full_ones(text):
+    """The ASCII / Latin-1 shortcuts answer as the full scans do."""
+    assert _is_nfc(text) == unicodedata.is_normalized("NFC", text)
+    full = bool(_MOJIBAKE_PAIR.search(text) or _RARE_SIGNS.search(text) or ("&" in text and _HTML_ENTITY.search(text)))
+    assert looks_damaged(text) == full
