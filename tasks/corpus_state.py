@@ -23,6 +23,7 @@ JSON directly): a folder glob also sees uncommitted and replaced files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -35,7 +36,7 @@ import pyarrow.dataset as ds
 
 from tasks import schema
 from tasks.dedup_index import docs_path
-from tasks.read import SourceFile, file_sha256
+from tasks.read import SourceFile, file_fingerprint
 
 MANIFEST_NAME = "manifest.json"
 HISTORY_DIR = "_manifests"
@@ -270,10 +271,14 @@ def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
     """
     plan = InputPlan(process=[], sha256={})
     for src in files:
-        try:
-            sha: str | None = file_sha256(src.path)
-        except OSError:
-            sha = None
+        sha: str | None = None
+        if src.problem is None:  # a FIFO, a link not followed...: never opened, rejected when read
+            try:
+                sha, size = file_fingerprint(src.path)
+            except OSError:
+                pass
+            else:  # the reader reads exactly these bytes and checks their hash (read_source)
+                src = dataclasses.replace(src, sha256=sha, size=size)
         plan.sha256[src.rel] = sha
         seen = manifest.sources.get(src.rel)
         if seen is None:

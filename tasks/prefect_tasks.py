@@ -25,8 +25,8 @@ _TASK = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 @task(name="discover-inputs", **_TASK)
-def discover_inputs(raw_dir: Path) -> list[SourceFile]:
-    return discover(raw_dir)
+def discover_inputs(raw_dir: Path, follow_symlinks: str = "inside") -> list[SourceFile]:
+    return discover(raw_dir, follow_symlinks)
 
 
 @task(name="plan-inputs", **_TASK)

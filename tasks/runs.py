@@ -196,6 +196,14 @@ def start_run(raw_dir: Path, out_dir: Path, config: Config, flow_run_id: str | N
     return run
 
 
+def forget_unverified(plan: InputPlan, results: list[ShardResult]) -> None:
+    """Files that changed while being read get no hash in the manifest: the next run cleans them
+    again and supersedes this run's rows of them (see ``read.read_source``)."""
+    for result in results:
+        for rel in result.unverified:
+            plan.sha256[rel] = None
+
+
 def new_parts(run: RunContext, results: list[ShardResult]) -> list[Part]:
     """The files each of this run's shards will be written to, as the manifest lists them."""
     return [
