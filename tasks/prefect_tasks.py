@@ -36,6 +36,7 @@ def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
 
 @task(name="clean-shard", **_TASK)
 def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir: Path) -> ShardResult:
+    fault_point("clean_shard", staging_dir)
     try:
         return shard.clean_shard(index, files, config, staging_dir)
     finally:

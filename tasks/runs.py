@@ -270,9 +270,12 @@ def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dic
     fault_point("before_commit")
     corpus_state.commit_manifest(run.out_dir, manifest)
     fault_point("after_commit")
-    for name in ("report.json", "report.md"):  # a copy of the latest report beside the manifest
-        corpus_state.write_durable(run.out_dir / name, (run.run_dir / name).read_text(encoding="utf-8"))
-    corpus_state.collect_garbage(run.out_dir, manifest)
+    try:  # committed: a full disk now must not turn the run into a "failed" one (the next run tidies up)
+        for name in ("report.json", "report.md"):  # a copy of the latest report beside the manifest
+            corpus_state.write_durable(run.out_dir / name, (run.run_dir / name).read_text(encoding="utf-8"))
+        corpus_state.collect_garbage(run.out_dir, manifest)
+    except OSError:
+        pass
     return manifest
 
 
