@@ -10,7 +10,9 @@ offender is a reject row with the expected reason and that the normal files were
     python bench/hostile.py --small            # the same cases at 1/100 of the size (seconds)
 
 Cases: gzbomb1 (a .jsonl.gz expanding to one 5 GB line), gzbombN (5 GB of many lines),
-txt300 (a 300 MB .txt with no newline), json300 (a JSON-lines file with one 300 MB record).
+txt300 (a 300 MB .txt with no newline), json300 (a JSON-lines file with one 300 MB record);
+txt_at_limit / lines_at_limit (not in the default list): a 15 MB .txt, one line or paragraphs,
+just under the default read.max_record_mb, so cleaned: what the limit lets into memory.
 The files are deleted after each case (``--keep`` keeps them).
 """
 
@@ -91,6 +93,16 @@ def make_case(case: str, raw: Path, scale: float) -> tuple[str, str]:
             f.write(b'"}\n')
             f.write(json.dumps({"text": "A last normal record, after the huge one."}).encode() + b"\n")
         return path.name, "too_large"
+    if case in ("txt_at_limit", "lines_at_limit"):  # accepted: the largest record the default limit lets through
+        path = raw / f"{case}.txt"
+        sentence = b"The committee met again on Tuesday to discuss the harbour works and the budget. "
+        n = int(15 * MB * min(scale * 100, 1)) // len(sentence)
+        with open(path, "wb") as f:
+            if case == "txt_at_limit":
+                f.write(sentence * n)  # one 15 MB line
+            else:
+                f.write((sentence * 8 + b"\n\n") * (n // 8))  # 15 MB of paragraphs
+        return path.name, ""
     raise SystemExit(f"unknown case {case}")
 
 
@@ -132,7 +144,7 @@ def run_case(case: str, scale: float, keep: bool, extra: list[str]) -> dict:
         rejects = read_table(out, "rejects").to_pylist()
         docs = read_table(out, "documents", ["source_path"]).column("source_path").to_pylist()
         result["offender_rejects"] = sorted({r["reason"] for r in rejects if r["source_path"] == offender})
-        result["offender_ok"] = reason in result["offender_rejects"]
+        result["offender_ok"] = reason in result["offender_rejects"] if reason else offender in docs
         result["normal_files_cleaned"] = all(rel in docs for rel in NORMAL)
         result["documents"] = len(docs)
     if not keep:
@@ -142,7 +154,8 @@ def run_case(case: str, scale: float, keep: bool, extra: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--case", action="append", choices=["gzbomb1", "gzbombN", "txt300", "json300"])
+    parser.add_argument("--case", action="append", choices=["gzbomb1", "gzbombN", "txt300", "json300",
+                                                             "txt_at_limit", "lines_at_limit"])
     parser.add_argument("--small", action="store_true", help="1/100 of the sizes")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--set", action="append", default=[], help="config override passed to the run")
