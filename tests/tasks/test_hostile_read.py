@@ -244,3 +244,41 @@ def test_bad_option_combinations_fail_at_load(override, words):
     with pytest.raises(ConfigError) as err:
         load_config(None, [override])
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------ out of memory inside a shard
+
+
+def test_memory_errors_in_a_shard_become_rejects_of_that_file_or_record(tmp_path, monkeypatch):
+    from tasks import shard
+    from tasks.config import Config
+    from tasks.repair import RepairStage
+    from tasks.shard import clean_shard, open_staged
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_text("A first ordinary article about the harbour.\n", encoding="utf-8")
+    (raw / "b.txt").write_text("EXPLODE when read.\n", encoding="utf-8")
+    lines = ["An ordinary record about the market.", "BOOM when cleaned.", "Another ordinary record."]
+    (raw / "c.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in lines), encoding="utf-8")
+    real_read, real_call = shard.read_source, RepairStage.__call__
+
+    def read_source(src, config):  # a generator, like the real one: the error comes while iterating
+        if src.rel == "b.txt":
+            raise MemoryError
+        yield from real_read(src, config)
+
+    def repair(self, batch):
+        if any("BOOM" in d.text for d in batch.docs):
+            raise MemoryError
+        return real_call(self, batch)
+
+    monkeypatch.setattr(shard, "read_source", read_source)
+    monkeypatch.setattr(RepairStage, "__call__", repair)
+    plan = plan_inputs(discover(raw), Manifest())
+    result = clean_shard(0, plan.process, Config(), tmp_path / "staging")
+    docs = open_staged(result.documents_path).read_all().select(["source_path", "record_index"]).to_pylist()
+    rejects = open_staged(result.rejects_path).read_all().select(["source_path", "record_index", "reason"]).to_pylist()
+    assert sorted((d["source_path"], d["record_index"]) for d in docs) == [("a.txt", 0), ("c.jsonl", 0), ("c.jsonl", 2)]
+    assert sorted((r["source_path"], r["record_index"], r["reason"]) for r in rejects) == [
+        ("b.txt", None, "too_large"), ("c.jsonl", 1, "too_large")]
