@@ -185,3 +185,33 @@ def test_a_hostile_raw_folder_through_the_real_flow(tmp_path, prefect_api):
         assert len(_corpus(out)["documents"]) == n_docs
     finally:
         sock.close()
+
+
+@pytest.mark.slow
+def test_a_file_appended_during_the_run_keeps_its_provenance(tmp_path, prefect_api, monkeypatch):
+    """Appended right after planning (the worst moment): rows, manifest and cleaned bytes agree."""
+    import hashlib
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    raw.mkdir()
+    grow = raw / "grow.jsonl"
+    first = "".join(json.dumps({"text": f"Record {i}. {TEXT}"}) + "\n" for i in range(40))
+    grow.write_text(first, encoding="utf-8")
+    real_plan = corpus_state.plan_inputs
+
+    def plan_then_append(files, manifest):
+        plan = real_plan(files, manifest)
+        with open(grow, "a", encoding="utf-8") as f:
+            f.write("".join(json.dumps({"text": f"Late {i}. {TEXT}"}) + "\n" for i in range(30)))
+        return plan
+
+    monkeypatch.setattr(corpus_state, "plan_inputs", plan_then_append)
+    clean_corpus(raw_dir=raw, out_dir=out)
+    monkeypatch.setattr(corpus_state, "plan_inputs", real_plan)
+    planned = hashlib.sha256(first.encode()).hexdigest()
+    docs = _corpus(out)["documents"]
+    assert {d["source_sha256"] for d in docs} == {planned} and len(docs) == 40
+    assert corpus_state.load_manifest(out).sources["grow.jsonl"]["sha256"] == planned
+    clean_corpus(raw_dir=raw, out_dir=out)  # the next run sees the appended file as changed: all 70 records
+    docs = _corpus(out)["documents"]
+    assert len(docs) == 70 and {d["source_sha256"] for d in docs} == {hashlib.sha256(grow.read_bytes()).hexdigest()}
