@@ -247,6 +247,8 @@ def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dic
     sources = dict(old.sources)
     for rel in plan.new + plan.changed:
         sources[rel] = {"sha256": plan.sha256.get(rel), "run_id": run.run_id}
+        if rel in plan.problems:  # a link or FIFO: unchanged next time while it stays one (plan_inputs)
+            sources[rel]["problem"] = plan.problems[rel]
     summary = {
         "run_id": run.run_id,
         "started_at": run.started_at,
