@@ -50,7 +50,7 @@ def clean_corpus(
     config: Config = load_config(config_path, overrides)
     run = runs.start_run(raw_dir, out_dir, config, flow_run_id=flow_run.get_id())
     try:
-        files = t.discover_inputs(run.raw_dir)
+        files = t.discover_inputs(run.raw_dir, config.read.follow_symlinks)
         plan = t.plan_inputs(quote(files), quote(run.manifest))
         shards = plan_shards(plan.process, config.run.shard_mb)
         futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
@@ -59,6 +59,7 @@ def clean_corpus(
             results.append(future.result())
             progress.report("clean", done, len(shards))
         results.sort(key=lambda r: r.index)
+        runs.forget_unverified(plan, results)
         progress.report("dedup", 0, 1)
         # quote(): large arguments are passed as they are; Prefect would otherwise walk every element.
         dedup = t.find_duplicates(

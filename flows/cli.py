@@ -2,8 +2,9 @@
 
 Every failure is one line on stderr and a documented exit status (README, *exit statuses*):
 2 a user mistake (missing folder, bad config, --task-runner dask without its extra), 3 no
-usable input file in the raw folder, 69 the Dask scheduler cannot be reached, 75 another run
-is writing to the output folder, 1 a failed run (``--verbose`` shows Prefect's logs and the
+usable input file in the raw folder, 69 the Dask scheduler cannot be reached, 73 the output
+cannot be created or written (permissions, read-only, under a file), 74 an I/O error writing it
+(disk full), 75 another run is writing to the output folder, 1 a failed run (``--verbose`` shows Prefect's logs and the
 traceback). Prefect is imported lazily, after its environment defaults are set, so
 ``--help`` is instant and a run prints no telemetry noise.
 """
@@ -21,6 +22,7 @@ from rich.table import Table
 
 from tasks import __version__
 from tasks.config import ConfigError, config_to_toml, load_config
+from tasks.faults import EXIT_CANTCREAT, EXIT_IOERR, describe_failure  # noqa: F401  (statuses 73, 74)
 from tasks.runs import NoInput, OutputBusy, UsageError, check_inputs, check_paths, lock_output, unlock_output
 
 EXIT_FAILED = 1  # the run failed
@@ -176,6 +178,10 @@ def run(
         _fail(str(exc), EXIT_NO_INPUT)
     except (ConfigError, UsageError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # the output folder cannot be made: under a regular file, read-only, no permission
+        described = describe_failure(exc, out_dir)
+        _fail(described[0] if described else f"cannot use the output folder {out_dir}: {exc}",
+              described[1] if described else EXIT_CANTCREAT)
     # Before anything imports Prefect (prefect_dask does). Not verbose: a failed run is our one
     # line, so Prefect's own error logs (with their traceback) stay quiet.
     _prefect_environment(verbose, level="CRITICAL")
@@ -184,6 +190,9 @@ def run(
     from flows.clean_corpus import clean_corpus, make_task_runner
     from tasks import progress
 
+    # A worker killed mid-run (OOM killer) makes multiprocessing's tracker warn about leaked
+    # semaphores at exit: noise after our one line. The tracker is a child: it reads the environment.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:multiprocessing.resource_tracker")
     flow = clean_corpus.with_options(task_runner=make_task_runner(cfg.run))
     try:
         with run_api():
@@ -200,6 +209,9 @@ def run(
     except Exception as exc:  # a failed run: one line, details on request
         if verbose:
             err.print_exception()
+        described = describe_failure(exc, out_dir)  # disk full, permissions, a dead worker: path, cause, status
+        if described:
+            _fail(described[0], described[1])
         _fail(f"run failed: {type(exc).__name__}: {exc}" + ("" if verbose else " (rerun with --verbose for details)"),
               EXIT_FAILED)
     if not quiet:

@@ -22,10 +22,33 @@ class _Section(BaseModel):
 
 
 class ReadConfig(_Section):
-    text_field: str = Field("text", description="Field (JSON lines) or column (Parquet) that holds the text.")
+    text_field: str = Field("text", min_length=1, description="Field (JSON lines) or column (Parquet) that holds the text.")
     preferred_encodings: list[str] = Field(
         ["cp1252"],
         description="Legacy encodings preferred when detection finds several equally plausible ones.",
+    )
+    max_record_mb: float = Field(
+        16.0, gt=0, le=1024,
+        description="Largest record read: a .txt/.md file, a JSON line or a Parquet text value above this is a "
+        "reject (too_large), so memory follows this limit, not the input (a record's cleaning takes ~20x its size).",
+    )
+    oversize: Literal["reject", "cut"] = Field(
+        "reject",
+        description="A .txt/.md file above max_record_mb: reject it (too_large), or cut it at the last line break "
+        "before the limit and clean that part (JSON lines and Parquet records cannot be cut: always rejected).",
+    )
+    max_decompressed_mb: float = Field(
+        20_000.0, gt=0, description="A compressed file (.jsonl.gz) expanding past this is cut there: reject "
+        "decompression_limit (records read before it are kept).",
+    )
+    max_decompression_ratio: float = Field(
+        200.0, ge=2, description="...or expanding more than this many times its compressed size (past its first "
+        "16 MB): a gzip bomb. Text and JSON compress 3-20x.",
+    )
+    follow_symlinks: Literal["inside", "all", "none"] = Field(
+        "inside",
+        description="Symbolic links in the raw folder: inside reads a link to a file inside the raw folder (a link "
+        "leaving it, or to a folder, is a reject: symlink); all follows every link (files and folders); none rejects every link.",
     )
 
 
@@ -69,6 +92,16 @@ class BoilerplateConfig(_Section):
         "markers such as 'Jane says:', 'Reply', 'by jdoe on <date>' within 40 lines, when 300+ words of article "
         "come before; tasks/lang/comment_markers.toml). false: comments that read like prose are kept.",
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "BoilerplateConfig":
+        if self.classifier_threshold is not None and not self.classifier:
+            raise ValueError("boilerplate.classifier_threshold is set but boilerplate.classifier is false")
+        if self.enabled and not self.rule_packs and not self.language_packs and not self.extra_rule_files \
+                and not self.classifier:
+            raise ValueError("boilerplate is enabled with no rule pack, no rule file and no classifier: "
+                             "set boilerplate.enabled = false instead")
+        return self
 
 
 class LanguageConfig(_Section):
@@ -138,6 +171,12 @@ class RunConfig(_Section):
         description="Run the unoptimised reference chain (ftfy on every line, stock langdetect, "
         "datasketch MinHash objects, all-pairs Jaccard). Same output, much slower: for tests and benchmarks.",
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RunConfig":
+        if self.dask_address is not None and self.task_runner != "dask":
+            raise ValueError(f"run.dask_address is set but run.task_runner is {self.task_runner!r}, not 'dask'")
+        return self
 
 
 class Config(_Section):

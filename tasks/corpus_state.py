@@ -23,6 +23,7 @@ JSON directly): a folder glob also sees uncommitted and replaced files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -35,7 +36,7 @@ import pyarrow.dataset as ds
 
 from tasks import schema
 from tasks.dedup_index import docs_path
-from tasks.read import SourceFile, file_sha256
+from tasks.read import SourceFile, file_fingerprint
 
 MANIFEST_NAME = "manifest.json"
 HISTORY_DIR = "_manifests"
@@ -253,6 +254,7 @@ class InputPlan:
     changed: list[str] = field(default_factory=list)  # their committed rows are superseded
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # ingested earlier, gone from raw now: rows kept
+    problems: dict[str, str] = field(default_factory=dict)  # source_path -> a stable discovery reject (symlink...)
 
     @property
     def superseded(self) -> set[str]:
@@ -260,6 +262,11 @@ class InputPlan:
 
     def summary(self) -> dict[str, int]:
         return {k: len(getattr(self, k)) for k in ("new", "changed", "unchanged", "removed")}
+
+
+# Discovery rejects that stay true until the entry itself changes kind: not re-run every time
+# (an unreadable file is: its permissions may be fixed without anything else changing).
+STABLE_PROBLEMS = ("symlink", "not_regular")
 
 
 def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
@@ -270,12 +277,21 @@ def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
     """
     plan = InputPlan(process=[], sha256={})
     for src in files:
-        try:
-            sha: str | None = file_sha256(src.path)
-        except OSError:
-            sha = None
+        sha: str | None = None
+        if src.problem is None:  # a FIFO, a link not followed...: never opened, rejected when read
+            try:
+                sha, size = file_fingerprint(src.path)
+            except OSError:
+                pass
+            else:  # the reader reads exactly these bytes and checks their hash (read_source)
+                src = dataclasses.replace(src, sha256=sha, size=size)
         plan.sha256[src.rel] = sha
         seen = manifest.sources.get(src.rel)
+        if src.problem is not None and src.problem[0] in STABLE_PROBLEMS:
+            plan.problems[src.rel] = src.problem[0]
+            if seen is not None and seen.get("sha256") is None and seen.get("problem") == src.problem[0]:
+                plan.unchanged.append(src.rel)  # the same link or FIFO as last run: its reject row stands
+                continue
         if seen is None:
             plan.new.append(src.rel)
             plan.process.append(src)

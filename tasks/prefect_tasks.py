@@ -25,8 +25,8 @@ _TASK = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 @task(name="discover-inputs", **_TASK)
-def discover_inputs(raw_dir: Path) -> list[SourceFile]:
-    return discover(raw_dir)
+def discover_inputs(raw_dir: Path, follow_symlinks: str = "inside") -> list[SourceFile]:
+    return discover(raw_dir, follow_symlinks)
 
 
 @task(name="plan-inputs", **_TASK)
@@ -36,6 +36,7 @@ def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
 
 @task(name="clean-shard", **_TASK)
 def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir: Path) -> ShardResult:
+    fault_point("clean_shard", staging_dir)
     try:
         return shard.clean_shard(index, files, config, staging_dir)
     finally:

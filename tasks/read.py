@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import encodings
+import errno
 import gzip
 import hashlib
 import json
@@ -27,11 +28,12 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from charset_normalizer import from_bytes
 
 from tasks.config import ReadConfig
+from tasks.limits import CountingReader, DecompressionLimit, HashingReader, LimitedDecompressor, TooLarge, iter_lines, read_bounded
 from tasks.records import Document, Reject, make_doc_id
 
 SUPPORTED = (".txt", ".md", ".jsonl", ".jsonl.gz", ".parquet")  # .html is planned, not yet
@@ -42,8 +44,10 @@ _PARQUET_BATCH_ROWS = 1024
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     path: Path  # absolute
-    rel: str  # relative to the raw folder, "/" separated (used as source_path)
-    size: int
+    rel: str  # relative to the raw folder, "/" separated (used as source_path; see encode_source_path)
+    size: int  # bytes; once planned, the bytes hashed: only these are read (a later append waits for the next run)
+    sha256: str | None = None  # set by planning: the hash the cleaned bytes must have
+    problem: tuple[str, str] | None = None  # (reason, detail): found unusable at discovery (link, FIFO...), never opened
 
 
 class DecodeError(ValueError):
@@ -58,22 +62,72 @@ class DecodeError(ValueError):
 # --------------------------------------------------------------------------- discovery
 
 
-def _rel(path: Path, root: Path) -> str:
-    """The path relative to the raw folder, as text that can always be stored.
+_ESCAPE_LIKE = re.compile(r"\\x[0-9a-f]{2}")
 
-    A file name that is not valid UTF-8 (possible on Linux) would carry surrogate escapes,
-    which Parquet cannot hold; such bytes are shown as backslash escapes instead.
+
+def encode_source_path(raw: bytes) -> str:
+    """A relative path's bytes as text that Parquet can store, losslessly and uniquely.
+
+    Valid UTF-8 without the text ``\\xHH`` is unchanged (every ordinary name). Otherwise each
+    undecodable byte becomes ``\\xHH`` and each literal backslash ``\\\\``: an escaped name
+    always contains ``\\xHH`` and an unchanged one never does, so two names cannot collide. A
+    name with undecodable bytes and no backslash is encoded as earlier versions did (the old
+    ``backslashreplace``), so existing manifests keep matching.
     """
-    rel = path.relative_to(root).as_posix()
-    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and not _ESCAPE_LIKE.search(text):
+        return text
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
 
 
-def discover(raw_dir: Path) -> list[SourceFile]:
-    """Every non-hidden file under ``raw_dir`` (recursive), sorted by relative path.
+def decode_source_path(text: str) -> bytes:
+    """The bytes of the path ``encode_source_path`` turned into ``text``."""
+    if not _ESCAPE_LIKE.search(text):
+        return text.encode("utf-8")
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and text[i + 1 : i + 2] == "\\":
+            out += b"\\"
+            i += 2
+        elif c == "\\" and text[i + 1 : i + 2] == "x":
+            out.append(int(text[i + 2 : i + 4], 16))
+            i += 4
+        else:
+            out += c.encode("utf-8")
+            i += 1
+    return bytes(out)
+
+
+def _rel(path: Path, root: Path) -> str:
+    """The path relative to the raw folder, as text that can always be stored (``encode_source_path``)."""
+    return encode_source_path(os.fsencode(path.relative_to(root).as_posix()))
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"))
+
+
+def _kind(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def discover(raw_dir: Path, follow_symlinks: str = "inside") -> list[SourceFile]:
+    """Every non-hidden entry under ``raw_dir`` (recursive), sorted by relative path.
 
     Hidden files and folders (name starting with ".") are skipped. Unsupported files are
-    listed too: ``read_source`` rejects them with a reason. A sub-folder that cannot be
-    listed is returned as an entry of its own, which ``read_source`` rejects as unreadable.
+    listed too: ``read_source`` rejects them with a reason. Entries that must not be read are
+    listed with their ``problem`` (never opened, so a FIFO cannot block discovery): a FIFO,
+    socket or device (``not_regular``), a symbolic link not followed (``symlink``: by default
+    a link whose target leaves the raw folder, or a link to a folder), a dangling link or a
+    sub-folder that cannot be listed (``unreadable``).
     """
     raw_dir = Path(raw_dir)
     if not raw_dir.exists():
@@ -81,6 +135,7 @@ def discover(raw_dir: Path) -> list[SourceFile]:
     if not raw_dir.is_dir():
         raise NotADirectoryError(f"raw folder is not a folder: {raw_dir}")
     root = Path(os.path.abspath(raw_dir))
+    real_root = os.path.realpath(root)
 
     unlistable: list[str] = []
     root_error: list[OSError] = []
@@ -92,32 +147,103 @@ def discover(raw_dir: Path) -> list[SourceFile]:
             root_error.append(err)
 
     found: list[SourceFile] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=_on_error):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+
+    def _problem(path: Path, reason: str, detail: str) -> None:
+        found.append(SourceFile(path, _rel(path, root), 0, problem=(reason, detail)))
+
+    def _link_problem(path: Path) -> str | None:
+        """Why the link at ``path`` is not followed (None: follow it)."""
+        if follow_symlinks == "all":
+            return None
+        target = os.path.realpath(path)
+        if follow_symlinks == "none":
+            return f"symbolic link to {target}: not followed (read.follow_symlinks = \"none\")"
+        if target != real_root and not target.startswith(real_root.rstrip("/") + "/"):
+            return f"symbolic link to {target}, outside the raw folder: not followed (read.follow_symlinks = \"all\" reads it)"
+        return None
+
+    seen_dirs: set[tuple[int, int]] = set()  # with follow_symlinks = "all": a link loop is walked once
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_on_error, followlinks=follow_symlinks == "all"):
+        if follow_symlinks == "all":
+            try:
+                st = os.stat(dirpath)
+            except OSError:
+                dirnames[:] = []
+                continue
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                dirnames[:] = []
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+        kept = []
+        for d in dirnames:
+            if d.startswith("."):
+                continue
+            path = Path(dirpath) / d
+            if follow_symlinks != "all" and path.is_symlink():
+                why = _link_problem(path) or (f"symbolic link to the folder {os.path.realpath(path)}: not followed "
+                                              "(its files are read at their own path; read.follow_symlinks = \"all\" follows it)")
+                _problem(path, "symlink", why)
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         for name in filenames:
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
             try:
-                st = path.stat()
-            except OSError:  # e.g. a dangling symlink: listed, rejected as unreadable later
-                found.append(SourceFile(path, _rel(path, root), 0))
+                lst = path.lstat()
+            except OSError as exc:  # vanished since the listing
+                _problem(path, "unreadable", _one_line(exc))
                 continue
-            if stat.S_ISREG(st.st_mode):  # skip sockets, FIFOs (reading one would block)...
+            if stat.S_ISLNK(lst.st_mode):
+                why = _link_problem(path)
+                if why is not None:
+                    _problem(path, "symlink", why)
+                    continue
+            try:
+                st = path.stat()
+            except OSError as exc:  # a dangling symlink
+                _problem(path, "unreadable", f"symbolic link to a missing file: {_one_line(exc)}")
+                continue
+            if stat.S_ISREG(st.st_mode):
                 found.append(SourceFile(path, _rel(path, root), st.st_size))
+            elif not stat.S_ISDIR(st.st_mode):  # a FIFO, socket or device: opening one could block or never end
+                _problem(path, "not_regular", f"{_kind(st.st_mode)}, not a regular file")
     if root_error:
         raise PermissionError(f"raw folder cannot be listed: {raw_dir} ({root_error[0].strerror})")
     for folder in unlistable:
         path = Path(folder)
-        found.append(SourceFile(path, _rel(path, root), 0))
+        _problem(path, "unreadable", "folder could not be listed")
     found.sort(key=lambda f: f.rel)
     return found
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file (``O_NONBLOCK``: a FIFO put in its
+    place since discovery does not block the open); raises ``OSError`` otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"{_kind(st.st_mode)}, not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file's bytes, read in chunks."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return file_fingerprint(path)[0]
+
+
+def file_fingerprint(path: Path) -> tuple[str, int]:
+    """(SHA-256, size) of the bytes of a regular file as read now, from one read of them."""
+    with open_regular(path) as f:
+        reader = HashingReader(f)
+        reader.drain()
+        return reader.sha256(), reader.count
 
 
 def _suffix(rel: str) -> str:
@@ -274,15 +400,38 @@ def _one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _limit_bytes(config: ReadConfig) -> int:
+    return int(config.max_record_mb * 1_000_000)
+
+
+def _changed(src: SourceFile, sha: str) -> Reject:
+    """The bytes read are not the ones planned: the file was rewritten during the run."""
+    return Reject(src.rel, None, "changed_during_run",
+                  f"the file changed while the run read it (planned SHA-256 {src.sha256[:12]}..., read {sha[:12]}...): "
+                  "the next run reads it again", sha)
+
+
 def read_source(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
-    """Documents and rejects of one file, streamed; never raises for bad input."""
+    """Documents and rejects of one file, streamed; never raises for bad input.
+
+    A planned file (``src.sha256`` set) is read up to the planned size, hashing exactly the
+    bytes decoded: if they do not match the plan, the file changed during the run, and a
+    ``changed_during_run`` reject says so (see ``_read_jsonl`` for what was already yielded).
+    """
+    if src.problem is not None:
+        yield Reject(src.rel, None, src.problem[0], src.problem[1])
+        return
     suffix = _suffix(src.rel)
     if src.path.is_dir():
         yield Reject(src.rel, None, "unreadable", "folder could not be listed")
         return
     if suffix not in SUPPORTED:
         try:
-            sha: str | None = file_sha256(src.path)
+            sha: str | None = src.sha256 or file_sha256(src.path)
         except OSError:
             sha = None
         shown = suffix or "(no extension)"
@@ -290,21 +439,47 @@ def read_source(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reje
             src.rel, None, "unsupported_format", f"extension {shown} is not supported ({', '.join(SUPPORTED)})", sha
         )
         return
-    if suffix in (".txt", ".md"):
-        yield from _read_text(src, config)
-    elif suffix == ".parquet":
-        yield from _read_parquet(src, config)
-    else:
-        yield from _read_jsonl(src, config, gzipped=suffix == ".jsonl.gz")
-
-
-def _read_text(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
     try:
-        data = src.path.read_bytes()
+        f = open_regular(src.path)
     except OSError as exc:
         yield Reject(src.rel, None, "unreadable", _one_line(exc))
         return
-    sha = hashlib.sha256(data).hexdigest()
+    with f:
+        if suffix in (".txt", ".md"):
+            yield from _read_text(src, config, f)
+        elif suffix == ".parquet":
+            yield from _read_parquet(src, config, f)
+        else:
+            yield from _read_jsonl(src, config, f, gzipped=suffix == ".jsonl.gz")
+
+
+def _read_text(src: SourceFile, config: ReadConfig, f: BinaryIO) -> Iterator[Document | Reject]:
+    """One document. Charset detection needs the whole text, so a file is read whole up to
+    ``read.max_record_mb``; a larger one is rejected (``too_large``, hashed without being held)
+    or, with ``read.oversize = "cut"``, cut at its last line break before the limit."""
+    reader = HashingReader(f, src.size if src.sha256 else None)
+    limit = _limit_bytes(config)
+    try:
+        data, more = read_bounded(reader, limit)
+        if more:
+            reader.drain()
+    except OSError as exc:
+        yield Reject(src.rel, None, "unreadable", _one_line(exc))
+        return
+    sha = reader.sha256()
+    if src.sha256 and sha != src.sha256:
+        yield _changed(src, sha)
+        return
+    metadata = "{}"
+    if more:
+        if config.oversize != "cut":
+            yield Reject(src.rel, None, "too_large",
+                         f"{_mb(reader.count)}, above read.max_record_mb ({_mb(limit)}; read.oversize = \"cut\" keeps its start)", sha)
+            return
+        newline = data.rfind(b"\n")
+        if newline > 0:
+            data = data[: newline + 1]
+        metadata = json.dumps({"corpusclean_cut": {"kept_bytes": len(data), "file_bytes": reader.count}})
     if not data.strip():
         yield Reject(src.rel, None, "empty_file", f"{len(data)} bytes, no text", sha)
         return
@@ -313,10 +488,11 @@ def _read_text(src: SourceFile, config: ReadConfig) -> Iterator[Document | Rejec
     except DecodeError as exc:
         yield Reject(src.rel, None, exc.reason, exc.detail, sha)
         return
+    del data
     if not text.strip():
         yield Reject(src.rel, None, "empty_file", f"decoded as {encoding}: whitespace only", sha)
         return
-    yield Document(make_doc_id(src.rel, sha, 0), src.rel, sha, 0, text, encoding)
+    yield Document(make_doc_id(src.rel, sha, 0), src.rel, sha, 0, text, encoding, metadata)
 
 
 def _finite(value: Any) -> Any:
@@ -346,7 +522,8 @@ def _metadata_json(fields: dict[str, Any]) -> str:
 
 
 def _record(
-    src: SourceFile, sha: str, index: int, record: dict[str, Any], text_field: str, encoding: str
+    src: SourceFile, sha: str, index: int, record: dict[str, Any], text_field: str, encoding: str,
+    limit: int | None = None,
 ) -> Document | Reject:
     """A Document from a record (a dict), or the Reject saying why not."""
     if text_field not in record:
@@ -362,6 +539,9 @@ def _record(
         metadata = _metadata_json(others)
     except (ValueError, TypeError, RecursionError) as exc:
         return Reject(src.rel, index, "invalid_json", f"record {index}: fields not serialisable: {_one_line(exc)}", sha)
+    if limit is not None and len(text) + len(metadata) > limit:  # characters: at least as many bytes
+        return Reject(src.rel, index, "too_large", f"record {index}: {_mb(len(text) + len(metadata))} (characters), "
+                      f"above read.max_record_mb ({_mb(limit)})", sha)
     return Document(make_doc_id(src.rel, sha, index), src.rel, sha, index, text, encoding, metadata)
 
 
@@ -380,53 +560,98 @@ def _parse_line(raw: bytes, index: int) -> dict[str, Any] | tuple[str, str]:
     return value
 
 
-def _read_jsonl(src: SourceFile, config: ReadConfig, gzipped: bool) -> Iterator[Document | Reject]:
+def _read_jsonl(src: SourceFile, config: ReadConfig, f: BinaryIO, gzipped: bool) -> Iterator[Document | Reject]:
+    """Records streamed line by line, each line bounded by ``read.max_record_mb`` (a longer one
+    is read through, never held, and rejected ``too_large``); a .jsonl.gz stops at the
+    decompression limits (``decompression_limit``), keeping the records before it.
+
+    Records carry the hash of the file before it is read: the planned one, or one pass of
+    hashing first when the file was not planned. The reading pass hashes the same bytes
+    again; if they differ (the file was rewritten, not just appended to, during the run), a
+    ``changed_during_run`` reject follows the records, and the run leaves the file's hash out
+    of the manifest so the next run cleans it again and supersedes them.
+    """
     try:
-        sha = file_sha256(src.path)
-        f = gzip.open(src.path, "rb") if gzipped else open(src.path, "rb")
+        sha = src.sha256 or file_sha256(src.path)
     except OSError as exc:
         yield Reject(src.rel, None, "unreadable", _one_line(exc))
         return
+    reader = HashingReader(f, src.size if src.sha256 else None)
+    stream: BinaryIO = reader  # type: ignore[assignment]
+    if gzipped:
+        compressed = CountingReader(reader)  # type: ignore[arg-type]
+        stream = LimitedDecompressor(gzip.GzipFile(fileobj=compressed, mode="rb"), compressed,  # type: ignore[assignment]
+                                     int(config.max_decompressed_mb * 1_000_000), config.max_decompression_ratio)
+    limit = _limit_bytes(config)
     n_records = 0
     index = -1
-    with f:
-        lines = iter(f)
-        while True:
-            try:
-                raw = next(lines)
-            except StopIteration:
-                break
-            except Exception as exc:  # corrupt or truncated gzip (OSError, EOFError, zlib.error), I/O error
-                where = f"after line {index}" if index >= 0 else "at the start"
-                yield Reject(src.rel, None, "unreadable", f"stopped reading {where}: {_one_line(exc)}", sha)
-                return
-            index += 1
-            if not raw.strip():
-                continue
+    lines = iter_lines(stream, limit)
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            break
+        except DecompressionLimit as exc:
+            yield Reject(src.rel, None, "decompression_limit", f"stopped after line {index}: {exc}", sha)
+            return
+        except Exception as exc:  # corrupt or truncated gzip (OSError, EOFError, zlib.error), I/O error
+            where = f"after line {index}" if index >= 0 else "at the start"
+            yield Reject(src.rel, None, "unreadable", f"stopped reading {where}: {_one_line(exc)}", sha)
+            return
+        index += 1
+        if isinstance(raw, TooLarge):
             n_records += 1
-            parsed = _parse_line(raw, index)
-            if isinstance(parsed, tuple):
-                yield Reject(src.rel, index, parsed[0], parsed[1], sha)
-            else:
-                yield _record(src, sha, index, parsed, config.text_field, "utf-8")
+            yield Reject(src.rel, index, "too_large",
+                         f"line {index}: {_mb(raw.size)}, above read.max_record_mb ({_mb(limit)})", sha)
+            continue
+        if not raw.strip():
+            continue
+        n_records += 1
+        parsed = _parse_line(raw, index)
+        del raw
+        if isinstance(parsed, tuple):
+            yield Reject(src.rel, index, parsed[0], parsed[1], sha)
+        else:
+            yield _record(src, sha, index, parsed, config.text_field, "utf-8", limit)
+    try:
+        reader.drain()
+    except OSError as exc:
+        yield Reject(src.rel, None, "unreadable", f"stopped reading after line {index}: {_one_line(exc)}", sha)
+        return
+    if reader.sha256() != sha:
+        yield _changed(src, reader.sha256()) if src.sha256 else _changed(
+            SourceFile(src.path, src.rel, src.size, sha), reader.sha256())
+        return
     if n_records == 0:
         yield Reject(src.rel, None, "empty_file", "no records (the file is empty or blank)", sha)
 
 
-def _read_parquet(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
+def _read_parquet(src: SourceFile, config: ReadConfig, f: BinaryIO) -> Iterator[Document | Reject]:
+    """Rows streamed batch by batch (a row group at a time); a text value above
+    ``read.max_record_mb`` is rejected ``too_large`` before it is converted. Parquet is read
+    by offset (footer first), so the file is hashed first, from the same open file, and its
+    modification time checked after reading: a rewrite in between is ``changed_during_run``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
-        sha = file_sha256(src.path)
-        size = src.path.stat().st_size
+        before = os.fstat(f.fileno())
+        hasher = HashingReader(f, src.size if src.sha256 else None)
+        hasher.drain()
+        f.seek(0)
     except OSError as exc:
         yield Reject(src.rel, None, "unreadable", _one_line(exc))
         return
-    if size == 0:
+    sha = hasher.sha256()
+    if src.sha256 and sha != src.sha256:
+        yield _changed(src, sha)
+        return
+    if hasher.count == 0:
         yield Reject(src.rel, None, "empty_file", "0 bytes", sha)
         return
     try:
-        pf = pq.ParquetFile(src.path)
+        pf = pq.ParquetFile(f)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ValueError... on corrupt files
         yield Reject(src.rel, None, "unreadable", f"not a readable Parquet file: {_one_line(exc)}", sha)
         return
@@ -438,15 +663,32 @@ def _read_parquet(src: SourceFile, config: ReadConfig) -> Iterator[Document | Re
         yield Reject(src.rel, None, "unreadable", f"not a readable Parquet file: {_one_line(exc)}", sha)
         return
     text_field = config.text_field
+    limit = _limit_bytes(config)
     row = 0
     try:
         if text_field not in names:
             yield Reject(src.rel, None, "missing_text", f"no {text_field!r} column (columns: {', '.join(names)})", sha)
             return
         for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-            for record in batch.to_pylist():
-                yield _record(src, sha, row, record, text_field, "utf-8")
+            column = batch.column(text_field)
+            too_big: set[int] = set()
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or pa.types.is_binary(column.type):
+                sizes = pc.binary_length(column).to_pylist()
+                too_big = {i for i, n in enumerate(sizes) if n is not None and n > limit}
+            if too_big:  # drop the huge values before they become Python strings
+                mask = pa.array([i not in too_big for i in range(len(batch))])
+                kept = batch.filter(mask).to_pylist()
+            else:
+                kept = batch.to_pylist()
+            it = iter(kept)
+            for i in range(len(batch)):
+                if i in too_big:
+                    yield Reject(src.rel, row, "too_large",
+                                 f"row {row}: {text_field!r} is {_mb(sizes[i])}, above read.max_record_mb ({_mb(limit)})", sha)
+                else:
+                    yield _record(src, sha, row, next(it), text_field, "utf-8", limit)
                 row += 1
+            del kept, it
     except Exception as exc:  # a corrupt row group, an unconvertible value...
         yield Reject(src.rel, None, "unreadable", f"stopped reading at row {row}: {_one_line(exc)}", sha)
         return
@@ -454,5 +696,18 @@ def _read_parquet(src: SourceFile, config: ReadConfig) -> Iterator[Document | Re
         pf.close()
     if row != expected_rows:  # a corrupt footer or row group can make pyarrow stop early, silently
         yield Reject(src.rel, None, "unreadable", f"read {row} rows but the file declares {expected_rows}", sha)
-    elif row == 0:
+        return
+    try:
+        after = os.fstat(f.fileno())
+        if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
+            f.seek(0)
+            again = HashingReader(f, src.size if src.sha256 else None)
+            again.drain()
+            if again.sha256() != sha:
+                yield _changed(SourceFile(src.path, src.rel, src.size, sha), again.sha256())
+                return
+    except OSError as exc:
+        yield Reject(src.rel, None, "unreadable", _one_line(exc), sha)
+        return
+    if row == 0:
         yield Reject(src.rel, None, "empty_file", "no rows", sha)

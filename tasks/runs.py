@@ -196,6 +196,14 @@ def start_run(raw_dir: Path, out_dir: Path, config: Config, flow_run_id: str | N
     return run
 
 
+def forget_unverified(plan: InputPlan, results: list[ShardResult]) -> None:
+    """Files that changed while being read get no hash in the manifest: the next run cleans them
+    again and supersedes this run's rows of them (see ``read.read_source``)."""
+    for result in results:
+        for rel in result.unverified:
+            plan.sha256[rel] = None
+
+
 def new_parts(run: RunContext, results: list[ShardResult]) -> list[Part]:
     """The files each of this run's shards will be written to, as the manifest lists them."""
     return [
@@ -239,6 +247,8 @@ def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dic
     sources = dict(old.sources)
     for rel in plan.new + plan.changed:
         sources[rel] = {"sha256": plan.sha256.get(rel), "run_id": run.run_id}
+        if rel in plan.problems:  # a link or FIFO: unchanged next time while it stays one (plan_inputs)
+            sources[rel]["problem"] = plan.problems[rel]
     summary = {
         "run_id": run.run_id,
         "started_at": run.started_at,
@@ -262,9 +272,12 @@ def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dic
     fault_point("before_commit")
     corpus_state.commit_manifest(run.out_dir, manifest)
     fault_point("after_commit")
-    for name in ("report.json", "report.md"):  # a copy of the latest report beside the manifest
-        corpus_state.write_durable(run.out_dir / name, (run.run_dir / name).read_text(encoding="utf-8"))
-    corpus_state.collect_garbage(run.out_dir, manifest)
+    try:  # committed: a full disk now must not turn the run into a "failed" one (the next run tidies up)
+        for name in ("report.json", "report.md"):  # a copy of the latest report beside the manifest
+            corpus_state.write_durable(run.out_dir / name, (run.run_dir / name).read_text(encoding="utf-8"))
+        corpus_state.collect_garbage(run.out_dir, manifest)
+    except OSError:
+        pass
     return manifest
 
 

@@ -31,6 +31,7 @@ from tasks.boilerplate import BoilerplateStage
 from tasks.config import Config
 from tasks.dedup_index import write_keys
 from tasks.language import LanguageStage
+from tasks.memory import release_memory
 from tasks.paragraphs import ParagraphStage
 from tasks.read import SourceFile, read_source
 from tasks.records import Batch, Document, Reject, make_paragraph_id
@@ -86,6 +87,7 @@ class ShardResult:
     keys: DedupKeys | None = None
     stats: dict[str, StageStats] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)  # source_path of every input file of the shard
+    unverified: list[str] = field(default_factory=list)  # files that changed while read: no hash in the manifest
 
     @property
     def keys_path(self) -> Path:  # staged keys for the persistent index (see dedup_index)
@@ -131,7 +133,10 @@ def build_stages(config: Config) -> list[Stage]:
 def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats) -> Iterator[Batch]:
     """Read files in order and yield batches of at most ``run.batch_docs`` documents and about
     ``run.batch_mb`` of text: a batch's working set follows its lines, and a real web page holds
-    hundreds of short ones, so a count of documents alone does not bound it."""
+    hundreds of short ones, so a count of documents alone does not bound it.
+
+    A ``MemoryError`` while reading a file (under a memory cap) rejects that file's remaining
+    records (``too_large``) and the shard goes on with the next file."""
     docs: list[Document] = []
     rejects: list[Reject] = []
     chars = 0
@@ -139,7 +144,20 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
     for src in files:
         started = clock()
         read_stats.chars_in += src.size  # bytes, for the read stage
-        for item in read_source(src, config.read):
+        items = read_source(src, config.read)
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                break
+            except MemoryError:
+                items.close()
+                release_memory()
+                item = Reject(src.rel, None, "too_large", "ran out of memory reading the file (lower read.max_record_mb)",
+                              src.sha256)
+                rejects.append(item)
+                read_stats.counts["reject:too_large"] += 1
+                break
             if isinstance(item, Reject):
                 rejects.append(item)
                 read_stats.counts[f"reject:{item.reason}"] += 1
@@ -147,6 +165,7 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
                 docs.append(item)
                 chars += len(item.text)
                 read_stats.counts[f"encoding:{item.source_encoding}"] += 1
+            del item
             if len(docs) >= config.run.batch_docs or chars >= max_chars:
                 read_stats.add_time(started)
                 yield Batch(docs, rejects=rejects)
@@ -157,6 +176,33 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
         read_stats.counts["files"] += 1
     if docs or rejects:
         yield Batch(docs, rejects=rejects)
+
+
+def run_stages_bounded(batch: Batch, stages: list[Stage]) -> Iterator[Batch]:
+    """The cleaned batch; after a ``MemoryError`` (under a memory cap), its documents one by one,
+    and a document that alone runs out of memory becomes a ``too_large`` reject."""
+    try:
+        yield run_stages(batch, stages)
+        return
+    except MemoryError:
+        pass
+    docs, rejects = batch.docs, batch.rejects
+    batch = None  # let the failed batch's partial results go
+    release_memory()
+    if rejects:
+        yield Batch([], rejects=rejects)
+    for doc in docs:
+        try:
+            one = run_stages(Batch([doc]), stages)
+        except MemoryError:
+            one = None
+        if one is None:
+            release_memory()
+            yield Batch([], rejects=[Reject(doc.source_path, doc.record_index, "too_large",
+                                             f"record {doc.record_index}: ran out of memory cleaning it "
+                                             "(lower read.max_record_mb)", doc.source_sha256)])
+        else:
+            yield one
 
 
 def open_staged(path: Path) -> pa.ipc.RecordBatchFileReader:
@@ -233,8 +279,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
         "rejects": pa.ipc.new_file(str(result.rejects_path), STAGED_REJECTS),
     }
     try:
-        for batch in iter_batches(files, config, read_stats):
-            batch = run_stages(batch, stages)
+        for batch in (b for read in iter_batches(files, config, read_stats) for b in run_stages_bounded(read, stages)):
             started = clock()
             keys: DedupKeys = batch.keys if batch.keys is not None else empty_keys(n_bands)
             doc_offset, row_offset = result.n_docs, result.n_paragraphs
@@ -249,6 +294,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
                 writers["documents"].write_batch(_document_table(batch.docs))
             if batch.rejects:
                 writers["rejects"].write_batch(reject_table(batch.rejects))
+                result.unverified.extend(r.source_path for r in batch.rejects if r.reason == "changed_during_run")
             result.doc_ids.extend(d.doc_id for d in batch.docs)
             result.doc_sites.extend(document_site(d) for d in batch.docs)
             doc_sources.extend(d.source_path for d in batch.docs)
