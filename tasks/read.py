@@ -34,7 +34,10 @@ from charset_normalizer import from_bytes
 from tasks.config import ReadConfig
 from tasks.records import Document, Reject, make_doc_id
 
-SUPPORTED = (".txt", ".md", ".jsonl", ".jsonl.gz", ".parquet")  # .html is planned, not yet
+from tasks.formats import COMPOUND_SUFFIXES, EXTRA_SUFFIXES, reader_for, sniff  # imports nothing from here
+
+# The original four here; HTML, WARC/WET, gzip'd text, JSON, zstd JSON lines, CSV/TSV in tasks.formats.
+SUPPORTED = (".txt", ".md", ".jsonl", ".jsonl.gz", ".parquet", *EXTRA_SUFFIXES)
 
 _PARQUET_BATCH_ROWS = 1024
 
@@ -122,8 +125,9 @@ def file_sha256(path: Path) -> str:
 
 def _suffix(rel: str) -> str:
     name = rel.rsplit("/", 1)[-1].lower()
-    if name.endswith(".jsonl.gz"):
-        return ".jsonl.gz"
+    for compound in COMPOUND_SUFFIXES:
+        if name.endswith(compound):
+            return compound
     dot = name.rfind(".")
     return name[dot:] if dot > 0 else ""
 
@@ -281,16 +285,22 @@ def read_source(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reje
         yield Reject(src.rel, None, "unreadable", "folder could not be listed")
         return
     if suffix not in SUPPORTED:
-        try:
-            sha: str | None = file_sha256(src.path)
-        except OSError:
-            sha = None
-        shown = suffix or "(no extension)"
-        yield Reject(
-            src.rel, None, "unsupported_format", f"extension {shown} is not supported ({', '.join(SUPPORTED)})", sha
-        )
-        return
-    if suffix in (".txt", ".md"):
+        sniffed = sniff(src.path)  # an unknown extension: read as what its first bytes look like
+        if sniffed is None:
+            try:
+                sha: str | None = file_sha256(src.path)
+            except OSError:
+                sha = None
+            shown = suffix or "(no extension)"
+            yield Reject(src.rel, None, "unsupported_format",
+                         f"extension {shown} is not supported and the content looks like none of the formats read "
+                         f"({', '.join(SUPPORTED)})", sha)
+            return
+        suffix = sniffed
+    reader = reader_for(suffix)
+    if reader is not None:
+        yield from reader(src, config)
+    elif suffix in (".txt", ".md"):
         yield from _read_text(src, config)
     elif suffix == ".parquet":
         yield from _read_parquet(src, config)
@@ -365,6 +375,17 @@ def _record(
     return Document(make_doc_id(src.rel, sha, index), src.rel, sha, index, text, encoding, metadata)
 
 
+def _record_or_html(
+    src: SourceFile, sha: str, index: int, record: dict[str, Any], config: ReadConfig, encoding: str
+) -> Document | Reject:
+    """``_record``, or the page extracted from the record's HTML when ``read.html_field`` holds some."""
+    if config.html_field is not None and config.html_field in record:
+        from tasks.formats.html import record_document
+
+        return record_document(src, sha, index, record, config, encoding)
+    return _record(src, sha, index, record, config.text_field, encoding)
+
+
 def _parse_line(raw: bytes, index: int) -> dict[str, Any] | tuple[str, str]:
     """The JSON object of one line, or (reason, detail)."""
     try:
@@ -408,7 +429,7 @@ def _read_jsonl(src: SourceFile, config: ReadConfig, gzipped: bool) -> Iterator[
             if isinstance(parsed, tuple):
                 yield Reject(src.rel, index, parsed[0], parsed[1], sha)
             else:
-                yield _record(src, sha, index, parsed, config.text_field, "utf-8")
+                yield _record_or_html(src, sha, index, parsed, config, "utf-8")
     if n_records == 0:
         yield Reject(src.rel, None, "empty_file", "no records (the file is empty or blank)", sha)
 
@@ -440,12 +461,12 @@ def _read_parquet(src: SourceFile, config: ReadConfig) -> Iterator[Document | Re
     text_field = config.text_field
     row = 0
     try:
-        if text_field not in names:
+        if text_field not in names and config.html_field not in names:
             yield Reject(src.rel, None, "missing_text", f"no {text_field!r} column (columns: {', '.join(names)})", sha)
             return
         for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
             for record in batch.to_pylist():
-                yield _record(src, sha, row, record, text_field, "utf-8")
+                yield _record_or_html(src, sha, row, record, config, "utf-8")
                 row += 1
     except Exception as exc:  # a corrupt row group, an unconvertible value...
         yield Reject(src.rel, None, "unreadable", f"stopped reading at row {row}: {_one_line(exc)}", sha)
