@@ -34,7 +34,7 @@ KEEP = "keep"
 BOILERPLATE = "boilerplate"
 DUPLICATE = "duplicate"
 
-_ONE_DOCUMENT_SUFFIXES = (".txt", ".md")
+_ONE_DOCUMENT_SUFFIXES = (".txt", ".md", ".txt.gz", ".md.gz", ".html", ".htm", ".html.gz", ".htm.gz")
 
 
 class ExplainError(ValueError):
@@ -80,6 +80,7 @@ class Explanation:
     encoding_fixes: list[str] = field(default_factory=list)
     n_replacement_chars: int = 0
     rows: list[ExplainRow] = field(default_factory=list)
+    extractor: str | None = None  # "trafilatura X.Y.Z" for HTML: the lines are its extracted text
 
     @property
     def counts(self) -> dict[str, int]:
@@ -96,7 +97,7 @@ class Explanation:
         parts = [
             where,
             f"language {lang}",
-            f"encoding {self.encoding}",
+            f"encoding {self.encoding}" + (f", extracted by {self.extractor}" if self.extractor else ""),
             f"{len(self.rows)} paragraphs: {c[KEEP]} keep, {c[BOILERPLATE]} boilerplate, {c[DUPLICATE]} duplicate",
         ]
         if self.encoding_fixes:
@@ -128,7 +129,8 @@ def _read_document(path: Path, config: Config, record: int) -> tuple[Document, b
         raise ExplainError(f"{path} is a folder: explain takes one file")
     single = path.name.lower().endswith(_ONE_DOCUMENT_SUFFIXES)
     if single and record != 0:
-        raise ExplainError(f"{path} holds one document: --record must be 0 (it numbers JSON lines and Parquet rows)")
+        raise ExplainError(f"{path} holds one document: --record must be 0 (it numbers the records of JSON lines, "
+                           "JSON, Parquet, CSV and WARC files)")
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -150,7 +152,7 @@ def _read_document(path: Path, config: Config, record: int) -> tuple[Document, b
         items.close()
     raise ExplainError(
         f"{path} has no record {record} ({n_records} records; --record is the line number in JSON lines, "
-        "the row in Parquet, from 0)"
+        "the row in JSON/Parquet/CSV, the record number in WARC, from 0)"
     )
 
 
@@ -227,4 +229,5 @@ def explain_file(path: Path | str, config: Config, record: int = 0) -> Explanati
         encoding_fixes=list(doc.encoding_fixes),
         n_replacement_chars=doc.n_replacement_chars,
         rows=rows,
+        extractor=doc.extractor,
     )

@@ -81,12 +81,16 @@ REJECT_REASONS: dict[str, str] = {
     "empty_file": "the file has no bytes, or only whitespace",
     "binary": "the file looks binary (NUL bytes or mostly control characters)",
     "undecodable": "no text encoding decodes the bytes plausibly",
-    "unsupported_format": "the file extension is not one corpusclean reads",
+    "unsupported_format": "neither the file's extension nor its content is a format corpusclean reads "
+    "(or a WARC record of another media type than HTML or text)",
     "unreadable": "the file could not be opened or read (permissions, corrupt archive or Parquet)",
-    "invalid_json": "a JSON-lines record is not valid JSON, or not a JSON object",
-    "missing_text": "the record has no text field (or the Parquet file no text column)",
+    "invalid_json": "a JSON-lines record (or a .json file) is not valid JSON, or not a JSON object",
+    "missing_text": "the record has no text field (or the Parquet/CSV file no text column)",
     "text_not_string": "the record's text field is not a string",
     "empty_text": "the record's text is empty or whitespace only after repair",
+    "no_content": "trafilatura found no main content in the HTML (or could not parse it)",
+    "missing_extra": "reading HTML needs the optional html extra (pip install 'corpusclean[html]')",
+    "invalid_csv": "a CSV/TSV row has more or fewer fields than the header",
 }
 
 TABLES: dict[str, pa.Schema] = {

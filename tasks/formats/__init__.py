@@ -68,6 +68,8 @@ _SNIFF_BYTES = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _PARQUET_MAGIC = b"PAR1"
+# Documents and media that are never read as text, even when their first bytes happen to decode.
+_BINARY_MAGIC = (b"%PDF-", b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x7fELF", b"\xd0\xcf\x11\xe0")
 
 
 def _looks_html(head: bytes) -> bool:
@@ -109,7 +111,7 @@ def sniff(path: Path) -> str | None:
             head = f.read(_SNIFF_BYTES)
     except OSError:
         return None
-    if not head:
+    if not head or head.startswith(_BINARY_MAGIC):
         return None
     if head.startswith(_PARQUET_MAGIC):
         return ".parquet"

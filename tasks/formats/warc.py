@@ -63,6 +63,8 @@ def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
             try:
                 record = next(records)
                 index += 1
+                if not str(record.format).startswith("warc"):  # warcio also parses ARC, and any text line as ARC
+                    raise ValueError(f"record {index} is not a WARC record ({record.format})")
                 rec_type = record.rec_type
                 if rec_type in SKIPPED_TYPES:
                     continue
@@ -77,10 +79,13 @@ def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
                 if media_type:
                     meta["content_type"] = media_type
                 body = record.content_stream().read()  # one record in memory, decompressed/de-chunked
+                # fewer bytes than Content-Length, or headers cut before it: the file ends mid-record
+                if record.rec_headers.get_header("Content-Length") is None or getattr(record.raw_stream, "limit", 0) > 0:
+                    raise EOFError(f"record {index} is truncated")
             except StopIteration:
                 break
             except (ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:  # not WARC, truncated, corrupt gzip
-                where = f"after record {index - 1}" if index > 0 else "at the start"
+                where = f"after record {index - 1}" if index > 0 else "at the start"  # records before it are kept
                 yield Reject(src.rel, None, "unreadable", f"not a readable WARC file ({where}): {_one_line(exc)}", sha)
                 return
             meta = {k: v for k, v in meta.items() if v is not None}
