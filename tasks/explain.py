@@ -137,12 +137,15 @@ def _read_document(path: Path, config: Config, record: int) -> tuple[Document, b
         raise ExplainError(f"cannot read {path}: {exc.strerror or exc}") from None
     items = read_source(SourceFile(path.resolve(), path.name, size), config.read)
     n_records = 0
+    numbers: list[int] = []  # the first few record numbers, for the error (WARC ones need not start at 0)
     try:
         for item in items:
             if item.record_index is None:  # the whole file is unusable (or stopped being readable)
                 assert isinstance(item, Reject)
                 raise ExplainError(f"cannot read {path}: {item.reason}: {item.detail}")
             n_records += 1
+            if len(numbers) < 5:
+                numbers.append(item.record_index)
             if item.record_index != record:
                 continue
             if isinstance(item, Reject):
@@ -151,7 +154,9 @@ def _read_document(path: Path, config: Config, record: int) -> tuple[Document, b
     finally:
         items.close()
     raise ExplainError(
-        f"{path} has no record {record} ({n_records} records; --record is the line number in JSON lines, "
+        f"{path} has no record {record} ({n_records} records"
+        + (f": {', '.join(map(str, numbers))}{', ...' if n_records > len(numbers) else ''}" if numbers else "")
+        + "; --record is the line number in JSON lines, "
         "the row in JSON/Parquet/CSV, the record number in WARC, from 0)"
     )
 
