@@ -9,6 +9,9 @@ strict UTF-8, then charset-normalizer (with a preference for the configured lega
 encodings, since detection is unreliable on short text). JSON lines are UTF-8 by
 specification and are streamed line by line; Parquet is streamed batch by batch.
 
+The other formats (HTML, WARC/WET, gzip'd text, JSON, zstd JSON lines, CSV/TSV) are read by
+``tasks.formats``: ``read_source`` dispatches by suffix, and sniffs a file of unknown extension.
+
 The reader only decodes: it never repairs text (mojibake, control characters...),
 which is the repair stage's job.
 """
