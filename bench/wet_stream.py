@@ -88,6 +88,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / "out" / "wet-1gb")
     parser.add_argument("--run", action="store_true", help="also run the whole pipeline over it")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="--run: a config override, repeatable (e.g. dedup.enabled=false)")
+    parser.add_argument("--skip-reader", action="store_true", help="only the --run measure")
     args = parser.parse_args()
 
     name = "big.warc.wet.gz" if args.gzip else "big.warc.wet"
@@ -99,25 +102,27 @@ def main() -> None:
         print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s")
     size = path.stat().st_size
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, "-c", _READER, str(path)], capture_output=True, text=True, env=env, cwd=REPO)
-    if proc.returncode != 0:
-        raise SystemExit(f"reader failed:\n{proc.stderr}")
-    reader = json.loads(proc.stdout)
-    reader["mb_per_s"] = size / 1e6 / reader["seconds"]
-    print(f"reader: {size / 1e6:.0f} MB, {reader['docs']:,} documents, {reader['rejects']} rejects, "
-          f"{reader['seconds']:.0f} s ({reader['mb_per_s']:.1f} MB/s), peak RSS {reader['peak_rss'] / 2**20:,.0f} MiB")
-    figures = {"file_bytes": size, "reader": reader}
+    figures: dict = {"file_bytes": size}
+    if not args.skip_reader:
+        proc = subprocess.run([sys.executable, "-c", _READER, str(path)], capture_output=True, text=True, env=env, cwd=REPO)
+        if proc.returncode != 0:
+            raise SystemExit(f"reader failed:\n{proc.stderr}")
+        reader = json.loads(proc.stdout)
+        reader["mb_per_s"] = size / 1e6 / reader["seconds"]
+        print(f"reader: {size / 1e6:.0f} MB, {reader['docs']:,} documents, {reader['rejects']} rejects, "
+              f"{reader['seconds']:.0f} s ({reader['mb_per_s']:.1f} MB/s), peak RSS {reader['peak_rss'] / 2**20:,.0f} MiB")
+        figures["reader"] = reader
     if args.run:
         from bench.throughput import run_pipeline
 
         out = args.work / "clean"
         shutil.rmtree(out, ignore_errors=True)
-        res = run_pipeline(raw, out, [])
+        res = run_pipeline(raw, out, [x for o in args.overrides for x in ("--set", o)])
         report = res.pop("report")
         res["documents"] = report["counts"]["documents"]
         res["mb_per_s"] = size / 1e6 / res["command_seconds"]
         figures["run"] = res
-        print(f"run: {res['command_seconds']:.0f} s ({res['mb_per_s']:.2f} MB/s), {res['documents']:,} documents, "
+        print(f"run {' '.join(args.overrides) or '(defaults)'}: {res['command_seconds']:.0f} s ({res['mb_per_s']:.2f} MB/s), {res['documents']:,} documents, "
               f"peak RSS pipeline {res['peak_rss_pipeline'] / 2**20:,.0f} MiB (anon {res['peak_anon_pipeline'] / 2**20:,.0f}, "
               f"PSS {res['peak_pss_pipeline'] / 2**20:,.0f}; flow process {res['peak_rss_flow'] / 2**20:,.0f}), "
               f"API server {res['peak_rss_server'] / 2**20:,.0f} MiB")
