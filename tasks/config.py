@@ -35,7 +35,7 @@ class ReadConfig(_Section):
     html_favor: Literal["balanced", "precision", "recall"] = Field(
         "recall",
         description="trafilatura's trade-off for HTML (balanced, precision or recall): recall scores best on the "
-        "four gold sets (README, Formats).",
+        "four gold sets (README, Input formats).",
     )
     html_comments: bool = Field(
         False, description="Keep the comments section trafilatura finds on a page (true), or only its main text."
@@ -76,7 +76,7 @@ class BoilerplateConfig(_Section):
     html_classifier: bool = Field(
         False,
         description="Also run the line classifier on text extracted from HTML (trafilatura already removed the "
-        "chrome; the rules always run): false scores better on the four gold sets (README, Formats).",
+        "chrome; the rules always run): false scores better on the four gold sets (README, Input formats).",
     )
     classifier_min_lines: int = Field(
         5, ge=1, description="Documents with fewer lines left by the rules are not classified (all kept)."
