@@ -52,7 +52,7 @@ fit: setup
 
 # Re-resolve the pinned dependency set after editing pyproject.toml (needs uv: pip install uv).
 lock:
-	uv pip compile pyproject.toml --extra dev --extra dask --python-version 3.11 --quiet -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --extra dask --extra html --python-version 3.11 --quiet -o requirements.lock
 
 clean:
 	rm -rf data/clean/manifest.json data/clean/_manifests data/clean/runs data/clean/report.* bench/out

@@ -81,12 +81,14 @@ def load_manifest(pages: Path) -> list[dict]:
 # Predictions
 
 
-def predict_pipeline(pages: Path, manifest: list[dict], pred: Path, work: Path, overrides: list[str]) -> float:
+def predict_pipeline(pages: Path, manifest: list[dict], pred: Path, work: Path, overrides: list[str],
+                     raw_ready: bool = False) -> float:
     """The real command on every page; clean text per page into ``pred``. Returns the wall time."""
     raw, out = work / "raw", work / "clean"
-    raw.mkdir()
-    for m in manifest:
-        shutil.copyfile(pages / f"{m['name']}.raw.txt", raw / f"{m['name']}.txt")
+    if not raw_ready:
+        raw.mkdir()
+        for m in manifest:
+            shutil.copyfile(pages / f"{m['name']}.raw.txt", raw / f"{m['name']}.txt")
     cmd = [str(REPO / ".venv" / "bin" / "corpusclean"), "run", "--raw", str(raw), "--out", str(out), "--quiet"]
     for override in overrides:
         cmd += ["--set", override]
@@ -135,6 +137,85 @@ def predict_stage_only(pages: Path, manifest: list[dict], pred: Path, overrides:
     for m, text in zip(manifest, stage_only_texts(texts, overrides, content)):
         (pred / f"{m['name']}.txt").write_text(text, encoding="utf-8")
     return time.perf_counter() - started
+
+
+def _read_html_page(args: tuple[str, str, list[str]]):
+    """One gold page's HTML through the real reader (trafilatura): its Document, or None."""
+    path, name, overrides = args
+    from tasks.config import load_config
+    from tasks.read import SourceFile, read_source
+
+    config = load_config(None, overrides)
+    for item in read_source(SourceFile(Path(path), f"{name}.html.gz", os.path.getsize(path)), config.read):
+        return item if hasattr(item, "text") else None
+    return None
+
+
+def predict_html(pages: Path, manifest: list[dict], pred: Path, overrides: list[str], workers: int,
+                 alone: bool = False) -> tuple[float, float, int]:
+    """``--html --stage-only``: each page's ``html/NAME.html.gz`` through the real HTML reader (in
+    ``workers`` processes), then repair + paragraphs + boilerplate in-process; with ``alone`` the
+    extracted text as it is (trafilatura alone). Returns (wall seconds, extraction seconds, HTML bytes)."""
+    import gzip
+    from multiprocessing import Pool
+
+    started = time.perf_counter()
+    jobs = [(str(pages / "html" / f"{m['name']}.html.gz"), m["name"], overrides) for m in manifest]
+    html_bytes = sum(len(gzip.decompress((pages / "html" / f"{m['name']}.html.gz").read_bytes())) for m in manifest)
+    with Pool(workers) as pool:
+        docs = pool.map(_read_html_page, jobs, chunksize=8)
+    extracted = time.perf_counter() - started
+    if alone:
+        texts = [d.text if d is not None else "" for d in docs]
+    else:
+        texts = stage_only_docs([d for d in docs if d is not None], overrides)
+        it = iter(texts)
+        texts = [next(it) if d is not None else "" for d in docs]
+    for m, text in zip(manifest, texts):
+        (pred / f"{m['name']}.txt").write_text(text, encoding="utf-8")
+    return time.perf_counter() - started, extracted, html_bytes
+
+
+def stage_only_docs(docs: list, overrides: list[str]) -> list[str]:
+    """Repair, paragraphs and boilerplate on ready Documents (e.g. extracted from HTML); kept text of each."""
+    from tasks.boilerplate import BoilerplateStage
+    from tasks.config import load_config
+    from tasks.paragraphs import ParagraphStage
+    from tasks.records import Batch
+    from tasks.repair import RepairStage
+    from tasks.stage import run_stages
+
+    config = load_config(None, overrides)
+    for i, d in enumerate(docs):
+        d.doc_id = f"d{i}"
+    stages = [RepairStage(use_ftfy=config.repair.ftfy), ParagraphStage(), BoilerplateStage(config.boilerplate)]
+    batch = run_stages(Batch(list(docs)), stages)
+    p = batch.paragraphs
+    kept: list[list[str]] = [[] for _ in docs]
+    index = [int(d.doc_id[1:]) for d in batch.docs]
+    for pos, text, chrome in zip(p.doc_pos, p.text, p.is_boilerplate):
+        if not chrome:
+            kept[index[pos]].append(text)
+    return ["\n\n".join(k) for k in kept]
+
+
+def predict_html_pipeline(pages: Path, manifest: list[dict], pred: Path, work: Path, overrides: list[str]) -> tuple[float, int]:
+    """``--html``: the real ``corpusclean run`` over a raw folder of the pages' ``NAME.html.gz``."""
+    import gzip
+
+    raw = work / "raw"
+    raw.mkdir()
+    html_bytes = 0
+    for m in manifest:
+        source = pages / "html" / f"{m['name']}.html.gz"
+        os.symlink(source, raw / f"{m['name']}.html.gz")
+        html_bytes += len(gzip.decompress(source.read_bytes()))
+    wall = predict_pipeline(pages, manifest, pred, work, overrides, raw_ready=True)
+    for m in manifest:  # documents are named after their raw file
+        src = pred / f"{m['name']}.html.gz"
+        if src.exists():
+            src.rename(pred / f"{m['name']}.txt")
+    return wall, html_bytes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -631,7 +712,14 @@ def main() -> None:
     parser.add_argument("--snippet-share", type=float, help="--fit/--lobo: the snippet set's share of the training weight (default: as each gold set)")
     parser.add_argument("--no-decision", action="store_true", help="--fit/--lobo: keep the decision constants as they are")
     parser.add_argument("--model-out", type=Path, default=MODEL_PATH, help="--fit: where to write the model file")
+    parser.add_argument("--html", action="store_true",
+                        help="gold sets only: read each page's html/NAME.html.gz (trafilatura, the HTML path) instead of NAME.raw.txt")
+    parser.add_argument("--html-alone", action="store_true",
+                        help="with --html --stage-only: score trafilatura's extracted text as it is (no repair, rules or classifier)")
+    parser.add_argument("--workers", type=int, default=2, help="--html --stage-only: processes extracting HTML")
     args = parser.parse_args()
+    if args.html and args.only == SNIPPET_SET:
+        raise SystemExit("--html: the snippet set has no HTML; use a gold set (or no --only)")
 
     if args.speed:
         speed(args.speed_corpus, args.overrides, args.repeat)
@@ -646,7 +734,7 @@ def main() -> None:
         return
     sources = [args.only] if args.only else list(SOURCES)
     selected: dict[Path, list[dict]] = {}
-    for folder, names in ((pages, [SNIPPET_SET]), (gold_dir, list(GOLD_SETS))):
+    for folder, names in ((pages, [] if args.html else [SNIPPET_SET]), (gold_dir, list(GOLD_SETS))):
         manifest = [m for m in load_manifest(folder) if m["set"] in names and m["set"] in sources]
         if args.lang:
             manifest = [m for m in manifest if m["lang"] == args.lang]
@@ -666,7 +754,19 @@ def main() -> None:
             if pred.exists():
                 shutil.rmtree(pred)
             pred.mkdir(parents=True)
-            if args.stage_only:
+            if args.html and args.stage_only:
+                wall, extracted, html_bytes = predict_html(folder, manifest, pred, args.overrides, args.workers,
+                                                           alone=args.html_alone)
+                mode = ("HTML, trafilatura alone" if args.html_alone else
+                        "HTML, stage-only (read+trafilatura, repair, paragraphs, boilerplate; no dedup)")
+                mode += (f"; {html_bytes / 1e6:.1f} MB of HTML, extraction {html_bytes / 1e6 / extracted:.2f} MB/s "
+                         f"on {args.workers} processes")
+            elif args.html:
+                run = work / f"run{k}"
+                run.mkdir()
+                wall, html_bytes = predict_html_pipeline(folder, manifest, pred, run, args.overrides)
+                mode = f"HTML, real pipeline (corpusclean run); {html_bytes / 1e6:.1f} MB of HTML, {html_bytes / 1e6 / wall:.2f} MB/s end to end"
+            elif args.stage_only:
                 wall = predict_stage_only(folder, manifest, pred, args.overrides)
                 mode = "stage-only (repair, paragraphs, boilerplate; no dedup)"
             else:

@@ -41,17 +41,19 @@ def clean_corpus(
     out_dir: Path = Path("data/clean"),
     config_path: Path | None = None,
     overrides: list[str] | None = None,
+    retry_rejects: bool = False,
 ) -> dict:
     """Clean the new and changed files under ``raw_dir`` into the deduplicated Parquet corpus in ``out_dir``.
 
-    Files already in the corpus (same path, same SHA-256) are skipped; new paragraphs are
-    deduplicated against the whole corpus. The run commits all its files at once, or nothing.
+    Files already in the corpus (same path, same SHA-256) are skipped, unless they had rejects and
+    the read settings changed since (or ``retry_rejects``); new paragraphs are deduplicated against
+    the whole corpus. The run commits all its files at once, or nothing.
     """
     config: Config = load_config(config_path, overrides)
     run = runs.start_run(raw_dir, out_dir, config, flow_run_id=flow_run.get_id())
     try:
         files = t.discover_inputs(run.raw_dir, config.read.follow_symlinks)
-        plan = t.plan_inputs(quote(files), quote(run.manifest))
+        plan = t.plan_inputs(quote(files), quote(run.manifest), runs.read_fingerprint(config), retry_rejects)
         shards = plan_shards(plan.process, config.run.shard_mb)
         futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
         results = []
@@ -73,7 +75,9 @@ def clean_corpus(
         replaced = [run.manifest.parts[r.position] for r in dedup.rewrites]
         rewritten = t.rewrite_part.map(unmapped(run.out_dir), replaced, dedup.rewrites, unmapped(run.run_dir)).result()
         report = t.write_report(run, quote(plan), quote(results), quote(dedup), quote(summaries))
-        t.commit_run(run, quote(plan), quote(parts), {r.position: p for r, p in zip(dedup.rewrites, rewritten)}, report)
+        file_rejects = {rel: n for r in results for rel, (_, n, _) in r.file_rejects.items()}
+        t.commit_run(run, quote(plan), quote(parts), {r.position: p for r, p in zip(dedup.rewrites, rewritten)}, report,
+                     quote(file_rejects))
         return report
     finally:
         runs.cleanup(run)

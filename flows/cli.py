@@ -2,9 +2,10 @@
 
 Every failure is one line on stderr and a documented exit status (README, *exit statuses*):
 2 a user mistake (missing folder, bad config, --task-runner dask without its extra), 3 no
-usable input file in the raw folder, 69 the Dask scheduler cannot be reached, 73 the output
-cannot be created or written (permissions, read-only, under a file), 74 an I/O error writing it
-(disk full), 75 another run is writing to the output folder, 1 a failed run (``--verbose`` shows Prefect's logs and the
+usable input file in the raw folder, 4 a run whose files were mostly rejected (committed, with a
+warning line), 69 the Dask scheduler cannot be reached, 73 the output cannot be created or
+written (permissions, read-only, under a file), 74 an I/O error writing it (disk full), 75
+another run is writing to the output folder, 1 a failed run (``--verbose`` shows Prefect's logs and the
 traceback). Prefect is imported lazily, after its environment defaults are set, so
 ``--help`` is instant and a run prints no telemetry noise.
 """
@@ -27,14 +28,16 @@ from tasks.runs import NoInput, OutputBusy, UsageError, check_inputs, check_path
 
 EXIT_FAILED = 1  # the run failed
 EXIT_USAGE = 2  # a user mistake: paths, options, config, a missing optional dependency
-EXIT_NO_INPUT = 3  # the raw folder holds no file in a supported format: nothing run, nothing committed
+EXIT_NO_INPUT = 3  # the raw folder holds no file in a readable format: nothing run, nothing committed
+EXIT_MOSTLY_REJECTED = 4  # the run committed, but more than half of the files it read gave no document
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the Dask scheduler given by --dask-address cannot be reached
 EXIT_BUSY = 75  # EX_TEMPFAIL: another run holds the output folder; try again later
 
 app = typer.Typer(
     name="corpusclean",
     help=(
-        "Turn raw scraped text (txt/md in any encoding, JSON lines, Parquet) into a clean, "
+        "Turn raw scraped text (txt/md in any encoding, HTML, WARC/WET, JSON lines, JSON, Parquet, CSV/TSV; "
+        "gzip and zstd) into a clean, "
         "deduplicated Parquet corpus with provenance. Run from the project root so that "
         "prefect.toml applies."
     ),
@@ -148,10 +151,19 @@ def run(
     wait: Annotated[
         bool, typer.Option("--wait", help="If another run is writing to OUT, wait for it instead of stopping.")
     ] = False,
+    retry_rejects: Annotated[
+        bool,
+        typer.Option("--retry-rejects", help="Read again the unchanged files that had rejects (they are anyway "
+                     "when the [read] settings changed since); good files are not reprocessed."),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Run the cleaning flow once over RAW and write the corpus to OUT.
+
+    Formats (by extension, else by content): .txt .md (and .gz), .html .htm (and .gz; trafilatura),
+    .warc .warc.gz .warc.wet .warc.wet.gz, .jsonl .jsonl.gz .jsonl.zst, .json, .parquet, .csv .tsv.
+    Exit 4 (after committing) when more than half of the files read gave no document.
 
     Stages: read and decode, repair encoding (ftfy), split paragraphs, flag boilerplate,
     detect language, find exact and near duplicates (MinHash), write Parquet + report.
@@ -197,9 +209,10 @@ def run(
     try:
         with run_api():
             if quiet or not err.is_terminal:  # no bar in a log file (rich would leave a blank line there)
-                report = flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides)
+                report = flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides,
+                              retry_rejects=retry_rejects)
             else:
-                report = _run_with_progress(flow, progress, raw, out_dir, config, overrides)
+                report = _run_with_progress(flow, progress, raw, out_dir, config, overrides, retry_rejects)
     except OutputBusy as exc:
         _fail(str(exc), EXIT_BUSY)
     except NoInput as exc:
@@ -216,9 +229,18 @@ def run(
               EXIT_FAILED)
     if not quiet:
         _print_summary(report, raw)
+    from tasks.report import mostly_rejected, rejected_warning
+
+    warning = rejected_warning(report)
+    if warning and not quiet:  # one visible line, after the table (stderr: seen even when stdout is piped)
+        from rich.markup import escape
+
+        err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    if mostly_rejected(report):
+        raise typer.Exit(EXIT_MOSTLY_REJECTED)
 
 
-def _run_with_progress(flow, progress, raw, out_dir, config, overrides) -> dict:
+def _run_with_progress(flow, progress, raw, out_dir, config, overrides, retry_rejects=False) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
@@ -236,7 +258,8 @@ def _run_with_progress(flow, progress, raw, out_dir, config, overrides) -> dict:
 
         progress.install(on_progress)
         try:
-            return flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides)
+            return flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides,
+                        retry_rejects=retry_rejects)
         finally:
             progress.install(None)
 
@@ -256,6 +279,8 @@ def _print_summary(report: dict, raw: Path) -> None:
         table.add_row("  skipped", f"{i['unchanged']} unchanged files (already in the corpus)")
     if i.get("changed"):
         table.add_row("  changed", f"{i['changed']} files (their earlier rows are superseded)")
+    if i.get("retried"):
+        table.add_row("  retried", f"{i['retried']} unchanged files with rejects, read again")
     if report["dedup"].get("rewritten_parts"):
         table.add_row("  rewritten", f"{report['dedup']['rewritten_parts']} earlier parts (decisions changed)")
     table.add_row("documents", str(c["documents"]))
@@ -410,7 +435,7 @@ def explain(
     file: Annotated[
         Path,
         typer.Argument(
-            help="One raw file: .txt/.md (one document), or .jsonl/.jsonl.gz/.parquet (see --record).",
+            help="One raw file: .txt/.md/.html (one document), or JSON lines, JSON, Parquet, CSV, WARC/WET (see --record).",
             metavar="FILE",
             show_default=False,
         ),
@@ -419,7 +444,8 @@ def explain(
     set_: SetOpt = None,
     record: Annotated[
         int,
-        typer.Option("--record", min=0, help="Document to explain in a JSON-lines (line number) or Parquet (row) file, from 0."),
+        typer.Option("--record", min=0, help="Document to explain in a JSON-lines (line number), JSON/Parquet/CSV (row) "
+                     "or WARC (record number) file, from 0."),
     ] = 0,
     only_removed: Annotated[bool, typer.Option("--only-removed", help="Hide the kept lines.")] = False,
 ) -> None:

@@ -585,7 +585,7 @@ class BoilerplateStage(Stage):
             self._content = ContentClassifier(
                 min_lines=config.classifier_min_lines, comment_threads=config.comment_threads, **chosen
             )
-        self._classifiers: dict[tuple[str, ...], BoilerplateClassifier] = {}
+        self._classifiers: dict[tuple[tuple[str, ...], bool], BoilerplateClassifier] = {}
         self._language_packs = language_packs() if config.enabled and config.language_packs else []
         self.classifier: BoilerplateClassifier | None = None
         if config.enabled:
@@ -594,11 +594,16 @@ class BoilerplateStage(Stage):
             # each language's list is loaded when a document first needs it
             self.classifier = self._classifier_for(tuple(config.rule_packs))
 
-    def _classifier_for(self, packs: tuple[str, ...]) -> BoilerplateClassifier:
-        classifier = self._classifiers.get(packs)
+    def _classifier_for(self, packs: tuple[str, ...], content: bool = True) -> BoilerplateClassifier:
+        """The rules of ``packs``, then the line classifier unless ``content`` is false (HTML pages
+        trafilatura extracted, with ``html_classifier`` off)."""
+        classifier = self._classifiers.get((packs, content))
         if classifier is None:
-            rules = load_rule_packs(list(packs), self.config.extra_rule_files)
-            classifier = self._classifiers[packs] = BoilerplateClassifier(rules, self._content)
+            rules = self._classifiers[(packs, True)].rules if (packs, True) in self._classifiers else None
+            if rules is None:
+                rules = load_rule_packs(list(packs), self.config.extra_rule_files)
+            classifier = BoilerplateClassifier(rules, self._content if content else None)
+            self._classifiers[(packs, content)] = classifier
         return classifier
 
     def packs_for(self, lines: Sequence[str]) -> tuple[str, ...]:
@@ -616,17 +621,19 @@ class BoilerplateStage(Stage):
         reasons: list[str | None] = [None] * len(texts)
         if self.classifier is not None and texts:
             # documents grouped by pack list: each group's rules matched over its lines at once
-            groups: dict[tuple[str, ...], list[tuple[int, int]]] = {}
-            for start, end in batch.doc_ranges():
+            groups: dict[tuple[tuple[str, ...], bool], list[tuple[int, int]]] = {}
+            html_classifier = self.config.html_classifier
+            for doc, (start, end) in zip(batch.docs, batch.doc_ranges()):
                 if end > start:
-                    groups.setdefault(self.packs_for(texts[start:end]), []).append((start, end))
-            for packs, ranges in groups.items():
+                    content = html_classifier or doc.extractor is None
+                    groups.setdefault((self.packs_for(texts[start:end]), content), []).append((start, end))
+            for (packs, content), ranges in groups.items():
                 lines = [line for start, end in ranges for line in texts[start:end]]
                 local, offset = [], 0
                 for start, end in ranges:
                     local.append((offset, offset + end - start))
                     offset += end - start
-                decided = self._classifier_for(packs).classify_batch(lines, local)
+                decided = self._classifier_for(packs, content).classify_batch(lines, local)
                 for (start, end), (a, b) in zip(ranges, local):
                     reasons[start:end] = decided[a:b]
         paragraphs.boilerplate_reason = reasons

@@ -22,7 +22,7 @@ class _Section(BaseModel):
 
 
 class ReadConfig(_Section):
-    text_field: str = Field("text", min_length=1, description="Field (JSON lines) or column (Parquet) that holds the text.")
+    text_field: str = Field("text", min_length=1, description="Field (JSON lines, JSON) or column (Parquet, CSV/TSV) that holds the text.")
     preferred_encodings: list[str] = Field(
         ["cp1252"],
         description="Legacy encodings preferred when detection finds several equally plausible ones.",
@@ -49,6 +49,19 @@ class ReadConfig(_Section):
         "inside",
         description="Symbolic links in the raw folder: inside reads a link to a file inside the raw folder (a link "
         "leaving it, or to a folder, is a reject: symlink); all follows every link (files and folders); none rejects every link.",
+    )
+    html_field: str | None = Field(
+        None,
+        description="Field or column of JSON lines, JSON, Parquet and CSV records that holds a page's HTML: a record "
+        "with HTML there is extracted with trafilatura (its text field is then not used); unset: records are text.",
+    )
+    html_favor: Literal["balanced", "precision", "recall"] = Field(
+        "recall",
+        description="trafilatura's trade-off for HTML (balanced, precision or recall): recall scores best on the "
+        "four gold sets (README, Input formats).",
+    )
+    html_comments: bool = Field(
+        False, description="Keep the comments section trafilatura finds on a page (true), or only its main text."
     )
 
 
@@ -82,6 +95,11 @@ class BoilerplateConfig(_Section):
         description="Keep a line when the classifier's probability that it is article text exceeds this "
         "(lower keeps more; inside the main content block the bar is lower); unset: the fitted one "
         "(tasks/models/content_classifier.json).",
+    )
+    html_classifier: bool = Field(
+        False,
+        description="Also run the line classifier on text extracted from HTML (trafilatura already removed the "
+        "chrome; the rules always run): false scores better on the four gold sets (README, Input formats).",
     )
     classifier_min_lines: int = Field(
         5, ge=1, description="Documents with fewer lines left by the rules are not classified (all kept)."

@@ -255,13 +255,14 @@ class InputPlan:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # ingested earlier, gone from raw now: rows kept
     problems: dict[str, str] = field(default_factory=dict)  # source_path -> a stable discovery reject (symlink...)
+    retried: list[str] = field(default_factory=list)  # same bytes, but rejects and new read settings (also in changed)
 
     @property
     def superseded(self) -> set[str]:
         return set(self.changed)
 
     def summary(self) -> dict[str, int]:
-        return {k: len(getattr(self, k)) for k in ("new", "changed", "unchanged", "removed")}
+        return {k: len(getattr(self, k)) for k in ("new", "changed", "unchanged", "removed", "retried")}
 
 
 # Discovery rejects that stay true until the entry itself changes kind: not re-run every time
@@ -269,11 +270,15 @@ class InputPlan:
 STABLE_PROBLEMS = ("symlink", "not_regular")
 
 
-def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
+def plan_inputs(
+    files: list[SourceFile], manifest: Manifest, read_key: str | None = None, retry_rejects: bool = False
+) -> InputPlan:
     """Split the raw folder's files into new, changed and unchanged ones (by SHA-256 of their bytes).
 
     A file that could not be hashed (unreadable) is always processed again: its reject row is
-    superseded each time until it can be read.
+    superseded each time until it can be read. A file with the same bytes that had rejects is read
+    again (as changed, listed in ``retried`` too) when ``read_key`` (the read settings' fingerprint,
+    ``runs.read_fingerprint``) differs from the one it was read with, or with ``retry_rejects``.
     """
     plan = InputPlan(process=[], sha256={})
     for src in files:
@@ -297,6 +302,10 @@ def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
             plan.process.append(src)
         elif sha is None or seen.get("sha256") != sha:
             plan.changed.append(src.rel)
+            plan.process.append(src)
+        elif seen.get("rejects") and (retry_rejects or (read_key is not None and seen.get("read") != read_key)):
+            plan.changed.append(src.rel)
+            plan.retried.append(src.rel)
             plan.process.append(src)
         else:
             plan.unchanged.append(src.rel)

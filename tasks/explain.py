@@ -34,7 +34,7 @@ KEEP = "keep"
 BOILERPLATE = "boilerplate"
 DUPLICATE = "duplicate"
 
-_ONE_DOCUMENT_SUFFIXES = (".txt", ".md")
+_ONE_DOCUMENT_SUFFIXES = (".txt", ".md", ".txt.gz", ".md.gz", ".html", ".htm", ".html.gz", ".htm.gz")
 
 
 class ExplainError(ValueError):
@@ -80,6 +80,7 @@ class Explanation:
     encoding_fixes: list[str] = field(default_factory=list)
     n_replacement_chars: int = 0
     rows: list[ExplainRow] = field(default_factory=list)
+    extractor: str | None = None  # "trafilatura X.Y.Z" for HTML: the lines are its extracted text
 
     @property
     def counts(self) -> dict[str, int]:
@@ -96,7 +97,7 @@ class Explanation:
         parts = [
             where,
             f"language {lang}",
-            f"encoding {self.encoding}",
+            f"encoding {self.encoding}" + (f", extracted by {self.extractor}" if self.extractor else ""),
             f"{len(self.rows)} paragraphs: {c[KEEP]} keep, {c[BOILERPLATE]} boilerplate, {c[DUPLICATE]} duplicate",
         ]
         if self.encoding_fixes:
@@ -128,19 +129,23 @@ def _read_document(path: Path, config: Config, record: int) -> tuple[Document, b
         raise ExplainError(f"{path} is a folder: explain takes one file")
     single = path.name.lower().endswith(_ONE_DOCUMENT_SUFFIXES)
     if single and record != 0:
-        raise ExplainError(f"{path} holds one document: --record must be 0 (it numbers JSON lines and Parquet rows)")
+        raise ExplainError(f"{path} holds one document: --record must be 0 (it numbers the records of JSON lines, "
+                           "JSON, Parquet, CSV and WARC files)")
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise ExplainError(f"cannot read {path}: {exc.strerror or exc}") from None
     items = read_source(SourceFile(path.resolve(), path.name, size), config.read)
     n_records = 0
+    numbers: list[int] = []  # the first few record numbers, for the error (WARC ones need not start at 0)
     try:
         for item in items:
             if item.record_index is None:  # the whole file is unusable (or stopped being readable)
                 assert isinstance(item, Reject)
                 raise ExplainError(f"cannot read {path}: {item.reason}: {item.detail}")
             n_records += 1
+            if len(numbers) < 5:
+                numbers.append(item.record_index)
             if item.record_index != record:
                 continue
             if isinstance(item, Reject):
@@ -149,8 +154,10 @@ def _read_document(path: Path, config: Config, record: int) -> tuple[Document, b
     finally:
         items.close()
     raise ExplainError(
-        f"{path} has no record {record} ({n_records} records; --record is the line number in JSON lines, "
-        "the row in Parquet, from 0)"
+        f"{path} has no record {record} ({n_records} records"
+        + (f": {', '.join(map(str, numbers))}{', ...' if n_records > len(numbers) else ''}" if numbers else "")
+        + "; --record is the line number in JSON lines, "
+        "the row in JSON/Parquet/CSV, the record number in WARC, from 0)"
     )
 
 
@@ -227,4 +234,5 @@ def explain_file(path: Path | str, config: Config, record: int = 0) -> Explanati
         encoding_fixes=list(doc.encoding_fixes),
         n_replacement_chars=doc.n_replacement_chars,
         rows=rows,
+        extractor=doc.extractor,
     )

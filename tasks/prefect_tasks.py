@@ -30,8 +30,9 @@ def discover_inputs(raw_dir: Path, follow_symlinks: str = "inside") -> list[Sour
 
 
 @task(name="plan-inputs", **_TASK)
-def plan_inputs(files: list[SourceFile], manifest: Manifest) -> InputPlan:
-    return corpus_state.plan_inputs(files, manifest)
+def plan_inputs(files: list[SourceFile], manifest: Manifest, read_key: str | None = None,
+                retry_rejects: bool = False) -> InputPlan:
+    return corpus_state.plan_inputs(files, manifest, read_key, retry_rejects)
 
 
 @task(name="clean-shard", **_TASK)
@@ -82,5 +83,6 @@ def write_report(run: runs.RunContext, plan: InputPlan, results: list[ShardResul
 
 
 @task(name="commit-run", **_TASK)
-def commit_run(run: runs.RunContext, plan: InputPlan, new: list[Part], rewritten: dict[int, Part], report: dict) -> Manifest:
-    return runs.commit_run(run, plan, new, rewritten, report)
+def commit_run(run: runs.RunContext, plan: InputPlan, new: list[Part], rewritten: dict[int, Part], report: dict,
+               file_rejects: dict[str, int] | None = None) -> Manifest:
+    return runs.commit_run(run, plan, new, rewritten, report, file_rejects)

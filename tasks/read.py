@@ -9,6 +9,9 @@ strict UTF-8, then charset-normalizer (with a preference for the configured lega
 encodings, since detection is unreliable on short text). JSON lines are UTF-8 by
 specification and are streamed line by line; Parquet is streamed batch by batch.
 
+The other formats (HTML, WARC/WET, gzip'd text, JSON, zstd JSON lines, CSV/TSV) are read by
+``tasks.formats``: ``read_source`` dispatches by suffix, and sniffs a file of unknown extension.
+
 The reader only decodes: it never repairs text (mojibake, control characters...),
 which is the repair stage's job.
 """
@@ -36,7 +39,10 @@ from tasks.config import ReadConfig
 from tasks.limits import CountingReader, DecompressionLimit, HashingReader, LimitedDecompressor, TooLarge, iter_lines, read_bounded
 from tasks.records import Document, Reject, make_doc_id
 
-SUPPORTED = (".txt", ".md", ".jsonl", ".jsonl.gz", ".parquet")  # .html is planned, not yet
+from tasks.formats import COMPOUND_SUFFIXES, EXTRA_SUFFIXES, reader_for, sniff  # imports nothing from here
+
+# The original four here; HTML, WARC/WET, gzip'd text, JSON, zstd JSON lines, CSV/TSV in tasks.formats.
+SUPPORTED = (".txt", ".md", ".jsonl", ".jsonl.gz", ".parquet", *EXTRA_SUFFIXES)
 
 _PARQUET_BATCH_ROWS = 1024
 
@@ -248,8 +254,9 @@ def file_fingerprint(path: Path) -> tuple[str, int]:
 
 def _suffix(rel: str) -> str:
     name = rel.rsplit("/", 1)[-1].lower()
-    if name.endswith(".jsonl.gz"):
-        return ".jsonl.gz"
+    for compound in COMPOUND_SUFFIXES:
+        if name.endswith(compound):
+            return compound
     dot = name.rfind(".")
     return name[dot:] if dot > 0 else ""
 
@@ -430,14 +437,21 @@ def read_source(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reje
         yield Reject(src.rel, None, "unreadable", "folder could not be listed")
         return
     if suffix not in SUPPORTED:
-        try:
-            sha: str | None = src.sha256 or file_sha256(src.path)
-        except OSError:
-            sha = None
-        shown = suffix or "(no extension)"
-        yield Reject(
-            src.rel, None, "unsupported_format", f"extension {shown} is not supported ({', '.join(SUPPORTED)})", sha
-        )
+        sniffed = sniff(src.path)  # an unknown extension: read as what its first bytes look like
+        if sniffed is None:
+            try:
+                sha: str | None = src.sha256 or file_sha256(src.path)
+            except OSError:
+                sha = None
+            shown = suffix or "(no extension)"
+            yield Reject(src.rel, None, "unsupported_format",
+                         f"extension {shown} is not supported and the content looks like none of the formats read "
+                         f"({', '.join(SUPPORTED)})", sha)
+            return
+        suffix = sniffed
+    reader = reader_for(suffix)
+    if reader is not None:  # HTML, WARC/WET, gzip'd text, JSON, zstd JSON lines, CSV/TSV (tasks.formats)
+        yield from reader(src, config)
         return
     try:
         f = open_regular(src.path)
@@ -545,6 +559,18 @@ def _record(
     return Document(make_doc_id(src.rel, sha, index), src.rel, sha, index, text, encoding, metadata)
 
 
+def _record_or_html(
+    src: SourceFile, sha: str, index: int, record: dict[str, Any], config: ReadConfig, encoding: str,
+    limit: int | None = None,
+) -> Document | Reject:
+    """``_record``, or the page extracted from the record's HTML when ``read.html_field`` holds some."""
+    if config.html_field is not None and config.html_field in record:
+        from tasks.formats.html import record_document
+
+        return record_document(src, sha, index, record, config, encoding)
+    return _record(src, sha, index, record, config.text_field, encoding, limit)
+
+
 def _parse_line(raw: bytes, index: int) -> dict[str, Any] | tuple[str, str]:
     """The JSON object of one line, or (reason, detail)."""
     try:
@@ -612,7 +638,7 @@ def _read_jsonl(src: SourceFile, config: ReadConfig, f: BinaryIO, gzipped: bool)
         if isinstance(parsed, tuple):
             yield Reject(src.rel, index, parsed[0], parsed[1], sha)
         else:
-            yield _record(src, sha, index, parsed, config.text_field, "utf-8", limit)
+            yield _record_or_html(src, sha, index, parsed, config, "utf-8", limit)
     try:
         reader.drain()
     except OSError as exc:
@@ -666,15 +692,20 @@ def _read_parquet(src: SourceFile, config: ReadConfig, f: BinaryIO) -> Iterator[
     limit = _limit_bytes(config)
     row = 0
     try:
-        if text_field not in names:
+        if text_field not in names and config.html_field not in names:
             yield Reject(src.rel, None, "missing_text", f"no {text_field!r} column (columns: {', '.join(names)})", sha)
             return
+        checked = [name for name in (text_field, config.html_field) if name is not None and name in names]
         for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-            column = batch.column(text_field)
             too_big: set[int] = set()
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or pa.types.is_binary(column.type):
-                sizes = pc.binary_length(column).to_pylist()
-                too_big = {i for i, n in enumerate(sizes) if n is not None and n > limit}
+            sizes = [0] * len(batch)
+            for name in checked:  # the text and the HTML column
+                column = batch.column(name)
+                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or pa.types.is_binary(column.type):
+                    for i, n in enumerate(pc.binary_length(column).to_pylist()):
+                        if n is not None and n > limit:
+                            too_big.add(i)
+                            sizes[i] = max(sizes[i], n)
             if too_big:  # drop the huge values before they become Python strings
                 mask = pa.array([i not in too_big for i in range(len(batch))])
                 kept = batch.filter(mask).to_pylist()
@@ -684,9 +715,9 @@ def _read_parquet(src: SourceFile, config: ReadConfig, f: BinaryIO) -> Iterator[
             for i in range(len(batch)):
                 if i in too_big:
                     yield Reject(src.rel, row, "too_large",
-                                 f"row {row}: {text_field!r} is {_mb(sizes[i])}, above read.max_record_mb ({_mb(limit)})", sha)
+                                 f"row {row}: a value of {_mb(sizes[i])}, above read.max_record_mb ({_mb(limit)})", sha)
                 else:
-                    yield _record(src, sha, row, next(it), text_field, "utf-8", limit)
+                    yield _record_or_html(src, sha, row, next(it), config, "utf-8", limit)
                 row += 1
             del kept, it
     except Exception as exc:  # a corrupt row group, an unconvertible value...

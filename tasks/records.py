@@ -26,7 +26,7 @@ def make_paragraph_id(doc_id: str, paragraph_index: int) -> str:
 
 @dataclass(slots=True)
 class Document:
-    """One input document: a txt/md file, or one record of a JSON-lines or Parquet file."""
+    """One input document: a txt/md file or HTML page, or one record of a JSON-lines, Parquet, CSV or WARC file."""
 
     doc_id: str
     source_path: str  # relative to the raw folder, "/" separated
@@ -39,6 +39,7 @@ class Document:
     n_replacement_chars: int = 0
     lang: str | None = None
     lang_prob: float | None = None
+    extractor: str | None = None  # "trafilatura X.Y.Z" when the text was extracted from HTML
 
 
 @dataclass(slots=True)

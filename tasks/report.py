@@ -26,6 +26,37 @@ def merge_stage_stats(results: list[ShardResult], dedup: RunDedup, summaries: li
     return {name: merged[name] for name in STAGE_ORDER if name in merged}
 
 
+def rejected_files(results: list[ShardResult]) -> dict:
+    """Files of this run that gave no document at all (every record, or the file, rejected), with the
+    reason each was first rejected for: what the run summary warns about."""
+    reasons: Counter = Counter()
+    for r in results:
+        for n_docs, _, reason in r.file_rejects.values():
+            if n_docs == 0:
+                reasons[reason] += 1
+    return {"rejected_files": sum(reasons.values()),
+            "rejected_file_reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
+def mostly_rejected(report: dict) -> bool:
+    """More than half of the files this run read gave no document (all of them, or a raw folder of
+    unreadable files): the CLI exits 4 so that scripts notice."""
+    i = report["inputs"]
+    return i.get("rejected_files", 0) * 2 > i["files"] > 0
+
+
+def rejected_warning(report: dict) -> str | None:
+    """One line when some files of this run gave no document, else None."""
+    i = report["inputs"]
+    n = i.get("rejected_files", 0)
+    if not n:
+        return None
+    reasons = ", ".join(f"{k} {v}" for k, v in i.get("rejected_file_reasons", {}).items())
+    share = "all" if n == i["files"] else f"{n} of {i['files']}"
+    return (f"{share} files read by this run gave no document ({reasons}): see the rejects table "
+            "(`corpusclean files rejects`)")
+
+
 def build_report(
     *,
     plan: dict[str, int],
@@ -64,7 +95,8 @@ def build_report(
         "raw_dir": str(raw_dir),
         "out_dir": str(out_dir),
         # files: cleaned by this run (new + changed); unchanged ones were cleaned by earlier runs.
-        "inputs": {"files": sum(r.n_files for r in results), "bytes": bytes_in, "shards": len(results), **plan},
+        "inputs": {"files": sum(r.n_files for r in results), "bytes": bytes_in, "shards": len(results), **plan,
+                   **rejected_files(results)},
         "counts": {
             "documents": sum(s.documents for s in summaries),
             "paragraphs": paragraphs,
@@ -114,6 +146,11 @@ def render_markdown(report: dict) -> str:
         f"({report['inputs'].get('new', 0)} new, {report['inputs'].get('changed', 0)} changed, "
         f"{report['inputs'].get('unchanged', 0)} unchanged and skipped, {report['inputs'].get('removed', 0)} removed from raw)",
         f"- output: `{report['out_dir']}`",
+    ]
+    warning = rejected_warning(report)
+    if warning:
+        lines.append(f"- **warning**: {warning}")
+    lines += [
         "",
         "## Counts",
         "",

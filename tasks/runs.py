@@ -47,23 +47,30 @@ def check_paths(raw_dir: Path, out_dir: Path) -> tuple[Path, Path]:
 
 
 class NoInput(UsageError):
-    """The raw folder holds no file in a supported format: a run would clean nothing."""
+    """The raw folder holds no file in a readable format (by extension, or sniffed): a run would clean nothing."""
 
 
 def check_inputs(raw_dir: Path) -> None:
-    """Raise ``NoInput`` unless some non-hidden file under ``raw_dir`` has a supported format.
+    """Raise ``NoInput`` unless some non-hidden file under ``raw_dir`` has a supported format (its
+    extension, else its first bytes: ``tasks.formats.sniff``).
 
-    Stops at the first such file, so it costs next to nothing on a real raw folder. Unchanged
+    Stops at the first file with a known extension, so it costs next to nothing on a real raw folder. Unchanged
     files count: a run over an unchanged folder is "nothing new", not a mistake.
     """
-    from tasks.read import SUPPORTED, _suffix
+    from tasks.read import SUPPORTED, _suffix, sniff
 
+    unknown: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(raw_dir):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        if any(not name.startswith(".") and _suffix(name) in SUPPORTED for name in filenames):
+        names = [name for name in filenames if not name.startswith(".")]
+        if any(_suffix(name) in SUPPORTED for name in names):
             return
-    formats = ", ".join(SUPPORTED[:-1]) + " or " + SUPPORTED[-1]
-    raise NoInput(f"no usable input files found in {raw_dir} (no {formats} file; hidden ones are skipped): "
+        unknown += [Path(dirpath) / name for name in names]
+    # no known extension: a file whose content is readable anyway (sniffed) is input too
+    if any(path.is_file() and sniff(path) is not None for path in unknown):
+        return
+    raise NoInput(f"no usable input files found in {raw_dir} (no file in a format corpusclean reads, by extension "
+                  "or content; hidden ones are skipped; `corpusclean run --help` lists the formats): "
                   "nothing cleaned, no run committed")
 
 
@@ -145,6 +152,14 @@ def _check_fingerprint(out_dir: Path, manifest: Manifest, config: Config) -> Non
             f"the corpus in {out_dir} was deduplicated with {have}; these dedup settings differ, "
             "so new paragraphs could not be compared with it: keep its settings or write to a new output folder"
         )
+
+
+def read_fingerprint(config: Config) -> str:
+    """The settings that decide how raw files are read (``[read]``): a file that had rejects is read
+    again when they change (``corpus_state.plan_inputs``)."""
+    import hashlib
+
+    return hashlib.sha256(config.read.model_dump_json().encode("utf-8")).hexdigest()[:16]
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -236,7 +251,8 @@ def write_report(
     return data
 
 
-def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dict[int, Part], report: dict) -> Manifest:
+def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dict[int, Part], report: dict,
+               file_rejects: dict[str, int] | None = None) -> Manifest:
     """Commit the run: one new manifest that adds its parts and swaps in the rewritten ones.
 
     Everything the manifest references is flushed to disk first; the commit itself is one
@@ -245,8 +261,11 @@ def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dic
     old = run.manifest
     parts = [rewritten.get(i, part) for i, part in enumerate(old.parts)] + list(new)
     sources = dict(old.sources)
+    read_key = read_fingerprint(run.config)
     for rel in plan.new + plan.changed:
-        sources[rel] = {"sha256": plan.sha256.get(rel), "run_id": run.run_id}
+        # "read" and "rejects": a file with rejects is read again when the read settings change
+        sources[rel] = {"sha256": plan.sha256.get(rel), "run_id": run.run_id, "read": read_key,
+                        "rejects": (file_rejects or {}).get(rel, 0)}
         if rel in plan.problems:  # a link or FIFO: unchanged next time while it stays one (plan_inputs)
             sources[rel]["problem"] = plan.problems[rel]
     summary = {

@@ -81,10 +81,11 @@ REJECT_REASONS: dict[str, str] = {
     "empty_file": "the file has no bytes, or only whitespace",
     "binary": "the file looks binary (NUL bytes or mostly control characters)",
     "undecodable": "no text encoding decodes the bytes plausibly",
-    "unsupported_format": "the file extension is not one corpusclean reads",
+    "unsupported_format": "neither the file's extension nor its content is a format corpusclean reads "
+    "(or a WARC record of another media type than HTML or text)",
     "unreadable": "the file could not be opened or read (permissions, corrupt archive or Parquet)",
-    "invalid_json": "a JSON-lines record is not valid JSON, or not a JSON object",
-    "missing_text": "the record has no text field (or the Parquet file no text column)",
+    "invalid_json": "a JSON-lines record (or a .json file) is not valid JSON, or not a JSON object",
+    "missing_text": "the record has no text field (or the Parquet/CSV file no text column)",
     "text_not_string": "the record's text field is not a string",
     "empty_text": "the record's text is empty or whitespace only after repair",
     "too_large": "the file (.txt/.md) or record is above read.max_record_mb, or cleaning it ran out of memory",
@@ -94,6 +95,9 @@ REJECT_REASONS: dict[str, str] = {
     "not_regular": "a FIFO, socket or device, not a regular file: never opened",
     "changed_during_run": "the file was rewritten while the run read it: not cleaned (txt, Parquet) or its rows are "
     "superseded by the next run (JSON lines), which reads it again",
+    "no_content": "trafilatura found no main content in the HTML (or could not parse it)",
+    "missing_extra": "reading HTML needs the optional html extra (pip install 'corpusclean[html]')",
+    "invalid_csv": "a CSV/TSV row has more or fewer fields than the header",
 }
 
 TABLES: dict[str, pa.Schema] = {

@@ -88,6 +88,10 @@ class ShardResult:
     stats: dict[str, StageStats] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)  # source_path of every input file of the shard
     unverified: list[str] = field(default_factory=list)  # files that changed while read: no hash in the manifest
+    # Per input file with rejects: (documents read, rejects, first reject reason). Files whose every
+    # record was rejected are what the summary warns about; any reject makes a file worth reading
+    # again when the read settings change (tasks.corpus_state.plan_inputs).
+    file_rejects: dict[str, tuple[int, int, str]] = field(default_factory=dict)
 
     @property
     def keys_path(self) -> Path:  # staged keys for the persistent index (see dedup_index)
@@ -130,7 +134,10 @@ def build_stages(config: Config) -> list[Stage]:
     return stages
 
 
-def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats) -> Iterator[Batch]:
+def iter_batches(
+    files: list[SourceFile], config: Config, read_stats: StageStats,
+    file_rejects: dict[str, tuple[int, int, str]] | None = None,
+) -> Iterator[Batch]:
     """Read files in order and yield batches of at most ``run.batch_docs`` documents and about
     ``run.batch_mb`` of text: a batch's working set follows its lines, and a real web page holds
     hundreds of short ones, so a count of documents alone does not bound it.
@@ -144,6 +151,8 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
     for src in files:
         started = clock()
         read_stats.chars_in += src.size  # bytes, for the read stage
+        n_docs = n_rejects = 0
+        first_reason = ""
         items = read_source(src, config.read)
         while True:
             try:
@@ -157,11 +166,16 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
                               src.sha256)
                 rejects.append(item)
                 read_stats.counts["reject:too_large"] += 1
+                n_rejects += 1
+                first_reason = first_reason or item.reason
                 break
             if isinstance(item, Reject):
                 rejects.append(item)
                 read_stats.counts[f"reject:{item.reason}"] += 1
+                n_rejects += 1
+                first_reason = first_reason or item.reason
             else:
+                n_docs += 1
                 docs.append(item)
                 chars += len(item.text)
                 read_stats.counts[f"encoding:{item.source_encoding}"] += 1
@@ -174,6 +188,8 @@ def iter_batches(files: list[SourceFile], config: Config, read_stats: StageStats
                 started = clock()
         read_stats.add_time(started)
         read_stats.counts["files"] += 1
+        if n_rejects and file_rejects is not None:
+            file_rejects[src.rel] = (n_docs, n_rejects, first_reason)
     if docs or rejects:
         yield Batch(docs, rejects=rejects)
 
@@ -279,7 +295,9 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
         "rejects": pa.ipc.new_file(str(result.rejects_path), STAGED_REJECTS),
     }
     try:
-        for batch in (b for read in iter_batches(files, config, read_stats) for b in run_stages_bounded(read, stages)):
+        for batch in (
+            b for read in iter_batches(files, config, read_stats, result.file_rejects) for b in run_stages_bounded(read, stages)
+        ):
             started = clock()
             keys: DedupKeys = batch.keys if batch.keys is not None else empty_keys(n_bands)
             doc_offset, row_offset = result.n_docs, result.n_paragraphs

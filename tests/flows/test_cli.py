@@ -249,3 +249,60 @@ def test_a_run_that_fails_inside_prefect_is_one_line(tmp_path):
     assert proc.stderr.startswith("error: run failed:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "--verbose" in proc.stderr and proc.stdout == ""
     assert not corpus_state.load_manifest(tmp_path / "o").runs
+
+
+def _fake_report(tmp_path, files: int, rejected: int) -> dict:
+    return {"run_id": "r1", "out_dir": str(tmp_path / "o"), "wall_seconds": 1.0, "dedup": {},
+            "inputs": {"files": files, "bytes": 10, "new": files, "changed": 0, "unchanged": 0, "removed": 0,
+                       "retried": 0, "rejected_files": rejected,
+                       "rejected_file_reasons": {"unsupported_format": rejected} if rejected else {}},
+            "counts": {"documents": files - rejected, "paragraphs": 1, "kept": 1, "boilerplate": 0, "duplicate": 0,
+                       "rejects": rejected},
+            "reject_reasons": {"unsupported_format": rejected} if rejected else {}, "languages": {}}
+
+
+@pytest.mark.parametrize(("files", "rejected", "code"), [(7, 6, 4), (3, 3, 4), (4, 2, 0), (5, 1, 0), (5, 0, 0)])
+def test_mostly_rejected_files_are_one_warning_line_and_exit_4(tmp_path, monkeypatch, files, rejected, code):
+    """The summary's warning and the exit status, from the run's report (the flow itself is faked here;
+    tests/flows/test_formats_flow.py checks the report's counts on real runs)."""
+    import contextlib
+
+    import flows.api
+    import flows.clean_corpus
+
+    calls = {}
+
+    class FakeFlow:
+        def with_options(self, **_):
+            return self
+
+        def __call__(self, **kwargs):
+            calls.update(kwargs)
+            return _fake_report(tmp_path, files, rejected)
+
+    monkeypatch.setattr(flows.api, "run_api", contextlib.nullcontext)
+    monkeypatch.setattr(flows.clean_corpus, "clean_corpus", FakeFlow())
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.txt").write_text(SAMPLE, encoding="utf-8")
+    result = runner.invoke(app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "o"), "--retry-rejects"])
+    assert result.exit_code == code, result.output
+    assert calls["retry_rejects"] is True
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    if rejected:
+        share = "all" if rejected == files else f"{rejected} of {files}"
+        assert warnings == [f"warning: {share} files read by this run gave no document (unsupported_format "
+                            f"{rejected}): see the rejects table (`corpusclean files rejects`)"]
+    else:
+        assert not warnings
+
+
+def test_a_raw_folder_of_unknown_extensions_with_readable_content_is_input(tmp_path):
+    from tasks.runs import NoInput, check_inputs
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "scan.pdf").write_bytes(b"%PDF-1.4")
+    with pytest.raises(NoInput):
+        check_inputs(raw)
+    (raw / "export.dat").write_text('{"text": "a record"}\n', encoding="utf-8")
+    check_inputs(raw)  # sniffed: JSON lines

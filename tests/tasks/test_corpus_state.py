@@ -102,3 +102,30 @@ def test_snapshot_reads_the_listed_files_in_manifest_order(tmp_path):
     pq.write_table(schema.REJECTS.empty_table(), tmp_path / "runs" / "stray" / "x.parquet")
     commit_manifest(tmp_path, Manifest(version=1, parts=parts))
     assert snapshot(tmp_path).read("rejects").column("source_path").to_pylist() == rows
+
+
+def test_files_with_rejects_are_planned_again_when_the_read_settings_change(tmp_path):
+    from tasks.config import load_config
+    from tasks.corpus_state import Manifest, plan_inputs
+    from tasks.read import SourceFile, file_sha256
+    from tasks.runs import read_fingerprint
+
+    files = []
+    for name in ("good.txt", "bad.csv", "old.txt"):
+        path = tmp_path / name
+        path.write_text(f"content of {name}\n", encoding="utf-8")
+        files.append(SourceFile(path, name, path.stat().st_size))
+    key = read_fingerprint(load_config())
+    sha = {f.rel: file_sha256(f.path) for f in files}
+    manifest = Manifest(sources={
+        "good.txt": {"sha256": sha["good.txt"], "run_id": "r", "read": key, "rejects": 0},
+        "bad.csv": {"sha256": sha["bad.csv"], "run_id": "r", "read": key, "rejects": 3},
+        "old.txt": {"sha256": sha["old.txt"], "run_id": "r"},  # ingested before rejects were recorded
+    })
+    assert plan_inputs(files, manifest, key).unchanged == ["good.txt", "bad.csv", "old.txt"]
+    other = read_fingerprint(load_config(None, ["read.text_field=content"]))
+    assert other != key and read_fingerprint(load_config(None, ["dedup.threshold=0.9"])) == key
+    plan = plan_inputs(files, manifest, other)
+    assert plan.retried == ["bad.csv"] and plan.changed == ["bad.csv"] and [f.rel for f in plan.process] == ["bad.csv"]
+    assert plan_inputs(files, manifest, key, retry_rejects=True).retried == ["bad.csv"]
+    assert plan.summary()["retried"] == 1

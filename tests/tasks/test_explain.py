@@ -151,9 +151,12 @@ def test_unusable_inputs_are_one_line_errors(tmp_path, article, config):
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
     cases.append((empty, 0, "empty_file"))
-    odd = tmp_path / "page.html"
-    odd.write_text("<p>hi</p>", encoding="utf-8")
+    odd = tmp_path / "scan.pdf"
+    odd.write_bytes(b"%PDF-1.4")
     cases.append((odd, 0, "unsupported_format"))
+    page = tmp_path / "page.html"  # HTML is read now: a page without content is its own one line
+    page.write_text("<p>hi</p>", encoding="utf-8")
+    cases.append((page, 0, "no_content: trafilatura found no main content"))
     for path, record, expected in cases:
         with pytest.raises(ExplainError) as err:
             explain_file(path, config, record)
