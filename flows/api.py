@@ -78,7 +78,9 @@ class TemporaryServer:
             deadline = began + timeout
             while not self._stopping:
                 self.port = _free_port()
-                self.process = subprocess.Popen(_server_command(self.port), env=env, stdin=subprocess.DEVNULL)
+                # A process group of its own: the terminal's Ctrl-C is the command's to handle.
+                self.process = subprocess.Popen(_server_command(self.port), env=env, stdin=subprocess.DEVNULL,
+                                                process_group=0)
                 if self._wait_healthy(deadline):
                     break
                 if self._stopping:

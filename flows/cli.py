@@ -87,6 +87,11 @@ def _prefect_environment(verbose: bool) -> None:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Dask workers inherit it
+    # After a stop, multiprocessing's resource tracker releases what the ended workers held and would
+    # say so on stderr ("leaked semaphore objects"), after the run's one line.
+    quiet_tracker = "ignore::UserWarning:multiprocessing.resource_tracker"
+    if quiet_tracker not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet_tracker]))
     # A busy machine is slow, not broken: give the temporary API server time (also outside the repo root).
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
@@ -199,25 +204,23 @@ def run(
     except typer.Exit:
         unlock_output(lock)
         raise
-    lifecycle.block_interrupts()  # before any thread or child: see flows/lifecycle.py
+    adopt_lock(out_resolved, lock)  # the run started below takes it over; released below if none does
+    lifecycle.take_interrupts()  # before any child process: see flows/lifecycle.py
     state = progress.RunProgress()
-    display = _Display(state, quiet)
-    server = None
-    try:
-        try:
-            plan = pending_inputs(raw, out_dir, cfg)
-        except UsageError as exc:
-            _fail(str(exc))
+    display = _Display(state, quiet, live=not verbose)  # --verbose: Prefect's log lines would tear a live line
+    servers: list = []  # the temporary API server once started (stopped by this thread at the end)
+
+    def body() -> dict | _NothingNew:
+        """Everything after the lock, in a thread: the main thread stays free for the signals."""
+        plan = pending_inputs(raw, out_dir, cfg)
         if not plan.process:  # nothing new: answered without starting Prefect at all
-            display.close()
-            unlock_output(lock)
-            if not quiet:
-                _print_nothing_new(raw, len(plan.unchanged), out_resolved)
-            return
+            return _NothingNew(len(plan.unchanged))
         from flows.api import confirm_api, in_api, start_api
 
         display.update("starting", detail="starting the Prefect API")
         server = start_api()  # in the background from now on, while this process imports and warms up
+        if server is not None:
+            servers.append(server)
         from tasks.shard import plan_shards
 
         n_shards = len(plan_shards(plan.process, cfg.run.shard_mb))
@@ -227,18 +230,16 @@ def run(
         server = confirm_api(server)
         task_runner = make_task_runner(cfg.run, n_shards)
         flow = clean_corpus.with_options(task_runner=task_runner)
-        adopt_lock(out_resolved, lock)
+        if server is not None and isinstance(task_runner, ThreadPoolTaskRunner):
+            from tasks.warmup import warm_up
 
-        def body() -> dict:
-            if server is not None and isinstance(task_runner, ThreadPoolTaskRunner):
-                from tasks.warmup import warm_up
+            warm_up(cfg)  # shards run in this process: set up the stages while the server starts
+        url = server.wait() if server is not None else None
+        display.update("starting", detail="starting the flow run")
+        return in_api(url, lambda: flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides))
 
-                warm_up(cfg)  # shards run in this process: set up the stages while the server starts
-            url = server.wait() if server is not None else None
-            display.update("starting", detail="starting the flow run")
-            return in_api(url, lambda: flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides))
-
-        progress.install(display.update)
+    progress.install(display.update)
+    try:
         report = lifecycle.run_stoppable(body)
     except lifecycle.Stopped as stop:
         display.close()
@@ -264,23 +265,37 @@ def run(
     finally:
         progress.install(None)
         display.close()
-        if server is not None:
+        for server in servers:
             server.stop()
         release_adopted(out_resolved)
-    if not quiet:
+        lifecycle.release_interrupts()
+    if quiet:
+        return
+    if isinstance(report, _NothingNew):
+        _print_nothing_new(raw, report.unchanged, out_resolved)
+    else:
         _print_summary(report, raw)
+
+
+class _NothingNew:
+    def __init__(self, unchanged: int):
+        self.unchanged = unchanged
 
 
 def _take_lock(out_resolved: Path, wait: bool, quiet: bool) -> int:
     """The output's lock, or ``OutputBusy``; with ``wait``, say once whom the run waits for."""
+    from tasks.runs import note_starting
+
     try:
-        return lock_output(out_resolved)
+        fd = lock_output(out_resolved)
     except OutputBusy as exc:
         if not wait:
             raise
         if not quiet:
             err.print(f"waiting: {exc}".split("; wait for it")[0], highlight=False, soft_wrap=True)
-        return lock_output(out_resolved, wait=True)
+        fd = lock_output(out_resolved, wait=True)
+    note_starting(fd)
+    return fd
 
 
 def _stop(stop) -> None:
@@ -321,7 +336,7 @@ class _Display:
     """The run's progress on stderr from the first second: a live line in a terminal, a plain
     line per phase change and every PLAIN_EVERY seconds otherwise (log files), nothing with -q."""
 
-    def __init__(self, state, quiet: bool):
+    def __init__(self, state, quiet: bool, live: bool = True):
         import threading
 
         self.state = state
@@ -332,7 +347,7 @@ class _Display:
         self._thread = None
         if quiet:
             return
-        if err.is_terminal:
+        if err.is_terminal and live:
             from rich.live import Live
             from rich.spinner import Spinner
 

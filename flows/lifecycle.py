@@ -1,15 +1,17 @@
 """A run's processes live and die with the command (Ctrl-C, SIGTERM, kill -9), quietly.
 
-- The CLI runs the flow in a thread; the main thread only waits and owns the signals, so
-  Prefect's engine (which swaps in its own SIGTERM handler in the main thread) never sees
+- The CLI runs the whole run in a thread; the main thread only waits and owns the signals,
+  so Prefect's engine (which swaps in its own SIGTERM handler in the main thread) never sees
   them. On a stop the main thread ends every descendant process and exits at once.
-- SIGINT is blocked in the CLI before any thread or child exists. Blocked signals are
-  inherited by threads and across fork+exec, so worker processes, the temporary API server
-  and Dask's processes never get the terminal's Ctrl-C (and never print its traceback);
-  the main thread takes it with ``sigtimedwait``.
-- A child whose parent dies without cleaning up (kill -9) notices within half a second
-  that it was re-parented and exits: a watchdog thread in every pool worker and in the
-  temporary server (``PR_SET_PDEATHSIG`` would fire when the spawning *thread* ends).
+- Ctrl-C: SIGINT is *ignored* process-wide for the run (an ignored signal stays ignored
+  across fork+exec, so worker processes and Dask's processes never get the terminal's Ctrl-C
+  and never print its traceback, not even while still importing) and *blocked* in the main
+  thread, which takes it with ``sigtimedwait``: a blocked signal is queued, not ignored. The
+  temporary API server runs in a process group of its own (uvicorn installs its own handler).
+- A child whose parent dies without cleaning up (kill -9) exits by itself: the kernel's
+  parent-death signal in pool workers, and a watchdog thread (re-parented? exit) in them and
+  in the temporary server (whose spawning thread ends early: ``PR_SET_PDEATHSIG`` would fire
+  when that *thread* ends).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ def watch_parent(parent: int | None = None, interval: float = WATCH_SECONDS) -> 
     threading.Thread(target=watch, name="corpusclean-parent-watch", daemon=True).start()
 
 
-def worker_init() -> None:
-    """Initializer of every process-pool worker: dies with the command, leaves signals to it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also if it was not blocked (a deployment run)
-    parent = os.getppid()
+def worker_init(parent: int | None = None) -> None:
+    """Initializer of every process-pool worker: dies with ``parent`` (the process that made the
+    pool; it may have died while this worker was still importing), leaves signals to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also where the command did not ignore it (a deployment run)
+    parent = os.getppid() if parent is None else parent
     # A worker deep in a long C call (a regex or matcher over a 4 MB batch) holds the GIL, and a
     # watchdog thread then cannot run for seconds: the kernel's parent-death signal needs no GIL.
     # (It fires when the parent *thread* that spawned us ends: the pool's threads outlive us.)
@@ -86,12 +89,15 @@ def server_command(args: list[str]) -> list[str]:
 # ------------------------------------------------------------------------------ the command side
 
 
-def block_interrupts() -> None:
-    """Block SIGINT in this (main) thread before any other thread or child process exists."""
+def take_interrupts() -> None:
+    """From now on SIGINT reaches this process's main thread only (see the module docstring).
+    Call in the main thread, before any child process starts."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def unblock_interrupts() -> None:
+def release_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
@@ -170,7 +176,7 @@ class Stopped(Exception):
 
 def run_stoppable(target: Callable[[], object], poll: float = 0.2) -> object:
     """Run ``target`` in a thread; return its result, re-raise its exception, or raise
-    ``Stopped`` as soon as SIGINT (blocked, see ``block_interrupts``) or SIGTERM arrives."""
+    ``Stopped`` as soon as SIGINT (see ``take_interrupts``) or SIGTERM arrives."""
     outcome: dict[str, object] = {}
 
     def body() -> None:

@@ -172,7 +172,7 @@ class RunProgress:
             if self.phase == "starting":
                 return f"{label}: {self.detail}" if self.detail else label
             if self.phase == "reading":
-                parts = [f"{label}: {self.bytes_done / 1e6:.1f}/{self.bytes_total / 1e6:.1f} MB",
+                parts = [f"{label}: {_mb(self.bytes_done)}/{_mb(self.bytes_total)} MB",
                          f"files {self.files_done}/{self.files_total}", f"documents {self.docs_done:,}",
                          f"shards {self.shards_done}/{self.shards_total}"]
                 rate, eta = self.rate(), self.eta()
@@ -190,7 +190,7 @@ class RunProgress:
         if self.phase == "reading":
             mb = self.bytes_done / 1e6
             rate = f", {mb / seconds:.2f} MB/s" if seconds > 0 else ""
-            return (f"read and cleaned {mb:.1f} MB, {self.files_done} files, {self.docs_done:,} documents "
+            return (f"read and cleaned {_mb(self.bytes_done)} MB, {self.files_done} files, {self.docs_done:,} documents "
                     f"in {seconds:.1f} s{rate}")
         if self.phase == "duplicates":
             return f"found duplicates in {seconds:.1f} s"
@@ -199,6 +199,11 @@ class RunProgress:
         if self.phase == "committing":
             return f"committed in {seconds:.1f} s"
         return None
+
+
+def _mb(nbytes: int) -> str:
+    """Megabytes to one decimal; two below 10 MB (a small run would read 0.0)."""
+    return f"{nbytes / 1e6:.1f}" if nbytes >= 10e6 else f"{nbytes / 1e6:.2f}"
 
 
 def format_seconds(seconds: float) -> str:

@@ -99,13 +99,19 @@ def lock_output(out_dir: Path, wait: bool = False) -> int:
         os.close(fd)
         try:
             who = json.loads(holder)
-            detail = f"run {who.get('run_id')} (pid {who.get('pid')}, started {who.get('started_at')})"
+            name = f"run {who['run_id']}" if who.get("run_id") else "another run"  # starting: no id yet
+            detail = f"{name} (pid {who.get('pid')}, started {who.get('started_at')})"
         except ValueError:
             detail = "another run"
         raise OutputBusy(
             f"{detail} is writing to {out_dir}; wait for it to finish, or pass --wait to queue behind it"
         ) from None
     return fd
+
+
+def note_starting(fd: int) -> None:
+    """Say in a lock taken before the run has an id who holds it (for the refusal message)."""
+    _note_holder(fd, None, datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def adopt_lock(out_dir: Path, fd: int) -> None:
@@ -151,7 +157,7 @@ def committed(run: "RunContext") -> bool:
         return False
 
 
-def _note_holder(fd: int, run_id: str, started_at: str) -> None:
+def _note_holder(fd: int, run_id: str | None, started_at: str) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps({"run_id": run_id, "pid": os.getpid(), "started_at": started_at}).encode(), 0)
 
