@@ -4,7 +4,6 @@ No ``from __future__ import annotations`` here: Prefect builds the parameter mod
 signature, and a deployment that loads the flow by entrypoint cannot resolve string annotations.
 """
 
-import os
 from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
@@ -25,7 +24,7 @@ def make_task_runner(run: RunConfig, shards: int | None = None) -> TaskRunner:
     """The configured runner. ``shards``: when known to be at most one, worker processes would only
     add their start-up (seconds of imports each) to a run they cannot make parallel: threads."""
     if run.task_runner == "processes" and (shards is None or shards > 1):
-        return ProcessPoolTaskRunner(max_workers=run.workers, initializer=worker_init, initargs=(os.getpid(),))
+        return ProcessPoolTaskRunner(max_workers=run.workers, initializer=worker_init)
     if run.task_runner == "dask":
         from prefect_dask import DaskTaskRunner  # optional dependency: pip install 'corpusclean[dask]'
 
@@ -41,7 +40,7 @@ def make_task_runner(run: RunConfig, shards: int | None = None) -> TaskRunner:
 # Scheduled and deployed runs load this function by name, so its default runner is the one they
 # use: worker processes on both cores (the CLI picks the runner from the config instead). The
 # result (the report's summary) is persisted as JSON so that the UI and API show it.
-@flow(name="clean-corpus", log_prints=False, task_runner=ProcessPoolTaskRunner(max_workers=2, initializer=worker_init, initargs=(os.getpid(),)),
+@flow(name="clean-corpus", log_prints=False, task_runner=ProcessPoolTaskRunner(max_workers=2, initializer=worker_init),
       persist_result=True, result_serializer="json")
 def clean_corpus(
     raw_dir: Path = Path("data/raw"),

@@ -38,11 +38,14 @@ def watch_parent(parent: int | None = None, interval: float = WATCH_SECONDS) -> 
     threading.Thread(target=watch, name="corpusclean-parent-watch", daemon=True).start()
 
 
-def worker_init(parent: int | None = None) -> None:
-    """Initializer of every process-pool worker: dies with ``parent`` (the process that made the
-    pool; it may have died while this worker was still importing), leaves signals to it."""
+def worker_init() -> None:
+    """Initializer of every process-pool worker: dies with the process that spawned it (which may
+    have died while this worker was still importing), leaves signals to it."""
+    import multiprocessing
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # also where the command did not ignore it (a deployment run)
-    parent = os.getppid() if parent is None else parent
+    spawner = multiprocessing.parent_process()  # its pid was recorded at spawn time
+    parent = spawner.pid if spawner is not None and spawner.pid else os.getppid()
     # A worker deep in a long C call (a regex or matcher over a 4 MB batch) holds the GIL, and a
     # watchdog thread then cannot run for seconds: the kernel's parent-death signal needs no GIL.
     # (It fires when the parent *thread* that spawned us ends: the pool's threads outlive us.)
