@@ -187,8 +187,11 @@ def in_api(url: str | None, body: Callable[[], object]) -> object:
     new thread starts without the caller's)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    if url is None:
-        return body()
+    if url is None:  # a configured API: send what is queued now, too (the command exits without waiting)
+        try:
+            return body()
+        finally:
+            _flush_api_logs()
     with temporary_settings(updates={PREFECT_API_URL: url}):
         try:
             return body()
@@ -204,9 +207,13 @@ def _flush_api_logs(timeout: float = 10.0) -> None:
     ("--- Error logging to API --- All connection attempts failed", after a minute of the
     client's retries). Only run loggers send to the API, and the runs are over here.
     """
+    from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
-    try:
-        APILogWorker.drain_all(timeout=timeout, at_exit=False)
-    except Exception:  # never let log shipping turn a finished run into a failed one
-        pass
+    # Events too (task and flow run state changes): at exit they would be sent to a stopped
+    # server, and the interpreter's exit would wait seconds for the attempts to fail.
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=timeout, at_exit=False)
+        except Exception:  # never let log shipping turn a finished run into a failed one
+            pass
