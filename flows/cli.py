@@ -402,11 +402,12 @@ class _Display:
                 self._print(datetime.now(), line, None)
             printed = len(s.finished)
             key = (s.phase, s.detail if s.phase == "starting" else "")
+            if self._closed.is_set():  # the last phase's line is out: done
+                return
             if s.phase != "done" and (key != shown or s.elapsed() - last >= PLAIN_EVERY):
                 self._print(datetime.now(), s.line(), format_seconds(s.elapsed()))
                 shown, last = key, s.elapsed()
-            if self._closed.wait(0.5):
-                return
+            self._closed.wait(0.5)
 
     @staticmethod
     def _print(now, line: str, elapsed: str | None) -> None:

@@ -39,7 +39,8 @@ def gather(run, results, dedup) -> dict:
                  for b, d in zip(table.column("is_boilerplate").to_pylist(), table.column("is_duplicate").to_pylist())]
         n_chars = pc.utf8_length(table.column("text")).to_pylist()
         for doc_id, kind, n in zip(table.column("doc_id").to_pylist(), kinds, n_chars):
-            sites.setdefault(site_of.get(doc_id, "?"), Counter())[kind] += 1
+            site = site_of.get(doc_id) or "(no URL, top folder)"  # a record without URL in a top-level file
+            sites.setdefault(site, Counter())[kind] += 1
             lengths[kind][_bin(n, LENGTH_BINS)] += 1
         clusters.update(c for c in table.column("dup_cluster").to_pylist() if c is not None)
         reasons = table.column("boilerplate_reason").to_pylist()

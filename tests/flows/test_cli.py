@@ -225,7 +225,8 @@ def test_verbose_run_ends_without_api_log_errors_and_a_second_run_says_nothing_n
     shutil.copytree(REPO / "data" / "raw", raw)
     n_files = sum(1 for _ in raw.rglob("*") if _.is_file())
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
-    for name in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL"):  # in-process CLI tests set the latter
+    # In-process CLI tests set the logging ones in this process's environment.
+    for name in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL", "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"):
         env.pop(name, None)
     args = ("run", "--raw", str(raw), "--out", str(tmp_path / "clean"), "--task-runner", "threads")
     first = _cli(*args, "--verbose", env=env)
