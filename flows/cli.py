@@ -235,10 +235,19 @@ def run(
 
             warm_up(cfg)  # shards run in this process: set up the stages while the server starts
         url = server.wait() if server is not None else None
+        if url is not None:
+            # Also for what runs outside the flow's settings context: Prefect's thread that forwards
+            # the pool workers' events reads the global settings, and without an API URL there it
+            # started a temporary server of its own (seconds of CPU, an orphan after kill -9).
+            from prefect.context import refresh_global_settings_context
+
+            os.environ["PREFECT_API_URL"] = url
+            refresh_global_settings_context()
         display.update("starting", detail="starting the flow run")
         return in_api(url, lambda: flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides))
 
     progress.install(display.update)
+    api_env = os.environ.get("PREFECT_API_URL")  # body() may set it: restored below (in-process callers)
     try:
         report = lifecycle.run_stoppable(body)
     except lifecycle.Stopped as stop:
@@ -267,6 +276,8 @@ def run(
         display.close()
         for server in servers:
             server.stop()
+        if api_env is None:
+            os.environ.pop("PREFECT_API_URL", None)
         release_adopted(out_resolved)
         lifecycle.release_interrupts()
     if not quiet:
@@ -672,8 +683,11 @@ def main() -> None:
         if _flow_ran and exc.code in (0, None):
             # A run is done, its logs and events sent while the API was up: skip the interpreter's
             # exit, where Prefect's exit handlers and teardown took ~2 s more on a busy machine.
+            from flows.lifecycle import end_descendants
+
             sys.stdout.flush()
             sys.stderr.flush()
+            end_descendants(grace=2.0)  # none is expected; whatever is left must not outlive us
             os._exit(0)
         raise
 

@@ -124,3 +124,18 @@ def test_a_killed_command_leaves_no_process_and_the_next_run_proceeds(corpus, tm
     assert again.returncode == 0, stderr
     assert len(corpus_state.load_manifest(out).runs) == 1
     assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "kill"])
+def test_a_dask_local_cluster_ends_with_its_run(corpus, tmp_path, stop):
+    pytest.importorskip("prefect_dask")
+    out = tmp_path / "clean"
+    proc = start(corpus, out, tmp_path / "home", "--task-runner", "dask")  # the last --task-runner wins
+    tree = wait_for_workers(proc, out)
+    if stop == "kill":
+        proc.kill()
+    else:
+        proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == (-9 if stop == "kill" else 143)
+    assert_gone(tree)
