@@ -6,21 +6,25 @@ signature, and a deployment that loads the flow by entrypoint cannot resolve str
 
 from pathlib import Path
 
-from prefect import flow, unmapped
+from prefect import flow, get_run_logger, unmapped
 from prefect.utilities.annotations import quote
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
+from flows import artifacts
+from flows.lifecycle import worker_init
 from tasks import prefect_tasks as t
 from tasks import progress, runs
 from tasks.config import Config, RunConfig, load_config
 from tasks.shard import plan_shards
 
 
-def make_task_runner(run: RunConfig) -> TaskRunner:
-    if run.task_runner == "processes":
-        return ProcessPoolTaskRunner(max_workers=run.workers)
+def make_task_runner(run: RunConfig, shards: int | None = None) -> TaskRunner:
+    """The configured runner. ``shards``: when known to be at most one, worker processes would only
+    add their start-up (seconds of imports each) to a run they cannot make parallel: threads."""
+    if run.task_runner == "processes" and (shards is None or shards > 1):
+        return ProcessPoolTaskRunner(max_workers=run.workers, initializer=worker_init)
     if run.task_runner == "dask":
         from prefect_dask import DaskTaskRunner  # optional dependency: pip install 'corpusclean[dask]'
 
@@ -34,8 +38,10 @@ def make_task_runner(run: RunConfig) -> TaskRunner:
 
 
 # Scheduled and deployed runs load this function by name, so its default runner is the one they
-# use: worker processes on both cores (the CLI picks the runner from the config instead).
-@flow(name="clean-corpus", log_prints=False, task_runner=ProcessPoolTaskRunner(max_workers=2))
+# use: worker processes on both cores (the CLI picks the runner from the config instead). The
+# result (the report's summary) is persisted as JSON so that the UI and API show it.
+@flow(name="clean-corpus", log_prints=False, task_runner=ProcessPoolTaskRunner(max_workers=2, initializer=worker_init),
+      persist_result=True, result_serializer="json")
 def clean_corpus(
     raw_dir: Path = Path("data/raw"),
     out_dir: Path = Path("data/clean"),
@@ -48,36 +54,66 @@ def clean_corpus(
     Files already in the corpus (same path, same SHA-256) are skipped, unless they had rejects and
     the read settings changed since (or ``retry_rejects``); new paragraphs are deduplicated against
     the whole corpus. The run commits all its files at once, or nothing.
+    Returns the run report's summary (report.json without the config).
     """
+    log = get_run_logger()
     config: Config = load_config(config_path, overrides)
     run = runs.start_run(raw_dir, out_dir, config, flow_run_id=flow_run.get_id())
+    log.info("run %s: %s -> %s", run.run_id, run.raw_dir, run.out_dir)
     try:
         files = t.discover_inputs(run.raw_dir, config.read.follow_symlinks)
         plan = t.plan_inputs(quote(files), quote(run.manifest), runs.read_fingerprint(config), retry_rejects)
         shards = plan_shards(plan.process, config.run.shard_mb)
+        total_bytes = sum(f.size for f in plan.process)
+        log.info("%d input files: %d new, %d changed, %d unchanged (skipped); %.2f MB in %d shards",
+                 len(files), len(plan.new), len(plan.changed), len(plan.unchanged), total_bytes / 1e6, len(shards))
+        progress.report("reading", files_total=len(plan.process), bytes_total=total_bytes, shards_total=len(shards),
+                        staging_dir=run.staging_dir)
+        tracker = artifacts.ProgressArtifact(run.run_id)
         futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
         results = []
+        done_bytes = done_docs = done_files = 0
         for done, future in enumerate(as_completed(futures), start=1):
-            results.append(future.result())
-            progress.report("clean", done, len(shards))
+            result = future.result()
+            results.append(result)
+            done_bytes, done_docs, done_files = done_bytes + result.bytes_in, done_docs + result.n_docs, done_files + result.n_files
+            progress.report("reading", shards_done=done, bytes_done=done_bytes, docs_done=done_docs, files_done=done_files)
+            tracker.update(artifacts.READING_SHARE * done / max(1, len(shards)))
         results.sort(key=lambda r: r.index)
         runs.forget_unverified(plan, results)
-        progress.report("dedup", 0, 1)
+        log.info("cleaned %d shards: %d documents, %d paragraphs", len(results),
+                 sum(r.n_docs for r in results), sum(r.n_paragraphs for r in results))
+        progress.report("duplicates")
         # quote(): large arguments are passed as they are; Prefect would otherwise walk every element.
         dedup = t.find_duplicates(
             quote(results), config.dedup, config.run.reference, run.out_dir, quote(run.manifest), quote(plan)
         )
-        progress.report("dedup", 1, 1)
+        tracker.update(artifacts.DEDUP_SHARE)
         parts = runs.new_parts(run, results)
-        summaries = t.finalize_shard.map(
-            results, dedup.decisions, parts, unmapped(run.out_dir), unmapped(run.run_id), unmapped(run.pipeline_version)
-        ).result()
+        progress.report("writing", write_total=len(results) + len(dedup.rewrites), write_done=0)
+        summaries = []
+        for done, future in enumerate(as_completed(t.finalize_shard.map(
+                results, dedup.decisions, parts, unmapped(run.out_dir), unmapped(run.run_id), unmapped(run.pipeline_version))),
+                start=1):
+            summaries.append(future.result())
+            progress.report("writing", write_done=done)
+        summaries.sort(key=lambda s: s.index)  # as_completed gives them in finishing order
         replaced = [run.manifest.parts[r.position] for r in dedup.rewrites]
         rewritten = t.rewrite_part.map(unmapped(run.out_dir), replaced, dedup.rewrites, unmapped(run.run_dir)).result()
+        progress.report("writing", write_done=len(results) + len(dedup.rewrites))
+        tracker.update(artifacts.WRITE_SHARE)
         report = t.write_report(run, quote(plan), quote(results), quote(dedup), quote(summaries))
         file_rejects = {rel: n for r in results for rel, (_, n, _) in r.file_rejects.items()}
+        progress.report("committing")
         t.commit_run(run, quote(plan), quote(parts), {r.position: p for r, p in zip(dedup.rewrites, rewritten)}, report,
                      quote(file_rejects))
-        return report
+        tracker.update(100.0)
+        c = report["counts"]
+        log.info("committed run %s: %d documents, %d paragraphs (%d kept, %d boilerplate, %d duplicate), %d rejects; "
+                 "report: %s", run.run_id, c["documents"], c["paragraphs"], c["kept"], c["boilerplate"], c["duplicate"],
+                 c["rejects"], run.out_dir / "report.html")
+        artifacts.publish_report(report, run.out_dir)
+        progress.report("done")
+        return {k: v for k, v in report.items() if k != "config"}
     finally:
         runs.cleanup(run)

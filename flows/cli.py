@@ -82,13 +82,23 @@ def _root(
     pass
 
 
-def _prefect_environment(verbose: bool, level: str = "WARNING") -> None:
+def _prefect_environment(verbose: bool) -> None:
     # Defaults only: anything the user set (env or prefect.toml) wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # the client's first-run telemetry notice would break the display
+    # Flow and task logs at INFO go to the API (the UI, `prefect flow-run logs`); the console
+    # shows them only with --verbose (the progress display and the summary say it otherwise).
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", level)
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Dask workers inherit it
+    # After a stop, multiprocessing's resource tracker releases what the ended workers held and would
+    # say so on stderr ("leaked semaphore objects"), after the run's one line.
+    quiet_tracker = "ignore::UserWarning:multiprocessing.resource_tracker"
+    if quiet_tracker not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet_tracker]))
+    # A busy machine is slow, not broken: give the temporary API server time (also outside the repo root).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _check_task_runner(run_cfg) -> None:
@@ -181,9 +191,12 @@ def run(
     try:
         cfg = load_config(config, overrides)
         _, out_resolved = check_paths(raw, out_dir)
-        if not cfg.run.wait_for_lock:  # refuse a busy output at once, before Prefect starts
-            unlock_output(lock_output(out_resolved))
-        check_inputs(raw)
+        lock = _take_lock(out_resolved, cfg.run.wait_for_lock, quiet)
+        try:
+            check_inputs(raw)
+        except NoInput:
+            unlock_output(lock)
+            raise
     except OutputBusy as exc:
         _fail(str(exc), EXIT_BUSY)
     except NoInput as exc:
@@ -194,32 +207,85 @@ def run(
         described = describe_failure(exc, out_dir)
         _fail(described[0] if described else f"cannot use the output folder {out_dir}: {exc}",
               described[1] if described else EXIT_CANTCREAT)
-    # Before anything imports Prefect (prefect_dask does). Not verbose: a failed run is our one
-    # line, so Prefect's own error logs (with their traceback) stay quiet.
-    _prefect_environment(verbose, level="CRITICAL")
-    _check_task_runner(cfg.run)
-    from flows.api import run_api
-    from flows.clean_corpus import clean_corpus, make_task_runner
+    # The lock is held from here to the end of the run (the flow adopts it): a second run on the
+    # same folder is refused above, in one line, before it starts anything.
+    from flows import lifecycle
     from tasks import progress
+    from tasks.runs import adopt_lock, pending_inputs, release_adopted
 
-    # A worker killed mid-run (OOM killer) makes multiprocessing's tracker warn about leaked
-    # semaphores at exit: noise after our one line. The tracker is a child: it reads the environment.
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:multiprocessing.resource_tracker")
-    flow = clean_corpus.with_options(task_runner=make_task_runner(cfg.run))
+    # Before anything imports Prefect (prefect_dask does) or starts its server. Not verbose: a
+    # failed run is our one line, so Prefect's console logs stay quiet; INFO still goes to the
+    # API (the UI, `prefect flow-run logs`).
+    _prefect_environment(verbose)
     try:
-        with run_api():
-            if quiet or not err.is_terminal:  # no bar in a log file (rich would leave a blank line there)
-                report = flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides,
-                              retry_rejects=retry_rejects)
-            else:
-                report = _run_with_progress(flow, progress, raw, out_dir, config, overrides, retry_rejects)
+        _check_task_runner(cfg.run)
+    except typer.Exit:
+        unlock_output(lock)
+        raise
+    adopt_lock(out_resolved, lock)  # the run started below takes it over; released below if none does
+    lifecycle.take_interrupts()  # before any child process: see flows/lifecycle.py
+    state = progress.RunProgress()
+    display = _Display(state, quiet, live=not verbose)  # --verbose: Prefect's log lines would tear a live line
+    servers: list = []  # the temporary API server once started (stopped by this thread at the end)
+
+    def body() -> dict | _NothingNew:
+        """Everything after the lock, in a thread: the main thread stays free for the signals."""
+        plan = pending_inputs(raw, out_dir, cfg, retry_rejects)
+        if not plan.process:  # nothing new: answered without starting Prefect at all
+            return _NothingNew(len(plan.unchanged))
+        from flows.api import confirm_api, in_api, start_api
+
+        display.update("starting", detail="starting the Prefect API")
+        server = start_api()  # in the background from now on, while this process imports and warms up
+        if server is not None:
+            servers.append(server)
+        from tasks.shard import plan_shards
+
+        n_shards = len(plan_shards(plan.process, cfg.run.shard_mb))
+        from flows.clean_corpus import clean_corpus, make_task_runner
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        server = confirm_api(server)
+        task_runner = make_task_runner(cfg.run, n_shards)
+        flow = clean_corpus.with_options(task_runner=task_runner)
+        if server is not None and isinstance(task_runner, ThreadPoolTaskRunner):
+            from tasks.warmup import warm_up
+
+            warm_up(cfg)  # shards run in this process: set up the stages while the server starts
+        url = server.wait() if server is not None else None
+        if url is not None:
+            # Also for what runs outside the flow's settings context: Prefect's thread that forwards
+            # the pool workers' events reads the global settings, and without an API URL there it
+            # started a temporary server of its own (seconds of CPU, an orphan after kill -9).
+            from prefect.context import refresh_global_settings_context
+
+            os.environ["PREFECT_API_URL"] = url
+            refresh_global_settings_context()
+        display.update("starting", detail="starting the flow run")
+        return in_api(url, lambda: flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides,
+                                         retry_rejects=retry_rejects))
+
+    progress.install(display.update)
+    api_env = os.environ.get("PREFECT_API_URL")  # body() may set it: restored below (in-process callers)
+    try:
+        report = lifecycle.run_stoppable(body)
+    except lifecycle.Stopped as stop:
+        display.close()
+        _stop(stop)
     except OutputBusy as exc:
+        display.close()
         _fail(str(exc), EXIT_BUSY)
     except NoInput as exc:
+        display.close()
         _fail(str(exc), EXIT_NO_INPUT)
     except (ConfigError, UsageError) as exc:
+        display.close()
         _fail(str(exc))
+    except typer.Exit:
+        display.close()
+        raise
     except Exception as exc:  # a failed run: one line, details on request
+        display.close()
         if verbose:
             err.print_exception()
         described = describe_failure(exc, out_dir)  # disk full, permissions, a dead worker: path, cause, status
@@ -227,8 +293,24 @@ def run(
             _fail(described[0], described[1])
         _fail(f"run failed: {type(exc).__name__}: {exc}" + ("" if verbose else " (rerun with --verbose for details)"),
               EXIT_FAILED)
+    finally:
+        progress.install(None)
+        display.close()
+        for server in servers:
+            server.stop()
+        if api_env is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        release_adopted(out_resolved)
+        lifecycle.release_interrupts()
     if not quiet:
-        _print_summary(report, raw)
+        if isinstance(report, _NothingNew):
+            _print_nothing_new(raw, report.unchanged, out_resolved)
+        else:
+            _print_summary(report, raw)
+    global _flow_ran
+    _flow_ran = not isinstance(report, _NothingNew)
+    if isinstance(report, _NothingNew):
+        return
     from tasks.report import mostly_rejected, rejected_warning
 
     warning = rejected_warning(report)
@@ -240,28 +322,152 @@ def run(
         raise typer.Exit(EXIT_MOSTLY_REJECTED)
 
 
-def _run_with_progress(flow, progress, raw, out_dir, config, overrides, retry_rejects=False) -> dict:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+_flow_ran = False  # see main()
 
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=err, transient=True) as bar:
-        starting = bar.add_task("starting Prefect", total=None)
-        phases: dict[str, int] = {}
 
-        def on_progress(phase: str, done: int, total: int) -> None:
-            if starting in bar.task_ids:
-                bar.remove_task(starting)
-            if phase not in phases:
-                label = {"clean": "cleaning shards", "dedup": "finding duplicates"}.get(phase, phase)
-                phases[phase] = bar.add_task(label, total=total)
-            bar.update(phases[phase], completed=done, total=total)
+class _NothingNew:
+    def __init__(self, unchanged: int):
+        self.unchanged = unchanged
 
-        progress.install(on_progress)
-        try:
-            return flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides,
-                        retry_rejects=retry_rejects)
-        finally:
-            progress.install(None)
+
+def _take_lock(out_resolved: Path, wait: bool, quiet: bool) -> int:
+    """The output's lock, or ``OutputBusy``; with ``wait``, say once whom the run waits for."""
+    from tasks.runs import note_starting
+
+    try:
+        fd = lock_output(out_resolved)
+    except OutputBusy as exc:
+        if not wait:
+            raise
+        if not quiet:
+            err.print(f"waiting: {exc}".split("; wait for it")[0], highlight=False, soft_wrap=True)
+        fd = lock_output(out_resolved, wait=True)
+    note_starting(fd)
+    return fd
+
+
+def _stop(stop) -> None:
+    """Ctrl-C or SIGTERM during a run: end every process of the run, say what was committed, exit."""
+    from flows import lifecycle
+    from tasks import runs
+
+    runs.forbid_commits()
+    lifecycle.end_descendants(grace=2.0)
+    done = [r for r in runs.started_runs() if runs.committed(r)]
+    for r in runs.active_runs():
+        if r not in done:
+            import shutil
+
+            shutil.rmtree(r.staging_dir, ignore_errors=True)  # the next run would clear it too
+            shutil.rmtree(r.run_dir, ignore_errors=True)
+    name = "Ctrl-C" if stop.signum == 2 else stop.args[0]
+    if done:
+        message = f"stopped ({name}) after run {done[-1].run_id} was committed to {done[-1].out_dir}"
+    else:
+        message = f"stopped ({name}); nothing committed"
+    err.print(message, highlight=False, soft_wrap=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Now, not through Prefect's exit handlers: they would flush events and logs to an API that is gone.
+    os._exit(stop.exit_code)
+
+
+def _print_nothing_new(raw: Path, unchanged: int, out_path: Path) -> None:
+    out.print(f"nothing new in {raw}: all {unchanged} input files are already in the corpus ({out_path}); "
+              "nothing cleaned", highlight=False, soft_wrap=True)
+
+
+PLAIN_EVERY = 10.0  # seconds between plain progress lines when stderr is not a terminal
+
+
+class _Display:
+    """The run's progress on stderr from the first second: a live line in a terminal, a plain
+    line per phase change and every PLAIN_EVERY seconds otherwise (log files), nothing with -q."""
+
+    def __init__(self, state, quiet: bool, live: bool = True):
+        import threading
+
+        self.state = state
+        self.live = None
+        self.spinner = None
+        self._printed = 0
+        self._closed = threading.Event()
+        self._thread = None
+        if quiet:
+            return
+        if err.is_terminal and live:
+            from rich.live import Live
+            from rich.spinner import Spinner
+
+            self.spinner = Spinner("dots", style="cyan")
+            self.live = Live(get_renderable=self._render, console=err, refresh_per_second=4, transient=True,
+                             redirect_stdout=False, redirect_stderr=False)
+            self.live.start()
+        else:
+            self._thread = threading.Thread(target=self._plain, name="corpusclean-progress", daemon=True)
+            self._thread.start()
+
+    def update(self, phase: str, **fields) -> None:
+        """The flow's progress callback."""
+        self.state.update(phase, **fields)
+        if self.live is not None and not self._closed.is_set():
+            from rich.text import Text
+
+            for line in self.state.finished[self._printed:]:  # a phase ended: a lasting line above the live one
+                self.live.console.print(Text(f"✓ {line}", style="dim"))
+            self._printed = len(self.state.finished)
+
+    def _render(self):
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        from tasks.progress import format_seconds
+
+        s = self.state
+        s.refresh()
+        row = Table.grid(padding=(0, 1))
+        fraction = s.fraction()
+        row.add_row(self.spinner, Text(s.line()),
+                    ProgressBar(total=1.0, completed=fraction or 0.0, width=24, pulse=fraction is None),
+                    Text(format_seconds(s.elapsed()), style="dim"))
+        return row
+
+    def _plain(self) -> None:
+        from datetime import datetime
+
+        from tasks.progress import format_seconds
+
+        printed, shown, last = 0, None, 0.0
+        while True:
+            s = self.state
+            s.refresh()
+            for line in s.finished[printed:]:  # a phase ended: its summary line
+                self._print(datetime.now(), line, None)
+            printed = len(s.finished)
+            key = (s.phase, s.detail if s.phase == "starting" else "")
+            if self._closed.is_set():  # the last phase's line is out: done
+                return
+            if s.phase != "done" and (key != shown or s.elapsed() - last >= PLAIN_EVERY):
+                self._print(datetime.now(), s.line(), format_seconds(s.elapsed()))
+                shown, last = key, s.elapsed()
+            self._closed.wait(0.5)
+
+    @staticmethod
+    def _print(now, line: str, elapsed: str | None) -> None:
+        suffix = f" ({elapsed})" if elapsed else ""
+        print(f"{now:%H:%M:%S} corpusclean: {line}{suffix}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if self.live is not None:
+            self.live.stop()
+            for line in self.state.finished[self._printed:]:
+                err.print(f"✓ {line}", style="dim", highlight=False)
+        if self._thread is not None:
+            self._thread.join(2)
 
 
 def _print_summary(report: dict, raw: Path) -> None:
@@ -295,7 +501,9 @@ def _print_summary(report: dict, raw: Path) -> None:
     table.add_row("time", f"{report['wall_seconds']:.1f} s")
     table.add_row("output", report["out_dir"])
     out.print(table)
-    out.print(f"report: {Path(report['out_dir']) / 'report.md'}", highlight=False, soft_wrap=True)  # one line, piped too
+    report_dir = Path(report["out_dir"])  # one line each, piped too
+    out.print(f"report: {report_dir / 'report.md'}", highlight=False, soft_wrap=True)
+    out.print(f"charts: {report_dir / 'report.html'}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -507,6 +715,17 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except SystemExit as exc:
+        if _flow_ran and exc.code in (0, None, EXIT_MOSTLY_REJECTED):
+            # A run is done, its logs and events sent while the API was up: skip the interpreter's
+            # exit, where Prefect's exit handlers and teardown took ~2 s more on a busy machine.
+            from flows.lifecycle import end_descendants
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            end_descendants(grace=2.0)  # none is expected; whatever is left must not outlive us
+            os._exit(0)
+        raise
 
 
 if __name__ == "__main__":

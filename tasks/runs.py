@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -77,6 +78,11 @@ def check_inputs(raw_dir: Path) -> None:
 LOCK_NAME = ".corpusclean.lock"
 _SCRATCH_PREFIXES = (".staging-",)
 _held_locks: dict[str, int] = {}  # run_id -> lock file descriptor (kept out of the RunContext: not picklable)
+_adopted_locks: dict[Path, int] = {}  # resolved output folder -> a lock the command took before the flow started
+_active_runs: dict[str, "RunContext"] = {}  # started in this process and not cleaned up yet
+_started_runs: list["RunContext"] = []  # every run started in this process
+_commit_lock = threading.Lock()  # a stopping command and a commit never interleave
+_stopping = False
 
 
 class OutputBusy(UsageError):
@@ -100,7 +106,8 @@ def lock_output(out_dir: Path, wait: bool = False) -> int:
         os.close(fd)
         try:
             who = json.loads(holder)
-            detail = f"run {who.get('run_id')} (pid {who.get('pid')}, started {who.get('started_at')})"
+            name = f"run {who['run_id']}" if who.get("run_id") else "another run"  # starting: no id yet
+            detail = f"{name} (pid {who.get('pid')}, started {who.get('started_at')})"
         except ValueError:
             detail = "another run"
         raise OutputBusy(
@@ -109,7 +116,55 @@ def lock_output(out_dir: Path, wait: bool = False) -> int:
     return fd
 
 
-def _note_holder(fd: int, run_id: str, started_at: str) -> None:
+def note_starting(fd: int) -> None:
+    """Say in a lock taken before the run has an id who holds it (for the refusal message)."""
+    _note_holder(fd, None, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def adopt_lock(out_dir: Path, fd: int) -> None:
+    """Hand a lock taken with ``lock_output`` (by the command, before Prefect starts) to the next
+    run started on ``out_dir`` in this process: a concurrent run is then refused before any
+    Prefect work, and no other run can slip in between the check and the run."""
+    _adopted_locks[Path(out_dir).resolve()] = fd
+
+
+def release_adopted(out_dir: Path) -> None:
+    """Release a lock ``adopt_lock`` still holds (the run never started)."""
+    fd = _adopted_locks.pop(Path(out_dir).resolve(), None)
+    if fd is not None:
+        unlock_output(fd)
+
+
+def active_runs() -> list["RunContext"]:
+    return list(_active_runs.values())
+
+
+def started_runs() -> list["RunContext"]:
+    return list(_started_runs)
+
+
+class RunStopped(RuntimeError):
+    """The command is stopping: this run must not commit."""
+
+
+def forbid_commits(timeout: float = 3.0) -> None:
+    """No run of this process commits after this returns (a commit already under way finishes
+    first, so the manifest then tells exactly what was committed)."""
+    global _stopping
+    got = _commit_lock.acquire(timeout=timeout)
+    _stopping = True
+    if got:
+        _commit_lock.release()
+
+
+def committed(run: "RunContext") -> bool:
+    try:
+        return any(r["run_id"] == run.run_id for r in corpus_state.load_manifest(run.out_dir).runs)
+    except CorpusError:
+        return False
+
+
+def _note_holder(fd: int, run_id: str | None, started_at: str) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps({"run_id": run_id, "pid": os.getpid(), "started_at": started_at}).encode(), 0)
 
@@ -192,7 +247,9 @@ class RunContext:
 def start_run(raw_dir: Path, out_dir: Path, config: Config, flow_run_id: str | None = None) -> RunContext:
     """Validate the folders, take the output's lock, clear an interrupted run's scratch, make ours."""
     raw, out = check_paths(raw_dir, out_dir)
-    fd = lock_output(out, wait=config.run.wait_for_lock)
+    fd = _adopted_locks.pop(out, None)
+    if fd is None:
+        fd = lock_output(out, wait=config.run.wait_for_lock)
     try:
         try:
             manifest = corpus_state.load_manifest(out)
@@ -208,6 +265,8 @@ def start_run(raw_dir: Path, out_dir: Path, config: Config, flow_run_id: str | N
         unlock_output(fd)
         raise
     _held_locks[run.run_id] = fd
+    _active_runs[run.run_id] = run
+    _started_runs.append(run)
     return run
 
 
@@ -217,6 +276,25 @@ def forget_unverified(plan: InputPlan, results: list[ShardResult]) -> None:
     for result in results:
         for rel in result.unverified:
             plan.sha256[rel] = None
+
+
+def pending_inputs(raw_dir: Path, out_dir: Path, config: Config, retry_rejects: bool = False) -> InputPlan:
+    """The run's input plan, computed without Prefect (call with the output's lock held).
+
+    Lets the command say "nothing new" without starting Prefect at all, and size the run.
+    Raises ``UsageError`` for a corpus the run would refuse anyway.
+    """
+    from tasks.read import discover
+
+    raw, out = check_paths(raw_dir, out_dir)
+    try:
+        manifest = corpus_state.load_manifest(out)
+    except CorpusError as exc:
+        raise UsageError(str(exc)) from None
+    _check_fingerprint(out_dir, manifest, config)
+    return corpus_state.plan_inputs(
+        discover(raw, config.read.follow_symlinks), manifest, read_fingerprint(config), retry_rejects
+    )
 
 
 def new_parts(run: RunContext, results: list[ShardResult]) -> list[Part]:
@@ -248,6 +326,10 @@ def write_report(
     # The run folder is invisible until the commit (which flushes it first): plain writes.
     (run.run_dir / "report.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (run.run_dir / "report.md").write_text(reporting.render_markdown(data), encoding="utf-8")
+    from tasks import report_html
+
+    extra = report_html.gather(run, results, dedup)
+    (run.run_dir / "report.html").write_text(report_html.render(data, extra), encoding="utf-8")
     return data
 
 
@@ -289,10 +371,13 @@ def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dic
     )
     corpus_state.fsync_tree(run.run_dir)
     fault_point("before_commit")
-    corpus_state.commit_manifest(run.out_dir, manifest)
+    with _commit_lock:
+        if _stopping:
+            raise RunStopped("the command is stopping: run not committed")
+        corpus_state.commit_manifest(run.out_dir, manifest)
     fault_point("after_commit")
     try:  # committed: a full disk now must not turn the run into a "failed" one (the next run tidies up)
-        for name in ("report.json", "report.md"):  # a copy of the latest report beside the manifest
+        for name in ("report.json", "report.md", "report.html"):  # a copy of the latest report beside the manifest
             corpus_state.write_durable(run.out_dir / name, (run.run_dir / name).read_text(encoding="utf-8"))
         corpus_state.collect_garbage(run.out_dir, manifest)
     except OSError:
@@ -306,6 +391,7 @@ def cleanup(run: RunContext) -> None:
     committed = corpus_state.load_manifest(run.out_dir)
     if all(r["run_id"] != run.run_id for r in committed.runs):
         shutil.rmtree(run.run_dir, ignore_errors=True)
+    _active_runs.pop(run.run_id, None)
     fd = _held_locks.pop(run.run_id, None)
     if fd is not None:
         unlock_output(fd)

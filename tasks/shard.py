@@ -33,6 +33,7 @@ from tasks.dedup_index import write_keys
 from tasks.language import LanguageStage
 from tasks.memory import release_memory
 from tasks.paragraphs import ParagraphStage
+from tasks.progress import ShardTicker
 from tasks.read import SourceFile, read_source
 from tasks.records import Batch, Document, Reject, make_paragraph_id
 from tasks.repair import RepairStage
@@ -294,6 +295,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
         "documents": pa.ipc.new_file(str(result.documents_path), STAGED_DOCUMENTS),
         "rejects": pa.ipc.new_file(str(result.rejects_path), STAGED_REJECTS),
     }
+    ticker = ShardTicker(staging_dir, index)  # the run's progress display reads it back
     try:
         for batch in (
             b for read in iter_batches(files, config, read_stats, result.file_rejects) for b in run_stages_bounded(read, stages)
@@ -322,6 +324,8 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
             stage_write = result.stats.setdefault("stage_write", StageStats("stage_write"))
             stage_write.add_time(started)
             stage_write.lines_in += len(batch.paragraphs)
+            ticker.tick(read_stats.chars_in, result.n_docs, read_stats.counts["files"])
+        ticker.tick(result.bytes_in, result.n_docs, result.n_files, final=True)
     finally:
         for writer in writers.values():
             writer.close()

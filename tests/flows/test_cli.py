@@ -89,6 +89,27 @@ def test_real_command_on_the_sample_corpus(tmp_path):
     assert 0 < sum(paragraphs.column("is_duplicate").to_pylist()) < paragraphs.num_rows
 
 
+@pytest.mark.slow
+def test_of_two_runs_started_together_one_is_refused_in_exactly_one_line(tmp_path):
+    """Both start at once on one output folder: the lock is taken before Prefect starts, so the
+    second is refused at once (exit 75) with one line, and never reaches Prefect."""
+    raw = tmp_path / "raw"
+    shutil.copytree(REPO / "data" / "raw", raw)
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    env.pop("PREFECT_API_URL", None)
+    cmd = [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(tmp_path / "clean"),
+           "--task-runner", "threads", "--verbose"]
+    procs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = sorted(((p.wait(timeout=300), *p.communicate()) for p in procs), key=lambda r: r[0])
+    (ok, ok_out, ok_err), (busy, busy_out, busy_err) = results
+    assert ok == 0, ok_err
+    assert busy == 75, busy_err
+    assert busy_out == "" and len(busy_err.strip().splitlines()) == 1, busy_err
+    assert busy_err.startswith("error: another run (pid ") and "is writing to" in busy_err
+    assert "Error logging to API" not in ok_err + busy_err
+
+
 def test_a_busy_output_folder_is_refused_at_once(tmp_path):
     from tasks.runs import lock_output, unlock_output
 
@@ -204,7 +225,8 @@ def test_verbose_run_ends_without_api_log_errors_and_a_second_run_says_nothing_n
     shutil.copytree(REPO / "data" / "raw", raw)
     n_files = sum(1 for _ in raw.rglob("*") if _.is_file())
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
-    for name in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL"):  # in-process CLI tests set the latter
+    # In-process CLI tests set the logging ones in this process's environment.
+    for name in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL", "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"):
         env.pop(name, None)
     args = ("run", "--raw", str(raw), "--out", str(tmp_path / "clean"), "--task-runner", "threads")
     first = _cli(*args, "--verbose", env=env)
@@ -216,7 +238,9 @@ def test_verbose_run_ends_without_api_log_errors_and_a_second_run_says_nothing_n
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip().splitlines() == [
         f"nothing new in {raw}: all {n_files} input files are already in the corpus ({tmp_path / 'clean'}); nothing cleaned"]
-    assert len(corpus_state.load_manifest(tmp_path / "clean").runs) == 2
+    # Answered before Prefect starts: no flow run, nothing committed, not even an empty run.
+    assert len(corpus_state.load_manifest(tmp_path / "clean").runs) == 1
+    assert "starting the Prefect API" not in second.stderr
 
 
 @pytest.mark.slow
@@ -246,7 +270,10 @@ def test_a_run_that_fails_inside_prefect_is_one_line(tmp_path):
         proc = _cli("run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "o"),
                     "--task-runner", "dask", "--dask-address", address, env=env, timeout=120)
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.startswith("error: run failed:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    # Progress lines (stderr is not a terminal), then the error: one line, the last, no traceback.
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: run failed:") and "Traceback" not in proc.stderr, proc.stderr
+    assert [line for line in lines if not line[:8].replace(":", "").isdigit()] == lines[-1:], proc.stderr
     assert "--verbose" in proc.stderr and proc.stdout == ""
     assert not corpus_state.load_manifest(tmp_path / "o").runs
 

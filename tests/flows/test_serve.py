@@ -45,9 +45,8 @@ def prefect_server(tmp_path):
         os.environ,
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_UI_ENABLED="false",
         PREFECT_LOGGING_LEVEL="WARNING",
-    )
+    )  # the UI stays on: the dashboard must be reachable on a real server
     env.pop("PREFECT_API_URL", None)
     log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen(
@@ -68,7 +67,7 @@ def prefect_server(tmp_path):
     else:
         _stop(server)
         pytest.fail("prefect server did not become healthy in 120 s")
-    yield dict(env, PREFECT_API_URL=api)
+    yield dict(env, PREFECT_API_URL=api, UI_URL=f"http://127.0.0.1:{port}")
     _stop(server)
     log.close()
 
@@ -102,3 +101,49 @@ def test_served_deployment_runs_on_request(prefect_server, tmp_path):
     finally:
         _stop(serve)  # serve first: stopping the server first makes serve hang and print a traceback
         serve_log.close()
+
+
+def test_a_run_shows_in_prefect_logs_artifacts_result_and_dashboard(prefect_server, tmp_path):
+    """The command against a real server: INFO logs through `prefect flow-run logs`, the report and
+    its tables as artifacts, the progress artifact at 100, the summary as the flow's result."""
+    raw = tmp_path / "raw"
+    shutil.copytree(REPO / "data" / "raw", raw)
+    env = dict(prefect_server)
+    env.pop("PREFECT_LOGGING_LEVEL")  # the command's own default: INFO to the API, nothing on the console
+    run = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(tmp_path / "clean"),
+                          "--task-runner", "threads"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == f"charts: {tmp_path / 'clean' / 'report.html'}"
+    api = prefect_server["PREFECT_API_URL"]
+    runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 5}, timeout=30).json()
+    assert [r["state"]["type"] for r in runs] == ["COMPLETED"]
+    flow_run_id = runs[0]["id"]
+
+    def prefect(*args: str) -> str:
+        done = subprocess.run([str(BIN / "prefect"), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    logs = prefect("flow-run", "logs", flow_run_id)
+    assert "input files: 8 new" in logs and "committed run" in logs, logs
+    artifacts = {a["key"]: a for a in httpx.post(f"{api}/artifacts/filter", json={}, timeout=30).json()}
+    assert {"corpusclean-report", "corpusclean-counts", "corpusclean-boilerplate-reasons",
+            "corpusclean-languages", "corpusclean-progress"} <= set(artifacts)
+    assert artifacts["corpusclean-report"]["type"] == "markdown" and "## Counts" in artifacts["corpusclean-report"]["data"]
+    assert artifacts["corpusclean-counts"]["type"] == "table"
+    assert artifacts["corpusclean-progress"]["type"] == "progress" and artifacts["corpusclean-progress"]["data"] == 100
+    assert all(a["flow_run_id"] == flow_run_id for a in artifacts.values())
+    # The result: the report's summary, persisted as JSON (read back as a Prefect client would).
+    code = ("import json\n"
+            "from prefect.client.orchestration import get_client\n"
+            "with get_client(sync_client=True) as c:\n"
+            f"    state = c.read_flow_run('{flow_run_id}').state\n"
+            "print(json.dumps(state.result()))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    summary = __import__("json").loads(result.stdout.strip().splitlines()[-1])
+    assert summary["counts"]["documents"] == 9 and summary["inputs"]["new"] == 8 and "config" not in summary
+    # The dashboard of a real server (prefect.toml no longer turns it off).
+    page = httpx.get(prefect_server["UI_URL"] + "/", timeout=30)
+    assert page.status_code == 200 and "<html" in page.text.lower()
