@@ -66,14 +66,14 @@ def prefect_api():
         yield
 
 
-def _cli_run(raw: Path, out: Path, home: Path, fault: str | None = None, runner: str = "threads"):
+def _cli_run(raw: Path, out: Path, home: Path, fault: str | None = None, runner: str = "threads", *extra: str):
     from prefect.settings import PREFECT_API_URL
 
     env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_API_URL=PREFECT_API_URL.value())
     env.pop("CORPUSCLEAN_FAULT", None)
     if fault:
         env["CORPUSCLEAN_FAULT"] = fault
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(out), "--task-runner", runner, "-q"]
+    cmd = [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(out), "--task-runner", runner, "-q", *extra]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
 
 
@@ -140,7 +140,8 @@ def test_a_real_full_filesystem(tmp_path, prefect_api):
 @pytest.mark.slow
 def test_a_killed_worker_fails_the_run_in_one_line(tmp_path, prefect_api):
     raw, out = _raw(tmp_path, 2), tmp_path / "out"
-    proc = _cli_run(raw, out, tmp_path / "home", fault="clean_shard:kill_worker", runner="processes")
+    # one file per shard: a one-shard run would use threads (the killed "worker" would be the command)
+    proc = _cli_run(raw, out, tmp_path / "home", "clean_shard:kill_worker", "processes", "--set", "run.shard_mb=0.0001")
     _assert_one_line(proc, 1, "worker process died")
     assert not corpus_state.load_manifest(out).runs
     assert not [p.name for p in out.iterdir() if p.name.startswith(".staging")]
