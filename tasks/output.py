@@ -165,8 +165,12 @@ def finalize_shard(
     # Corpus-learned chrome and duplicates are decided over the whole corpus (corpus_dedup).
     decided = RowDecisions.of(result.n_paragraphs, result.key_rows, decisions if dedup else None)
 
-    para_file = open_staged(result.paragraphs_path)
-    doc_file = open_staged(result.documents_path)
+    # Read, not memory-mapped: every page of a mapped file stays in the worker's RSS once touched,
+    # so finalizing a shard of one 1 GB file held all of its staged text; a read batch is freed
+    # once written.
+    para_source, doc_source = pa.OSFile(str(result.paragraphs_path)), pa.OSFile(str(result.documents_path))
+    para_file = pa.ipc.open_file(para_source)
+    doc_file = pa.ipc.open_file(doc_source)
     para_writer = pq.ParquetWriter(out_dir / part.paragraphs, schema.PARAGRAPHS, **PARQUET_OPTIONS)
     doc_writer = pq.ParquetWriter(out_dir / part.documents, schema.DOCUMENTS, **PARQUET_OPTIONS)
     try:
@@ -182,6 +186,8 @@ def finalize_shard(
     finally:
         para_writer.close()
         doc_writer.close()
+        para_source.close()
+        doc_source.close()
     rejects = open_staged(result.rejects_path).read_all()
     summary.rejects = rejects.num_rows
     summary.reject_reasons.update(rejects.column("reason").to_pylist())
