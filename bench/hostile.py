@@ -26,7 +26,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from bench.throughput import _tree_memory  # noqa: E402
+from bench.throughput import communicate_sampling  # noqa: E402
 from tasks.corpus_state import read_table  # noqa: E402
 
 MB = 1_000_000
@@ -118,21 +117,7 @@ def run_case(case: str, scale: float, keep: bool, extra: list[str]) -> dict:
            "--raw", str(raw), "--out", str(out), *extra]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak = {"rss": 0, "anon": 0}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            now = _tree_memory(proc.pid)
-            peak["rss"] = max(peak["rss"], now["rss"])
-            peak["anon"] = max(peak["anon"], now["anon"])
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, stderr = proc.communicate()
-    done.set()
-    sampler.join()
+    _, stderr, peak, _ = communicate_sampling(proc)
     wall = time.perf_counter() - started
     max_one = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
     errors = [line for line in stderr.splitlines() if not line.startswith("\t") and "Command being timed" not in line]

@@ -105,14 +105,12 @@ def _tree_memory(root_pid: int) -> dict[str, int]:
     return total
 
 
-def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
-    cmd = [str(REPO / ".venv" / "bin" / "corpusclean"), "run", "--quiet", "--raw", str(raw), "--out", str(out), *extra]
-    started = time.perf_counter()
-    # This checkout's code first: the virtualenv may be shared with other checkouts (its editable install points at one).
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+def communicate_sampling(proc: subprocess.Popen, every: float = 0.05) -> tuple[str, str, dict, dict]:
+    """``proc.communicate()`` while sampling its process tree's memory (``_tree_memory``) every
+    ``every`` seconds: (stdout, stderr, the peak of each measure, every measure at the sample
+    with the highest summed RSS)."""
     peak = dict.fromkeys(("rss", "anon", "pss", "flow_rss", "flow_anon", "server"), 0)
-    at_peak = dict(peak)  # every measure at the sample of the highest summed RSS
+    at_peak = dict(peak)
     done = threading.Event()
 
     def sample() -> None:
@@ -122,13 +120,23 @@ def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
                 at_peak.update(now)
             for name, value in now.items():
                 peak[name] = max(peak[name], value)
-            time.sleep(0.05)
+            time.sleep(every)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     stdout, stderr = proc.communicate()
     done.set()
     sampler.join()
+    return stdout, stderr, peak, at_peak
+
+
+def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
+    cmd = [str(REPO / ".venv" / "bin" / "corpusclean"), "run", "--quiet", "--raw", str(raw), "--out", str(out), *extra]
+    started = time.perf_counter()
+    # This checkout's code first: the virtualenv may be shared with other checkouts (its editable install points at one).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stdout, stderr, peak, at_peak = communicate_sampling(proc)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"corpusclean failed ({proc.returncode}):\n{stderr}")
