@@ -199,8 +199,8 @@ def test_a_file_appended_during_the_run_keeps_its_provenance(tmp_path, prefect_a
     grow.write_text(first, encoding="utf-8")
     real_plan = corpus_state.plan_inputs
 
-    def plan_then_append(files, manifest):
-        plan = real_plan(files, manifest)
+    def plan_then_append(files, manifest, *args):
+        plan = real_plan(files, manifest, *args)
         with open(grow, "a", encoding="utf-8") as f:
             f.write("".join(json.dumps({"text": f"Late {i}. {TEXT}"}) + "\n" for i in range(30)))
         return plan
