@@ -29,16 +29,18 @@ class ReadConfig(_Section):
     )
     max_record_mb: float = Field(
         16.0, gt=0, le=1024,
-        description="Largest record read: a .txt/.md file, a JSON line or a Parquet text value above this is a "
-        "reject (too_large), so memory follows this limit, not the input (a record's cleaning takes ~20x its size).",
+        description="Largest record read: a .txt/.md(.gz) file, a JSON line, a Parquet text value, an HTML page, a "
+        ".json file (parsed whole), a WARC record's content or a CSV row above this is a reject (too_large), so memory "
+        "follows this limit, not the input (a record's cleaning takes ~20x its size).",
     )
     oversize: Literal["reject", "cut"] = Field(
         "reject",
-        description="A .txt/.md file above max_record_mb: reject it (too_large), or cut it at the last line break "
+        description="A .txt/.md file (.txt.gz/.md.gz too) above max_record_mb: reject it (too_large), or cut it at the last line break "
         "before the limit and clean that part (JSON lines and Parquet records cannot be cut: always rejected).",
     )
     max_decompressed_mb: float = Field(
-        20_000.0, gt=0, description="A compressed file (.jsonl.gz) expanding past this is cut there: reject "
+        20_000.0, gt=0, description="A compressed file (.jsonl.gz, .jsonl.zst, .txt.gz/.md.gz, .html.gz/.htm.gz, "
+        ".warc.gz/.warc.wet.gz: its records' declared sizes) expanding past this is cut there: reject "
         "decompression_limit (records read before it are kept).",
     )
     max_decompression_ratio: float = Field(

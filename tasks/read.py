@@ -586,10 +586,12 @@ def _parse_line(raw: bytes, index: int) -> dict[str, Any] | tuple[str, str]:
     return value
 
 
-def _read_jsonl(src: SourceFile, config: ReadConfig, f: BinaryIO, gzipped: bool) -> Iterator[Document | Reject]:
+def _read_jsonl(src: SourceFile, config: ReadConfig, f: BinaryIO, gzipped: bool,
+                zstd: bool = False) -> Iterator[Document | Reject]:
     """Records streamed line by line, each line bounded by ``read.max_record_mb`` (a longer one
-    is read through, never held, and rejected ``too_large``); a .jsonl.gz stops at the
-    decompression limits (``decompression_limit``), keeping the records before it.
+    is read through, never held, and rejected ``too_large``); a .jsonl.gz (or, ``zstd``, a
+    .jsonl.zst: ``tasks.formats.containers``) stops at the decompression limits
+    (``decompression_limit``), keeping the records before it.
 
     Records carry the hash of the file before it is read: the planned one, or one pass of
     hashing first when the file was not planned. The reading pass hashes the same bytes
@@ -608,6 +610,14 @@ def _read_jsonl(src: SourceFile, config: ReadConfig, f: BinaryIO, gzipped: bool)
         compressed = CountingReader(reader)  # type: ignore[arg-type]
         stream = LimitedDecompressor(gzip.GzipFile(fileobj=compressed, mode="rb"), compressed,  # type: ignore[assignment]
                                      int(config.max_decompressed_mb * 1_000_000), config.max_decompression_ratio)
+    elif zstd:
+        import zstandard
+
+        compressed = CountingReader(reader)  # type: ignore[arg-type]
+        # read_across_frames: files written as several frames (zstd --long, concatenated) read whole
+        stream = LimitedDecompressor(  # type: ignore[assignment]
+            zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=True, closefd=False), compressed,
+            int(config.max_decompressed_mb * 1_000_000), config.max_decompression_ratio)
     limit = _limit_bytes(config)
     n_records = 0
     index = -1

@@ -88,13 +88,14 @@ REJECT_REASONS: dict[str, str] = {
     "missing_text": "the record has no text field (or the Parquet/CSV file no text column)",
     "text_not_string": "the record's text field is not a string",
     "empty_text": "the record's text is empty or whitespace only after repair",
-    "too_large": "the file (.txt/.md) or record is above read.max_record_mb, or cleaning it ran out of memory",
+    "too_large": "the file (.txt/.md(.gz), .json, HTML) or record (JSON line, Parquet value, WARC record, CSV row) is above "
+    "read.max_record_mb, or cleaning it ran out of memory",
     "decompression_limit": "a compressed file expands past read.max_decompressed_mb or read.max_decompression_ratio "
     "(a compression bomb): reading stops there, the records before it are kept",
     "symlink": "a symbolic link not followed (by default one leaving the raw folder, or to a folder; read.follow_symlinks)",
     "not_regular": "a FIFO, socket or device, not a regular file: never opened",
-    "changed_during_run": "the file was rewritten while the run read it: not cleaned (txt, Parquet) or its rows are "
-    "superseded by the next run (JSON lines), which reads it again",
+    "changed_during_run": "the file was rewritten while the run read it: not cleaned (txt, Parquet, JSON, HTML) or its rows "
+    "are superseded by the next run (JSON lines, CSV, WARC), which reads it again",
     "no_content": "trafilatura found no main content in the HTML (or could not parse it)",
     "missing_extra": "reading HTML needs the optional html extra (pip install 'corpusclean[html]')",
     "invalid_csv": "a CSV/TSV row has more or fewer fields than the header",

@@ -3,34 +3,40 @@ one object) and zstandard-compressed JSON lines (``.jsonl.zst``)."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
 from collections.abc import Iterator
 
 from tasks.config import ReadConfig
-from tasks.read import DecodeError, SourceFile, _one_line, _parse_line, decode_bytes, file_sha256
+from tasks.read import (DecodeError, SourceFile, _limit_bytes, _mb, _one_line, _read_jsonl, decode_bytes,
+                        open_regular)
 from tasks.records import Document, Reject, make_doc_id
 
+from tasks.formats.bounded import read_document
 from tasks.formats.html import record_document
 
 
 def read_gzip_text(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
-    """One document, like ``.txt``/``.md`` once decompressed (the whole text is one document, so it
-    is held in memory as a plain file's is)."""
-    try:
-        raw = src.path.read_bytes()
-    except OSError as exc:
-        yield Reject(src.rel, None, "unreadable", _one_line(exc))
+    """One document, like ``.txt``/``.md`` once decompressed: read whole up to ``read.max_record_mb``
+    (decompressed), through the decompression limits (``decompression_limit``). A larger text is
+    rejected ``too_large`` (the rest of the file is hashed, never decompressed), or with
+    ``read.oversize = "cut"`` cut at its last line break before the limit, as a ``.txt`` is."""
+    got = read_document(src, config, gz=True)
+    if isinstance(got, Reject):
+        yield got
         return
-    sha = hashlib.sha256(raw).hexdigest()
-    try:
-        data = gzip.decompress(raw)
-    except (OSError, EOFError, ValueError) as exc:
-        yield Reject(src.rel, None, "unreadable", f"not a readable gzip file: {_one_line(exc)}", sha)
-        return
-    del raw
+    data, more, sha, file_bytes = got
+    limit = _limit_bytes(config)
+    metadata = "{}"
+    if more:
+        if config.oversize != "cut":
+            yield Reject(src.rel, None, "too_large",
+                         f"more than {_mb(limit)} once decompressed, above read.max_record_mb "
+                         f"(read.oversize = \"cut\" keeps its start)", sha)
+            return
+        newline = data.rfind(b"\n")
+        if newline > 0:
+            data = data[: newline + 1]
+        metadata = json.dumps({"corpusclean_cut": {"kept_bytes": len(data), "file_bytes": file_bytes, "compressed": True}})
     if not data.strip():
         yield Reject(src.rel, None, "empty_file", f"{len(data)} bytes once decompressed, no text", sha)
         return
@@ -39,23 +45,31 @@ def read_gzip_text(src: SourceFile, config: ReadConfig) -> Iterator[Document | R
     except DecodeError as exc:
         yield Reject(src.rel, None, exc.reason, exc.detail, sha)
         return
+    del data
     if not text.strip():
         yield Reject(src.rel, None, "empty_file", f"decoded as {encoding}: whitespace only", sha)
         return
-    yield Document(make_doc_id(src.rel, sha, 0), src.rel, sha, 0, text, encoding)
+    yield Document(make_doc_id(src.rel, sha, 0), src.rel, sha, 0, text, encoding, metadata)
 
 
 def read_json(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
     """A JSON array of objects (record i = element i) or one object (record 0).
 
-    Parsed whole: JSON has no record boundaries to stream on. Use JSON lines for big files.
+    Parsed whole: JSON has no record boundaries to stream on, so the file is the record that
+    ``read.max_record_mb`` bounds: a larger file is rejected ``too_large`` as a whole (hashed as
+    it streams past, never held). Use JSON lines for big files.
     """
-    try:
-        raw = src.path.read_bytes()
-    except OSError as exc:
-        yield Reject(src.rel, None, "unreadable", _one_line(exc))
+    got = read_document(src, config, gz=False, what="JSON")
+    if isinstance(got, Reject):
+        yield got
         return
-    sha = hashlib.sha256(raw).hexdigest()
+    raw, more, sha, file_bytes = got
+    if more:
+        limit = _limit_bytes(config)
+        yield Reject(src.rel, None, "too_large",
+                     f"{_mb(file_bytes)}, above read.max_record_mb ({_mb(limit)}): a .json file is parsed whole "
+                     "(JSON lines stream record by record)", sha)
+        return
     if not raw.strip():
         yield Reject(src.rel, None, "empty_file", f"{len(raw)} bytes, no JSON", sha)
         return
@@ -86,38 +100,14 @@ def read_json(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
 
 
 def read_jsonl_zst(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
-    """JSON lines in a zstandard stream, decompressed as it is read (one line in memory at a time)."""
-    import zstandard
-
+    """JSON lines in a zstandard stream, decompressed as it is read, as a ``.jsonl.gz`` is
+    (``tasks.read._read_jsonl``): one line of at most ``read.max_record_mb`` in memory at a time
+    (a longer one is ``too_large``), stopped at the decompression limits (``decompression_limit``),
+    the bytes decompressed hashed and checked against the plan (``changed_during_run``)."""
     try:
-        sha = file_sha256(src.path)
-        f = open(src.path, "rb")
+        f = open_regular(src.path)
     except OSError as exc:
         yield Reject(src.rel, None, "unreadable", _one_line(exc))
         return
-    n_records = 0
-    index = -1
     with f:
-        # read_across_frames: files written as several frames (zstd --long, concatenated) read whole
-        stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True))
-        lines = iter(stream)
-        while True:
-            try:
-                raw = next(lines)
-            except StopIteration:
-                break
-            except Exception as exc:  # zstd.ZstdError on corrupt or truncated data, I/O errors
-                where = f"after line {index}" if index >= 0 else "at the start"
-                yield Reject(src.rel, None, "unreadable", f"stopped reading {where}: {_one_line(exc)}", sha)
-                return
-            index += 1
-            if not raw.strip():
-                continue
-            n_records += 1
-            parsed = _parse_line(raw, index)
-            if isinstance(parsed, tuple):
-                yield Reject(src.rel, index, parsed[0], parsed[1], sha)
-            else:
-                yield record_document(src, sha, index, parsed, config, "utf-8")
-    if n_records == 0:
-        yield Reject(src.rel, None, "empty_file", "no records (the file is empty or blank)", sha)
+        yield from _read_jsonl(src, config, f, gzipped=False, zstd=True)

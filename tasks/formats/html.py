@@ -13,8 +13,6 @@ Used for ``.html``/``.htm`` files (and their ``.gz``), WARC ``response`` records
 from __future__ import annotations
 
 import codecs
-import gzip
-import hashlib
 import re
 import unicodedata
 from functools import lru_cache
@@ -150,19 +148,20 @@ def missing_extra_reject(src: SourceFile, sha: str | None, index: int | None = N
 
 
 def read_html_file(src: SourceFile, config: ReadConfig):
-    """One ``.html``/``.htm`` page (``.gz`` too): the whole page is read (one document)."""
-    try:
-        raw = src.path.read_bytes()
-    except OSError as exc:
-        yield Reject(src.rel, None, "unreadable", _one_line(exc))
+    """One ``.html``/``.htm`` page (``.gz`` too, through the decompression limits: ``decompression_limit``):
+    read whole up to ``read.max_record_mb``; a larger page is rejected ``too_large`` (never held whole)."""
+    from tasks.formats.bounded import read_document
+    from tasks.read import _limit_bytes, _mb
+
+    got = read_document(src, config, gz=None, what="HTML")
+    if isinstance(got, Reject):
+        yield got
         return
-    sha = hashlib.sha256(raw).hexdigest()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, ValueError) as exc:
-            yield Reject(src.rel, None, "unreadable", f"not a readable gzip file: {_one_line(exc)}", sha)
-            return
+    raw, more, sha, _ = got
+    if more:
+        yield Reject(src.rel, None, "too_large",
+                     f"a page of more than {_mb(_limit_bytes(config))}, above read.max_record_mb", sha)
+        return
     if not raw.strip():
         yield Reject(src.rel, None, "empty_file", f"{len(raw)} bytes, no HTML", sha)
         return

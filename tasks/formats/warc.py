@@ -1,7 +1,13 @@
 """WARC and WET files (``.warc``, ``.warc.gz``, ``.warc.wet``, ``.warc.wet.gz``) with warcio.
 
-Records are read one at a time from the (per-record gzip) stream, so memory follows the largest
-record, not the file. ``record_index`` is the record's ordinal in the file, counting every record
+Records are read one at a time from the (per-record gzip) stream, and at most
+``read.max_record_mb`` + 1 byte of a record's content is read (a larger record is ``too_large``,
+the rest skipped a block at a time), so memory follows the limit, not the file. In a ``.gz``,
+the records' declared lengths count against ``read.max_decompressed_mb`` (checked before a
+record is decompressed) and, past 16 MB, ``read.max_decompression_ratio`` against the
+compressed bytes consumed: ``decompression_limit``, the records before it kept. warcio reads
+the same open file that is hashed (up to the planned size): a rewrite during the run is a
+``changed_during_run`` reject after the records. ``record_index`` is the record's ordinal in the file, counting every record
 (``warcinfo`` included), so it finds the record again with any WARC tool.
 
 * ``response`` (and ``resource``) records whose payload is HTML go through trafilatura
@@ -19,14 +25,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tasks.config import ReadConfig
-from tasks.read import DecodeError, SourceFile, _metadata_json, _one_line, decode_bytes, file_sha256
+from tasks.limits import CountingReader
+from tasks.read import (DecodeError, SourceFile, _changed, _limit_bytes, _mb, _metadata_json, _one_line, decode_bytes,
+                        file_sha256)
 from tasks.records import Document, Reject, make_doc_id
 
 from tasks.formats import _looks_html
+from tasks.formats.bounded import open_hashed, read_upto
 from tasks.formats import html as html_format
 
 SKIPPED_TYPES = frozenset({"warcinfo", "request", "metadata", "revisit"})
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_RATIO_FLOOR = 16 << 20  # as LimitedDecompressor: a small, very repetitive file still reads
 
 
 def _payload_type(record) -> str:
@@ -49,22 +59,49 @@ def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
+    limit = _limit_bytes(config)
+    max_bytes = int(config.max_decompressed_mb * 1_000_000)
     try:
-        sha = file_sha256(src.path)
-        f = open(src.path, "rb")
+        sha = src.sha256 or file_sha256(src.path)
+        f, reader = open_hashed(src)
     except OSError as exc:
         yield Reject(src.rel, None, "unreadable", _one_line(exc))
         return
+    try:
+        gzipped = f.read(2) == b"\x1f\x8b"  # by content: a sniffed file may have any name
+        f.seek(0)  # before anything is hashed
+    except OSError as exc:
+        f.close()
+        yield Reject(src.rel, None, "unreadable", _one_line(exc), sha)
+        return
+    compressed = CountingReader(reader)  # type: ignore[arg-type]  # bytes warcio consumed, for the ratio
+    expanded = 0  # declared bytes of the records read so far (headers apart): what the gzip expanded to
     index = -1
     n_pages = 0
     with f:
-        records = iter(ArchiveIterator(f))
+        records = iter(ArchiveIterator(compressed))
         while True:
             try:
-                record = next(records)
+                record = next(records)  # warcio skips the rest of the previous record, a block at a time
                 index += 1
                 if not str(record.format).startswith("warc"):  # warcio also parses ARC, and any text line as ARC
                     raise ValueError(f"record {index} is not a WARC record ({record.format})")
+                length = record.rec_headers.get_header("Content-Length")
+                if length is None:
+                    raise EOFError(f"record {index} is truncated")
+                declared = int(length)
+                if gzipped:  # checked before warcio decompresses this record
+                    if expanded > _RATIO_FLOOR and expanded > config.max_decompression_ratio * max(1, compressed.count):
+                        yield Reject(src.rel, None, "decompression_limit",
+                                     f"stopped before record {index}: expands more than {config.max_decompression_ratio:g}x "
+                                     f"({_mb(expanded)} from {_mb(compressed.count)}; read.max_decompression_ratio)", sha)
+                        return
+                    if expanded + declared > max_bytes:
+                        yield Reject(src.rel, None, "decompression_limit",
+                                     f"stopped before record {index}: expands to more than {_mb(max_bytes)} "
+                                     "(read.max_decompressed_mb)", sha)
+                        return
+                expanded += declared
                 rec_type = record.rec_type
                 if rec_type in SKIPPED_TYPES:
                     continue
@@ -78,9 +115,10 @@ def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
                 media_type = _payload_type(record)
                 if media_type:
                     meta["content_type"] = media_type
-                body = record.content_stream().read()  # one record in memory, decompressed/de-chunked
-                # fewer bytes than Content-Length, or headers cut before it: the file ends mid-record
-                if record.rec_headers.get_header("Content-Length") is None or getattr(record.raw_stream, "limit", 0) > 0:
+                # at most limit + 1 bytes of the content (decompressed/de-chunked); warcio skips the rest
+                body, more = read_upto(record.content_stream(), limit)
+                # fewer bytes than Content-Length: the file ends mid-record
+                if not more and getattr(record.raw_stream, "limit", 0) > 0:
                     raise EOFError(f"record {index} is truncated")
             except StopIteration:
                 break
@@ -90,13 +128,26 @@ def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
                 return
             meta = {k: v for k, v in meta.items() if v is not None}
             n_pages += 1
-            if rec_type == "conversion":
+            page = rec_type == "conversion" or (rec_type in ("response", "resource") and _is_html(media_type, body))
+            if page and more:
+                del body
+                yield Reject(src.rel, index, "too_large",
+                             f"record {index}: {rec_type} record of more than {_mb(limit)}, above read.max_record_mb", sha)
+            elif rec_type == "conversion":
                 yield _text_document(src, sha, index, body, meta, config)
-            elif rec_type in ("response", "resource") and _is_html(media_type, body):
+            elif page:
                 yield _html_document(src, sha, index, body, meta, record, config)
             else:
                 shown = media_type or "no content type"
                 yield Reject(src.rel, index, "unsupported_format", f"record {index}: {rec_type} record of {shown}, not HTML or text", sha)
+        try:
+            reader.drain()
+        except OSError as exc:
+            yield Reject(src.rel, None, "unreadable", f"stopped reading after record {index}: {_one_line(exc)}", sha)
+            return
+    if reader.sha256() != sha:  # rewritten during the run: the records above are superseded by the next run
+        yield _changed(SourceFile(src.path, src.rel, src.size, sha), reader.sha256())
+        return
     if index < 0:
         yield Reject(src.rel, None, "empty_file", "no WARC records", sha)
     elif n_pages == 0:
