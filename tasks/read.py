@@ -484,18 +484,31 @@ def _read_text(src: SourceFile, config: ReadConfig, f: BinaryIO) -> Iterator[Doc
     if src.sha256 and sha != src.sha256:
         yield _changed(src, sha)
         return
+    yield from text_document(src, sha, data, more, reader.count, config)
+
+
+def text_document(
+    src: SourceFile, sha: str, data: bytes, more: bool, file_bytes: int, config: ReadConfig, compressed: bool = False
+) -> Iterator[Document | Reject]:
+    """The one document of a text file from its first ``read.max_record_mb`` bytes (``more``: the
+    file goes on; ``file_bytes``: its size, ``compressed``: it was decompressed): a larger file is
+    ``too_large``, or with ``read.oversize = "cut"`` cut at its last line break before the limit."""
+    limit = _limit_bytes(config)
     metadata = "{}"
+    where = " once decompressed" if compressed else ""
     if more:
         if config.oversize != "cut":
+            size = f"more than {_mb(limit)}{where}" if compressed else _mb(file_bytes)
             yield Reject(src.rel, None, "too_large",
-                         f"{_mb(reader.count)}, above read.max_record_mb ({_mb(limit)}; read.oversize = \"cut\" keeps its start)", sha)
+                         f"{size}, above read.max_record_mb ({_mb(limit)}; read.oversize = \"cut\" keeps its start)", sha)
             return
         newline = data.rfind(b"\n")
         if newline > 0:
             data = data[: newline + 1]
-        metadata = json.dumps({"corpusclean_cut": {"kept_bytes": len(data), "file_bytes": reader.count}})
+        cut = {"kept_bytes": len(data), "file_bytes": file_bytes, **({"compressed": True} if compressed else {})}
+        metadata = json.dumps({"corpusclean_cut": cut})
     if not data.strip():
-        yield Reject(src.rel, None, "empty_file", f"{len(data)} bytes, no text", sha)
+        yield Reject(src.rel, None, "empty_file", f"{len(data)} bytes{where}, no text", sha)
         return
     try:
         text, encoding = decode_bytes(data, config.preferred_encodings)
@@ -507,6 +520,21 @@ def _read_text(src: SourceFile, config: ReadConfig, f: BinaryIO) -> Iterator[Doc
         yield Reject(src.rel, None, "empty_file", f"decoded as {encoding}: whitespace only", sha)
         return
     yield Document(make_doc_id(src.rel, sha, 0), src.rel, sha, 0, text, encoding, metadata)
+
+
+def stream_end(src: SourceFile, sha: str, reader: HashingReader, after: str) -> Iterator[Reject]:
+    """The end of a file read record by record: the rest of it drained into the hash. A read error,
+    or a hash other than the one its records carry (the file was rewritten during the run: they are
+    superseded by the next run), is a reject; returns whether the records stand."""
+    try:
+        reader.drain()
+    except OSError as exc:
+        yield Reject(src.rel, None, "unreadable", f"stopped reading after {after}: {_one_line(exc)}", sha)
+        return False
+    if reader.sha256() != sha:
+        yield _changed(SourceFile(src.path, src.rel, src.size, sha), reader.sha256())
+        return False
+    return True
 
 
 def _finite(value: Any) -> Any:
@@ -649,14 +677,7 @@ def _read_jsonl(src: SourceFile, config: ReadConfig, f: BinaryIO, gzipped: bool,
             yield Reject(src.rel, index, parsed[0], parsed[1], sha)
         else:
             yield _record_or_html(src, sha, index, parsed, config, "utf-8", limit)
-    try:
-        reader.drain()
-    except OSError as exc:
-        yield Reject(src.rel, None, "unreadable", f"stopped reading after line {index}: {_one_line(exc)}", sha)
-        return
-    if reader.sha256() != sha:
-        yield _changed(src, reader.sha256()) if src.sha256 else _changed(
-            SourceFile(src.path, src.rel, src.size, sha), reader.sha256())
+    if not (yield from stream_end(src, sha, reader, f"line {index}")):
         return
     if n_records == 0:
         yield Reject(src.rel, None, "empty_file", "no records (the file is empty or blank)", sha)

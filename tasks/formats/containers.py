@@ -7,9 +7,8 @@ import json
 from collections.abc import Iterator
 
 from tasks.config import ReadConfig
-from tasks.read import (DecodeError, SourceFile, _limit_bytes, _mb, _one_line, _read_jsonl, decode_bytes,
-                        open_regular)
-from tasks.records import Document, Reject, make_doc_id
+from tasks.read import SourceFile, _limit_bytes, _mb, _one_line, _read_jsonl, open_regular, text_document
+from tasks.records import Document, Reject
 
 from tasks.formats.bounded import read_document
 from tasks.formats.html import record_document
@@ -25,31 +24,7 @@ def read_gzip_text(src: SourceFile, config: ReadConfig) -> Iterator[Document | R
         yield got
         return
     data, more, sha, file_bytes = got
-    limit = _limit_bytes(config)
-    metadata = "{}"
-    if more:
-        if config.oversize != "cut":
-            yield Reject(src.rel, None, "too_large",
-                         f"more than {_mb(limit)} once decompressed, above read.max_record_mb "
-                         f"(read.oversize = \"cut\" keeps its start)", sha)
-            return
-        newline = data.rfind(b"\n")
-        if newline > 0:
-            data = data[: newline + 1]
-        metadata = json.dumps({"corpusclean_cut": {"kept_bytes": len(data), "file_bytes": file_bytes, "compressed": True}})
-    if not data.strip():
-        yield Reject(src.rel, None, "empty_file", f"{len(data)} bytes once decompressed, no text", sha)
-        return
-    try:
-        text, encoding = decode_bytes(data, config.preferred_encodings)
-    except DecodeError as exc:
-        yield Reject(src.rel, None, exc.reason, exc.detail, sha)
-        return
-    del data
-    if not text.strip():
-        yield Reject(src.rel, None, "empty_file", f"decoded as {encoding}: whitespace only", sha)
-        return
-    yield Document(make_doc_id(src.rel, sha, 0), src.rel, sha, 0, text, encoding, metadata)
+    yield from text_document(src, sha, data, more, file_bytes, config, compressed=True)
 
 
 def read_json(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from tasks.config import ReadConfig
 from tasks.limits import CHUNK
-from tasks.read import DecodeError, SourceFile, _changed, _limit_bytes, _mb, _one_line, decode_bytes, file_sha256
+from tasks.read import DecodeError, SourceFile, _limit_bytes, _mb, _one_line, decode_bytes, file_sha256, stream_end
 from tasks.records import Document, Reject
 
 from tasks.formats.bounded import open_hashed
@@ -158,13 +158,7 @@ def read_csv(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]
                 continue
             yield record_document(src, sha, index, dict(zip(header, row)), config, encoding)
             del row
-        try:
-            reader.drain()
-        except OSError as exc:
-            yield Reject(src.rel, None, "unreadable", f"stopped reading after row {index}: {_one_line(exc)}", sha)
+        if not (yield from stream_end(src, sha, reader, f"row {index}")):
             return
-    if reader.sha256() != sha:  # rewritten during the run: the rows above are superseded by the next run
-        yield _changed(SourceFile(src.path, src.rel, src.size, sha), reader.sha256())
-        return
     if index < 0:
         yield Reject(src.rel, None, "empty_file", "a header row and no data rows", sha)

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 
 from tasks.config import ReadConfig
 from tasks.limits import CountingReader
-from tasks.read import (DecodeError, SourceFile, _changed, _limit_bytes, _mb, _metadata_json, _one_line, decode_bytes,
-                        file_sha256)
+from tasks.read import (DecodeError, SourceFile, _limit_bytes, _mb, _metadata_json, _one_line, decode_bytes,
+                        file_sha256, stream_end)
 from tasks.records import Document, Reject, make_doc_id
 
 from tasks.formats import _looks_html
@@ -140,14 +140,8 @@ def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
             else:
                 shown = media_type or "no content type"
                 yield Reject(src.rel, index, "unsupported_format", f"record {index}: {rec_type} record of {shown}, not HTML or text", sha)
-        try:
-            reader.drain()
-        except OSError as exc:
-            yield Reject(src.rel, None, "unreadable", f"stopped reading after record {index}: {_one_line(exc)}", sha)
+        if not (yield from stream_end(src, sha, reader, f"record {index}")):
             return
-    if reader.sha256() != sha:  # rewritten during the run: the records above are superseded by the next run
-        yield _changed(SourceFile(src.path, src.rel, src.size, sha), reader.sha256())
-        return
     if index < 0:
         yield Reject(src.rel, None, "empty_file", "no WARC records", sha)
     elif n_pages == 0:
