@@ -9,7 +9,7 @@ strict UTF-8, then charset-normalizer (with a preference for the configured lega
 encodings, since detection is unreliable on short text). JSON lines are UTF-8 by
 specification and are streamed line by line; Parquet is streamed batch by batch.
 
-The other formats (HTML, WARC/WET, gzip'd text, JSON, zstd JSON lines, CSV/TSV) are read by
+The other formats (HTML, WARC/WET, gzip'd text, JSON, CSV/TSV) are read by
 ``tasks.formats``: ``read_source`` dispatches by suffix, and sniffs a file of unknown extension.
 
 The reader only decodes: it never repairs text (mojibake, control characters...),
@@ -41,7 +41,7 @@ from tasks.records import Document, Reject, make_doc_id
 
 from tasks.formats import COMPOUND_SUFFIXES, EXTRA_SUFFIXES, reader_for, sniff  # imports nothing from here
 
-# The original four here; HTML, WARC/WET, gzip'd text, JSON, zstd JSON lines, CSV/TSV in tasks.formats.
+# These five and .jsonl.zst here; HTML, WARC/WET, gzip'd text, JSON, CSV/TSV in tasks.formats.
 SUPPORTED = (".txt", ".md", ".jsonl", ".jsonl.gz", ".parquet", *EXTRA_SUFFIXES)
 
 _PARQUET_BATCH_ROWS = 1024
@@ -450,7 +450,7 @@ def read_source(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reje
             return
         suffix = sniffed
     reader = reader_for(suffix)
-    if reader is not None:  # HTML, WARC/WET, gzip'd text, JSON, zstd JSON lines, CSV/TSV (tasks.formats)
+    if reader is not None:  # HTML, WARC/WET, gzip'd text, JSON, CSV/TSV (tasks.formats)
         yield from reader(src, config)
         return
     try:
@@ -464,7 +464,7 @@ def read_source(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reje
         elif suffix == ".parquet":
             yield from _read_parquet(src, config, f)
         else:
-            yield from _read_jsonl(src, config, f, gzipped=suffix == ".jsonl.gz")
+            yield from _read_jsonl(src, config, f, gzipped=suffix == ".jsonl.gz", zstd=suffix == ".jsonl.zst")
 
 
 def _read_text(src: SourceFile, config: ReadConfig, f: BinaryIO) -> Iterator[Document | Reject]:
@@ -618,7 +618,7 @@ def _read_jsonl(src: SourceFile, config: ReadConfig, f: BinaryIO, gzipped: bool,
                 zstd: bool = False) -> Iterator[Document | Reject]:
     """Records streamed line by line, each line bounded by ``read.max_record_mb`` (a longer one
     is read through, never held, and rejected ``too_large``); a .jsonl.gz (or, ``zstd``, a
-    .jsonl.zst: ``tasks.formats.containers``) stops at the decompression limits
+    .jsonl.zst) stops at the decompression limits
     (``decompression_limit``), keeping the records before it.
 
     Records carry the hash of the file before it is read: the planned one, or one pass of

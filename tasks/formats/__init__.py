@@ -45,12 +45,12 @@ _READERS: dict[str, str] = {
     ".txt.gz": "containers:read_gzip_text",
     ".md.gz": "containers:read_gzip_text",
     ".json": "containers:read_json",
-    ".jsonl.zst": "containers:read_jsonl_zst",
     ".csv": "csvfile:read_csv",
     ".tsv": "csvfile:read_csv",
 }
 
-EXTRA_SUFFIXES: tuple[str, ...] = tuple(_READERS)
+# .jsonl.zst is read by tasks.read's JSON-lines reader (a zstd stream instead of a gzip one)
+EXTRA_SUFFIXES: tuple[str, ...] = (*_READERS, ".jsonl.zst")
 
 
 def reader_for(suffix: str) -> Callable | None:

@@ -1,5 +1,5 @@
-"""Plain containers: gzip'd text (``.txt.gz``/``.md.gz``), JSON (``.json``: an array of records or
-one object) and zstandard-compressed JSON lines (``.jsonl.zst``)."""
+"""Plain containers: gzip'd text (``.txt.gz``/``.md.gz``) and JSON (``.json``: an array of records or
+one object). Zstandard JSON lines (``.jsonl.zst``) are read by ``tasks.read._read_jsonl``, as ``.jsonl.gz`` is."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 
 from tasks.config import ReadConfig
-from tasks.read import SourceFile, _limit_bytes, _mb, _one_line, _read_jsonl, open_regular, text_document
+from tasks.read import SourceFile, _limit_bytes, _mb, _one_line, text_document
 from tasks.records import Document, Reject
 
 from tasks.formats.bounded import read_document
@@ -72,17 +72,3 @@ def read_json(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
         else:
             yield Reject(src.rel, index, "invalid_json", f"element {index}: a JSON {type(item).__name__}, not an object", sha)
         value[index] = None  # each record's memory goes as soon as it is read
-
-
-def read_jsonl_zst(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
-    """JSON lines in a zstandard stream, decompressed as it is read, as a ``.jsonl.gz`` is
-    (``tasks.read._read_jsonl``): one line of at most ``read.max_record_mb`` in memory at a time
-    (a longer one is ``too_large``), stopped at the decompression limits (``decompression_limit``),
-    the bytes decompressed hashed and checked against the plan (``changed_during_run``)."""
-    try:
-        f = open_regular(src.path)
-    except OSError as exc:
-        yield Reject(src.rel, None, "unreadable", _one_line(exc))
-        return
-    with f:
-        yield from _read_jsonl(src, config, f, gzipped=False, zstd=True)
