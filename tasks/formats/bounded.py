@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from tasks.config import ReadConfig
 from tasks.limits import CHUNK, CountingReader, DecompressionLimit, HashingReader, LimitedDecompressor
-from tasks.read import SourceFile, _changed, _limit_bytes, _one_line, open_regular
+from tasks.read import SourceFile, _changed, _limit_bytes, _one_line, file_sha256, open_regular
 from tasks.records import Reject
 
 
@@ -21,6 +21,14 @@ def open_hashed(src: SourceFile) -> tuple[BinaryIO, HashingReader]:
     """The open file and a ``HashingReader`` over it, stopped at the planned size (raises ``OSError``)."""
     f = open_regular(src.path)
     return f, HashingReader(f, src.size if src.sha256 else None)
+
+
+def open_records(src: SourceFile) -> tuple[BinaryIO, HashingReader, str]:
+    """``open_hashed``, and the hash a file's records carry before it is read through: the planned
+    one, or (a file read outside a run) the file's own, hashed first (raises ``OSError``)."""
+    sha = src.sha256 or file_sha256(src.path)
+    f, reader = open_hashed(src)
+    return f, reader, sha
 
 
 def limited(stream_of, raw: BinaryIO, config: ReadConfig) -> LimitedDecompressor:

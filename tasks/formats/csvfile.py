@@ -15,10 +15,10 @@ from collections.abc import Iterator
 
 from tasks.config import ReadConfig
 from tasks.limits import CHUNK
-from tasks.read import DecodeError, SourceFile, _limit_bytes, _mb, _one_line, decode_bytes, file_sha256, stream_end
+from tasks.read import DecodeError, SourceFile, _limit_bytes, _mb, _one_line, decode_bytes, stream_end
 from tasks.records import Document, Reject
 
-from tasks.formats.bounded import open_hashed
+from tasks.formats.bounded import open_records
 from tasks.formats.html import record_document
 
 _HEAD_BYTES = 1 << 20
@@ -82,8 +82,7 @@ def read_csv(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]
     delimiter = "\t" if src.rel.lower().endswith(".tsv") else ","
     limit = _limit_bytes(config)
     try:
-        sha = src.sha256 or file_sha256(src.path)
-        f, reader = open_hashed(src)
+        f, reader, sha = open_records(src)
     except OSError as exc:
         yield Reject(src.rel, None, "unreadable", _one_line(exc))
         return

@@ -27,11 +27,11 @@ from collections.abc import Iterator
 from tasks.config import ReadConfig
 from tasks.limits import CountingReader
 from tasks.read import (DecodeError, SourceFile, _limit_bytes, _mb, _metadata_json, _one_line, decode_bytes,
-                        file_sha256, stream_end)
+                        stream_end)
 from tasks.records import Document, Reject, make_doc_id
 
 from tasks.formats import _looks_html
-from tasks.formats.bounded import open_hashed, read_upto
+from tasks.formats.bounded import open_records, read_upto
 from tasks.formats import html as html_format
 
 SKIPPED_TYPES = frozenset({"warcinfo", "request", "metadata", "revisit"})
@@ -62,8 +62,7 @@ def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
     limit = _limit_bytes(config)
     max_bytes = int(config.max_decompressed_mb * 1_000_000)
     try:
-        sha = src.sha256 or file_sha256(src.path)
-        f, reader = open_hashed(src)
+        f, reader, sha = open_records(src)
     except OSError as exc:
         yield Reject(src.rel, None, "unreadable", _one_line(exc))
         return
