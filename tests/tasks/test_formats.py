@@ -13,9 +13,9 @@ import pytest
 
 from tasks.config import BoilerplateConfig, ReadConfig, load_config
 from tasks.formats import sniff
-from tasks.read import SUPPORTED, SourceFile, _suffix, file_sha256, read_source
+from tasks.read import SUPPORTED, SourceFile, _suffix, file_sha256
 from tasks.records import Batch, Document, Reject
-from tasks.schema import REJECT_REASONS
+from tests.tasks.test_read import read as read_checked, write
 
 pytest.importorskip("trafilatura")
 
@@ -42,21 +42,12 @@ def page(charset: str = "utf-8", extra: str = "") -> str:
     return PAGE.format(charset=charset, extra=extra)
 
 
-def write(tmp_path: Path, rel: str, data: bytes | str) -> SourceFile:
-    path = tmp_path / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    return SourceFile(path, rel, path.stat().st_size)
-
-
 def read(src: SourceFile, config: ReadConfig = CONFIG) -> list[Document | Reject]:
-    out = list(read_source(src, config))
+    """``test_read.read`` (every item a document or a reject with a known reason and a one-line
+    detail), and every document carries the file's hash and JSON metadata."""
+    out = read_checked(src, config)
     for item in out:
-        assert isinstance(item, (Document, Reject))
-        if isinstance(item, Reject):
-            assert item.reason in REJECT_REASONS
-            assert "\n" not in item.detail and item.detail
-        else:
+        if isinstance(item, Document):
             assert item.source_sha256 == file_sha256(src.path)
             json.loads(item.metadata)
     return out

@@ -21,7 +21,7 @@ import pytest
 from tasks.config import ReadConfig
 from tasks.read import SourceFile, file_sha256, read_source
 from tasks.records import Document, Reject
-from tasks.schema import REJECT_REASONS
+from tests.tasks.test_read import read
 
 pytest.importorskip("trafilatura")
 
@@ -40,16 +40,6 @@ def write(tmp_path: Path, rel: str, data: bytes | str, planned: bool = True) -> 
     path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     sha = file_sha256(path) if planned else None
     return SourceFile(path, rel, path.stat().st_size, sha)
-
-
-def read(src: SourceFile, config: ReadConfig = ReadConfig()) -> list[Document | Reject]:
-    out = list(read_source(src, config))
-    for item in out:
-        assert isinstance(item, (Document, Reject))
-        if isinstance(item, Reject):
-            assert item.reason in REJECT_REASONS
-            assert "\n" not in item.detail and item.detail
-    return out
 
 
 def reasons(items) -> list[str | None]:
