@@ -863,7 +863,7 @@ class CommentThreads:
 
 
 @lru_cache(maxsize=1)
-def comment_threads() -> CommentThreads:
+def default_comment_threads() -> CommentThreads:
     """The built-in comment-thread markers."""
     data = tomllib.loads(resources.files("tasks").joinpath("lang/comment_markers.toml").read_text(encoding="utf-8"))
 
@@ -940,7 +940,7 @@ class ContentClassifier:
         self.sandwich_low = sandwich_low
         self.headings = headings
         self.prose_fraction = prose_fraction
-        self.threads = globals()["comment_threads"]() if comment_threads else None
+        self.threads = default_comment_threads() if comment_threads else None
 
     def needs_features(self, lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[bool, str | None]:
         """(whether the classifier reads this document, its language): documents with fewer than

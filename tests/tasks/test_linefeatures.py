@@ -518,7 +518,7 @@ def test_a_discussion_page_is_not_a_comment_thread(full):
     page = [*_MENU, "Forum: storm week in the harbour", *_COMMENTS, *_COMMENTS[:3], *_MENU]
     by_line = dict(zip(page, full.classify(page)))
     assert "comment_thread" not in by_line.values()
-    threads = lf.comment_threads()
+    threads = lf.default_comment_threads()
     assert threads.start(page, [None] * len(page)) is None
     # one quoted speaker is not a thread either
     assert threads.start(["The minister said:", *_ARTICLE_PARAGRAPHS], [None] * 9) is None
