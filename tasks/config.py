@@ -153,6 +153,10 @@ class DedupConfig(_Section):
     repeated_line_max_chars: int = Field(
         120, ge=1, description="Longer repeated lines are content (syndication), handled as duplicates."
     )
+    partition_paragraphs: int = Field(
+        500_000, ge=1, description="Keyed paragraphs per partition of the run-level duplicate search (memory per "
+        "process follows it, not the corpus; any value gives the same decisions).",
+    )
     bands: int | None = Field(None, ge=1, description="LSH bands; chosen from the threshold when unset.")
     rows: int | None = Field(None, ge=1, description="LSH rows per band; chosen from the threshold when unset.")
 

@@ -8,6 +8,7 @@ Candidate pairs are verified on the exact shingle sets, read back from the stage
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from tasks.minhash import batch_shingle_hashes, normalize_for_dedup, unique_sort
 from tasks.records import make_paragraph_id
 from tasks.shard import ShardResult, open_staged
 from tasks.dedup_index import docs_path, keys_of, read_ipc, read_keys
+from tasks.dedup_partitions import ROW_MASK, SEG_SHIFT, Mapper, Segment, local_map, search
 from tasks.sketch import DedupKeys, lsh_shape
 from tasks.stage import StageStats, clock
 
@@ -79,6 +81,8 @@ class CommittedKeys:
     doc_live: np.ndarray  # per document of the part: False when its source is superseded
     dropped_clusters: set[str] = field(default_factory=set)  # clusters that lose superseded rows
     superseded: set[str] = field(default_factory=set)  # its inputs that changed (also those with only rejects)
+    keys_file: Path | None = None  # its keys file in the index (the partitioned search reads it there)
+    live: np.ndarray | None = None  # rows of the keys file still live (None: all)
 
     @property
     def loses_rows(self) -> bool:  # rewritten whatever the decisions
@@ -119,7 +123,8 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
         [c for c, k in zip(cluster, live) if k],
         decided.column("kind").to_numpy()[live],
     )
-    return CommittedKeys(position, result, decisions, doc_live, dropped, changed)
+    return CommittedKeys(position, result, decisions, doc_live, dropped, changed, out_dir / part.keys,
+                         None if live.all() else live)
 
 
 def _locate(offsets: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,6 +186,10 @@ def find_run_duplicates(
     config: DedupConfig,
     reference: bool = False,
     committed: list[CommittedKeys] | None = None,
+    *,
+    work_dir: Path | None = None,
+    mapper: Mapper | None = None,
+    partitioned: bool = True,
 ) -> RunDedup:
     """Decide duplicates and corpus-learned chrome over the committed corpus plus this run's shards.
 
@@ -198,6 +207,8 @@ def find_run_duplicates(
         rewrites = [PartRewrite(c.position, np.zeros(0, np.int64), None, c.doc_live, c.superseded)
                     for c in committed if c.loses_rows]
         return RunDedup([ShardDecisions() for _ in results], stats, rewrites)
+    if partitioned and not reference:  # the reference chain keeps the single all-pairs search
+        return _find_partitioned(results, config, committed, work_dir, mapper or local_map, stats, started)
     segments = [c.result for c in committed] + results
     sizes = np.array([len(r.key_rows) for r in segments], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
@@ -271,6 +282,69 @@ def find_run_duplicates(
     stats.lines_in = n  # keyed paragraphs, committed ones included
     stats.add_time(started)
     return RunDedup(decisions[len(committed) :], stats, rewrites)
+
+
+def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed: list[CommittedKeys],
+                      work_dir: Path | None, mapper: Mapper, stats: StageStats, started: float) -> RunDedup:
+    """The same decisions as the single search, from ``dedup_partitions.search`` (bounded memory)."""
+    segments: list[Segment] = []
+    for i, c in enumerate(committed):
+        r = c.result
+        segments.append(Segment(i, r.key_rows, r.key_doc, r.key_len, r.doc_sites, r.paragraphs_path,
+                                keys_path=c.keys_file, live=c.live, keys=None if c.keys_file else r.keys,
+                                old_chrome=c.decisions.chrome, old_cluster=c.decisions.cluster))
+    for r in results:
+        segments.append(Segment(len(segments), r.key_rows, r.key_doc, r.key_len, r.doc_sites, r.paragraphs_path,
+                                keys_path=r.keys_path, keys=r.keys))
+    dropped = set().union(*(c.dropped_clusters for c in committed)) if committed else set()
+    with tempfile.TemporaryDirectory(prefix="dedup-", dir=work_dir) as tmp:
+        found = search(segments, config, Path(tmp), dropped=dropped, mapper=mapper,
+                       per_partition=config.partition_paragraphs, verify_chunk=_VERIFY_CHUNK)
+    for seg in segments:
+        seg.keys = None
+    for r in results + [c.result for c in committed]:
+        r.keys = None  # consumed: release the mapping, ship no keys to finalize
+    # The paragraph_id of every cluster original, made once per original.
+    originals = np.unique(np.concatenate([o[o >= 0] for o in found.original])) if segments else np.zeros(0, np.int64)
+    o_seg = originals >> SEG_SHIFT
+    original_id: dict[int, str] = {}
+    for s in np.unique(o_seg).tolist():
+        w = originals[o_seg == s]
+        r = (committed[s].result if s < len(committed) else results[s - len(committed)])
+        k = np.searchsorted(r.key_rows, w & ROW_MASK)
+        for o, kk in zip(w.tolist(), k.tolist()):
+            original_id[o] = make_paragraph_id(r.doc_ids[r.key_doc[kk]], int(r.key_pidx[kk]))
+    decisions = []
+    for s in range(len(segments)):
+        orig = found.original[s]
+        cluster: list[str | None] = [None] * len(orig)
+        for k in np.flatnonzero(orig >= 0).tolist():
+            cluster[k] = original_id[int(orig[k])]
+        decisions.append(ShardDecisions(found.chrome[s], cluster, found.kind[s]))
+    rewrites = [
+        PartRewrite(c.position, c.result.key_rows, d, c.doc_live, c.superseded)
+        for c, d in zip(committed, decisions[: len(committed)])
+        if c.loses_rows or not d.same_as(c.decisions)
+    ]
+    n = sum(len(s.key_rows) for s in segments)
+    counts = found.counts
+    stats.counts.update(
+        {
+            "keyed_paragraphs": n,
+            "committed_paragraphs": sum(len(c.result.key_rows) for c in committed),
+            "repeated_lines": counts["repeated_lines"],
+            "clusters": counts["clusters"],
+            "duplicates": counts["duplicates"],
+            "candidate_pairs": counts["candidate_pairs"],
+            "verified_pairs": counts["verified_pairs"],
+            "known_pairs_skipped": counts["known_pairs_skipped"],
+            "rewritten_parts": len(rewrites),
+            "partitions": counts["partitions"],
+        }
+    )
+    stats.lines_in = n
+    stats.add_time(started)
+    return RunDedup(decisions[len(committed):], stats, rewrites)
 
 
 def _gather_keys(segments: list[ShardResult], offsets: np.ndarray, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
