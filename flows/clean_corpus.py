@@ -86,7 +86,8 @@ def clean_corpus(
         progress.report("duplicates")
         # quote(): large arguments are passed as they are; Prefect would otherwise walk every element.
         dedup = t.find_duplicates(
-            quote(results), config.dedup, config.run.reference, run.out_dir, quote(run.manifest), quote(plan)
+            quote(results), config.dedup, config.run.reference, run.out_dir, quote(run.manifest), quote(plan),
+            run.staging_dir,
         )
         tracker.update(artifacts.DEDUP_SHARE)
         parts = runs.new_parts(run, results)

@@ -44,18 +44,36 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
         release_memory()  # the worker idles (holding its peak) while the flow process dedups
 
 
+def _partition_mapper():
+    """Where the partitions of the duplicate search run: on the Dask cluster's workers when the
+    flow runs on Dask (plain functions on the runner's client: a step is P short, independent
+    calls over files, with no Prefect state to track per partition), else here, one at a time."""
+    from prefect.context import FlowRunContext
+
+    from tasks.dedup_partitions import dask_map, local_map
+
+    ctx = FlowRunContext.get()
+    runner = getattr(ctx, "task_runner", None) if ctx is not None else None
+    if runner is not None and type(runner).__name__ == "DaskTaskRunner":
+        return dask_map(runner.client)
+    return local_map
+
+
 @task(name="find-duplicates", **_TASK)
 def find_duplicates(
-    results: list[ShardResult], config: DedupConfig, reference: bool, out_dir: Path, manifest: Manifest, plan: InputPlan
+    results: list[ShardResult], config: DedupConfig, reference: bool, out_dir: Path, manifest: Manifest, plan: InputPlan,
+    work_dir: Path | None = None,
 ) -> RunDedup:
-    """Over the committed corpus (its persistent keys) plus this run's shards."""
+    """Over the committed corpus (its persistent keys) plus this run's shards. ``work_dir``: where
+    the partitioned search exchanges its files (the run's staging folder; shared under Dask)."""
     if not results and not plan.changed:
         return find_run_duplicates([], config, reference)  # nothing new: committed decisions stand
     fault_point("after_clean")
     superseded = plan.superseded
     committed = [load_committed(out_dir, i, part, superseded) for i, part in enumerate(manifest.parts)]
     try:
-        return find_run_duplicates(results, config, reference, committed)
+        return find_run_duplicates(results, config, reference, committed, work_dir=work_dir,
+                                   mapper=_partition_mapper())
     finally:
         del committed
         release_memory()  # the flow process holds the search's peak otherwise while workers finalize

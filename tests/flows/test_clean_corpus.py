@@ -314,3 +314,20 @@ def test_dask_runner_gives_the_same_rows_as_the_local_runner(tmp_path):
     dask = make_task_runner(load_config(None, ['run.task_runner="dask"']).run)
     clean_corpus.with_options(task_runner=dask)(raw_dir=raw, out_dir=tmp_path / "dask", overrides=overrides)
     _same_rows(tmp_path / "local", tmp_path / "dask")
+
+
+def test_partitioned_search_on_dask_workers_gives_the_rows_of_one_partition(tmp_path):
+    """The duplicate search in several partitions on the Dask cluster's workers (issue 13) writes the
+    rows of a local run searching in one partition."""
+    pytest.importorskip("prefect_dask", reason="the dask extra is not installed")
+    from flows.clean_corpus import make_task_runner
+    from tasks.config import load_config
+
+    raw = tmp_path / "raw"
+    make_corpus(raw)
+    clean_corpus(raw_dir=raw, out_dir=tmp_path / "local", overrides=["dedup.partition_paragraphs=1000000"])
+    dask = make_task_runner(load_config(None, ['run.task_runner="dask"']).run)
+    report = clean_corpus.with_options(task_runner=dask)(
+        raw_dir=raw, out_dir=tmp_path / "dask", overrides=["run.shard_mb=0.001", "dedup.partition_paragraphs=5"])
+    assert report["dedup"]["partitions"] > 1
+    _same_rows(tmp_path / "local", tmp_path / "dask")
