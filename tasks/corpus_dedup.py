@@ -305,7 +305,7 @@ def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed
     for r in results + [c.result for c in committed]:
         r.keys = None  # consumed: release the mapping, ship no keys to finalize
     # The paragraph_id of every cluster original, made once per original.
-    originals = np.unique(np.concatenate([o[o >= 0] for o in found.original])) if segments else np.zeros(0, np.int64)
+    originals = np.unique(np.concatenate(found.original)) if segments else np.zeros(0, np.int64)
     o_seg = originals >> SEG_SHIFT
     original_id: dict[int, str] = {}
     for s in np.unique(o_seg).tolist():
@@ -316,10 +316,9 @@ def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed
             original_id[o] = make_paragraph_id(r.doc_ids[r.key_doc[kk]], int(r.key_pidx[kk]))
     decisions = []
     for s in range(len(segments)):
-        orig = found.original[s]
-        cluster: list[str | None] = [None] * len(orig)
-        for k in np.flatnonzero(orig >= 0).tolist():
-            cluster[k] = original_id[int(orig[k])]
+        cluster: list[str | None] = [None] * len(segments[s].key_rows)
+        for k, o in zip(found.clustered[s].tolist(), found.original[s].tolist()):
+            cluster[k] = original_id[o]
         decisions.append(ShardDecisions(found.chrome[s], cluster, found.kind[s]))
     rewrites = [
         PartRewrite(c.position, c.result.key_rows, d, c.doc_live, c.superseded)

@@ -132,23 +132,37 @@ def _scatter(path: Path, part: np.ndarray, n_parts: int, columns: dict[str, np.n
     return np.searchsorted(part[order], np.arange(n_parts + 1)).tolist()
 
 
-Slice = tuple[str, int, int]  # (file, first row, end row) of one partition in one map output
+Slice = tuple[str, int, int, int]  # (file, first row, end row, producing segment) of one partition in one map output
+
+# Columns of a segment's map output that hold segment-local numbers (uint32 on disk: the segment is
+# the file's), read back as orders ``segment << 40 | number``.
+_LOCAL = ("o", "doc")
 
 
 def _read_slices(slices: Sequence[Slice], names: Sequence[str]) -> dict[str, np.ndarray]:
     """The partition's rows from every map output, concatenated (in producer order)."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    for path, lo, hi in slices:
+    for path, lo, hi, seg in slices:
         if hi <= lo:
             continue
         table = read_ipc(Path(path)).select(list(names)).slice(lo, hi - lo)
         for k in names:
-            parts[k].append(table.column(k).to_numpy())
+            col = table.column(k).to_numpy(zero_copy_only=False)
+            if seg >= 0 and k in _LOCAL:
+                col = (np.int64(seg) << np.int64(SEG_SHIFT)) | col.astype(np.int64)
+            parts[k].append(col)
     return {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
 
 
-def _slices(paths: Sequence[Path], offsets: Sequence[Sequence[int]], p: int) -> list[Slice]:
-    return [(str(path), off[p], off[p + 1]) for path, off in zip(paths, offsets)]
+def _slices(paths: Sequence[Path], offsets: Sequence[Sequence[int]], p: int, per_segment: bool = True) -> list[Slice]:
+    return [(str(path), off[p], off[p + 1], s if per_segment else -1)
+            for s, (path, off) in enumerate(zip(paths, offsets))]
+
+
+def _local(values: np.ndarray) -> np.ndarray:
+    if values.size and int(values.max()) > np.iinfo(np.uint32).max:
+        raise ValueError("more than 2**32 paragraph rows in one segment")
+    return values.astype(np.uint32)
 
 
 # --------------------------------------------------------------------------------------
@@ -160,11 +174,11 @@ def scatter_exact(seg: Segment, n_parts: int, path: Path) -> list[int]:
     keys = seg.load_keys()
     exact = np.asarray(keys.exact)
     return _scatter(path, exact[:, 0] % np.uint64(n_parts), n_parts, {
-        "o": seg.order(),
+        "o": _local(seg.key_rows),
         "hi": np.ascontiguousarray(exact[:, 0]),
         "lo": np.ascontiguousarray(exact[:, 1]),
         "site": _site_hash(seg.doc_sites)[seg.key_doc] if len(seg.key_doc) else np.zeros(0, np.uint64),
-        "doc": (np.int64(seg.index) << np.int64(SEG_SHIFT)) | seg.key_doc.astype(np.int64),
+        "doc": _local(seg.key_doc),
         "len": seg.key_len.astype(np.int32),
     })
 
@@ -270,7 +284,7 @@ def scatter_bands(seg: Segment, exact_out: list[Path], dirty: set[str], n_parts:
     m, b = bands.shape
     entries_key = bands.reshape(-1)
     return _scatter(path, entries_key % np.uint64(n_parts), n_parts, {
-        "o": np.repeat(o[reps], b),
+        "o": np.repeat(_local(seg.key_rows[reps]), b),
         "band": np.tile(np.arange(b, dtype=np.uint8), m),
         "key": entries_key,
         "known": np.repeat(known[reps], b),
@@ -397,8 +411,9 @@ class Clusters:
     """Result of the partitioned search, per segment (aligned with each segment's key_rows)."""
 
     chrome: list[np.ndarray]
-    original: list[np.ndarray]  # order of the cluster's original, -1 outside clusters
-    kind: list[np.ndarray]  # KIND_* codes
+    clustered: list[np.ndarray]  # key indices of the segment's rows in a cluster (ascending)
+    original: list[np.ndarray]  # order of their cluster's original (aligned with clustered)
+    kind: list[np.ndarray]  # KIND_* codes of every keyed row
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -441,7 +456,7 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
     # 5. verification per pair partition
     text_paths = [str(seg.text_path) for seg in segments]
     near = [work / f"near-{p:05d}.arrow" for p in range(P)]
-    vp = mapper(verify_pass, [(_slices(pair_map, [o for o, _ in bp], p), text_paths, dedup.ngram, dedup.threshold,
+    vp = mapper(verify_pass, [(_slices(pair_map, [o for o, _ in bp], p, per_segment=False), text_paths, dedup.ngram, dedup.threshold,
                                verify_chunk, near[p]) for p in range(P)])
     _unlink(pair_map)
     # 6. connected components over the edges (clustered paragraphs only)
@@ -477,7 +492,8 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
         np.minimum.at(comp_min, labels[real], nodes[real])
         comp_real = np.bincount(labels[real], minlength=comp_min.shape[0])
     # Per segment: original and kind of each clustered row.
-    original = [np.full(len(seg.key_rows), -1, np.int64) for seg in segments]
+    in_cluster = [np.zeros(0, np.int64) for _ in segments]
+    original = [np.zeros(0, np.int64) for _ in segments]
     kind = [np.zeros(len(seg.key_rows), np.int8) for seg in segments]
     n_clusters = n_dups = 0
     if m:
@@ -498,8 +514,8 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
         c_seg = c_order >> SEG_SHIFT
         for s in np.unique(c_seg).tolist():
             w = np.flatnonzero(c_seg == s)
-            k = np.searchsorted(segments[s].key_rows, c_order[w] & ROW_MASK)
-            original[s][k] = c_orig[w]
+            k = np.searchsorted(segments[s].key_rows, c_order[w] & ROW_MASK)  # ascending, as c_order
+            in_cluster[s], original[s] = k, c_orig[w]
             kind[s][k] = c_kind[w]
     counts = {
         "partitions": P,
@@ -512,7 +528,7 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
         "big_band_groups": sum(b["big_band_groups"] for _, b in bp),
         "exact_edges": sum(x["exact_edges"] for x in ex_stats),
     }
-    return Clusters(chrome, original, kind, counts)
+    return Clusters(chrome, in_cluster, original, kind, counts)
 
 
 def _unlink(paths: Sequence[Path]) -> None:

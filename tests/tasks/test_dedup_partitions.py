@@ -160,15 +160,87 @@ def test_incremental_same_rows(tmp_path):
         parts += _commit(results, single, out, f"r{day}", config)
 
 
+def synthetic_shards(staging: Path, segments: int, per_segment: int, planted: int = 3000, seed: int = 0):
+    """Shards as the flow hands them to the search (keys in staged files, none in memory): random
+    keys (never candidates) plus ``planted`` real paragraphs in near-copy families spread over
+    the segments, and short lines repeated on one site's pages (chrome)."""
+    from tasks.dedup import band_keys, exact_keys
+    from tasks.dedup_index import write_keys
+    from tasks.minhash import normalize_for_dedup, signatures
+    from tasks.shard import ShardResult
+    from tasks.sketch import DedupKeys, lsh_shape
+
+    cfg = Config().dedup
+    n_bands, n_rows = lsh_shape(cfg)
+    rng = np.random.default_rng(seed)
+    prng = random.Random(seed)
+    base = [_sentence(prng, prng.randint(15, 30)) for _ in range(planted // 8)]
+    texts = []
+    for b in base:
+        texts += [b, _near(prng, b, 1), _near(prng, b, 2), b, _near(prng, b, 1), _sentence(prng, 20)]
+    texts += ["Une ligne de pied de page du site."] * (planted - len(texts))
+    results = []
+    staging.mkdir(parents=True, exist_ok=True)
+    for s in range(segments):
+        n = per_segment
+        r = ShardResult(s, staging / f"shard-{s:05d}.paragraphs.arrow", staging / f"shard-{s:05d}.documents.arrow",
+                        staging / f"shard-{s:05d}.rejects.arrow")
+        para_text = np.array([f"r{s}-{i}" for i in range(n)], dtype=object)
+        exact = rng.integers(0, 2**63, (n, 2), dtype=np.uint64)
+        bands = rng.integers(0, 2**63, (n, n_bands), dtype=np.uint64)
+        mine = list(range(s, len(texts), segments))
+        where = np.sort(rng.choice(n, len(mine), replace=False))
+        norms = [normalize_for_dedup(texts[i]) for i in mine]
+        para_text[where] = [texts[i] for i in mine]
+        exact[where] = exact_keys(norms)
+        bands[where] = band_keys(signatures(norms, cfg.ngram, cfg.num_perm, cfg.seed), n_bands, n_rows)
+        rows = np.arange(n, dtype=np.int64) * 2  # keyed rows: every other paragraph row
+        doc = (np.arange(n) // 10).astype(np.int32)
+        all_text = np.empty(2 * n, dtype=object)
+        all_text[0::2] = para_text
+        all_text[1::2] = "chrome"
+        import pyarrow as pa
+
+        with pa.ipc.new_file(str(r.paragraphs_path), pa.schema([("text", pa.string())])) as w:
+            w.write_table(pa.table({"text": pa.array(all_text.tolist(), pa.string())}))
+        r.n_docs = int(doc[-1]) + 1
+        r.doc_ids = [f"{s:04d}{d:012x}" for d in range(r.n_docs)]
+        r.doc_sites = [f"site{d % 3}.example" for d in range(r.n_docs)]
+        r.key_rows, r.key_doc = rows, doc
+        r.key_pidx = (np.arange(n) % 10).astype(np.int32)
+        r.key_len = np.array([len(t) for t in para_text], np.int32)
+        write_keys(r.keys_path, rows, doc, r.key_pidx, r.key_len, DedupKeys(rows, exact, bands), r.doc_ids,
+                   r.doc_sites, [f"f{s}.jsonl"] * r.n_docs)
+        results.append(r)
+    return results
+
+
+def _peak_rss() -> int:
+    """This process's peak RSS (VmHWM: per process image, unlike ru_maxrss, which a spawned worker
+    inherits from its parent)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
 def test_dask_local_cluster_same_rows(tmp_path):
+    """600k keyed paragraphs in 12 shards: the single search needs ~330 MB for its keys and working
+    arrays (553 B per paragraph) on top of a ~200 MB process; two Dask workers capped at 320 MiB
+    each, process included (~175 MiB of it imports), search them in 24 partitions and give the
+    local runner's rows. A worker over its cap is killed by its nanny, which fails the test."""
     distributed = pytest.importorskip("distributed")
-    config = Config()
-    raw = tmp_path / "raw"
-    write_corpus(raw, 3)
-    results = _shards(raw, tmp_path / "staging", config)
-    cfg = config.dedup.model_copy(update={"partition_paragraphs": 200})
+    import dask
+
+    results = synthetic_shards(tmp_path / "staging", segments=12, per_segment=50_000)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 25_000})
     local = find_run_duplicates(results, cfg, work_dir=tmp_path, mapper=local_map)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  memory_limit="400MiB") as cluster, distributed.Client(cluster) as client:
+    assert local.stats.counts["duplicates"] > 1000 and local.stats.counts["repeated_lines"] > 0
+    limit = 320 * 2**20
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.memory.pause": False,
+                          "distributed.worker.memory.spill": False, "distributed.worker.memory.target": False}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                     memory_limit=limit) as cluster, distributed.Client(cluster) as client:
         got = find_run_duplicates(results, cfg, work_dir=tmp_path, mapper=dask_map(client))
+        peaks = client.run(_peak_rss)
     assert _rows(got) == _rows(local) and _counts(got) == _counts(local)
+    assert got.stats.counts["partitions"] == 24
+    assert len(peaks) == 2 and max(peaks.values()) < limit, peaks
