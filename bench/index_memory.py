@@ -1,16 +1,26 @@
-"""What the persistent dedup index costs at scale: disk and peak memory per committed paragraph.
+"""What the persistent dedup index costs at scale: disk, peak memory per process, time.
 
-Writes a synthetic committed index of N keyed paragraphs (random keys, 100k per part, some
-clusters), then times and measures the run-level duplicate search that every incremental run
-does (load every committed part's keys and decisions + the search), as the find-duplicates
-task runs it. The keys are random, so this measures the index's own cost, not verification.
+Writes a synthetic committed index of N keyed paragraphs (random keys, 100k per part, 20% in
+committed clusters of two), then times and measures the run-level duplicate search that every
+incremental run does (load every committed part's keys and decisions + the search), as the
+find-duplicates task runs it, in a fresh process. The keys are random, so this measures the
+index's own cost, not verification.
 
-    python bench/index_memory.py --paragraphs 5000000
+    python bench/index_memory.py --paragraphs 5000000                    # partitioned, one partition at a time here
+    python bench/index_memory.py --paragraphs 5000000 --workers 2        # partitions on a Dask LocalCluster
+    python bench/index_memory.py --paragraphs 5000000 --single           # the single search (all keys in one process)
+    python bench/index_memory.py --paragraphs 20000000 --keep            # reuse the index written before
+
+Peak memory is each process's VmHWM (its peak RSS): the coordinating process (loads the
+committed decisions, runs the steps or hands them to the workers, merges clusters) and, with
+``--workers``, each Dask worker. Time: wall and CPU (process time of this process and, with
+workers, theirs).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -27,6 +37,7 @@ from tasks.config import DedupConfig  # noqa: E402
 from tasks.corpus_dedup import find_run_duplicates, load_committed  # noqa: E402
 from tasks.corpus_state import Part  # noqa: E402
 from tasks.dedup_index import write_decisions, write_keys  # noqa: E402
+from tasks.dedup_partitions import dask_map, local_map  # noqa: E402
 from tasks.shard import ShardResult  # noqa: E402
 from tasks.sketch import DedupKeys, lsh_shape  # noqa: E402
 
@@ -63,36 +74,75 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paragraphs", type=int, default=5_000_000)
     parser.add_argument("--work", type=Path, default=HERE / "out" / "index-memory")
+    parser.add_argument("--workers", type=int, default=0, help="Dask LocalCluster workers (0: local, one partition at a time)")
+    parser.add_argument("--worker-memory", default="2GiB", help="per-worker memory limit with --workers")
+    parser.add_argument("--single", action="store_true", help="the single search (every key in one process)")
+    parser.add_argument("--partition", type=int, default=None, help="keyed paragraphs per partition (default: config)")
+    parser.add_argument("--keep", action="store_true", help="reuse the index in --work if it has --paragraphs")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args, rest = parser.parse_known_args()
     config = DedupConfig()
     n_bands, _ = lsh_shape(config)
     if not args.measure:  # write the index here, measure in a fresh process (peak RSS is per process)
-        shutil.rmtree(args.work, ignore_errors=True)
-        rng = np.random.default_rng(0)
-        for k in range((args.paragraphs + PER_PART - 1) // PER_PART):
-            fake_part(args.work, k, min(PER_PART, args.paragraphs - k * PER_PART), n_bands, rng)
-        subprocess.run([sys.executable, __file__, "--measure", "--paragraphs", str(args.paragraphs), "--work", str(args.work)],
-                       check=True)
+        stamp = args.work / f"written-{args.paragraphs}"
+        if not (args.keep and stamp.exists()):
+            shutil.rmtree(args.work, ignore_errors=True)
+            rng = np.random.default_rng(0)
+            for k in range((args.paragraphs + PER_PART - 1) // PER_PART):
+                fake_part(args.work, k, min(PER_PART, args.paragraphs - k * PER_PART), n_bands, rng)
+            stamp.touch()
+        subprocess.run([sys.executable, __file__, "--measure", *sys.argv[1:]], check=True)
         return
+    if args.workers:
+        import distributed
+
+        cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None,
+                                           memory_limit=args.worker_memory)
+        client = distributed.Client(cluster)
+        mapper = dask_map(client)
+        worker_cpu0 = sum(client.run(time.process_time).values())
+    else:
+        mapper = local_map
+    if args.partition:
+        config = config.model_copy(update={"partition_paragraphs": args.partition})
     parts = [fake_part_files(k) for k in range((args.paragraphs + PER_PART - 1) // PER_PART)]
     disk = sum(p.stat().st_size for p in args.work.rglob("*.arrow"))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    base = _hwm()
     started = time.perf_counter()
+    cpu0 = time.process_time()
     committed = [load_committed(args.work, i, part, set()) for i, part in enumerate(parts)]
     loaded = time.perf_counter() - started
     # One new (empty) shard: the search runs over the committed keys as it does every night.
     new = ShardResult(0, args.work / "x.arrow", args.work / "y.arrow", args.work / "z.arrow")
     new.keys = DedupKeys(np.zeros(0, np.int64), np.zeros((0, 2), np.uint64), np.zeros((0, n_bands), np.uint64))
-    result = find_run_duplicates([new], config, committed=committed)
+    work = args.work / "search"
+    work.mkdir(exist_ok=True)
+    result = find_run_duplicates([new], config, committed=committed, partitioned=not args.single, work_dir=work,
+                                 mapper=mapper)
     total = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    cpu = time.process_time() - cpu0
+    peak = _hwm()
     n = args.paragraphs
-    print(f"{n:,} committed keyed paragraphs in {len(parts)} parts")
+    counts = result.stats.counts
+    how = "single search" if args.single else f"{counts.get('partitions', 1)} partitions"
+    where = f" on {args.workers} Dask workers" if args.workers else ""
+    print(f"{n:,} committed keyed paragraphs in {len(parts)} parts; {how}{where}")
     print(f"index on disk: {disk / 2**20:,.0f} MiB = {disk / n:.0f} B per paragraph")
-    print(f"load {loaded:.1f} s, load + search {total:.1f} s; peak memory above the process's start: {peak / 2**20:,.0f} MiB "
-          f"= {peak / n:.0f} B per paragraph; rewrites: {len(result.rewrites)}, "
-          f"known pairs skipped: {result.stats.counts['known_pairs_skipped']:,}")
+    print(f"load {loaded:.1f} s, load + search {total:.1f} s wall, {cpu:.1f} s CPU here; this process's peak "
+          f"{peak / 2**20:,.0f} MiB ({(peak - base) / 2**20:,.0f} MiB above its start = {(peak - base) / n:.0f} B per "
+          f"paragraph); rewrites: {len(result.rewrites)}, known pairs skipped: {counts['known_pairs_skipped']:,}")
+    if args.workers:
+        peaks = client.run(_hwm)
+        wcpu = sum(client.run(time.process_time).values()) - worker_cpu0
+        print(f"workers: peak {', '.join(f'{v / 2**20:,.0f}' for v in peaks.values())} MiB; CPU {wcpu:.1f} s (summed)")
+        client.close()
+        cluster.close()
+
+
+def _hwm() -> int:
+    """This process's peak RSS so far (VmHWM; ru_maxrss would count a spawned worker's parent)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
 if __name__ == "__main__":

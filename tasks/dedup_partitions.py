@@ -132,7 +132,8 @@ def _scatter(path: Path, part: np.ndarray, n_parts: int, columns: dict[str, np.n
     return np.searchsorted(part[order], np.arange(n_parts + 1)).tolist()
 
 
-Slice = tuple[str, int, int, int]  # (file, first row, end row, producing segment) of one partition in one map output
+# (file, first row, end row, producing segment[, record batch]) of one partition in one map output
+Slice = tuple
 
 # Columns of a segment's map output that hold segment-local numbers (uint32 on disk: the segment is
 # the file's), read back as orders ``segment << 40 | number``.
@@ -142,10 +143,13 @@ _LOCAL = ("o", "doc")
 def _read_slices(slices: Sequence[Slice], names: Sequence[str]) -> dict[str, np.ndarray]:
     """The partition's rows from every map output, concatenated (in producer order)."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    for path, lo, hi, seg in slices:
+    for path, lo, hi, seg, *batch in slices:
         if hi <= lo:
             continue
-        table = read_ipc(Path(path)).select(list(names)).slice(lo, hi - lo)
+        if batch:
+            table = pa.ipc.open_file(pa.memory_map(str(path))).get_batch(batch[0]).slice(lo, hi - lo)
+        else:
+            table = read_ipc(Path(path)).select(list(names)).slice(lo, hi - lo)
         for k in names:
             col = table.column(k).to_numpy(zero_copy_only=False)
             if seg >= 0 and k in _LOCAL:
@@ -280,15 +284,22 @@ def scatter_bands(seg: Segment, exact_out: list[Path], dirty: set[str], n_parts:
     _write(star_path, {"src": star_src, "dst": star_dst})
     reps = np.flatnonzero(is_rep)
     keys = seg.load_keys()
-    bands = np.asarray(keys.bands)[reps] if reps.size else np.zeros((0, n_bands), np.uint64)
-    m, b = bands.shape
-    entries_key = bands.reshape(-1)
-    return _scatter(path, entries_key % np.uint64(n_parts), n_parts, {
-        "o": np.repeat(_local(seg.key_rows[reps]), b),
-        "band": np.tile(np.arange(b, dtype=np.uint8), m),
-        "key": entries_key,
-        "known": np.repeat(known[reps], b),
-    })
+    bands = np.asarray(keys.bands)
+    rows = _local(seg.key_rows[reps])
+    known = known[reps]
+    # One record batch per band, each sorted by partition: a band partition reads one band at a
+    # time, and this holds one band's entries at a time.
+    offsets: list[list[int]] = []
+    schema = pa.schema([("o", pa.uint32()), ("key", pa.uint64()), ("known", pa.bool_())])
+    with pa.ipc.new_file(str(path), schema) as writer:
+        for j in range(n_bands):
+            key = np.ascontiguousarray(bands[reps, j]) if reps.size else np.zeros(0, np.uint64)
+            part = key % np.uint64(n_parts)
+            order = np.argsort(part, kind="stable")
+            writer.write_batch(pa.record_batch([pa.array(rows[order]), pa.array(key[order]), pa.array(known[order])],
+                                               schema=schema))
+            offsets.append(np.searchsorted(part[order], np.arange(n_parts + 1)).tolist())
+    return offsets
 
 
 def _pair_partition(lo: np.ndarray, hi: np.ndarray, n_parts: int) -> np.ndarray:
@@ -309,32 +320,35 @@ def _unique_pairs(lo: np.ndarray, hi: np.ndarray, *extra: np.ndarray):
     return (lo[keep], hi[keep], *(e[order][keep] for e in extra))
 
 
-def band_pass(slices: list[Slice], n_bands: int, n_parts: int, path: Path) -> tuple[list[int], dict[str, int]]:
-    cols = _read_slices(slices, ("o", "band", "key", "known"))
-    lefts, rights = [], []
+def band_pass(files: list[str], offsets: list[list[int]], p: int, n_bands: int, n_parts: int,
+              path: Path) -> tuple[list[int], dict[str, int]]:
+    """Candidate pairs of one band partition, one band at a time (the single search's rules: every
+    group of equal keys of a band is here whole)."""
+    los, his, boths = [], [], []
     n_big = 0
     largest = 0
-    if cols["o"] is not None:
-        o, band, key, known = cols["o"], cols["band"], cols["key"], cols["known"]
-        for j in range(n_bands):
-            sel = np.flatnonzero(band == j)
-            if sel.size < 2:
-                continue
-            left, right, big, lg = _band_pairs(o[sel], key[sel])
-            n_big += big
-            largest = max(largest, lg)
-            if left.size:
-                lefts.append(left)
-                rights.append(right)
-        # known flag of each order (a row's entries all carry the same flag)
-        uo, first = np.unique(o, return_index=True)
-        uknown = known[first]
-    lo = np.concatenate(lefts) if lefts else np.zeros(0, np.int64)
-    hi = np.concatenate(rights) if rights else np.zeros(0, np.int64)
-    lo, hi = _unique_pairs(np.minimum(lo, hi), np.maximum(lo, hi))
-    both = uknown[np.searchsorted(uo, lo)] & uknown[np.searchsorted(uo, hi)] if lo.size else np.zeros(0, bool)
-    offsets = _scatter(path, _pair_partition(lo, hi, n_parts), n_parts, {"lo": lo, "hi": hi, "known": both})
-    return offsets, {"big_band_groups": n_big, "max_band_group": largest}
+    for j in range(n_bands):
+        cols = _read_slices([(f, off[j][p], off[j][p + 1], s, j) for s, (f, off) in enumerate(zip(files, offsets))],
+                            ("o", "key", "known"))
+        if cols["o"] is None or cols["o"].size < 2:
+            continue
+        members, known = cols["o"], cols["known"]  # members ascend (segments in order, rows ascending)
+        left, right, big, lg = _band_pairs(members, cols["key"])
+        del cols
+        n_big += big
+        largest = max(largest, lg)
+        if left.size:
+            lo, hi = np.minimum(left, right), np.maximum(left, right)
+            lo, hi = _unique_pairs(lo, hi)
+            los.append(lo)
+            his.append(hi)
+            boths.append(known[np.searchsorted(members, lo)] & known[np.searchsorted(members, hi)])
+    lo = np.concatenate(los) if los else np.zeros(0, np.int64)
+    hi = np.concatenate(his) if his else np.zeros(0, np.int64)
+    both = np.concatenate(boths) if boths else np.zeros(0, bool)
+    lo, hi, both = _unique_pairs(lo, hi, both)
+    offsets_out = _scatter(path, _pair_partition(lo, hi, n_parts), n_parts, {"lo": lo, "hi": hi, "known": both})
+    return offsets_out, {"big_band_groups": n_big, "max_band_group": largest}
 
 
 class _Texts:
@@ -451,7 +465,7 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
                                       for i, seg in enumerate(segments)])
     # 4. candidate pairs per band partition
     pair_map = [work / f"pair-map-{p:05d}.arrow" for p in range(P)]
-    bp = mapper(band_pass, [(_slices(band_map, band_off, p), n_bands, P, pair_map[p]) for p in range(P)])
+    bp = mapper(band_pass, [([str(f) for f in band_map], band_off, p, n_bands, P, pair_map[p]) for p in range(P)])
     _unlink(band_map)
     # 5. verification per pair partition
     text_paths = [str(seg.text_path) for seg in segments]
