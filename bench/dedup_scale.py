@@ -91,8 +91,8 @@ def _tree(root: int) -> dict[int, tuple[str, int]]:
 
 def run(raw: Path, out: Path, overrides: list[str]) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    # `python -m flows.cli` (the module guards its main: worker processes are spawned and import it)
-    cmd = [str(REPO / ".venv" / "bin" / "python"), "-m", "flows.cli", "run", "--quiet", "--raw", str(raw), "--out",
+    # `python -m corpusclean` (its main is guarded: worker processes are spawned and import the main module)
+    cmd = [str(REPO / ".venv" / "bin" / "python"), "-m", "corpusclean", "run", "--quiet", "--raw", str(raw), "--out",
            str(out), "--set", "boilerplate.classifier=false"]
     for o in overrides:
         cmd += ["--set", o]

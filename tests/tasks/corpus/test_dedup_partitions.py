@@ -1,0 +1,246 @@
+"""The partitioned run-level search gives the single search's decisions, row for row.
+
+Real shards (``shard.clean_shard``, no Prefect) of generated corpora with exact copies, near
+copies (chains), site chrome and syndicated lines; committed parts written by the real
+``output.finalize_shard``; then incremental days with new, changed (superseded) files. Every
+search is run with the single search and with the partitioned one at several P.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpusclean.tasks.corpus import output, shard
+from corpusclean.tasks.config import Config
+from corpusclean.tasks.corpus.corpus_dedup import find_run_duplicates, load_committed
+from corpusclean.tasks.corpus.dedup_partitions import dask_map, local_map
+from corpusclean.tasks.stages.read import discover
+
+WORDS = ("maison jardin rivière montagne village école marché route forêt soleil pluie vent livre table porte "
+         "fenêtre chemin pont ville campagne train gare musée théâtre hôpital mairie bibliothèque festival").split()
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def _near(rng: random.Random, text: str, edits: int) -> str:
+    words = text.split(" ")
+    for _ in range(edits):
+        words[rng.randrange(len(words))] = rng.choice(WORDS)
+    return " ".join(words)
+
+
+def write_corpus(raw: Path, seed: int, n_files: int = 6, docs: int = 25, name: str = "f") -> None:
+    rng = random.Random(seed)
+    pool = [_sentence(rng, rng.randint(18, 40)) for _ in range(40)]
+    chains = []
+    for base in pool[:10]:  # chains of near copies: clusters by transitivity
+        a = _near(rng, base, 1)
+        chains += [a, _near(rng, a, 1)]
+    chrome = {f"site{s}.example": [f"La gazette numéro {s} du plateau et des vallées.", "Le journal des villages depuis mille neuf cent douze."]
+              for s in range(3)}
+    raw.mkdir(parents=True, exist_ok=True)
+    for f in range(n_files):
+        lines = []
+        for d in range(docs):
+            site = f"site{rng.randrange(3)}.example"
+            paras = []
+            for _ in range(rng.randint(2, 6)):
+                r = rng.random()
+                if r < 0.3:
+                    paras.append(rng.choice(pool))
+                elif r < 0.5:
+                    paras.append(rng.choice(chains))
+                elif r < 0.6:
+                    paras.append(rng.choice(chrome[site]))
+                else:
+                    paras.append(_sentence(rng, rng.randint(12, 35)))
+            lines.append(json.dumps({"text": "\n\n".join(paras), "url": f"https://{site}/{f}/{d}"}))
+        (raw / f"{name}{f:02d}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _shards(raw: Path, staging: Path, config: Config, per_shard: int = 2, only: set[str] | None = None):
+    files = [f for f in discover(raw) if only is None or f.rel in only]
+    groups = [files[i : i + per_shard] for i in range(0, len(files), per_shard)]
+    return [shard.clean_shard(i, g, config, staging) for i, g in enumerate(groups)]
+
+
+def _rows(dedup):
+    return [(d.chrome.tolist(), d.cluster, d.kind.tolist()) for d in dedup.decisions]
+
+
+def _rewrites(dedup):
+    return [(r.position, r.key_rows.tolist(), r.doc_live.tolist(), sorted(r.superseded),
+             None if r.decisions is None else (r.decisions.chrome.tolist(), r.decisions.cluster, r.decisions.kind.tolist()))
+            for r in dedup.rewrites]
+
+
+def _counts(dedup):
+    return {k: v for k, v in dedup.stats.counts.items() if k != "partitions"}
+
+
+def _compare(results_fn, config, committed_fn, tmp_path, partitions=(1, 3, 7)):
+    single = find_run_duplicates(results_fn(), config.dedup, committed=committed_fn(), partitioned=False)
+    for p in partitions:
+        cfg = config.dedup.model_copy(update={"partition_paragraphs": max(1, single.stats.counts["keyed_paragraphs"] // p)})
+        got = find_run_duplicates(results_fn(), cfg, committed=committed_fn(), work_dir=tmp_path)
+        assert _rows(got) == _rows(single), p
+        assert _rewrites(got) == _rewrites(single), p
+        assert _counts(got) == _counts(single), p
+    return single
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_shot_same_rows(tmp_path, seed):
+    config = Config()
+    raw = tmp_path / "raw"
+    write_corpus(raw, seed)
+    results = _shards(raw, tmp_path / "staging", config)
+    single = _compare(lambda: results, config, lambda: None, tmp_path)
+    c = single.stats.counts
+    assert c["duplicates"] > 0 and c["repeated_lines"] > 0 and c["verified_pairs"] > 0
+
+
+def test_repeated_lines_off_and_exact_only(tmp_path):
+    raw = tmp_path / "raw"
+    write_corpus(raw, 5)
+    for overrides in ({"repeated_line_min_docs": 0}, {"threshold": 0.5}, {"repeated_line_min_docs": 2, "threshold": 0.95}):
+        config = Config().model_copy(update={"dedup": Config().dedup.model_copy(update=overrides)})
+        results = _shards(raw, tmp_path / f"staging-{len(overrides)}-{overrides.get('threshold')}", config)
+        _compare(lambda: results, config, lambda: None, tmp_path)
+
+
+def _commit(results, dedup, out: Path, run: str, config: Config):
+    run_dir = out / "runs" / run
+    parts = []
+    for r, d in zip(results, dedup.decisions):
+        part = output.part_files(run_dir, out, run, f"part-{r.index:05d}", r.sources, True)
+        output.finalize_shard(r, d, part, out, run, "test")
+        parts.append(part)
+    return parts
+
+
+def test_incremental_same_rows(tmp_path):
+    """Three days: new files, then a changed file (superseded rows) and chrome learned late."""
+    config = Config()
+    out = tmp_path / "out"
+    parts: list = []
+    raw = tmp_path / "raw"
+    write_corpus(raw, 11, n_files=4, name="a")
+    for day in range(3):
+        if day == 1:
+            write_corpus(raw, 12, n_files=3, name="b")
+        if day == 2:
+            write_corpus(raw, 13, n_files=2, name="a")  # a00, a01 change: their committed rows leave
+            write_corpus(raw, 14, n_files=2, name="c")
+        new = {f.rel for f in discover(raw)} if day == 0 else (
+            {f"b{i:02d}.jsonl" for i in range(3)} if day == 1 else {"a00.jsonl", "a01.jsonl", "c00.jsonl", "c01.jsonl"})
+        superseded = {"a00.jsonl", "a01.jsonl"} if day == 2 else set()
+        staging = tmp_path / f"staging{day}"
+        results = _shards(raw, staging, config, only=new)
+
+        def committed():
+            return [load_committed(out, i, p, superseded) for i, p in enumerate(parts)]
+
+        single = _compare(lambda: results, config, committed, tmp_path)
+        print(day, single.stats.counts)
+        if day:
+            assert single.stats.counts["committed_paragraphs"] > 0
+            assert single.stats.counts["known_pairs_skipped"] > 0
+        if day == 2:
+            assert single.rewrites
+        # commit what the single search decided (rewrites are not applied: later days see the
+        # committed decisions as they were, which exercises clusters decided again)
+        parts += _commit(results, single, out, f"r{day}", config)
+
+
+def synthetic_shards(staging: Path, segments: int, per_segment: int, planted: int = 3000, seed: int = 0):
+    """Shards as the flow hands them to the search (keys in staged files, none in memory): random
+    keys (never candidates) plus ``planted`` real paragraphs in near-copy families spread over
+    the segments, and short lines repeated on one site's pages (chrome)."""
+    from corpusclean.tasks.stages.dedup import band_keys, exact_keys
+    from corpusclean.tasks.corpus.dedup_index import write_keys
+    from corpusclean.tasks.stages.minhash import normalize_for_dedup, signatures
+    from corpusclean.tasks.corpus.shard import ShardResult
+    from corpusclean.tasks.stages.sketch import DedupKeys, lsh_shape
+
+    cfg = Config().dedup
+    n_bands, n_rows = lsh_shape(cfg)
+    rng = np.random.default_rng(seed)
+    prng = random.Random(seed)
+    base = [_sentence(prng, prng.randint(15, 30)) for _ in range(planted // 8)]
+    texts = []
+    for b in base:
+        texts += [b, _near(prng, b, 1), _near(prng, b, 2), b, _near(prng, b, 1), _sentence(prng, 20)]
+    texts += ["Une ligne de pied de page du site."] * (planted - len(texts))
+    results = []
+    staging.mkdir(parents=True, exist_ok=True)
+    for s in range(segments):
+        n = per_segment
+        r = ShardResult(s, staging / f"shard-{s:05d}.paragraphs.arrow", staging / f"shard-{s:05d}.documents.arrow",
+                        staging / f"shard-{s:05d}.rejects.arrow")
+        para_text = np.array([f"r{s}-{i}" for i in range(n)], dtype=object)
+        exact = rng.integers(0, 2**63, (n, 2), dtype=np.uint64)
+        bands = rng.integers(0, 2**63, (n, n_bands), dtype=np.uint64)
+        mine = list(range(s, len(texts), segments))
+        where = np.sort(rng.choice(n, len(mine), replace=False))
+        norms = [normalize_for_dedup(texts[i]) for i in mine]
+        para_text[where] = [texts[i] for i in mine]
+        exact[where] = exact_keys(norms)
+        bands[where] = band_keys(signatures(norms, cfg.ngram, cfg.num_perm, cfg.seed), n_bands, n_rows)
+        rows = np.arange(n, dtype=np.int64) * 2  # keyed rows: every other paragraph row
+        doc = (np.arange(n) // 10).astype(np.int32)
+        all_text = np.empty(2 * n, dtype=object)
+        all_text[0::2] = para_text
+        all_text[1::2] = "chrome"
+        import pyarrow as pa
+
+        with pa.ipc.new_file(str(r.paragraphs_path), pa.schema([("text", pa.string())])) as w:
+            w.write_table(pa.table({"text": pa.array(all_text.tolist(), pa.string())}))
+        r.n_docs = int(doc[-1]) + 1
+        r.doc_ids = [f"{s:04d}{d:012x}" for d in range(r.n_docs)]
+        r.doc_sites = [f"site{d % 3}.example" for d in range(r.n_docs)]
+        r.key_rows, r.key_doc = rows, doc
+        r.key_pidx = (np.arange(n) % 10).astype(np.int32)
+        r.key_len = np.array([len(t) for t in para_text], np.int32)
+        write_keys(r.keys_path, rows, doc, r.key_pidx, r.key_len, DedupKeys(rows, exact, bands), r.doc_ids,
+                   r.doc_sites, [f"f{s}.jsonl"] * r.n_docs)
+        results.append(r)
+    return results
+
+
+def _peak_rss() -> int:
+    """This process's peak RSS (VmHWM: per process image, unlike ru_maxrss, which a spawned worker
+    inherits from its parent)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def test_dask_local_cluster_same_rows(tmp_path):
+    """600k keyed paragraphs in 12 shards: the single search needs ~330 MB for its keys and working
+    arrays (553 B per paragraph) on top of a ~200 MB process; two Dask workers capped at 320 MiB
+    each, process included (~175 MiB of it imports), search them in 24 partitions and give the
+    local runner's rows. A worker over its cap is killed by its nanny, which fails the test."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    results = synthetic_shards(tmp_path / "staging", segments=12, per_segment=50_000)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 25_000})
+    local = find_run_duplicates(results, cfg, work_dir=tmp_path, mapper=local_map)
+    assert local.stats.counts["duplicates"] > 1000 and local.stats.counts["repeated_lines"] > 0
+    limit = 320 * 2**20
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.memory.pause": False,
+                          "distributed.worker.memory.spill": False, "distributed.worker.memory.target": False}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                     memory_limit=limit) as cluster, distributed.Client(cluster) as client:
+        got = find_run_duplicates(results, cfg, work_dir=tmp_path, mapper=dask_map(client))
+        peaks = client.run(_peak_rss)
+    assert _rows(got) == _rows(local) and _counts(got) == _counts(local)
+    assert got.stats.counts["partitions"] == 24
+    assert len(peaks) == 2 and max(peaks.values()) < limit, peaks
