@@ -114,8 +114,8 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
     result.key_doc = np.array(pick(key_doc))
     result.key_pidx = np.array(pick(keys.column("pidx").to_numpy()))
     result.key_len = np.array(pick(keys.column("length").to_numpy()))
-    mapped = keys_of(keys)
-    result.keys = DedupKeys(result.key_rows, pick(mapped.exact), pick(mapped.bands))
+    # The keys themselves are read where they are searched (see committed_keys): the partitioned
+    # search reads them per segment, in the process that scatters them.
     cluster = decided.column("cluster").to_pylist()
     dropped = {c for c, k in zip(cluster, live) if c is not None and not k}
     decisions = ShardDecisions(
@@ -125,6 +125,14 @@ def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> 
     )
     return CommittedKeys(position, result, decisions, doc_live, dropped, changed, out_dir / part.keys,
                          None if live.all() else live)
+
+
+def committed_keys(c: CommittedKeys) -> DedupKeys:
+    """A committed part's live keys (views of its mapped index file when every row is live)."""
+    mapped = keys_of(read_ipc(c.keys_file))
+    if c.live is None:
+        return DedupKeys(c.result.key_rows, mapped.exact, mapped.bands)
+    return DedupKeys(c.result.key_rows, mapped.exact[c.live], mapped.bands[c.live])
 
 
 def _locate(offsets: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,6 +217,9 @@ def find_run_duplicates(
         return RunDedup([ShardDecisions() for _ in results], stats, rewrites)
     if partitioned and not reference:  # the reference chain keeps the single all-pairs search
         return _find_partitioned(results, config, committed, work_dir, mapper or local_map, stats, started)
+    for c in committed:
+        if c.result.keys is None and c.keys_file is not None:
+            c.result.keys = committed_keys(c)
     segments = [c.result for c in committed] + results
     sizes = np.array([len(r.key_rows) for r in segments], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
@@ -291,7 +302,7 @@ def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed
     for i, c in enumerate(committed):
         r = c.result
         segments.append(Segment(i, r.key_rows, r.key_doc, r.key_len, r.doc_sites, r.paragraphs_path,
-                                keys_path=c.keys_file, live=c.live, keys=None if c.keys_file else r.keys,
+                                keys_path=c.keys_file, live=c.live, keys=r.keys,
                                 old_chrome=c.decisions.chrome, old_cluster=c.decisions.cluster))
     for r in results:
         segments.append(Segment(len(segments), r.key_rows, r.key_doc, r.key_len, r.doc_sites, r.paragraphs_path,
