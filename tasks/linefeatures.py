@@ -535,7 +535,46 @@ def context_matrix(
     return context_matrix_many(z, log_words, short, rule_prev, rule_next, rules_near, [(0, len(z))])
 
 
+def _log1p_table(size: int) -> np.ndarray:
+    """log1p(k) for k < size, as ``_log1p_of`` gives it (the table, then ``math.log1p``)."""
+    global _LOG1P_LONG
+    if len(_LOG1P_LONG) < size:
+        _LOG1P_LONG = np.concatenate((_LOG1P_ARRAY, [math.log1p(k) for k in range(1024, max(size, 2 * len(_LOG1P_LONG)))]))
+    return _LOG1P_LONG
+
+
+_LOG1P_LONG = _LOG1P_ARRAY
+
+
 def context_matrix_many(
+    z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
+    rule_next: Sequence[bool], rules_near: Sequence[int], bounds: Sequence[tuple[int, int]],
+) -> np.ndarray:
+    """``context_vectors`` of many documents at once, as the rows of one array (see
+    ``context_matrix_many_numpy``, the reference): one compiled pass per document
+    (``tasks.linekernels.context_kernel``), bit-identical to the reference (tests)."""
+    from tasks.linekernels import context_kernel
+
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    n = len(z)
+    X = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float64)
+    if n == 0:
+        return X
+    starts = np.array([a for a, _ in bounds], dtype=np.int64)
+    ends = np.array([b for _, b in bounds], dtype=np.int64)
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-z))
+    p[z <= -500.0] = 0.0
+    context_kernel(
+        z, p, np.ascontiguousarray(log_words, dtype=np.float64), np.ascontiguousarray(short, dtype=bool),
+        np.ascontiguousarray(rule_prev, dtype=bool), np.ascontiguousarray(rule_next, dtype=bool),
+        np.ascontiguousarray(rules_near, dtype=np.int64), starts, ends, _log1p_table(int((ends - starts).max()) + 2),
+        _SHORT_WEIGHT, _EMISSION_FLOOR, _SWITCH_COST, X,
+    )
+    return X
+
+
+def context_matrix_many_numpy(
     z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
     rule_next: Sequence[bool], rules_near: Sequence[int], bounds: Sequence[tuple[int, int]],
 ) -> np.ndarray:

@@ -1,0 +1,74 @@
+"""The compiled kernels (tasks/linekernels.py) give bit for bit what their numpy references give,
+on random documents and on the real pages of ../shared/eval."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from tasks import linefeatures as lf
+from tasks import linekernels as lk
+from tests.conftest import require_shared
+from tests.tasks.test_linefeatures import _context_inputs
+
+
+def _bits_equal(got: np.ndarray, want: np.ndarray) -> bool:
+    return got.shape == want.shape and bool((got.view(np.uint64) == want.view(np.uint64)).all())
+
+
+def test_context_columns_are_the_features_of_linefeatures():
+    for k, name in enumerate(lf.CONTEXT_FEATURES):
+        assert getattr(lk, "_" + name.upper()) == k, name
+    assert lk.N_CONTEXT == len(lf.CONTEXT_FEATURES)
+
+
+def _joined(docs):
+    joined = [sum((list(d[k]) for d in docs), []) for k in range(6)]
+    bounds, at = [], 0
+    for d in docs:
+        bounds.append((at, at + len(d[0])))
+        at += len(d[0])
+    return joined, bounds
+
+
+def test_context_kernel_equals_the_numpy_reference_on_random_documents():
+    rng = random.Random(5)
+    for _ in range(150):
+        sizes = [rng.choice([1, 2, 3, 4, 7, 8, 15, 40, 200, 1300]) for _ in range(rng.randrange(1, 8))]
+        joined, bounds = _joined([_context_inputs(rng, m) for m in sizes])
+        assert _bits_equal(lf.context_matrix_many(*joined, bounds), lf.context_matrix_many_numpy(*joined, bounds))
+    # ties everywhere: equal scores, all short, all long, equal segment masses
+    for z in ([0.0] * 9, [1.0, -1.0] * 6, [2.0] * 3 + [-3.0] * 3 + [2.0] * 3, [-600.0, 600.0, 0.0]):
+        for short in (True, False):
+            m = len(z)
+            args = (z, [1.0] * m, [short] * m, [False, True] * (m // 2) + [False] * (m % 2), [False] * m, [2] * m)
+            assert _bits_equal(lf.context_matrix_many(*args, [(0, m)]), lf.context_matrix_many_numpy(*args, [(0, m)]))
+    empty = ([], [], [], [], [], [], [])
+    assert lf.context_matrix_many(*empty).shape == lf.context_matrix_many_numpy(*empty).shape
+
+
+def test_context_kernel_equals_the_numpy_reference_on_real_pages(monkeypatch):
+    """The inputs the classifier gives the context model on real pages: same matrix bit for bit."""
+    from tasks.boilerplate import BoilerplateClassifier, load_rule_packs
+
+    calls = []
+    kernel = lf.context_matrix_many
+
+    def record(*args):
+        calls.append(args)
+        return kernel(*args)
+
+    monkeypatch.setattr(lf, "context_matrix_many", record)
+    pages = require_shared("eval", "boilerplate", "pages")
+    paths = sorted(pages.glob("*.raw.txt"))[::6]
+    lines, ranges = [], []
+    for path in paths:
+        page = [line.strip() for line in path.read_text(encoding="utf-8").split("\n")]
+        page = [line for line in page if line]
+        ranges.append((len(lines), len(lines) + len(page)))
+        lines += page
+    BoilerplateClassifier(load_rule_packs(["common", "en", "fr"]), lf.ContentClassifier()).classify_batch(lines, ranges)
+    assert calls and sum(len(c[0]) for c in calls) > 10_000
+    for args in calls:
+        assert _bits_equal(kernel(*args), lf.context_matrix_many_numpy(*args))
