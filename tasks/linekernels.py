@@ -215,3 +215,157 @@ def context_kernel(z, p, lw, short, rule_prev, rule_next, rules_near, starts, en
             X[a + j, _LOG_GOOD_AFTER] = log1p_table[min(nxt - j, 50) if nxt >= 0 else 50]
             if p[a + j] > 0.5:
                 nxt = j
+
+
+# flags of tasks.linematrix._FLAGS (checked by the tests)
+_F_BREAK, _F_SEPMID, _F_PIPE, _F_COMMA, _F_AT, _F_DATEDELIM, _F_DOT, _F_H, _F_FALLBACK = (
+    1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 8, 1 << 9
+)
+_SPACE_UNIT, _T, _P, _W = 0x20, ord("t"), ord("p"), ord("w")
+
+
+@njit(cache=True, nogil=True)
+def scan_kernel(u, bounds, line_slot, space_t, lower_t, nondigit_t, upper_t, bad_t, cls_t, flags_t, decimal_t,
+                domain_next_t, base, hashes, word_of, columns, word_len, bucket_start, bucket_size, member, is_chrome,
+                is_address, formal, formal_len, counts):
+    """Per-line counts of ``tasks.linematrix._scan_numpy`` in one pass over the joined samples ``u``
+    (UTF-16 code units, "\\n" at every ``bounds``). ``counts`` (lines x 16, zeros) gets: tokens,
+    digit tokens, upper-case tokens, title-case tokens, function words, distinct chrome words,
+    distinct address words (formal ones included), spaces, commas, sentence breaks, separators,
+    chained separators, url, url check, fallback, first date delimiter (-1: none)."""
+    n = len(bounds) - 1
+    total = len(u)
+    shift = np.uint64(48)  # tasks.linematrix._BUCKET_BITS = 16
+    seen = np.empty(128, np.int64)
+    n_formal = len(formal_len)
+    for i in range(n):
+        first = bounds[i] + 1
+        end = bounds[i + 1]  # u[end] is "\n": a space, without flags
+        slot = line_slot[i]
+        counts[i, 15] = -1
+        n_seen = 0
+        formal_seen = 0
+        tokens = 0
+        last_triple = -10
+        in_token = False
+        start = 0
+        nondigit = 0
+        upper = 0
+        bad = 0
+        violations = 0
+        prev_cls = 0
+        h = np.uint64(0)
+        power = np.uint64(1)
+        for pos in range(first, end + 1):
+            unit = u[pos]
+            f = flags_t[unit]
+            if unit == _SPACE_UNIT:
+                counts[i, 7] += 1
+            if f != 0:
+                nxt = u[pos + 1 if pos + 1 < total else total - 1]
+                prv = u[pos - 1]
+                if f & _F_COMMA:
+                    counts[i, 8] += 1
+                if f & _F_BREAK and nxt == _SPACE_UNIT:
+                    counts[i, 9] += 1
+                if f & _F_SEPMID and nxt == _SPACE_UNIT and prv == _SPACE_UNIT:
+                    counts[i, 10] += 1
+                    if pos - last_triple == 2:
+                        counts[i, 11] = 1
+                    last_triple = pos
+                if f & _F_PIPE:
+                    counts[i, 10] += 1
+                if f & _F_AT:
+                    counts[i, 12] = 1
+                if f & _F_H:
+                    if (lower_t[u[min(pos + 1, total - 1)]] == _T and lower_t[u[min(pos + 2, total - 1)]] == _T
+                            and lower_t[u[min(pos + 3, total - 1)]] == _P):
+                        counts[i, 12] = 1
+                if f & _F_DOT:
+                    if (lower_t[u[max(pos - 1, 0)]] == _W and lower_t[u[max(pos - 2, 0)]] == _W
+                            and lower_t[u[max(pos - 3, 0)]] == _W):
+                        counts[i, 12] = 1
+                    if domain_next_t[lower_t[nxt]]:
+                        counts[i, 13] = 1
+                if f & _F_DATEDELIM and decimal_t[prv] and decimal_t[nxt] and counts[i, 15] < 0:
+                    counts[i, 15] = max(pos - first - 4, 0)
+                if f & _F_FALLBACK:
+                    counts[i, 14] = 1
+            if not space_t[unit]:
+                if not in_token:  # a token starts
+                    in_token = True
+                    start = pos
+                    nondigit = 0
+                    upper = 0
+                    bad = 0
+                    violations = 0
+                    prev_cls = 0
+                    h = np.uint64(0)
+                    power = np.uint64(1)
+                c = cls_t[unit]
+                if (c == 2 and prev_cls != 0) or (c == 1 and prev_cls == 0):
+                    violations += 1  # title case: upper/title only after uncased, lower only after cased
+                prev_cls = c
+                if nondigit_t[unit]:
+                    nondigit += 1
+                if upper_t[unit]:
+                    upper += 1
+                if bad_t[unit]:
+                    bad += 1
+                h += lower_t[unit] * power
+                power *= base
+                continue
+            if not in_token:
+                continue
+            # the token [start, pos) ends
+            in_token = False
+            length = pos - start
+            if nondigit == 0:
+                counts[i, 1] += 1
+            if bad == 0 and upper > 0:
+                counts[i, 2] += 1
+            if violations == 0 and (upper > 0 or bad > 0):
+                counts[i, 3] += 1
+            # the word lists: the hash's bucket, then the word's code units
+            bucket = h >> shift
+            word = -1
+            for at in range(bucket_start[bucket], bucket_start[bucket] + bucket_size[bucket]):
+                if hashes[at] == h:
+                    w = word_of[at]
+                    if word_len[w] == length:
+                        word = w
+                        for j in range(length):
+                            if lower_t[u[start + j]] != columns[j, w]:
+                                word = -1
+                                break
+                    break
+            if word >= 0:
+                if slot >= 0 and member[slot, word]:
+                    counts[i, 4] += 1
+                if is_chrome[word] or is_address[word]:
+                    new = True
+                    for k in range(n_seen):
+                        if seen[k] == word:
+                            new = False
+                            break
+                    if new:
+                        seen[n_seen] = word
+                        n_seen += 1
+                        if is_chrome[word]:
+                            counts[i, 5] += 1
+                        if is_address[word]:
+                            counts[i, 6] += 1
+            # a capitalised formal address (Sie, Ihre...) after the first token, case-sensitive
+            if tokens > 0:
+                for k in range(n_formal):
+                    if formal_len[k] == length:
+                        same = True
+                        for j in range(length):
+                            if u[start + j] != formal[k, j]:
+                                same = False
+                                break
+                        if same and not (formal_seen >> k) & 1:
+                            formal_seen |= 1 << k
+                            counts[i, 6] += 1
+            tokens += 1
+        counts[i, 0] = tokens

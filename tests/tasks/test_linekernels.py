@@ -72,3 +72,49 @@ def test_context_kernel_equals_the_numpy_reference_on_real_pages(monkeypatch):
     assert calls and sum(len(c[0]) for c in calls) > 10_000
     for args in calls:
         assert _bits_equal(kernel(*args), lf.context_matrix_many_numpy(*args))
+
+
+def test_scan_flags_are_those_of_linematrix():
+    from tasks import linematrix as lm
+
+    for name in ("BREAK", "SEPMID", "PIPE", "COMMA", "AT", "DATEDELIM", "DOT", "H", "FALLBACK"):
+        assert getattr(lk, "_F_" + name) == getattr(lm, "_F_" + name), name
+    assert lm._BUCKET_BITS == 16  # scan_kernel's bucket shift is 48
+    assert lm._FLAGS[ord("\n")] == 0 and lm._SPACE[ord("\n")] and lm._CLS[lm._SPACE].max() == 0
+
+
+def test_compiled_scan_equals_the_array_passes_on_real_pages():
+    """line_features_batch with the compiled scan and with the numpy passes: the same matrix bit
+    for bit, on every eval page (the per-line definition itself is test_linematrix's)."""
+    from pathlib import Path
+
+    from tasks.linematrix import line_features_batch
+    from tests.tasks.test_linematrix import _page_batch
+
+    paths: list[Path] = []
+    for name in ("boilerplate", "boilerplate-gold"):
+        paths += sorted(require_shared("eval", name, "pages").glob("*.raw.txt"))
+    for k in range(0, len(paths), 800):
+        lines, doc_index, doc_stop, repeated = _page_batch(paths[k : k + 800])
+        args = (lines, np.asarray(doc_index), doc_stop, np.asarray(repeated, dtype=bool))
+        assert _bits_equal(line_features_batch(*args, compiled=True), line_features_batch(*args, compiled=False))
+
+
+def test_compiled_scan_equals_the_array_passes_on_hostile_lines():
+    from tasks.language import stopwords
+    from tasks.linematrix import line_features_batch
+
+    de, en = stopwords()["de"], stopwords()["en"]
+    lines = [
+        "x", "1", "a b", " | ", "www.", "http", "Sie", "Klicken Sie hier", "Ihre Ihre Sie Ihr", "ab · cd · ef / gh",
+        "1.2.2024", "12:30 Uhr", "a.com b.de", "@x", "ΣΑΣ", "İstanbul", "𝔘nicode 😀 and more", "\ud800 lone", "ſ ß ﬁ",
+        "Ǆemal ǅemal ǆ", "x" * 99 + " y", "x" * 100, "word " * 30, "…", "a...", "«quoted.»", "Mehr | Weniger | Alle",
+        "THE END.", "Title Case Words Here", "mIxEd", "123 456", "1) item", "– dash item", "Home > News > World",
+        "du bist dir dich", "the and of to", "cookie cookie Cookie COOKIE", "e-mail E-Mail", "\u00a0nbsp\u202fx",
+    ]
+    doc_index = np.arange(len(lines)) % 3
+    repeated = np.arange(len(lines)) % 2 == 0
+    for stops in ([de, en, None], [None, None, None], [en, en, de]):
+        args = (lines, doc_index, stops, repeated)
+        assert _bits_equal(line_features_batch(*args, compiled=True), line_features_batch(*args, compiled=False))
+        assert _bits_equal(line_features_batch(*args), lf.line_features_reference(*args))
