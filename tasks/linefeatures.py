@@ -49,7 +49,7 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -856,6 +856,9 @@ class LineScores:
     link_like: list[bool] | None = None  # a URL/handle, or 2+ separators (from the line features)
 
 
+_MARKER_MEMO = 50_000
+
+
 @dataclass(frozen=True)
 class CommentThreads:
     """Where reader comments start under an article (``tasks/lang/comment_markers.toml``)."""
@@ -868,6 +871,8 @@ class CommentThreads:
     min_words_before: int = 300
     max_chars: int = 150
     button_chars: int = 60
+    # is_marker of short lines (menus repeat from page to page), two generations of _MARKER_MEMO
+    _memo: list = field(default_factory=lambda: [{}, {}], repr=False, compare=False, hash=False)
 
     def is_marker(self, line: str) -> bool:
         if ":" in line:
@@ -877,12 +882,35 @@ class CommentThreads:
                 return True
         return len(line) <= self.button_chars and self.buttons.fullmatch(line) is not None
 
+    def markers(self, lines: Sequence[str]) -> list[int]:
+        """The indexes of the lines that are markers (``is_marker``): a line without ":" longer
+        than ``button_chars`` is none; short lines' answers are remembered."""
+        is_marker = self.is_marker
+        memo, old = self._memo
+        limit = max(self.button_chars, self.max_chars)
+        found = []
+        for i, line in enumerate(lines):
+            if len(line) > limit:
+                if ":" in line and line.endswith(":") and is_marker(line):
+                    found.append(i)
+                continue
+            answer = memo.get(line)
+            if answer is None:
+                answer = old.get(line)
+                if answer is None:
+                    answer = is_marker(line)
+                memo[line] = answer
+            if answer:
+                found.append(i)
+        if len(memo) >= _MARKER_MEMO:
+            self._memo[:] = [{}, memo]
+        return found
+
     def start(self, lines: Sequence[str], reasons: Sequence[str | None]) -> int | None:
         """The first line of the comment thread of a page whose lines kept so far have
         ``reasons[i] is None``, or ``None``: the first marker with ``min_markers - 1`` more within
         ``window`` lines, after at least ``min_words_before`` kept words."""
-        is_marker = self.is_marker
-        found = [i for i, line in enumerate(lines) if is_marker(line)]
+        found = self.markers(lines)
         if len(found) < self.min_markers:
             return None
         need = self.min_markers - 1

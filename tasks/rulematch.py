@@ -353,7 +353,14 @@ class RuleMatcher:
         keys = list(literals)
         self._lit_ptr = np.cumsum([0] + [len(literals[key]) for key in keys]).astype(np.int64)
         self._lit_rules = np.array([k for key in keys for k in sorted(literals[key])], dtype=np.int64)
-        self._automaton = ahocorasick_rs.AhoCorasick(keys) if keys else None
+        # over UTF-8 bytes, as a DFA: about twice as fast as the str automaton (which maps byte
+        # offsets back to characters); a literal occurs in a line iff its UTF-8 form occurs in the
+        # line's UTF-8 form
+        self._automaton = (
+            ahocorasick_rs.BytesAhoCorasick([key.encode("utf-8") for key in keys], implementation=ahocorasick_rs.Implementation.DFA)
+            if keys
+            else None
+        )
         # Branch j (of rule _branch_rule[j]) as a bit; a line's mask has the bits of the branches
         # whose first atoms admit its first character AND last atoms its last one. Masks are
         # cached per character, the admitted rules per mask.
@@ -431,14 +438,23 @@ class RuleMatcher:
         if self._automaton is not None:
             # one scan over the batch (folded as re.IGNORECASE folds; ASCII lines by str.lower)
             table = _FOLD_TABLE
-            text = "\n".join([f.lower() if f.isascii() else f.translate(table) for f in (folded[i] for i in keep)])
-            hits = self._automaton.find_matches_as_indexes(text, overlapping=True)
+            parts = [f.lower() if f.isascii() else f.translate(table) for f in (folded[i] for i in keep)]
+            data = "\n".join(parts).encode("utf-8", "surrogatepass")
+            hits = self._automaton.find_matches_as_indexes(data, overlapping=True)
             if hits:
-                pair_line, pair_rule = self._literal_pairs(hits, scanned, folded)
+                # where each line starts in data (in bytes)
+                starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1))
+                if len(starts) != len(parts):  # a line with a "\n" of its own
+                    sizes = [len(part.encode("utf-8", "surrogatepass")) + 1 for part in parts]
+                    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+                pair_line, pair_rule = self._literal_pairs(hits, scanned, starts)
         # the edges admitted by each line's first and last characters
-        row_of = self._admitted_row
+        row_of, known = self._admitted_row, self._edge_rows
         rows = np.zeros(n, dtype=np.int64)
-        rows[scanned] = [row_of(f[:1], f[-1:]) for f in (folded[i] for i in keep)]
+        edge_rows = [known.get((f[:1], f[-1:])) for f in (folded[i] for i in keep)]
+        if None in edge_rows:
+            edge_rows = [row_of(folded[i][:1], folded[i][-1:]) if r is None else r for i, r in zip(keep, edge_rows)]
+        rows[scanned] = edge_rows
         if self._admitted_table is None:
             self._admitted_table = np.array(self._admitted_rules, dtype=bool).reshape(-1, n_rules)
         admitted = self._admitted_table
@@ -472,11 +488,10 @@ class RuleMatcher:
             at, ends = at[more], ends[more]
         return out.tolist()
 
-    def _literal_pairs(self, hits: list[tuple[int, int, int]], scanned: np.ndarray, folded: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(line, rule) candidate pairs from the automaton's (literal, start, end) hits."""
+    def _literal_pairs(self, hits: list[tuple[int, int, int]], scanned: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(line, rule) candidate pairs from the automaton's (literal, start, end) hits (byte
+        offsets in the scanned lines joined by "\n"; ``starts``: each line's first byte)."""
         found = np.array(hits, dtype=np.int64)
-        sizes = np.fromiter((len(folded[i]) + 1 for i in scanned.tolist()), dtype=np.int64, count=len(scanned))
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
         rows = np.searchsorted(starts, found[:, 2] - 1, side="right") - 1
         lits = found[:, 0]
         counts = self._lit_ptr[lits + 1] - self._lit_ptr[lits]
