@@ -552,8 +552,8 @@ def context_matrix_many(
 ) -> np.ndarray:
     """``context_vectors`` of many documents at once, as the rows of one array (see
     ``context_matrix_many_numpy``, the reference): one compiled pass per document
-    (``tasks.linekernels.context_kernel``), bit-identical to the reference (tests)."""
-    from tasks.linekernels import context_kernel
+    (``tasks.stages.linekernels.context_kernel``), bit-identical to the reference (tests)."""
+    from .linekernels import context_kernel
 
     z = np.ascontiguousarray(z, dtype=np.float64)
     n = len(z)

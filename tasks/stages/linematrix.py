@@ -265,7 +265,7 @@ def line_features_batch(
     ``repeated[i]``: whether the line occurs elsewhere in its document.
     The array is in Fortran order (one contiguous column per feature); ``np.ascontiguousarray``
     if rows are wanted contiguous. Not thread-safe on first use (builds a shared word index).
-    ``compiled``: the per-character counts by one compiled pass (``tasks.linekernels.scan_kernel``)
+    ``compiled``: the per-character counts by one compiled pass (``tasks.stages.linekernels.scan_kernel``)
     rather than array passes (``_scan_numpy``); the same numbers either way (tests).
     """
     global _VOCAB
@@ -560,8 +560,8 @@ _NONDIGIT_T = (_WEIGHT & 1 != 0) | _SPACE  # weight 0 for spaces, never inside a
 
 
 def _scan_compiled(u, bounds, first, doc_index, doc_slot, member, vocab):
-    """``_scan_numpy``'s counts by one pass over the code units (``tasks.linekernels.scan_kernel``)."""
-    from tasks.linekernels import scan_kernel
+    """``_scan_numpy``'s counts by one pass over the code units (``tasks.stages.linekernels.scan_kernel``)."""
+    from .linekernels import scan_kernel
 
     n = len(bounds) - 1
     base, hashes, word_of, columns, word_len, bucket_start, bucket_size, is_chrome, is_address = vocab.index()

@@ -2,7 +2,7 @@
 numpy/Python reference (kept beside it and compared in the tests).
 
 * ``context_kernel``: the context model's features of many documents
-  (``tasks.linefeatures.context_matrix_many``): windows, main block (Kadane), smoothing
+  (``linefeatures.context_matrix_many``): windows, main block (Kadane), smoothing
   (Viterbi), segments, core, runs and distances in one pass per document instead of ~40 array
   passes plus Python loops per document. Floats are computed with the same operations in the
   same order as the reference (numba without ``fastmath``: IEEE, no contraction), and the only
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# column indices of tasks.linefeatures.CONTEXT_FEATURES (checked at import by linefeatures)
+# column indices of linefeatures.CONTEXT_FEATURES (checked by the tests)
 _BIAS, _Z, _PREV1, _NEXT1, _PREV3, _NEXT3, _AROUND7, _IN_BLOCK, _LOG_BLOCK_DISTANCE, _MIN_NEIGHBOUR = range(10)
 (_POSITION, _IN_SEGMENT, _BEST_SEGMENT, _SEGMENT_SHARE, _LOG_SEGMENT_LINES, _TOP2_SEGMENT, _LOG_GOOD_BEFORE,
  _LOG_GOOD_AFTER, _MASS_BEFORE, _MASS_AFTER) = range(10, 20)
@@ -217,7 +217,7 @@ def context_kernel(z, p, lw, short, rule_prev, rule_next, rules_near, starts, en
                 nxt = j
 
 
-# flags of tasks.linematrix._FLAGS (checked by the tests)
+# flags of linematrix._FLAGS (checked by the tests)
 _F_BREAK, _F_SEPMID, _F_PIPE, _F_COMMA, _F_AT, _F_DATEDELIM, _F_DOT, _F_H, _F_FALLBACK = (
     1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 8, 1 << 9
 )
@@ -228,14 +228,14 @@ _SPACE_UNIT, _T, _P, _W = 0x20, ord("t"), ord("p"), ord("w")
 def scan_kernel(u, bounds, line_slot, space_t, lower_t, nondigit_t, upper_t, bad_t, cls_t, flags_t, decimal_t,
                 domain_next_t, base, hashes, word_of, columns, word_len, bucket_start, bucket_size, member, is_chrome,
                 is_address, formal, formal_len, counts):
-    """Per-line counts of ``tasks.linematrix._scan_numpy`` in one pass over the joined samples ``u``
+    """Per-line counts of ``linematrix._scan_numpy`` in one pass over the joined samples ``u``
     (UTF-16 code units, "\\n" at every ``bounds``). ``counts`` (lines x 16, zeros) gets: tokens,
     digit tokens, upper-case tokens, title-case tokens, function words, distinct chrome words,
     distinct address words (formal ones included), spaces, commas, sentence breaks, separators,
     chained separators, url, url check, fallback, first date delimiter (-1: none)."""
     n = len(bounds) - 1
     total = len(u)
-    shift = np.uint64(48)  # tasks.linematrix._BUCKET_BITS = 16
+    shift = np.uint64(48)  # linematrix._BUCKET_BITS = 16
     seen = np.empty(128, np.int64)
     n_formal = len(formal_len)
     for i in range(n):

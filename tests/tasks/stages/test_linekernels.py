@@ -1,4 +1,4 @@
-"""The compiled kernels (tasks/linekernels.py) give bit for bit what their numpy references give,
+"""The compiled kernels (tasks/stages/linekernels.py) give bit for bit what their numpy references give,
 on random documents and on the real pages of ../shared/eval."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import random
 
 import numpy as np
 
-from tasks import linefeatures as lf
-from tasks import linekernels as lk
+from corpusclean.tasks.stages import linefeatures as lf
+from corpusclean.tasks.stages import linekernels as lk
 from tests.conftest import require_shared
-from tests.tasks.test_linefeatures import _context_inputs
+from tests.tasks.stages.test_linefeatures import _context_inputs
 
 
 def _bits_equal(got: np.ndarray, want: np.ndarray) -> bool:
@@ -50,7 +50,7 @@ def test_context_kernel_equals_the_numpy_reference_on_random_documents():
 
 def test_context_kernel_equals_the_numpy_reference_on_real_pages(monkeypatch):
     """The inputs the classifier gives the context model on real pages: same matrix bit for bit."""
-    from tasks.boilerplate import BoilerplateClassifier, load_rule_packs
+    from corpusclean.tasks.stages.boilerplate import BoilerplateClassifier, load_rule_packs
 
     calls = []
     kernel = lf.context_matrix_many
@@ -75,7 +75,7 @@ def test_context_kernel_equals_the_numpy_reference_on_real_pages(monkeypatch):
 
 
 def test_scan_flags_are_those_of_linematrix():
-    from tasks import linematrix as lm
+    from corpusclean.tasks.stages import linematrix as lm
 
     for name in ("BREAK", "SEPMID", "PIPE", "COMMA", "AT", "DATEDELIM", "DOT", "H", "FALLBACK"):
         assert getattr(lk, "_F_" + name) == getattr(lm, "_F_" + name), name
@@ -88,8 +88,8 @@ def test_compiled_scan_equals_the_array_passes_on_real_pages():
     for bit, on every eval page (the per-line definition itself is test_linematrix's)."""
     from pathlib import Path
 
-    from tasks.linematrix import line_features_batch
-    from tests.tasks.test_linematrix import _page_batch
+    from corpusclean.tasks.stages.linematrix import line_features_batch
+    from tests.tasks.stages.test_linematrix import _page_batch
 
     paths: list[Path] = []
     for name in ("boilerplate", "boilerplate-gold"):
@@ -101,8 +101,8 @@ def test_compiled_scan_equals_the_array_passes_on_real_pages():
 
 
 def test_compiled_scan_equals_the_array_passes_on_hostile_lines():
-    from tasks.language import stopwords
-    from tasks.linematrix import line_features_batch
+    from corpusclean.tasks.stages.language import stopwords
+    from corpusclean.tasks.stages.linematrix import line_features_batch
 
     de, en = stopwords()["de"], stopwords()["en"]
     lines = [
