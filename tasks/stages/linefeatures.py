@@ -70,6 +70,7 @@ CLASSIFIER_REASONS = (
 
 _SAMPLE_CHARS = 100  # per-line evidence is taken on a line's first characters (bounded work)
 _LANG_SAMPLE_TOKENS = 150
+_MIN_LANG_CHARS = 9  # a line with the 5 words _language counts has at least 9 characters: shorter ones skip it
 SHORT_CHARS = 40  # "short line" for the context model and the reasons
 FEATURE_CHUNK = 16_384  # lines whose features are computed together (arrays of ~100 code points each)
 _LOG1P = [math.log1p(i) for i in range(1024)]
@@ -143,7 +144,7 @@ def document_language(lines: Sequence[str]) -> str | None:
     number of tokens. ``None`` when the evidence is thin: fewer than 8 function words, or
     fewer than one token in twenty (a language without a list, e.g. Polish or Russian).
     """
-    return _language(_tokens(line[:_SAMPLE_CHARS].lower()) for line in lines)
+    return _language(_tokens(line[:_SAMPLE_CHARS].lower()) for line in lines if len(line) >= _MIN_LANG_CHARS)
 
 
 def _language(lowered_lines) -> str | None:
@@ -269,12 +270,17 @@ def _line_vector(
 
 def _probabilities(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:
     """sigmoid(vector . weights) for each vector."""
+    return _probability_array(vectors, weights).tolist()
+
+
+def _probability_array(vectors, weights: Sequence[float]) -> np.ndarray:
+    """``_probabilities`` as an array (the same floats)."""
     w = np.asarray(weights, dtype=np.float64)
     z = np.asarray(vectors, dtype=np.float64).reshape(-1, len(w)) @ w
     with np.errstate(over="ignore"):
         p = 1.0 / (1.0 + np.exp(-z))
     p[z <= -500.0] = 0.0
-    return p.tolist()
+    return p
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1125,10 +1131,11 @@ class ContentClassifier:
                 continue
             doc = lines[start:end]
             chosen = index.tolist()
-            lang = _language(doc[i][:_SAMPLE_CHARS].lower().split() for i in chosen)
-            again = repeated_in_document(doc)
-            feature_lines.extend([doc[i] for i in chosen])
-            repeated.extend([again[i] for i in chosen])
+            chosen_lines = [doc[i] for i in chosen]
+            lang = _language(line[:_SAMPLE_CHARS].lower().split() for line in chosen_lines if len(line) >= _MIN_LANG_CHARS)
+            counts = Counter(doc)
+            feature_lines.extend(chosen_lines)
+            repeated.extend([counts[line] > 1 for line in chosen_lines])
             doc_index.extend([len(todo)] * m)
             doc_stop.append(stopwords().get(lang) if lang else None)
             positions.append(index + start)
@@ -1171,7 +1178,7 @@ class ContentClassifier:
         features = matrix[rows]
         z = scores[rows]
         context = context_matrix_many(z, features[:, _F["log_words"]], short, rule_prev, rule_next, rules_near, bounds)
-        probs = np.asarray(_probabilities(context, CONTEXT_WEIGHTS))
+        probs = _probability_array(context, CONTEXT_WEIGHTS)
 
         n = len(rows)
         local = np.arange(n) - np.repeat(at[:-1], page_sizes)
