@@ -552,17 +552,26 @@ def _log1p_table(size: int) -> np.ndarray:
 _LOG1P_LONG = _LOG1P_ARRAY
 
 
+#: Fewer rows than this are computed by the numpy paths (the same numbers): a small run never
+#: loads numba (~1 s per process from its cache, ~5 s of CPU to compile on a machine's first run).
+COMPILED_MIN_ROWS = 4096
+
+
 def context_matrix_many(
     z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
     rule_next: Sequence[bool], rules_near: Sequence[int], bounds: Sequence[tuple[int, int]],
+    compiled: bool | None = None,
 ) -> np.ndarray:
     """``context_vectors`` of many documents at once, as the rows of one array (see
     ``context_matrix_many_numpy``, the reference): one compiled pass per document
-    (``tasks.stages.linekernels.context_kernel``), bit-identical to the reference (tests)."""
+    (``tasks.stages.linekernels.context_kernel``), bit-identical to the reference (tests).
+    ``compiled``: whether to use the kernel (default: for ``COMPILED_MIN_ROWS`` rows or more)."""
+    n = len(z)
+    if not (compiled if compiled is not None else n >= COMPILED_MIN_ROWS):
+        return context_matrix_many_numpy(z, log_words, short, rule_prev, rule_next, rules_near, bounds)
     from .linekernels import context_kernel
 
     z = np.ascontiguousarray(z, dtype=np.float64)
-    n = len(z)
     X = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float64)
     if n == 0:
         return X

@@ -44,6 +44,7 @@ from .linefeatures import (
     _TRUNCATED_ENDS,
     ADDRESS_WORDS,
     CHROME_WORDS,
+    COMPILED_MIN_ROWS,
     LINE_FEATURES,
     _has_url,
     _log1p_of,
@@ -253,7 +254,7 @@ def _distinct_per_line(lines: np.ndarray, words: np.ndarray, n: int) -> np.ndarr
 
 def line_features_batch(
     lines: Sequence[str], doc_index: np.ndarray, doc_stop: Sequence[frozenset[str] | None], repeated: np.ndarray,
-    compiled: bool = True,
+    compiled: bool | None = None,
 ) -> np.ndarray:
     """The line model's features of many lines at once: a float64 array of shape
     ``(len(lines), len(LINE_FEATURES))`` whose row ``i`` is exactly
@@ -266,7 +267,8 @@ def line_features_batch(
     The array is in Fortran order (one contiguous column per feature); ``np.ascontiguousarray``
     if rows are wanted contiguous. Not thread-safe on first use (builds a shared word index).
     ``compiled``: the per-character counts by one compiled pass (``tasks.stages.linekernels.scan_kernel``)
-    rather than array passes (``_scan_numpy``); the same numbers either way (tests).
+    rather than array passes (``_scan_numpy``); the same numbers either way (tests). By default,
+    compiled for ``linefeatures.COMPILED_MIN_ROWS`` lines or more.
     """
     global _VOCAB
     n = len(lines)
@@ -309,6 +311,8 @@ def line_features_batch(
     member = np.zeros((max(len(stop_ids), 1), len(vocab.words)), dtype=bool)
     for k, ids in enumerate(stop_ids):
         member[k, ids] = True
+    if compiled is None:
+        compiled = n >= COMPILED_MIN_ROWS
     scan = _scan_compiled if compiled else _scan_numpy
     (n_tokens_raw, digits, caps, titles, stop_count, chrome, address, spaces, commas, breaks, separators, chained, url,
      url_check, fallback, date_lines, date_from) = scan(u, bounds, first, doc_index, doc_slot, member, vocab)

@@ -37,15 +37,15 @@ def test_context_kernel_equals_the_numpy_reference_on_random_documents():
     for _ in range(150):
         sizes = [rng.choice([1, 2, 3, 4, 7, 8, 15, 40, 200, 1300]) for _ in range(rng.randrange(1, 8))]
         joined, bounds = _joined([_context_inputs(rng, m) for m in sizes])
-        assert _bits_equal(lf.context_matrix_many(*joined, bounds), lf.context_matrix_many_numpy(*joined, bounds))
+        assert _bits_equal(lf.context_matrix_many(*joined, bounds, compiled=True), lf.context_matrix_many_numpy(*joined, bounds))
     # ties everywhere: equal scores, all short, all long, equal segment masses
     for z in ([0.0] * 9, [1.0, -1.0] * 6, [2.0] * 3 + [-3.0] * 3 + [2.0] * 3, [-600.0, 600.0, 0.0]):
         for short in (True, False):
             m = len(z)
             args = (z, [1.0] * m, [short] * m, [False, True] * (m // 2) + [False] * (m % 2), [False] * m, [2] * m)
-            assert _bits_equal(lf.context_matrix_many(*args, [(0, m)]), lf.context_matrix_many_numpy(*args, [(0, m)]))
+            assert _bits_equal(lf.context_matrix_many(*args, [(0, m)], compiled=True), lf.context_matrix_many_numpy(*args, [(0, m)]))
     empty = ([], [], [], [], [], [], [])
-    assert lf.context_matrix_many(*empty).shape == lf.context_matrix_many_numpy(*empty).shape
+    assert lf.context_matrix_many(*empty, compiled=True).shape == lf.context_matrix_many_numpy(*empty).shape
 
 
 def test_context_kernel_equals_the_numpy_reference_on_real_pages(monkeypatch):
@@ -55,9 +55,9 @@ def test_context_kernel_equals_the_numpy_reference_on_real_pages(monkeypatch):
     calls = []
     kernel = lf.context_matrix_many
 
-    def record(*args):
+    def record(*args, **kwargs):
         calls.append(args)
-        return kernel(*args)
+        return kernel(*args, **kwargs)
 
     monkeypatch.setattr(lf, "context_matrix_many", record)
     pages = require_shared("eval", "boilerplate", "pages")
@@ -71,7 +71,7 @@ def test_context_kernel_equals_the_numpy_reference_on_real_pages(monkeypatch):
     BoilerplateClassifier(load_rule_packs(["common", "en", "fr"]), lf.ContentClassifier()).classify_batch(lines, ranges)
     assert calls and sum(len(c[0]) for c in calls) > 10_000
     for args in calls:
-        assert _bits_equal(kernel(*args), lf.context_matrix_many_numpy(*args))
+        assert _bits_equal(kernel(*args, compiled=True), lf.context_matrix_many_numpy(*args))
 
 
 def test_scan_flags_are_those_of_linematrix():
@@ -117,4 +117,4 @@ def test_compiled_scan_equals_the_array_passes_on_hostile_lines():
     for stops in ([de, en, None], [None, None, None], [en, en, de]):
         args = (lines, doc_index, stops, repeated)
         assert _bits_equal(line_features_batch(*args, compiled=True), line_features_batch(*args, compiled=False))
-        assert _bits_equal(line_features_batch(*args), lf.line_features_reference(*args))
+        assert _bits_equal(line_features_batch(*args, compiled=True), lf.line_features_reference(*args))
