@@ -49,7 +49,7 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -70,6 +70,7 @@ CLASSIFIER_REASONS = (
 
 _SAMPLE_CHARS = 100  # per-line evidence is taken on a line's first characters (bounded work)
 _LANG_SAMPLE_TOKENS = 150
+_MIN_LANG_CHARS = 9  # a line with the 5 words _language counts has at least 9 characters: shorter ones skip it
 SHORT_CHARS = 40  # "short line" for the context model and the reasons
 FEATURE_CHUNK = 16_384  # lines whose features are computed together (arrays of ~100 code points each)
 _LOG1P = [math.log1p(i) for i in range(1024)]
@@ -143,7 +144,7 @@ def document_language(lines: Sequence[str]) -> str | None:
     number of tokens. ``None`` when the evidence is thin: fewer than 8 function words, or
     fewer than one token in twenty (a language without a list, e.g. Polish or Russian).
     """
-    return _language(_tokens(line[:_SAMPLE_CHARS].lower()) for line in lines)
+    return _language(_tokens(line[:_SAMPLE_CHARS].lower()) for line in lines if len(line) >= _MIN_LANG_CHARS)
 
 
 def _language(lowered_lines) -> str | None:
@@ -269,12 +270,17 @@ def _line_vector(
 
 def _probabilities(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:
     """sigmoid(vector . weights) for each vector."""
+    return _probability_array(vectors, weights).tolist()
+
+
+def _probability_array(vectors, weights: Sequence[float]) -> np.ndarray:
+    """``_probabilities`` as an array (the same floats)."""
     w = np.asarray(weights, dtype=np.float64)
     z = np.asarray(vectors, dtype=np.float64).reshape(-1, len(w)) @ w
     with np.errstate(over="ignore"):
         p = 1.0 / (1.0 + np.exp(-z))
     p[z <= -500.0] = 0.0
-    return p.tolist()
+    return p
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,7 +541,55 @@ def context_matrix(
     return context_matrix_many(z, log_words, short, rule_prev, rule_next, rules_near, [(0, len(z))])
 
 
+def _log1p_table(size: int) -> np.ndarray:
+    """log1p(k) for k < size, as ``_log1p_of`` gives it (the table, then ``math.log1p``)."""
+    global _LOG1P_LONG
+    if len(_LOG1P_LONG) < size:
+        _LOG1P_LONG = np.concatenate((_LOG1P_ARRAY, [math.log1p(k) for k in range(1024, max(size, 2 * len(_LOG1P_LONG)))]))
+    return _LOG1P_LONG
+
+
+_LOG1P_LONG = _LOG1P_ARRAY
+
+
+#: Fewer rows than this are computed by the numpy paths (the same numbers): a small run never
+#: loads numba (~1 s per process from its cache, ~5 s of CPU to compile on a machine's first run).
+COMPILED_MIN_ROWS = 4096
+
+
 def context_matrix_many(
+    z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
+    rule_next: Sequence[bool], rules_near: Sequence[int], bounds: Sequence[tuple[int, int]],
+    compiled: bool | None = None,
+) -> np.ndarray:
+    """``context_vectors`` of many documents at once, as the rows of one array (see
+    ``context_matrix_many_numpy``, the reference): one compiled pass per document
+    (``tasks.stages.linekernels.context_kernel``), bit-identical to the reference (tests).
+    ``compiled``: whether to use the kernel (default: for ``COMPILED_MIN_ROWS`` rows or more)."""
+    n = len(z)
+    if not (compiled if compiled is not None else n >= COMPILED_MIN_ROWS):
+        return context_matrix_many_numpy(z, log_words, short, rule_prev, rule_next, rules_near, bounds)
+    from .linekernels import context_kernel
+
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    X = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float64)
+    if n == 0:
+        return X
+    starts = np.array([a for a, _ in bounds], dtype=np.int64)
+    ends = np.array([b for _, b in bounds], dtype=np.int64)
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-z))
+    p[z <= -500.0] = 0.0
+    context_kernel(
+        z, p, np.ascontiguousarray(log_words, dtype=np.float64), np.ascontiguousarray(short, dtype=bool),
+        np.ascontiguousarray(rule_prev, dtype=bool), np.ascontiguousarray(rule_next, dtype=bool),
+        np.ascontiguousarray(rules_near, dtype=np.int64), starts, ends, _log1p_table(int((ends - starts).max()) + 2),
+        _SHORT_WEIGHT, _EMISSION_FLOOR, _SWITCH_COST, X,
+    )
+    return X
+
+
+def context_matrix_many_numpy(
     z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
     rule_next: Sequence[bool], rules_near: Sequence[int], bounds: Sequence[tuple[int, int]],
 ) -> np.ndarray:
@@ -817,6 +871,9 @@ class LineScores:
     link_like: list[bool] | None = None  # a URL/handle, or 2+ separators (from the line features)
 
 
+_MARKER_MEMO = 50_000
+
+
 @dataclass(frozen=True)
 class CommentThreads:
     """Where reader comments start under an article (``tasks/stages/lang/comment_markers.toml``)."""
@@ -829,6 +886,8 @@ class CommentThreads:
     min_words_before: int = 300
     max_chars: int = 150
     button_chars: int = 60
+    # is_marker of short lines (menus repeat from page to page), two generations of _MARKER_MEMO
+    _memo: list = field(default_factory=lambda: [{}, {}], repr=False, compare=False, hash=False)
 
     def is_marker(self, line: str) -> bool:
         if ":" in line:
@@ -838,12 +897,35 @@ class CommentThreads:
                 return True
         return len(line) <= self.button_chars and self.buttons.fullmatch(line) is not None
 
+    def markers(self, lines: Sequence[str]) -> list[int]:
+        """The indexes of the lines that are markers (``is_marker``): a line without ":" longer
+        than ``button_chars`` is none; short lines' answers are remembered."""
+        is_marker = self.is_marker
+        memo, old = self._memo
+        limit = max(self.button_chars, self.max_chars)
+        found = []
+        for i, line in enumerate(lines):
+            if len(line) > limit:
+                if ":" in line and line.endswith(":") and is_marker(line):
+                    found.append(i)
+                continue
+            answer = memo.get(line)
+            if answer is None:
+                answer = old.get(line)
+                if answer is None:
+                    answer = is_marker(line)
+                memo[line] = answer
+            if answer:
+                found.append(i)
+        if len(memo) >= _MARKER_MEMO:
+            self._memo[:] = [{}, memo]
+        return found
+
     def start(self, lines: Sequence[str], reasons: Sequence[str | None]) -> int | None:
         """The first line of the comment thread of a page whose lines kept so far have
         ``reasons[i] is None``, or ``None``: the first marker with ``min_markers - 1`` more within
         ``window`` lines, after at least ``min_words_before`` kept words."""
-        is_marker = self.is_marker
-        found = [i for i, line in enumerate(lines) if is_marker(line)]
+        found = self.markers(lines)
         if len(found) < self.min_markers:
             return None
         need = self.min_markers - 1
@@ -1058,10 +1140,11 @@ class ContentClassifier:
                 continue
             doc = lines[start:end]
             chosen = index.tolist()
-            lang = _language(doc[i][:_SAMPLE_CHARS].lower().split() for i in chosen)
-            again = repeated_in_document(doc)
-            feature_lines.extend([doc[i] for i in chosen])
-            repeated.extend([again[i] for i in chosen])
+            chosen_lines = [doc[i] for i in chosen]
+            lang = _language(line[:_SAMPLE_CHARS].lower().split() for line in chosen_lines if len(line) >= _MIN_LANG_CHARS)
+            counts = Counter(doc)
+            feature_lines.extend(chosen_lines)
+            repeated.extend([counts[line] > 1 for line in chosen_lines])
             doc_index.extend([len(todo)] * m)
             doc_stop.append(stopwords().get(lang) if lang else None)
             positions.append(index + start)
@@ -1104,7 +1187,7 @@ class ContentClassifier:
         features = matrix[rows]
         z = scores[rows]
         context = context_matrix_many(z, features[:, _F["log_words"]], short, rule_prev, rule_next, rules_near, bounds)
-        probs = np.asarray(_probabilities(context, CONTEXT_WEIGHTS))
+        probs = _probability_array(context, CONTEXT_WEIGHTS)
 
         n = len(rows)
         local = np.arange(n) - np.repeat(at[:-1], page_sizes)

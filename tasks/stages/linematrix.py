@@ -44,6 +44,7 @@ from .linefeatures import (
     _TRUNCATED_ENDS,
     ADDRESS_WORDS,
     CHROME_WORDS,
+    COMPILED_MIN_ROWS,
     LINE_FEATURES,
     _has_url,
     _log1p_of,
@@ -252,7 +253,8 @@ def _distinct_per_line(lines: np.ndarray, words: np.ndarray, n: int) -> np.ndarr
 
 
 def line_features_batch(
-    lines: Sequence[str], doc_index: np.ndarray, doc_stop: Sequence[frozenset[str] | None], repeated: np.ndarray
+    lines: Sequence[str], doc_index: np.ndarray, doc_stop: Sequence[frozenset[str] | None], repeated: np.ndarray,
+    compiled: bool | None = None,
 ) -> np.ndarray:
     """The line model's features of many lines at once: a float64 array of shape
     ``(len(lines), len(LINE_FEATURES))`` whose row ``i`` is exactly
@@ -264,6 +266,9 @@ def line_features_batch(
     ``repeated[i]``: whether the line occurs elsewhere in its document.
     The array is in Fortran order (one contiguous column per feature); ``np.ascontiguousarray``
     if rows are wanted contiguous. Not thread-safe on first use (builds a shared word index).
+    ``compiled``: the per-character counts by one compiled pass (``tasks.stages.linekernels.scan_kernel``)
+    rather than array passes (``_scan_numpy``); the same numbers either way (tests). By default,
+    compiled for ``linefeatures.COMPILED_MIN_ROWS`` lines or more.
     """
     global _VOCAB
     n = len(lines)
@@ -290,32 +295,7 @@ def line_features_batch(
     end = bounds[1:]  # one past its last
     short = lens <= _SAMPLE_CHARS
 
-    # --- tokens
-    space = _SPACE.take(u)
-    token_start = np.flatnonzero(space[:-1] & ~space[1:]) + 1
-    token_end = np.flatnonzero(~space[:-1] & space[1:]) + 1
-    n_tokens_raw = np.diff(np.searchsorted(token_start, bounds))
-    token_line = np.repeat(np.arange(n), n_tokens_raw)
-    n_tokens = np.maximum(n_tokens_raw, 1)
-    token_len = token_end - token_start
-
-    # per-token counters: non-digits, upper, lower/title, cased, title-case violations
-    cls = _CLS.take(u)
-    counters = _WEIGHT.take(u)
-    counters[1:] += _VIOLATION.take(cls[1:] * np.uint8(3) + cls[:-1])
-    sums = np.add.reduceat(counters, token_start) if len(token_start) else np.zeros(0, dtype=np.uint32)
-    nondigit = sums & 0xFF
-    upper = (sums >> 8) & 0xFF
-    bad = (sums >> 16) & 0xFF
-    violations = sums >> 24
-    is_digit = nondigit == 0
-    is_upper = (bad == 0) & (upper > 0)
-    is_title = (violations == 0) & ((upper | bad) > 0)  # at least one cased character
-    digits = np.bincount(token_line, weights=is_digit, minlength=n)
-    caps = np.bincount(token_line, weights=is_upper, minlength=n)
-    titles = np.bincount(token_line, weights=is_title, minlength=n)
-
-    # --- word lists: hash of each lower-cased token, verified on hits
+    # --- the documents' function-word lists (slots of a membership table)
     slots = {}
     doc_slot = np.zeros(len(doc_stop), dtype=np.int64)
     stop_ids = []
@@ -328,111 +308,15 @@ def line_features_batch(
             k = slots[id(stop)] = len(stop_ids)
             stop_ids.append(vocab.stop_ids(stop))
         doc_slot[d] = k
-    base, hashes, word_of, columns, word_len, bucket_start, bucket_size, is_chrome, is_address = vocab.index()
-    powers, inverses = _powers(base, total)
-    lowered = _HASH_VALUE.take(u)
-    with np.errstate(over="ignore"):
-        h = np.add.reduceat(lowered * powers[:total], token_start) if len(token_start) else np.zeros(0, np.uint64)
-        h *= inverses[token_start]
-    # buckets by the top bits of the hash: almost all hold at most one word
-    bucket = (h >> np.uint64(64 - _BUCKET_BITS)).astype(np.intp)
-    size = bucket_size[bucket]
-    single = np.flatnonzero(size == 1)
-    pos_single = bucket_start[bucket[single]]
-    found = hashes[pos_single] == h[single]
-    single, pos_single = single[found], pos_single[found]
-    multi = np.flatnonzero(size > 1)
-    pos_multi = np.minimum(np.searchsorted(hashes, h[multi]), len(hashes) - 1)
-    found = hashes[pos_multi] == h[multi]
-    cand = np.concatenate([single, multi[found]])
-    words = word_of[np.concatenate([pos_single, pos_multi[found]])]
-    # verified code unit by code unit (longest first: column j compares the tokens longer than j)
-    length = token_len[cand]
-    keep = word_len[words] == length
-    order = np.argsort(-length[keep], kind="stable")
-    cand, words, length = cand[keep][order], words[keep][order], length[keep][order]
-    starts = token_start[cand]
-    wrong = np.zeros(len(cand), dtype=bool)
-    longer = np.searchsorted(-length, -np.arange(int(length[0]) if len(cand) else 0), side="left")
-    for j, m in enumerate(longer.tolist()):  # m: tokens longer than j
-        wrong[:m] |= lowered[starts[:m] + j] != columns[j][words[:m]]
-    hit_token, hit_word = cand[~wrong], words[~wrong]
-    hit_line = token_line[hit_token]
-
     member = np.zeros((max(len(stop_ids), 1), len(vocab.words)), dtype=bool)
     for k, ids in enumerate(stop_ids):
         member[k, ids] = True
-    hit_slot = doc_slot[doc_index[hit_line]]
-    is_stop = (hit_slot >= 0) & member[np.maximum(hit_slot, 0), hit_word]
-    stop_count = np.bincount(hit_line[is_stop], minlength=n)
-    sel = is_chrome[hit_word]
-    chrome = _distinct_per_line(hit_line[sel], hit_word[sel], n)
-    sel = is_address[hit_word]
-    address = _distinct_per_line(hit_line[sel], hit_word[sel], n)
-
-    # _FORMAL_ADDRESS among tokens[1:] (case-sensitive, ASCII words of 3 to 5 letters)
-    formal_words = sorted(_FORMAL_ADDRESS)
-    f_width = max(map(len, formal_words))
-    f_matrix = np.zeros((len(formal_words), f_width), dtype=np.uint16)
-    for k, w in enumerate(formal_words):
-        f_matrix[k, : len(w)] = [ord(c) for c in w]
-    f_len = np.array([len(w) for w in formal_words])
-    initials = np.zeros(_BMP, dtype=bool)
-    initials[[ord(w[0]) for w in formal_words]] = True
-    not_first = np.zeros(len(token_start), dtype=bool)
-    not_first[1:] = token_line[1:] == token_line[:-1]
-    fc = np.flatnonzero(initials[u[token_start]] & not_first & (token_len >= f_len.min()) & (token_len <= f_width))
-    if len(fc):
-        fidx = np.minimum(token_start[fc][:, None] + np.arange(f_width), total - 1)
-        chars = u[fidx]
-        fcols = np.arange(f_width)
-        eq = ((chars[:, None, :] == f_matrix[None, :, :]) | (fcols >= f_len[None, :, None])).all(axis=2)
-        eq &= token_len[fc][:, None] == f_len[None, :]
-        ti, wi = np.nonzero(eq)
-        address += _distinct_per_line(token_line[fc[ti]], wi.astype(np.int64), n)
-
-    # --- sparse punctuation
-    flags = _FLAGS.take(u)
-    sp_pos = np.flatnonzero(flags)
-    sp_flags = flags[sp_pos]
-    sp_line = np.repeat(np.arange(n), np.diff(np.searchsorted(sp_pos, bounds)))
-    nxt = u[np.minimum(sp_pos + 1, total - 1)]
-    prv = u[sp_pos - 1]  # position 0 is "\n", never flagged
-
-    fallback = np.zeros(n, dtype=bool)
-    fallback[sp_line[(sp_flags & _F_FALLBACK) != 0]] = True
-
-    spaces = np.add.reduceat((u == _SP).view(np.int8), bounds[:-1], dtype=np.int64)
-    commas = np.bincount(sp_line[(sp_flags & _F_COMMA) != 0], minlength=n)
-    breaks = np.bincount(sp_line[((sp_flags & _F_BREAK) != 0) & (nxt == _SP)], minlength=n)
-    triple = ((sp_flags & _F_SEPMID) != 0) & (nxt == _SP) & (prv == _SP)
-    triple_pos = sp_pos[triple]
-    separators = np.bincount(sp_line[triple], minlength=n) + np.bincount(sp_line[(sp_flags & _F_PIPE) != 0], minlength=n)
-    chained = np.unique(sp_line[triple][1:][np.diff(triple_pos) == 2]) if len(triple_pos) > 1 else np.zeros(0, np.int64)
-
-    url = np.zeros(n, dtype=bool)
-    url[sp_line[(sp_flags & _F_AT) != 0]] = True
-    hp = sp_pos[(sp_flags & _F_H) != 0]
-    if len(hp):
-        w = _LOWER[u[np.minimum(hp[:, None] + np.arange(1, 4), total - 1)]]
-        http = (w[:, 0] == ord("t")) & (w[:, 1] == ord("t")) & (w[:, 2] == ord("p"))
-        url[sp_line[(sp_flags & _F_H) != 0][http]] = True
-    dots = (sp_flags & _F_DOT) != 0
-    dp = sp_pos[dots]
-    url_check = np.zeros(n, dtype=bool)
-    if len(dp):
-        w = _LOWER[u[np.maximum(dp[:, None] - np.arange(1, 4), 0)]]
-        www = (w[:, 0] == ord("w")) & (w[:, 1] == ord("w")) & (w[:, 2] == ord("w"))
-        url[sp_line[dots][www]] = True
-        url_check[sp_line[dots][_DOMAIN_NEXT_T[_LOWER[nxt[dots]]]]] = True
-    # a date or a time has a delimiter between digits; its match starts at most 4 code units before
-    # the first such delimiter of the line (searching from there, \b still sees the character before)
-    delim = ((sp_flags & _F_DATEDELIM) != 0) & _DECIMAL_T[prv] & _DECIMAL_T[nxt]
-    date_line = sp_line[delim]
-    date_first = np.ones(len(date_line), dtype=bool)
-    date_first[1:] = date_line[1:] != date_line[:-1]
-    date_lines = date_line[date_first].tolist()
-    date_from = np.maximum(sp_pos[delim][date_first] - first[date_line[date_first]] - 4, 0).tolist()
+    if compiled is None:
+        compiled = n >= COMPILED_MIN_ROWS
+    scan = _scan_compiled if compiled else _scan_numpy
+    (n_tokens_raw, digits, caps, titles, stop_count, chrome, address, spaces, commas, breaks, separators, chained, url,
+     url_check, fallback, date_lines, date_from) = scan(u, bounds, first, doc_index, doc_slot, member, vocab)
+    n_tokens = np.maximum(n_tokens_raw, 1)
 
     # --- first and last characters
     first_char = u[first]
@@ -530,3 +414,171 @@ def line_features_batch(
         stop = doc_stop[doc_index[i]]
         out[i] = _line_vector(line, s, lower, s.split(), lower.split(), stop, bool(repeated[i]))
     return out
+
+
+def _scan_numpy(u, bounds, first, doc_index, doc_slot, member, vocab):
+    """The per-line counts that need the code units (tokens, word lists, punctuation), as array
+    passes over the joined samples ``u`` (the reference of ``_scan_compiled``)."""
+    n = len(bounds) - 1
+    total = len(u)
+    # --- tokens
+    space = _SPACE.take(u)
+    token_start = np.flatnonzero(space[:-1] & ~space[1:]) + 1
+    token_end = np.flatnonzero(~space[:-1] & space[1:]) + 1
+    n_tokens_raw = np.diff(np.searchsorted(token_start, bounds))
+    token_line = np.repeat(np.arange(n), n_tokens_raw)
+    n_tokens = np.maximum(n_tokens_raw, 1)
+    token_len = token_end - token_start
+
+    # per-token counters: non-digits, upper, lower/title, cased, title-case violations
+    cls = _CLS.take(u)
+    counters = _WEIGHT.take(u)
+    counters[1:] += _VIOLATION.take(cls[1:] * np.uint8(3) + cls[:-1])
+    sums = np.add.reduceat(counters, token_start) if len(token_start) else np.zeros(0, dtype=np.uint32)
+    nondigit = sums & 0xFF
+    upper = (sums >> 8) & 0xFF
+    bad = (sums >> 16) & 0xFF
+    violations = sums >> 24
+    is_digit = nondigit == 0
+    is_upper = (bad == 0) & (upper > 0)
+    is_title = (violations == 0) & ((upper | bad) > 0)  # at least one cased character
+    digits = np.bincount(token_line, weights=is_digit, minlength=n)
+    caps = np.bincount(token_line, weights=is_upper, minlength=n)
+    titles = np.bincount(token_line, weights=is_title, minlength=n)
+
+    # --- word lists: hash of each lower-cased token, verified on hits
+    base, hashes, word_of, columns, word_len, bucket_start, bucket_size, is_chrome, is_address = vocab.index()
+    powers, inverses = _powers(base, total)
+    lowered = _HASH_VALUE.take(u)
+    with np.errstate(over="ignore"):
+        h = np.add.reduceat(lowered * powers[:total], token_start) if len(token_start) else np.zeros(0, np.uint64)
+        h *= inverses[token_start]
+    # buckets by the top bits of the hash: almost all hold at most one word
+    bucket = (h >> np.uint64(64 - _BUCKET_BITS)).astype(np.intp)
+    size = bucket_size[bucket]
+    single = np.flatnonzero(size == 1)
+    pos_single = bucket_start[bucket[single]]
+    found = hashes[pos_single] == h[single]
+    single, pos_single = single[found], pos_single[found]
+    multi = np.flatnonzero(size > 1)
+    pos_multi = np.minimum(np.searchsorted(hashes, h[multi]), len(hashes) - 1)
+    found = hashes[pos_multi] == h[multi]
+    cand = np.concatenate([single, multi[found]])
+    words = word_of[np.concatenate([pos_single, pos_multi[found]])]
+    # verified code unit by code unit (longest first: column j compares the tokens longer than j)
+    length = token_len[cand]
+    keep = word_len[words] == length
+    order = np.argsort(-length[keep], kind="stable")
+    cand, words, length = cand[keep][order], words[keep][order], length[keep][order]
+    starts = token_start[cand]
+    wrong = np.zeros(len(cand), dtype=bool)
+    longer = np.searchsorted(-length, -np.arange(int(length[0]) if len(cand) else 0), side="left")
+    for j, m in enumerate(longer.tolist()):  # m: tokens longer than j
+        wrong[:m] |= lowered[starts[:m] + j] != columns[j][words[:m]]
+    hit_token, hit_word = cand[~wrong], words[~wrong]
+    hit_line = token_line[hit_token]
+
+    hit_slot = doc_slot[doc_index[hit_line]]
+    is_stop = (hit_slot >= 0) & member[np.maximum(hit_slot, 0), hit_word]
+    stop_count = np.bincount(hit_line[is_stop], minlength=n)
+    sel = is_chrome[hit_word]
+    chrome = _distinct_per_line(hit_line[sel], hit_word[sel], n)
+    sel = is_address[hit_word]
+    address = _distinct_per_line(hit_line[sel], hit_word[sel], n)
+
+    # _FORMAL_ADDRESS among tokens[1:] (case-sensitive, ASCII words of 3 to 5 letters)
+    formal_words = sorted(_FORMAL_ADDRESS)
+    f_width = max(map(len, formal_words))
+    f_matrix = np.zeros((len(formal_words), f_width), dtype=np.uint16)
+    for k, w in enumerate(formal_words):
+        f_matrix[k, : len(w)] = [ord(c) for c in w]
+    f_len = np.array([len(w) for w in formal_words])
+    initials = np.zeros(_BMP, dtype=bool)
+    initials[[ord(w[0]) for w in formal_words]] = True
+    not_first = np.zeros(len(token_start), dtype=bool)
+    not_first[1:] = token_line[1:] == token_line[:-1]
+    fc = np.flatnonzero(initials[u[token_start]] & not_first & (token_len >= f_len.min()) & (token_len <= f_width))
+    if len(fc):
+        fidx = np.minimum(token_start[fc][:, None] + np.arange(f_width), total - 1)
+        chars = u[fidx]
+        fcols = np.arange(f_width)
+        eq = ((chars[:, None, :] == f_matrix[None, :, :]) | (fcols >= f_len[None, :, None])).all(axis=2)
+        eq &= token_len[fc][:, None] == f_len[None, :]
+        ti, wi = np.nonzero(eq)
+        address += _distinct_per_line(token_line[fc[ti]], wi.astype(np.int64), n)
+
+    # --- sparse punctuation
+    flags = _FLAGS.take(u)
+    sp_pos = np.flatnonzero(flags)
+    sp_flags = flags[sp_pos]
+    sp_line = np.repeat(np.arange(n), np.diff(np.searchsorted(sp_pos, bounds)))
+    nxt = u[np.minimum(sp_pos + 1, total - 1)]
+    prv = u[sp_pos - 1]  # position 0 is "\n", never flagged
+
+    fallback = np.zeros(n, dtype=bool)
+    fallback[sp_line[(sp_flags & _F_FALLBACK) != 0]] = True
+
+    spaces = np.add.reduceat((u == _SP).view(np.int8), bounds[:-1], dtype=np.int64)
+    commas = np.bincount(sp_line[(sp_flags & _F_COMMA) != 0], minlength=n)
+    breaks = np.bincount(sp_line[((sp_flags & _F_BREAK) != 0) & (nxt == _SP)], minlength=n)
+    triple = ((sp_flags & _F_SEPMID) != 0) & (nxt == _SP) & (prv == _SP)
+    triple_pos = sp_pos[triple]
+    separators = np.bincount(sp_line[triple], minlength=n) + np.bincount(sp_line[(sp_flags & _F_PIPE) != 0], minlength=n)
+    chained = np.unique(sp_line[triple][1:][np.diff(triple_pos) == 2]) if len(triple_pos) > 1 else np.zeros(0, np.int64)
+
+    url = np.zeros(n, dtype=bool)
+    url[sp_line[(sp_flags & _F_AT) != 0]] = True
+    hp = sp_pos[(sp_flags & _F_H) != 0]
+    if len(hp):
+        w = _LOWER[u[np.minimum(hp[:, None] + np.arange(1, 4), total - 1)]]
+        http = (w[:, 0] == ord("t")) & (w[:, 1] == ord("t")) & (w[:, 2] == ord("p"))
+        url[sp_line[(sp_flags & _F_H) != 0][http]] = True
+    dots = (sp_flags & _F_DOT) != 0
+    dp = sp_pos[dots]
+    url_check = np.zeros(n, dtype=bool)
+    if len(dp):
+        w = _LOWER[u[np.maximum(dp[:, None] - np.arange(1, 4), 0)]]
+        www = (w[:, 0] == ord("w")) & (w[:, 1] == ord("w")) & (w[:, 2] == ord("w"))
+        url[sp_line[dots][www]] = True
+        url_check[sp_line[dots][_DOMAIN_NEXT_T[_LOWER[nxt[dots]]]]] = True
+    # a date or a time has a delimiter between digits; its match starts at most 4 code units before
+    # the first such delimiter of the line (searching from there, \b still sees the character before)
+    delim = ((sp_flags & _F_DATEDELIM) != 0) & _DECIMAL_T[prv] & _DECIMAL_T[nxt]
+    date_line = sp_line[delim]
+    date_first = np.ones(len(date_line), dtype=bool)
+    date_first[1:] = date_line[1:] != date_line[:-1]
+    date_lines = date_line[date_first].tolist()
+    date_from = np.maximum(sp_pos[delim][date_first] - first[date_line[date_first]] - 4, 0).tolist()
+    return (n_tokens_raw, digits, caps, titles, stop_count, chrome, address, spaces, commas, breaks, separators,
+            chained, url, url_check, fallback, date_lines, date_from)
+
+
+_FORMAL_WORDS = sorted(_FORMAL_ADDRESS)
+_FORMAL_MATRIX = np.zeros((len(_FORMAL_WORDS), max(map(len, _FORMAL_WORDS))), dtype=np.uint16)
+for _k, _w in enumerate(_FORMAL_WORDS):
+    _FORMAL_MATRIX[_k, : len(_w)] = [ord(c) for c in _w]
+_FORMAL_LEN = np.array([len(w) for w in _FORMAL_WORDS], dtype=np.int64)
+_UPPER_T = (_WEIGHT >> 8) & 1 != 0
+_BAD_T = (_WEIGHT >> 16) & 1 != 0
+_NONDIGIT_T = (_WEIGHT & 1 != 0) | _SPACE  # weight 0 for spaces, never inside a token
+
+
+def _scan_compiled(u, bounds, first, doc_index, doc_slot, member, vocab):
+    """``_scan_numpy``'s counts by one pass over the code units (``tasks.stages.linekernels.scan_kernel``)."""
+    from .linekernels import scan_kernel
+
+    n = len(bounds) - 1
+    base, hashes, word_of, columns, word_len, bucket_start, bucket_size, is_chrome, is_address = vocab.index()
+    line_slot = doc_slot[doc_index]
+    counts = np.zeros((n, 16), dtype=np.int64)
+    scan_kernel(
+        u, bounds, line_slot, _SPACE, _HASH_VALUE, _NONDIGIT_T, _UPPER_T, _BAD_T, _CLS, _FLAGS, _DECIMAL_T, _DOMAIN_NEXT_T,
+        np.uint64(base), hashes, word_of, columns, word_len, bucket_start.astype(np.int64), bucket_size.astype(np.int64),
+        member, is_chrome, is_address, _FORMAL_MATRIX, _FORMAL_LEN, counts,
+    )
+    c = counts.T
+    date_lines = np.flatnonzero(c[15] >= 0)
+    return (
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10].copy(), np.flatnonzero(c[11]), c[12] != 0,
+        c[13] != 0, c[14] != 0, date_lines.tolist(), c[15][date_lines].tolist(),
+    )

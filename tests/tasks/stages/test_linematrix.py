@@ -23,8 +23,12 @@ def _reference(lines, doc_index, doc_stop, repeated) -> np.ndarray:
 
 
 def _assert_same(lines, doc_index, doc_stop, repeated) -> None:
-    got = line_features_batch(lines, np.asarray(doc_index), doc_stop, np.asarray(repeated, dtype=bool))
     want = _reference(lines, doc_index, doc_stop, repeated)
+    for compiled in (True, False):  # the compiled scan (tasks/stages/linekernels.py) and the array passes
+        _assert_rows(line_features_batch(lines, np.asarray(doc_index), doc_stop, np.asarray(repeated, dtype=bool), compiled), want, lines)
+
+
+def _assert_rows(got, want, lines) -> None:
     assert got.shape == want.shape and got.dtype == np.float64
     same = got.view(np.uint64) == want.view(np.uint64)  # bit for bit
     if not same.all():

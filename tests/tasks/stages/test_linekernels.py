@@ -1,0 +1,120 @@
+"""The compiled kernels (tasks/stages/linekernels.py) give bit for bit what their numpy references give,
+on random documents and on the real pages of ../shared/eval."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from corpusclean.tasks.stages import linefeatures as lf
+from corpusclean.tasks.stages import linekernels as lk
+from tests.conftest import require_shared
+from tests.tasks.stages.test_linefeatures import _context_inputs
+
+
+def _bits_equal(got: np.ndarray, want: np.ndarray) -> bool:
+    return got.shape == want.shape and bool((got.view(np.uint64) == want.view(np.uint64)).all())
+
+
+def test_context_columns_are_the_features_of_linefeatures():
+    for k, name in enumerate(lf.CONTEXT_FEATURES):
+        assert getattr(lk, "_" + name.upper()) == k, name
+    assert lk.N_CONTEXT == len(lf.CONTEXT_FEATURES)
+
+
+def _joined(docs):
+    joined = [sum((list(d[k]) for d in docs), []) for k in range(6)]
+    bounds, at = [], 0
+    for d in docs:
+        bounds.append((at, at + len(d[0])))
+        at += len(d[0])
+    return joined, bounds
+
+
+def test_context_kernel_equals_the_numpy_reference_on_random_documents():
+    rng = random.Random(5)
+    for _ in range(150):
+        sizes = [rng.choice([1, 2, 3, 4, 7, 8, 15, 40, 200, 1300]) for _ in range(rng.randrange(1, 8))]
+        joined, bounds = _joined([_context_inputs(rng, m) for m in sizes])
+        assert _bits_equal(lf.context_matrix_many(*joined, bounds, compiled=True), lf.context_matrix_many_numpy(*joined, bounds))
+    # ties everywhere: equal scores, all short, all long, equal segment masses
+    for z in ([0.0] * 9, [1.0, -1.0] * 6, [2.0] * 3 + [-3.0] * 3 + [2.0] * 3, [-600.0, 600.0, 0.0]):
+        for short in (True, False):
+            m = len(z)
+            args = (z, [1.0] * m, [short] * m, [False, True] * (m // 2) + [False] * (m % 2), [False] * m, [2] * m)
+            assert _bits_equal(lf.context_matrix_many(*args, [(0, m)], compiled=True), lf.context_matrix_many_numpy(*args, [(0, m)]))
+    empty = ([], [], [], [], [], [], [])
+    assert lf.context_matrix_many(*empty, compiled=True).shape == lf.context_matrix_many_numpy(*empty).shape
+
+
+def test_context_kernel_equals_the_numpy_reference_on_real_pages(monkeypatch):
+    """The inputs the classifier gives the context model on real pages: same matrix bit for bit."""
+    from corpusclean.tasks.stages.boilerplate import BoilerplateClassifier, load_rule_packs
+
+    calls = []
+    kernel = lf.context_matrix_many
+
+    def record(*args, **kwargs):
+        calls.append(args)
+        return kernel(*args, **kwargs)
+
+    monkeypatch.setattr(lf, "context_matrix_many", record)
+    pages = require_shared("eval", "boilerplate", "pages")
+    paths = sorted(pages.glob("*.raw.txt"))[::6]
+    lines, ranges = [], []
+    for path in paths:
+        page = [line.strip() for line in path.read_text(encoding="utf-8").split("\n")]
+        page = [line for line in page if line]
+        ranges.append((len(lines), len(lines) + len(page)))
+        lines += page
+    BoilerplateClassifier(load_rule_packs(["common", "en", "fr"]), lf.ContentClassifier()).classify_batch(lines, ranges)
+    assert calls and sum(len(c[0]) for c in calls) > 10_000
+    for args in calls:
+        assert _bits_equal(kernel(*args, compiled=True), lf.context_matrix_many_numpy(*args))
+
+
+def test_scan_flags_are_those_of_linematrix():
+    from corpusclean.tasks.stages import linematrix as lm
+
+    for name in ("BREAK", "SEPMID", "PIPE", "COMMA", "AT", "DATEDELIM", "DOT", "H", "FALLBACK"):
+        assert getattr(lk, "_F_" + name) == getattr(lm, "_F_" + name), name
+    assert lm._BUCKET_BITS == 16  # scan_kernel's bucket shift is 48
+    assert lm._FLAGS[ord("\n")] == 0 and lm._SPACE[ord("\n")] and lm._CLS[lm._SPACE].max() == 0
+
+
+def test_compiled_scan_equals_the_array_passes_on_real_pages():
+    """line_features_batch with the compiled scan and with the numpy passes: the same matrix bit
+    for bit, on every eval page (the per-line definition itself is test_linematrix's)."""
+    from pathlib import Path
+
+    from corpusclean.tasks.stages.linematrix import line_features_batch
+    from tests.tasks.stages.test_linematrix import _page_batch
+
+    paths: list[Path] = []
+    for name in ("boilerplate", "boilerplate-gold"):
+        paths += sorted(require_shared("eval", name, "pages").glob("*.raw.txt"))
+    for k in range(0, len(paths), 800):
+        lines, doc_index, doc_stop, repeated = _page_batch(paths[k : k + 800])
+        args = (lines, np.asarray(doc_index), doc_stop, np.asarray(repeated, dtype=bool))
+        assert _bits_equal(line_features_batch(*args, compiled=True), line_features_batch(*args, compiled=False))
+
+
+def test_compiled_scan_equals_the_array_passes_on_hostile_lines():
+    from corpusclean.tasks.stages.language import stopwords
+    from corpusclean.tasks.stages.linematrix import line_features_batch
+
+    de, en = stopwords()["de"], stopwords()["en"]
+    lines = [
+        "x", "1", "a b", " | ", "www.", "http", "Sie", "Klicken Sie hier", "Ihre Ihre Sie Ihr", "ab · cd · ef / gh",
+        "1.2.2024", "12:30 Uhr", "a.com b.de", "@x", "ΣΑΣ", "İstanbul", "𝔘nicode 😀 and more", "\ud800 lone", "ſ ß ﬁ",
+        "Ǆemal ǅemal ǆ", "x" * 99 + " y", "x" * 100, "word " * 30, "…", "a...", "«quoted.»", "Mehr | Weniger | Alle",
+        "THE END.", "Title Case Words Here", "mIxEd", "123 456", "1) item", "– dash item", "Home > News > World",
+        "du bist dir dich", "the and of to", "cookie cookie Cookie COOKIE", "e-mail E-Mail", "\u00a0nbsp\u202fx",
+    ]
+    doc_index = np.arange(len(lines)) % 3
+    repeated = np.arange(len(lines)) % 2 == 0
+    for stops in ([de, en, None], [None, None, None], [en, en, de]):
+        args = (lines, doc_index, stops, repeated)
+        assert _bits_equal(line_features_batch(*args, compiled=True), line_features_batch(*args, compiled=False))
+        assert _bits_equal(line_features_batch(*args, compiled=True), lf.line_features_reference(*args))
