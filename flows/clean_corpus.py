@@ -14,17 +14,21 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTa
 
 from flows import artifacts
 from flows.lifecycle import worker_init
+from flows.pool import EarlyProcessPoolTaskRunner
 from tasks import prefect_tasks as t
 from tasks import progress, runs
 from tasks.config import Config, RunConfig, load_config
 from tasks.shard import plan_shards
 
 
-def make_task_runner(run: RunConfig, shards: int | None = None) -> TaskRunner:
+def make_task_runner(run: RunConfig, shards: int | None = None, config: Config | None = None) -> TaskRunner:
     """The configured runner. ``shards``: when known to be at most one, worker processes would only
-    add their start-up (seconds of imports each) to a run they cannot make parallel: threads."""
+    add their start-up (seconds of imports each) to a run they cannot make parallel: threads.
+    Worker processes can be started before the flow (``start_workers``); given the run's
+    ``config``, each sets up the cleaning stages as it starts."""
     if run.task_runner == "processes" and (shards is None or shards > 1):
-        return ProcessPoolTaskRunner(max_workers=run.workers, initializer=worker_init)
+        return EarlyProcessPoolTaskRunner(max_workers=run.workers, initializer=worker_init,
+                                          initargs=(config,) if config is not None else ())
     if run.task_runner == "dask":
         from prefect_dask import DaskTaskRunner  # optional dependency: pip install 'corpusclean[dask]'
 
@@ -70,7 +74,7 @@ def clean_corpus(
         progress.report("reading", files_total=len(plan.process), bytes_total=total_bytes, shards_total=len(shards),
                         staging_dir=run.staging_dir)
         tracker = artifacts.ProgressArtifact(run.run_id)
-        futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
+        futures = t.clean_shard.map(range(len(shards)), quote(shards), quote(unmapped(config)), unmapped(run.staging_dir))
         results = []
         done_bytes = done_docs = done_files = 0
         for done, future in enumerate(as_completed(futures), start=1):
@@ -92,8 +96,11 @@ def clean_corpus(
         parts = runs.new_parts(run, results)
         progress.report("writing", write_total=len(results) + len(dedup.rewrites), write_done=0)
         summaries = []
+        # quote() each shard's result and decisions too: Prefect would walk their lists (document ids,
+        # one cluster per keyed paragraph) in the flow process and again in the worker, per task.
         for done, future in enumerate(as_completed(t.finalize_shard.map(
-                results, dedup.decisions, parts, unmapped(run.out_dir), unmapped(run.run_id), unmapped(run.pipeline_version))),
+                quote(results), quote(dedup.decisions), quote(parts), unmapped(run.out_dir), unmapped(run.run_id),
+                unmapped(run.pipeline_version))),
                 start=1):
             summaries.append(future.result())
             progress.report("writing", write_done=done)

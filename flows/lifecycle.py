@@ -38,9 +38,11 @@ def watch_parent(parent: int | None = None, interval: float = WATCH_SECONDS) -> 
     threading.Thread(target=watch, name="corpusclean-parent-watch", daemon=True).start()
 
 
-def worker_init() -> None:
+def worker_init(config=None) -> None:
     """Initializer of every process-pool worker: dies with the process that spawned it (which may
-    have died while this worker was still importing), leaves signals to it."""
+    have died while this worker was still importing), leaves signals to it. With the run's
+    ``config`` (workers started before the flow, ``flows.pool``), it then sets up the cleaning
+    stages, so that its first shard does not pay for it."""
     import multiprocessing
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # also where the command did not ignore it (a deployment run)
@@ -53,6 +55,10 @@ def worker_init() -> None:
     if os.getppid() != parent:  # the parent died before the signal was armed
         os._exit(1)
     watch_parent(parent)
+    if config is not None:
+        from tasks.warmup import warm_worker
+
+        warm_worker(config)
 
 
 def _parent_death_signal(sig: int) -> None:
