@@ -74,7 +74,7 @@ def clean_corpus(
         progress.report("reading", files_total=len(plan.process), bytes_total=total_bytes, shards_total=len(shards),
                         staging_dir=run.staging_dir)
         tracker = artifacts.ProgressArtifact(run.run_id)
-        futures = t.clean_shard.map(range(len(shards)), quote(shards), quote(unmapped(config)), unmapped(run.staging_dir))
+        futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
         results = []
         done_bytes = done_docs = done_files = 0
         for done, future in enumerate(as_completed(futures), start=1):
@@ -96,11 +96,8 @@ def clean_corpus(
         parts = runs.new_parts(run, results)
         progress.report("writing", write_total=len(results) + len(dedup.rewrites), write_done=0)
         summaries = []
-        # quote() each shard's result and decisions too: Prefect would walk their lists (document ids,
-        # one cluster per keyed paragraph) in the flow process and again in the worker, per task.
         for done, future in enumerate(as_completed(t.finalize_shard.map(
-                quote(results), quote(dedup.decisions), quote(parts), unmapped(run.out_dir), unmapped(run.run_id),
-                unmapped(run.pipeline_version))),
+                results, dedup.decisions, parts, unmapped(run.out_dir), unmapped(run.run_id), unmapped(run.pipeline_version))),
                 start=1):
             summaries.append(future.result())
             progress.report("writing", write_done=done)
