@@ -44,7 +44,7 @@ eval: setup
 
 # Refit the line classifier on all five sets into $(MODEL_OUT), and print the leave-one-benchmark-out
 # table (each set scored by a model fitted without it). Adopt a refit only if that table beats today's:
-#   make fit MODEL_OUT=tasks/models/content_classifier.json
+#   make fit MODEL_OUT=tasks/stages/models/content_classifier.json
 MODEL_OUT ?= bench/out/content_classifier.json
 fit: setup
 	@mkdir -p $(dir $(MODEL_OUT))

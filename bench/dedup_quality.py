@@ -33,9 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.config import DedupConfig  # noqa: E402
-from tasks.dedup import band_keys, exact_keys, find_duplicates  # noqa: E402
-from tasks.minhash import (  # noqa: E402
+from corpusclean.tasks.config import DedupConfig  # noqa: E402
+from corpusclean.tasks.stages.dedup import band_keys, exact_keys, find_duplicates  # noqa: E402
+from corpusclean.tasks.stages.minhash import (  # noqa: E402
     batch_shingle_hashes,
     candidate_probability,
     choose_bands,

@@ -24,8 +24,8 @@ cleaneval, cportal and readability, each with ``NAME.gold.txt``, the full main c
     .venv/bin/python bench/eval_boilerplate.py --speed          # boilerplate stage MB/s only
     .venv/bin/python bench/eval_boilerplate.py --fit --lobo     # refit (make fit)
 
-``--fit`` fits the two logistic models of ``tasks/linefeatures.py`` on five sources and writes
-``tasks/models/content_classifier.json``: the four gold sets (every line no rule flags, labelled
+``--fit`` fits the two logistic models of ``tasks/stages/linefeatures.py`` on five sources and writes
+``tasks/stages/models/content_classifier.json``: the four gold sets (every line no rule flags, labelled
 article text (1) when it matches the page's gold by score.py's own rule, imported from score.py,
 chrome (0) otherwise) and the "fit" half of the snippet set (lines containing a "with" snippet
 are 1, a "without" snippet 0). Each source has the same total weight (dragnet's 1,353 pages
@@ -56,8 +56,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
-
-from tasks import corpus_state  # noqa: E402
+  # noqa: E402
+from corpusclean.tasks.corpus import corpus_state  # noqa: E402
 
 DEFAULT_PAGES = REPO.parent / "shared" / "eval" / "boilerplate" / "pages"
 DEFAULT_GOLD = REPO.parent / "shared" / "eval" / "boilerplate-gold" / "pages"
@@ -106,12 +106,12 @@ def predict_pipeline(pages: Path, manifest: list[dict], pred: Path, work: Path, 
 def stage_only_texts(texts: list[str], overrides: list[str], content=None) -> list[str]:
     """Repair, paragraphs and boilerplate in-process; the kept paragraphs of each text (no dedup).
     ``content``: a ``ContentClassifier`` to use instead of the configured one (fitting)."""
-    from tasks.boilerplate import BoilerplateStage
-    from tasks.config import load_config
-    from tasks.paragraphs import ParagraphStage
-    from tasks.records import Batch, Document
-    from tasks.repair import RepairStage
-    from tasks.stage import run_stages
+    from corpusclean.tasks.stages.boilerplate import BoilerplateStage
+    from corpusclean.tasks.config import load_config
+    from corpusclean.tasks.stages.paragraphs import ParagraphStage
+    from corpusclean.tasks.plumbing.records import Batch, Document
+    from corpusclean.tasks.stages.repair import RepairStage
+    from corpusclean.tasks.plumbing.stage import run_stages
 
     config = load_config(None, overrides)
     boilerplate = BoilerplateStage(config.boilerplate)
@@ -130,7 +130,7 @@ def stage_only_texts(texts: list[str], overrides: list[str], content=None) -> li
 
 
 def predict_stage_only(pages: Path, manifest: list[dict], pred: Path, overrides: list[str], content=None) -> float:
-    from tasks.read import decode_bytes
+    from corpusclean.tasks.stages.read import decode_bytes
 
     started = time.perf_counter()
     texts = [decode_bytes((pages / f"{m['name']}.raw.txt").read_bytes())[0] for m in manifest]
@@ -142,8 +142,8 @@ def predict_stage_only(pages: Path, manifest: list[dict], pred: Path, overrides:
 def _read_html_page(args: tuple[str, str, list[str]]):
     """One gold page's HTML through the real reader (trafilatura): its Document, or None."""
     path, name, overrides = args
-    from tasks.config import load_config
-    from tasks.read import SourceFile, read_source
+    from corpusclean.tasks.config import load_config
+    from corpusclean.tasks.stages.read import SourceFile, read_source
 
     config = load_config(None, overrides)
     for item in read_source(SourceFile(Path(path), f"{name}.html.gz", os.path.getsize(path)), config.read):
@@ -178,12 +178,12 @@ def predict_html(pages: Path, manifest: list[dict], pred: Path, overrides: list[
 
 def stage_only_docs(docs: list, overrides: list[str]) -> list[str]:
     """Repair, paragraphs and boilerplate on ready Documents (e.g. extracted from HTML); kept text of each."""
-    from tasks.boilerplate import BoilerplateStage
-    from tasks.config import load_config
-    from tasks.paragraphs import ParagraphStage
-    from tasks.records import Batch
-    from tasks.repair import RepairStage
-    from tasks.stage import run_stages
+    from corpusclean.tasks.stages.boilerplate import BoilerplateStage
+    from corpusclean.tasks.config import load_config
+    from corpusclean.tasks.stages.paragraphs import ParagraphStage
+    from corpusclean.tasks.plumbing.records import Batch
+    from corpusclean.tasks.stages.repair import RepairStage
+    from corpusclean.tasks.plumbing.stage import run_stages
 
     config = load_config(None, overrides)
     for i, d in enumerate(docs):
@@ -294,10 +294,10 @@ def print_table(results: dict[str, dict]) -> None:
 def speed(corpus: Path, overrides: list[str], repeat: int) -> None:
     """MB/s of the boilerplate stage, in-process: on generated news pages (bench/corpus_gen.py, JSON
     lines; generated if absent) or on a folder of .txt pages."""
-    from tasks.boilerplate import BoilerplateStage
-    from tasks.config import load_config
-    from tasks.paragraphs import ParagraphStage
-    from tasks.records import Batch, Document
+    from corpusclean.tasks.stages.boilerplate import BoilerplateStage
+    from corpusclean.tasks.config import load_config
+    from corpusclean.tasks.stages.paragraphs import ParagraphStage
+    from corpusclean.tasks.plumbing.records import Batch, Document
 
     texts: list[str] = []
     if any(corpus.glob("*.txt")):  # a folder of pages (e.g. the evaluation set's *.raw.txt)
@@ -384,12 +384,12 @@ def prepare_pages(source: str, set_dir: Path, manifest: list[dict], overrides: l
     (``Ref.matches``), chrome (0) otherwise. Snippet pages: as ``line_labels``; only the "fit"
     half of the 990 pages is used for training (``train``), all of them for scoring.
     """
-    from tasks import linefeatures as lf
-    from tasks.boilerplate import BoilerplateClassifier, load_rule_packs
-    from tasks.config import load_config
-    from tasks.paragraphs import split_paragraphs
-    from tasks.read import decode_bytes
-    from tasks.repair import repair_text
+    from corpusclean.tasks.stages import linefeatures as lf
+    from corpusclean.tasks.stages.boilerplate import BoilerplateClassifier, load_rule_packs
+    from corpusclean.tasks.config import load_config
+    from corpusclean.tasks.stages.paragraphs import split_paragraphs
+    from corpusclean.tasks.stages.read import decode_bytes
+    from corpusclean.tasks.stages.repair import repair_text
 
     config = load_config(None, overrides)
     rules = BoilerplateClassifier(load_rule_packs(config.boilerplate.rule_packs, config.boilerplate.extra_rule_files))
@@ -459,7 +459,7 @@ def fit_weights(pages: list[FitPage], l2: float, snippet_share: float | None = N
     """The two logistic models fitted on the labelled unflagged lines of ``pages`` (training pages only)."""
     import numpy as np
 
-    from tasks import linefeatures as lf
+    from corpusclean.tasks.stages import linefeatures as lf
 
     pages = [p for p in pages if p.train]
     X, y, src = [], [], []
@@ -480,18 +480,18 @@ def fit_weights(pages: list[FitPage], l2: float, snippet_share: float | None = N
 
 
 class _Model:
-    """Fitted weights and decision constants, swapped into ``tasks.linefeatures`` for a scoring run."""
+    """Fitted weights and decision constants, swapped into ``tasks.stages.linefeatures`` for a scoring run."""
 
     def __init__(self, line_weights, context_weights, decision):
         self.line_weights, self.context_weights, self.decision = line_weights, context_weights, dict(decision)
 
     def classifier(self, **decision):
-        from tasks.linefeatures import ContentClassifier
+        from corpusclean.tasks.stages.linefeatures import ContentClassifier
 
         return ContentClassifier(**{**self.decision, **decision})
 
     def __enter__(self):
-        from tasks import linefeatures as lf
+        from corpusclean.tasks.stages import linefeatures as lf
 
         self._saved = (lf.LINE_WEIGHTS, lf.CONTEXT_WEIGHTS, lf.document_context.__defaults__)
         lf.LINE_WEIGHTS, lf.CONTEXT_WEIGHTS = self.line_weights, self.context_weights
@@ -499,7 +499,7 @@ class _Model:
         return self
 
     def __exit__(self, *exc):
-        from tasks import linefeatures as lf
+        from corpusclean.tasks.stages import linefeatures as lf
 
         lf.LINE_WEIGHTS, lf.CONTEXT_WEIGHTS, lf.document_context.__defaults__ = self._saved
 
@@ -509,7 +509,7 @@ class _Memo:
     (per page object) so that only its decision rules are re-run for each candidate constant."""
 
     def __enter__(self):
-        from tasks import linefeatures as lf
+        from corpusclean.tasks.stages import linefeatures as lf
 
         self._saved = {k: getattr(lf, k) for k in ("document_lines", "document_context", "_probabilities", "_running_text")}
         memo: dict = {}
@@ -527,7 +527,7 @@ class _Memo:
         return self
 
     def __exit__(self, *exc):
-        from tasks import linefeatures as lf
+        from corpusclean.tasks.stages import linefeatures as lf
 
         for name, fn in self._saved.items():
             setattr(lf, name, fn)
@@ -620,7 +620,7 @@ def fit(pages_dir: Path, gold_dir: Path, overrides: list[str], l2: float, lobo: 
     """Fit on all five sources (and write the model file), and/or the leave-one-benchmark-out table."""
     import datetime
 
-    from tasks import linefeatures as lf
+    from corpusclean.tasks.stages import linefeatures as lf
 
     sm = load_score_module()
     started = time.perf_counter()
@@ -663,7 +663,7 @@ def fit(pages_dir: Path, gold_dir: Path, overrides: list[str], l2: float, lobo: 
         t0 = time.perf_counter()
         model, n = fit_on(pages)
         data = {
-            "description": "Weights of the two logistic models of tasks/linefeatures.py (feature name -> weight) "
+            "description": "Weights of the two logistic models of tasks/stages/linefeatures.py (feature name -> weight) "
             "and the decision constants of ContentClassifier. Written by bench/eval_boilerplate.py --fit.",
             "line_weights": dict(zip(lf.LINE_FEATURES, (round(w, 4) for w in model.line_weights))),
             "context_weights": dict(zip(lf.CONTEXT_FEATURES, (round(w, 4) for w in model.context_weights))),
@@ -688,7 +688,7 @@ def fit(pages_dir: Path, gold_dir: Path, overrides: list[str], l2: float, lobo: 
 
 
 def main() -> None:
-    from tasks.linefeatures import MODEL_PATH
+    from corpusclean.tasks.stages.linefeatures import MODEL_PATH
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="snippet page set folder (manifest.json, NAME.raw.txt, NAME.snippets.json)")

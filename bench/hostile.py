@@ -34,7 +34,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench.throughput import communicate_sampling  # noqa: E402
-from tasks.corpus_state import read_table  # noqa: E402
+from corpusclean.tasks.corpus.corpus_state import read_table  # noqa: E402
 
 MB = 1_000_000
 NORMAL = {
@@ -113,7 +113,7 @@ def run_case(case: str, scale: float, keep: bool, extra: list[str]) -> dict:
     offender, reason = make_case(case, raw, scale)
     size_in = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = ["/usr/bin/time", "-v", str(REPO / ".venv" / "bin" / "python"), "-m", "flows.cli", "run", "--quiet",
+    cmd = ["/usr/bin/time", "-v", str(REPO / ".venv" / "bin" / "python"), "-m", "corpusclean", "run", "--quiet",
            "--raw", str(raw), "--out", str(out), *extra]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

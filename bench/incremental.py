@@ -22,7 +22,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench.throughput import generated_corpus, run_pipeline  # noqa: E402
-from tasks import corpus_state  # noqa: E402
+from corpusclean.tasks.corpus import corpus_state  # noqa: E402
 
 MIB = 1024 * 1024
 

@@ -22,13 +22,13 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-
-from tasks.config import DedupConfig  # noqa: E402
-from tasks.corpus_dedup import find_run_duplicates, load_committed  # noqa: E402
-from tasks.corpus_state import Part  # noqa: E402
-from tasks.dedup_index import write_decisions, write_keys  # noqa: E402
-from tasks.shard import ShardResult  # noqa: E402
-from tasks.sketch import DedupKeys, lsh_shape  # noqa: E402
+  # noqa: E402
+from corpusclean.tasks.config import DedupConfig  # noqa: E402
+from corpusclean.tasks.corpus.corpus_dedup import find_run_duplicates, load_committed  # noqa: E402
+from corpusclean.tasks.corpus.corpus_state import Part  # noqa: E402
+from corpusclean.tasks.corpus.dedup_index import write_decisions, write_keys  # noqa: E402
+from corpusclean.tasks.corpus.shard import ShardResult  # noqa: E402
+from corpusclean.tasks.stages.sketch import DedupKeys, lsh_shape  # noqa: E402
 
 PER_PART = 100_000
 PARAS_PER_DOC = 10

@@ -41,7 +41,7 @@ PAGES_SCRIPT = REPO.parent / "shared" / "bench" / "pages_corpus.py"
 sys.path.insert(0, str(REPO))
 
 from bench.corpus_gen import generate  # noqa: E402
-from tasks import corpus_state  # noqa: E402
+from corpusclean.tasks.corpus import corpus_state  # noqa: E402
 
 
 def _memory(pid: int) -> tuple[int, int, int]:
@@ -158,7 +158,7 @@ def signature_ratio(raw_paragraphs: list[str], ngram: int = 5, num_perm: int = 1
     """The naive datasketch loop vs our batch signatures, on the same paragraphs and shingles."""
     from datasketch import MinHash
 
-    from tasks.minhash import normalize_for_dedup, signatures
+    from corpusclean.tasks.stages.minhash import normalize_for_dedup, signatures
 
     norm = [normalize_for_dedup(p) for p in raw_paragraphs]
     mb = sum(len(p.encode("utf-8")) for p in raw_paragraphs) / 1e6

@@ -6,7 +6,7 @@ whose text mixes paragraphs of a pool of generated pages (``bench/corpus_gen.py`
 paragraph copies across records are frequent, as on the real web). Then measures, each in a
 child process so that its peak RSS is its own:
 
-* ``reader``: ``tasks.read.read_source`` over the whole file (warcio record by record, decoding,
+* ``reader``: ``tasks.stages.read.read_source`` over the whole file (warcio record by record, decoding,
   one Document at a time): records, MB/s and peak RSS (``ru_maxrss`` of the child).
 * ``run`` (``--run``): the real ``corpusclean run`` over the folder, peak RSS summed over the
   pipeline's processes (as ``bench/throughput.py`` measures it; the Prefect API server apart).
@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO))
 _READER = r"""
 import json, resource, sys, time
 from pathlib import Path
-from tasks.config import ReadConfig
-from tasks.read import SourceFile, read_source
+from corpusclean.tasks.config import ReadConfig
+from corpusclean.tasks.stages.read import SourceFile, read_source
 path = Path(sys.argv[1])
 started = time.perf_counter()
 docs = rejects = chars = 0

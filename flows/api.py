@@ -130,7 +130,7 @@ def _free_port() -> int:
 def _server_command(port: int) -> list[str]:
     from importlib.util import find_spec
 
-    from flows.lifecycle import server_command
+    from corpusclean.flows.lifecycle import server_command
 
     prefect_dir = Path(find_spec("prefect").origin).parent  # without importing it
     return server_command([

@@ -12,13 +12,14 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-from flows import artifacts
-from flows.lifecycle import worker_init
-from flows.pool import EarlyProcessPoolTaskRunner
-from tasks import prefect_tasks as t
-from tasks import progress, runs
-from tasks.config import Config, RunConfig, load_config
-from tasks.shard import plan_shards
+from corpusclean.flows import artifacts
+from corpusclean.flows.lifecycle import worker_init
+from corpusclean.flows.pool import EarlyProcessPoolTaskRunner
+from corpusclean.tasks import prefect_tasks as t
+from corpusclean.tasks.plumbing import progress
+from corpusclean.tasks.corpus import runs
+from corpusclean.tasks.config import Config, RunConfig, load_config
+from corpusclean.tasks.corpus.shard import plan_shards
 
 
 def make_task_runner(run: RunConfig, shards: int | None = None, config: Config | None = None) -> TaskRunner:

@@ -21,10 +21,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tasks import __version__
-from tasks.config import ConfigError, config_to_toml, load_config
-from tasks.faults import EXIT_CANTCREAT, EXIT_IOERR, describe_failure  # noqa: F401  (statuses 73, 74)
-from tasks.runs import NoInput, OutputBusy, UsageError, check_inputs, check_paths, lock_output, unlock_output
+from corpusclean.tasks import __version__
+from corpusclean.tasks.config import ConfigError, config_to_toml, load_config
+from corpusclean.tasks.plumbing.faults import EXIT_CANTCREAT, EXIT_IOERR, describe_failure  # noqa: F401  (statuses 73, 74)
+from corpusclean.tasks.corpus.runs import NoInput, OutputBusy, UsageError, check_inputs, check_paths, lock_output, unlock_output
 
 EXIT_FAILED = 1  # the run failed
 EXIT_USAGE = 2  # a user mistake: paths, options, config, a missing optional dependency
@@ -209,9 +209,9 @@ def run(
               described[1] if described else EXIT_CANTCREAT)
     # The lock is held from here to the end of the run (the flow adopts it): a second run on the
     # same folder is refused above, in one line, before it starts anything.
-    from flows import lifecycle
-    from tasks import progress
-    from tasks.runs import adopt_lock, pending_inputs, release_adopted
+    from corpusclean.flows import lifecycle
+    from corpusclean.tasks.plumbing import progress
+    from corpusclean.tasks.corpus.runs import adopt_lock, pending_inputs, release_adopted
 
     # Before anything imports Prefect (prefect_dask does) or starts its server. Not verbose: a
     # failed run is our one line, so Prefect's console logs stay quiet; INFO still goes to the
@@ -234,16 +234,16 @@ def run(
         plan = pending_inputs(raw, out_dir, cfg, retry_rejects)
         if not plan.process:  # nothing new: answered without starting Prefect at all
             return _NothingNew(len(plan.unchanged))
-        from flows.api import confirm_api, in_api, start_api
+        from corpusclean.flows.api import confirm_api, in_api, start_api
 
         display.update("starting", detail="starting the Prefect API")
         server = start_api()  # in the background from now on, while this process imports and warms up
         if server is not None:
             servers.append(server)
-        from tasks.shard import plan_shards
+        from corpusclean.tasks.corpus.shard import plan_shards
 
         n_shards = len(plan_shards(plan.process, cfg.run.shard_mb))
-        from flows.clean_corpus import clean_corpus, make_task_runner
+        from corpusclean.flows.clean_corpus import clean_corpus, make_task_runner
         from prefect.task_runners import ThreadPoolTaskRunner
 
         server = confirm_api(server)
@@ -254,7 +254,7 @@ def run(
             early()  # worker processes import and set up the stages while the server starts
             workers.append(task_runner)
         if server is not None and isinstance(task_runner, ThreadPoolTaskRunner):
-            from tasks.warmup import warm_up
+            from corpusclean.tasks.plumbing.warmup import warm_up
 
             warm_up(cfg)  # shards run in this process: set up the stages while the server starts
         url = server.wait() if server is not None else None
@@ -318,7 +318,7 @@ def run(
     _flow_ran = not isinstance(report, _NothingNew)
     if isinstance(report, _NothingNew):
         return
-    from tasks.report import mostly_rejected, rejected_warning
+    from corpusclean.tasks.corpus.report import mostly_rejected, rejected_warning
 
     warning = rejected_warning(report)
     if warning and not quiet:  # one visible line, after the table (stderr: seen even when stdout is piped)
@@ -339,7 +339,7 @@ class _NothingNew:
 
 def _take_lock(out_resolved: Path, wait: bool, quiet: bool) -> int:
     """The output's lock, or ``OutputBusy``; with ``wait``, say once whom the run waits for."""
-    from tasks.runs import note_starting
+    from corpusclean.tasks.corpus.runs import note_starting
 
     try:
         fd = lock_output(out_resolved)
@@ -355,8 +355,8 @@ def _take_lock(out_resolved: Path, wait: bool, quiet: bool) -> int:
 
 def _stop(stop) -> None:
     """Ctrl-C or SIGTERM during a run: end every process of the run, say what was committed, exit."""
-    from flows import lifecycle
-    from tasks import runs
+    from corpusclean.flows import lifecycle
+    from corpusclean.tasks.corpus import runs
 
     runs.forbid_commits()
     lifecycle.end_descendants(grace=2.0)
@@ -429,7 +429,7 @@ class _Display:
         from rich.table import Table
         from rich.text import Text
 
-        from tasks.progress import format_seconds
+        from corpusclean.tasks.plumbing.progress import format_seconds
 
         s = self.state
         s.refresh()
@@ -443,7 +443,7 @@ class _Display:
     def _plain(self) -> None:
         from datetime import datetime
 
-        from tasks.progress import format_seconds
+        from corpusclean.tasks.plumbing.progress import format_seconds
 
         printed, shown, last = 0, None, 0.0
         while True:
@@ -527,8 +527,8 @@ def serve(
 
     Needs a real Prefect server (schedules do not run on the temporary one): start one with
     `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api. One-off runs of
-    the deployment: `prefect deployment run 'clean-corpus/NAME' --watch`. Run from the project
-    root: the flow is loaded from flows/clean_corpus.py.
+    the deployment: `prefect deployment run 'clean-corpus/NAME' --watch`. The deployment loads
+    the flow by its import name (corpusclean.flows.clean_corpus), so it runs from any folder.
     """
     overrides = list(set_ or [])
     try:
@@ -542,14 +542,18 @@ def serve(
     if not PREFECT_API_URL.value():
         _fail("serve needs a running Prefect server: start `prefect server start` and set "
               "PREFECT_API_URL=http://127.0.0.1:4200/api")
-    from flows.clean_corpus import clean_corpus
+    from corpusclean.flows.clean_corpus import clean_corpus
 
     parameters = {"raw_dir": str(raw_path), "out_dir": str(out_path), "overrides": overrides}
     if config is not None:
         parameters["config_path"] = str(config.resolve())
     out.print(f"serving clean-corpus/{name} on {cron!r} ({PREFECT_API_URL.value()}); Ctrl-C to stop", highlight=False)
     try:
-        clean_corpus.serve(name=name, cron=cron, parameters=parameters, print_starting_message=verbose)
+        from prefect.types.entrypoint import EntrypointType
+
+        # By import name, not by file path: the installed package is found from any working folder.
+        clean_corpus.serve(name=name, cron=cron, parameters=parameters, print_starting_message=verbose,
+                           entrypoint_type=EntrypointType.MODULE_PATH)
     except KeyboardInterrupt:
         out.print("stopped")
 
@@ -560,7 +564,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """List the runs committed to OUT (inputs, paragraphs kept/boilerplate/duplicate, rejects) and the corpus's totals."""
-    from tasks.corpus_state import CorpusError, corpus_status
+    from corpusclean.tasks.corpus.corpus_state import CorpusError, corpus_status
 
     if not out_dir.is_dir():
         _fail(f"output folder not found: {out_dir}")
@@ -604,7 +608,7 @@ def files(
     out_dir: OutOpt = Path("data/clean"),
 ) -> None:
     """Print the Parquet files of TABLE in the committed corpus, one per line (for DuckDB, Spark, shell tools)."""
-    from tasks.corpus_state import CorpusError, snapshot
+    from corpusclean.tasks.corpus.corpus_state import CorpusError, snapshot
 
     try:
         paths = snapshot(out_dir).files(table)
@@ -630,7 +634,7 @@ def show_config(config: ConfigOpt = None, set_: SetOpt = None) -> None:
 @app.command()
 def schema() -> None:
     """Print the output schema: the columns of documents/, paragraphs/ and rejects/."""
-    from tasks import schema as s
+    from corpusclean.tasks import schema as s
 
     for name, table_schema in s.TABLES.items():
         table = Table(title=f"{name}/", title_justify="left")
@@ -681,7 +685,7 @@ def explain(
     In a terminal, lines are coloured and cut to its width; piped or
     redirected, they are printed in full, without colours.
     """
-    from tasks.explain import ExplainError, explain_file
+    from corpusclean.tasks.corpus.explain import ExplainError, explain_file
 
     try:
         cfg = load_config(config, list(set_ or []))
@@ -697,7 +701,7 @@ def _print_explanation(explanation, only_removed: bool, console: Console) -> Non
     """Plain full lines when ``console`` is not a terminal; else coloured lines cut to its width."""
     from rich.text import Text
 
-    from tasks.explain import column_widths, format_row
+    from corpusclean.tasks.corpus.explain import column_widths, format_row
 
     rows = [r for r in explanation.rows if r.removed] if only_removed else explanation.rows
     line_width, label_width = column_widths(explanation.rows)
@@ -726,7 +730,7 @@ def main() -> None:
         if _flow_ran and exc.code in (0, None, EXIT_MOSTLY_REJECTED):
             # A run is done, its logs and events sent while the API was up: skip the interpreter's
             # exit, where Prefect's exit handlers and teardown took ~2 s more on a busy machine.
-            from flows.lifecycle import end_descendants
+            from corpusclean.flows.lifecycle import end_descendants
 
             sys.stdout.flush()
             sys.stderr.flush()

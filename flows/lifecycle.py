@@ -62,7 +62,7 @@ def worker_init(config=None) -> None:
     # waiting on the pool's shutdown (5.4 s measured at the end of a run, load ~14).
     atexit.register(_exit_now)
     if config is not None:
-        from tasks.warmup import warm_worker
+        from corpusclean.tasks.plumbing.warmup import warm_worker
 
         warm_worker(config)
 

@@ -75,12 +75,12 @@ class BoilerplateConfig(_Section):
     enabled: bool = Field(True, description="Flag site chrome (newsletter prompts, share bars, credits...).")
     rule_packs: list[str] = Field(
         ["common", "en"],
-        description="Built-in rule packs applied to every document (tasks/rules/NAME.toml); English chrome "
+        description="Built-in rule packs applied to every document (tasks/stages/rules/NAME.toml); English chrome "
         "(share, comment counters) appears on pages in every language.",
     )
     language_packs: bool = Field(
         True,
-        description="Also apply each document's language pack (en, fr, de, es: tasks/rules/LANG.toml), the language "
+        description="Also apply each document's language pack (en, fr, de, es: tasks/stages/rules/LANG.toml), the language "
         "guessed from its function words; a document too short to tell gets every language pack. false: only "
         "rule_packs (a pinned list).",
     )
@@ -90,13 +90,13 @@ class BoilerplateConfig(_Section):
     classifier: bool = Field(
         True,
         description="After the rules, a line classifier with context decides which other lines are article "
-        "text (tasks/linefeatures.py); false: the rules alone.",
+        "text (tasks/stages/linefeatures.py); false: the rules alone.",
     )
     classifier_threshold: float | None = Field(
         None, gt=0.0, lt=1.0,
         description="Keep a line when the classifier's probability that it is article text exceeds this "
         "(lower keeps more; inside the main content block the bar is lower); unset: the fitted one "
-        "(tasks/models/content_classifier.json).",
+        "(tasks/stages/models/content_classifier.json).",
     )
     html_classifier: bool = Field(
         False,
@@ -110,7 +110,7 @@ class BoilerplateConfig(_Section):
         True,
         description="With the classifier: drop reader comments under an article (from the first of 3+ comment "
         "markers such as 'Jane says:', 'Reply', 'by jdoe on <date>' within 40 lines, when 300+ words of article "
-        "come before; tasks/lang/comment_markers.toml). false: comments that read like prose are kept.",
+        "come before; tasks/stages/lang/comment_markers.toml). false: comments that read like prose are kept.",
     )
 
     @model_validator(mode="after")
@@ -274,7 +274,7 @@ def _check_rule_packs(boilerplate: BoilerplateConfig) -> None:
     bad pattern is one line before any work starts, not a failure inside a shard."""
     if not boilerplate.enabled:
         return
-    from tasks.boilerplate import language_packs, load_rule_packs  # the stage module imports this one
+    from .stages.boilerplate import language_packs, load_rule_packs  # the stage module imports this one
 
     lists = [boilerplate.rule_packs]
     if boilerplate.language_packs:

@@ -12,14 +12,14 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import corpus_state, output, runs, shard
-from tasks.config import Config, DedupConfig
-from tasks.corpus_dedup import PartRewrite, RunDedup, ShardDecisions, find_run_duplicates, load_committed
-from tasks.corpus_state import InputPlan, Manifest, Part
-from tasks.faults import fault_point
-from tasks.memory import release_memory
-from tasks.read import SourceFile, discover
-from tasks.shard import ShardResult
+from .corpus import corpus_state, output, runs, shard
+from .config import Config, DedupConfig
+from .corpus.corpus_dedup import PartRewrite, RunDedup, ShardDecisions, find_run_duplicates, load_committed
+from .corpus.corpus_state import InputPlan, Manifest, Part
+from .plumbing.faults import fault_point
+from .plumbing.memory import release_memory
+from .stages.read import SourceFile, discover
+from .corpus.shard import ShardResult
 
 _TASK = {"cache_policy": NO_CACHE, "persist_result": False}
 

@@ -15,11 +15,12 @@ from prefect.testing.utilities import prefect_test_harness
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.clean_corpus import clean_corpus as deployed_flow
+from corpusclean.flows.clean_corpus import clean_corpus as deployed_flow
 
 # Threads in tests: no worker start-up per flow run (the processes runner is tested by the CLI test).
 clean_corpus = deployed_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
-from tasks import corpus_state, schema
+from corpusclean.tasks.corpus import corpus_state
+from corpusclean.tasks import schema
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +136,7 @@ def test_flow_end_to_end_on_a_mixed_corpus(tmp_path):
 
 
 def test_a_run_is_refused_while_another_writes_to_the_same_output(tmp_path):
-    from tasks.runs import OutputBusy, lock_output, unlock_output
+    from corpusclean.tasks.corpus.runs import OutputBusy, lock_output, unlock_output
 
     raw, out = tmp_path / "raw", tmp_path / "clean"
     make_corpus(raw)
@@ -304,8 +305,8 @@ def test_short_lines_repeated_across_a_sites_pages_are_learned_chrome(tmp_path):
 
 def test_dask_runner_gives_the_same_rows_as_the_local_runner(tmp_path):
     pytest.importorskip("prefect_dask", reason="the dask extra is not installed")
-    from flows.clean_corpus import make_task_runner
-    from tasks.config import load_config
+    from corpusclean.flows.clean_corpus import make_task_runner
+    from corpusclean.tasks.config import load_config
 
     raw = tmp_path / "raw"
     make_corpus(raw)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import corpus_state
+from corpusclean.tasks.corpus import corpus_state
 from typer.testing import CliRunner
 
-from flows.cli import app
+from corpusclean.flows.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -77,7 +77,7 @@ def test_real_command_on_the_sample_corpus(tmp_path):
     raw = tmp_path / "raw"
     shutil.copytree(REPO / "data" / "raw", raw)
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(tmp_path / "clean")]
+    cmd = [sys.executable, "-m", "corpusclean", "run", "--raw", str(raw), "--out", str(tmp_path / "clean")]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     combined = proc.stdout + proc.stderr
@@ -97,7 +97,7 @@ def test_of_two_runs_started_together_one_is_refused_in_exactly_one_line(tmp_pat
     shutil.copytree(REPO / "data" / "raw", raw)
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
     env.pop("PREFECT_API_URL", None)
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(tmp_path / "clean"),
+    cmd = [sys.executable, "-m", "corpusclean", "run", "--raw", str(raw), "--out", str(tmp_path / "clean"),
            "--task-runner", "threads", "--verbose"]
     procs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
@@ -111,7 +111,7 @@ def test_of_two_runs_started_together_one_is_refused_in_exactly_one_line(tmp_pat
 
 
 def test_a_busy_output_folder_is_refused_at_once(tmp_path):
-    from tasks.runs import lock_output, unlock_output
+    from corpusclean.tasks.corpus.runs import lock_output, unlock_output
 
     (tmp_path / "raw").mkdir()
     fd = lock_output(tmp_path / "out")
@@ -124,7 +124,7 @@ def test_a_busy_output_folder_is_refused_at_once(tmp_path):
 
 
 def test_status_lists_the_committed_runs(tmp_path):
-    from tasks.corpus_state import Manifest, commit_manifest
+    from corpusclean.tasks.corpus.corpus_state import Manifest, commit_manifest
 
     out = tmp_path / "clean"
     result = runner.invoke(app, ["status", "--out", str(tmp_path / "missing")])
@@ -150,7 +150,7 @@ SAMPLE = ("Le conseil municipal a voté lundi soir le budget de la nouvelle méd
 
 def _cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """The command as a shell pipeline sees it: stdout and stderr are pipes, not a terminal."""
-    cmd = [sys.executable, "-m", "flows.cli", *args]
+    cmd = [sys.executable, "-m", "corpusclean", *args]
     return subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           timeout=timeout)
 
@@ -158,7 +158,7 @@ def _cli(*args: str, env: dict | None = None, timeout: float = 300) -> subproces
 def test_config_through_a_pipe_is_valid_toml_that_loads_back(tmp_path):
     import tomllib
 
-    from tasks.config import load_config
+    from corpusclean.tasks.config import load_config
 
     proc = _cli("config", "--set", "dedup.threshold=0.85")
     assert proc.returncode == 0, proc.stderr
@@ -294,8 +294,9 @@ def test_mostly_rejected_files_are_one_warning_line_and_exit_4(tmp_path, monkeyp
     tests/flows/test_formats_flow.py checks the report's counts on real runs)."""
     import contextlib
 
-    import flows.api
-    import flows.clean_corpus
+    import corpusclean.flows.api
+    import corpusclean.flows.clean_corpus
+    from corpusclean import flows
 
     calls = {}
 
@@ -324,7 +325,7 @@ def test_mostly_rejected_files_are_one_warning_line_and_exit_4(tmp_path, monkeyp
 
 
 def test_a_raw_folder_of_unknown_extensions_with_readable_content_is_input(tmp_path):
-    from tasks.runs import NoInput, check_inputs
+    from corpusclean.tasks.corpus.runs import NoInput, check_inputs
 
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -19,10 +19,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.clean_corpus import clean_corpus as deployed_flow
-from tasks import corpus_state
-from tasks.faults import describe_failure
+from corpusclean.flows.cli import app
+from corpusclean.flows.clean_corpus import clean_corpus as deployed_flow
+from corpusclean.tasks.corpus import corpus_state
+from corpusclean.tasks.plumbing.faults import describe_failure
 
 clean_corpus = deployed_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
 REPO = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def _cli_run(raw: Path, out: Path, home: Path, fault: str | None = None, runner:
     env.pop("CORPUSCLEAN_FAULT", None)
     if fault:
         env["CORPUSCLEAN_FAULT"] = fault
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(out), "--task-runner", runner, "-q", *extra]
+    cmd = [sys.executable, "-m", "corpusclean", "run", "--raw", str(raw), "--out", str(out), "--task-runner", runner, "-q", *extra]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
 
 

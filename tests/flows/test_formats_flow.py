@@ -13,9 +13,9 @@ import zstandard
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.clean_corpus import clean_corpus as deployed_flow
-from tasks import corpus_state
-from tasks.report import mostly_rejected, rejected_warning
+from corpusclean.flows.clean_corpus import clean_corpus as deployed_flow
+from corpusclean.tasks.corpus import corpus_state
+from corpusclean.tasks.corpus.report import mostly_rejected, rejected_warning
 
 clean_corpus = deployed_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
 REPO = Path(__file__).resolve().parents[2]

@@ -21,11 +21,11 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.clean_corpus import clean_corpus as deployed_flow
-from tasks import corpus_state
-from tasks.dedup import jaccard_pairs
-from tasks.faults import POINTS
-from tasks.minhash import batch_shingle_hashes, normalize_for_dedup
+from corpusclean.flows.clean_corpus import clean_corpus as deployed_flow
+from corpusclean.tasks.corpus import corpus_state
+from corpusclean.tasks.stages.dedup import jaccard_pairs
+from corpusclean.tasks.plumbing.faults import POINTS
+from corpusclean.tasks.stages.minhash import batch_shingle_hashes, normalize_for_dedup
 
 clean_corpus = deployed_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
 REPO = Path(__file__).resolve().parents[2]
@@ -202,7 +202,7 @@ def test_a_run_with_nothing_new_changes_nothing(tmp_path):
 
 
 def test_changing_the_dedup_settings_of_a_corpus_is_refused(tmp_path):
-    from tasks.runs import UsageError
+    from corpusclean.tasks.corpus.runs import UsageError
 
     raw, out = tmp_path / "raw", tmp_path / "clean"
     _write_day(raw, 1)
@@ -212,7 +212,7 @@ def test_changing_the_dedup_settings_of_a_corpus_is_refused(tmp_path):
 
 
 def test_an_old_layout_output_folder_is_refused_with_a_clear_message(tmp_path):
-    from tasks.runs import UsageError
+    from corpusclean.tasks.corpus.runs import UsageError
 
     (tmp_path / "raw").mkdir()
     (tmp_path / "clean" / "paragraphs").mkdir(parents=True)
@@ -231,7 +231,7 @@ def _cli_run(raw: Path, out: Path, home: Path, fault: str | None = None) -> subp
     env.pop("CORPUSCLEAN_FAULT", None)
     if fault:
         env["CORPUSCLEAN_FAULT"] = fault
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(out), "--task-runner", "threads", "-q"]
+    cmd = [sys.executable, "-m", "corpusclean", "run", "--raw", str(raw), "--out", str(out), "--task-runner", "threads", "-q"]
     # A process group of its own: the fault point kills the run's whole group, not pytest.
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
 

@@ -10,8 +10,8 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.clean_corpus import clean_corpus as deployed_flow
-from tasks import corpus_state
+from corpusclean.flows.clean_corpus import clean_corpus as deployed_flow
+from corpusclean.tasks.corpus import corpus_state
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

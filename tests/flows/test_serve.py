@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks import corpus_state
+from corpusclean.tasks.corpus import corpus_state
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +111,7 @@ def test_a_run_shows_in_prefect_logs_artifacts_result_and_dashboard(prefect_serv
     shutil.copytree(REPO / "data" / "raw", raw)
     env = dict(prefect_server)
     env.pop("PREFECT_LOGGING_LEVEL")  # the command's own default: INFO to the API, nothing on the console
-    run = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(tmp_path / "clean"),
+    run = subprocess.run([sys.executable, "-m", "corpusclean", "run", "--raw", str(raw), "--out", str(tmp_path / "clean"),
                           "--task-runner", "threads"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == f"charts: {tmp_path / 'clean' / 'report.html'}"

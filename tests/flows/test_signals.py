@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.lifecycle import _alive, descendants
-from tasks import corpus_state
+from corpusclean.flows.lifecycle import _alive, descendants
+from corpusclean.tasks.corpus import corpus_state
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def start(raw: Path, out: Path, home: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PREFECT_HOME=str(home))
     for name in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL"):
         env.pop(name, None)  # the command's own temporary server, as a user's first run
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--out", str(out),
+    cmd = [sys.executable, "-m", "corpusclean", "run", "--raw", str(raw), "--out", str(out),
            "--task-runner", "processes", "--workers", "2", "--set", "run.shard_mb=0.5", *extra]
     # A session of its own, like a terminal's job: a Ctrl-C goes to its whole process group.
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -1,6 +1,6 @@
 import pytest
 
-from tasks.config import Config, ConfigError, config_to_toml, load_config
+from corpusclean.tasks.config import Config, ConfigError, config_to_toml, load_config
 
 
 def test_defaults_without_a_file():

@@ -1,0 +1,18 @@
+"""corpusclean: raw scraped text in, a clean, deduplicated Parquet corpus out (a Prefect pipeline).
+
+The code lives where the project's design card puts it, in ``tasks/`` (the stages) and ``flows/``
+(the wiring and the command), and is installed and imported under this one name:
+``corpusclean.tasks`` and ``corpusclean.flows`` (pyproject.toml maps the folders), so another
+project's own ``tasks``/``flows`` packages never collide with ours. ``python -m corpusclean``
+is the ``corpusclean`` command.
+"""
+
+from pathlib import Path as _Path
+
+# From a source tree (an editable install, or PYTHONPATH pointing at a checkout) the two folders
+# sit beside this one: let ``corpusclean.tasks`` resolve to the checkout's own ``tasks/`` rather
+# than to whichever tree the editable install points at. An installed wheel has them inside.
+_here = _Path(__file__).resolve().parent
+if not (_here / "tasks").is_dir() and (_here.parent / "tasks" / "__init__.py").is_file():
+    __path__.append(str(_here.parent))  # noqa: F821 (a package's __path__)
+del _Path, _here

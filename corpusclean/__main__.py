@@ -1,0 +1,5 @@
+"""``python -m corpusclean``: the ``corpusclean`` command."""
+
+from corpusclean.flows.cli import main
+
+main()

@@ -1,0 +1,1210 @@
+"""A line classifier with context: article text or site chrome, from the text alone.
+
+The rule packs (``tasks/stages/boilerplate.py``) recognise chrome that says what it is ("Subscribe to
+our newsletter"). Most chrome does not: menus, link lists, teasers of other articles, author
+bios, footers. This module decides, for the lines no rule flagged, from evidence about each
+line and about its neighbourhood, with two small logistic models:
+
+1. **line model** (``line_vector`` . ``LINE_WEIGHTS``): one line on its own: length, words,
+   density of function words of the document's language (``tasks/stages/lang/stopwords.toml``; the
+   language is guessed per document from the same words), sentence punctuation, a teaser cut
+   short ("…"), numbers, capitals, URLs/handles/e-mails, separators ("|", "·"), list markers,
+   dates, words typical of site chrome (cookie, newsletter, Impressum...), words addressing the
+   reader (you, vous, Sie...), whether the line is repeated in the document.
+2. **context model** (``context_vectors`` . ``CONTEXT_WEIGHTS``): the line's score with those of
+   its neighbours. Article bodies are contiguous blocks of long, function-word-dense lines and
+   chrome clusters at the top and bottom, so: the scores of the lines just before and after
+   and of a wider window; whether the line is in the **main content block** (the contiguous
+   run of lines with the largest total evidence, a maximum-sum subarray in which short lines
+   weigh little); its **segment** (a two-state smoothing of the scores, Viterbi) and how that
+   segment compares with the best one; how much of the document's text evidence lies before
+   and after it; whether its neighbours were flagged by a rule as page chrome (captions,
+   credits and ads sit inside articles and do not count); and, for short lines, the
+   neighbours' scores and the length of the run of short lines around it (menus come in runs).
+
+Decisions (``ContentClassifier``): a line is kept when the context model's probability exceeds
+``threshold`` plus ``outside_margin`` (0.5 + 0.1) outside the main block's core, or
+``block_threshold`` (0.25) inside it, where only strong evidence removes a line. The core is the
+main block cut where rules flagged page chrome between its lines (a comment section after the
+article), the part with the most evidence.
+Inside an article, a short line between two kept lines (a section heading), a line between two
+confident article lines, and the headline (first line of the main block, or the one before it,
+if it reads like a title) are kept too. Documents with fewer than ``min_lines`` unflagged
+lines, or made mostly of sentences (running text, not a web page), are left to the rules.
+
+Both models were fitted (logistic regression, L2) on a random half of a public set of ~1000
+real web pages in many languages (``bench/eval_boilerplate.py --fit``) and checked on the other
+half; nothing is specific to a page or a site. Every removed line gets a reason
+(``CLASSIFIER_REASONS``).
+
+Cost: a handful of ``str`` methods and precompiled regexes per line, on at most its first
+100 characters, then a few linear passes per document. Deterministic: no randomness, no state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .language import function_word_table, stopwords
+
+#: Reasons the classifier gives (a rule's reason always takes priority).
+CLASSIFIER_REASONS = (
+    "navigation",  # a run of short lines outside the article: a menu
+    "link_list",  # URLs, handles, or items separated by | · / >
+    "short_outside_content",  # a short line away from the article text
+    "low_text_density",  # a longer line that does not read like prose (few function words...)
+    "outside_content",  # prose-like, but outside the article (teasers, bios, disclaimers)
+    "comment_thread",  # reader comments after the article (tasks/stages/lang/comment_markers.toml)
+)
+
+_SAMPLE_CHARS = 100  # per-line evidence is taken on a line's first characters (bounded work)
+_LANG_SAMPLE_TOKENS = 150
+SHORT_CHARS = 40  # "short line" for the context model and the reasons
+FEATURE_CHUNK = 16_384  # lines whose features are computed together (arrays of ~100 code points each)
+_LOG1P = [math.log1p(i) for i in range(1024)]
+_LOG1P_ARRAY = np.array(_LOG1P)
+
+
+def _log1p(i: int) -> float:
+    return _LOG1P[i] if i < 1024 else math.log1p(i)
+
+
+# Words typical of site chrome, in the languages of the stop-word lists (lower case, whole
+# words). Evidence, not a rule: the line model weighs them with everything else.
+CHROME_WORDS = frozenset(
+    """
+    cookie cookies privacy datenschutz datenschutzerklärung confidentialité privacidad
+    newsletter newsletters subscribe subscribed subscription subscriber subscribers abonnieren
+    abonnement abonnez abonner abonné abonnés suscríbete suscribirse suscripción
+    login logout anmelden abmelden registrieren registrierung register inscription inscrivez
+    connexion connectez password passwort iniciar sesión
+    email e-mail mail
+    comment comments kommentar kommentare kommentieren commentaire commentaires comentario
+    comentarios reply antworten répondre responder
+    share teilen partager compartir tweet twitter facebook instagram youtube whatsapp linkedin
+    pinterest xing telegram tiktok rss
+    follow folgen suivez síguenos
+    copyright rights reserved vorbehalten réservés reservados impressum imprint disclaimer haftung
+    mentions légales aviso legal
+    terms agb conditions nutzungsbedingungen cgu términos
+    advertisement advertising anzeige werbung publicité publicidad sponsored gesponsert partner
+    affiliate provision
+    click klicken klicke cliquez clic haga
+    download herunterladen télécharger descargar app browser javascript
+    website webseite homepage site sitio
+    tags tag schlagworte schlagwörter mots-clés etiquetas kategorien categories catégories
+    spende spenden donate donation soutenir unterstützen
+    shop warenkorb cart panier carrito kaufen buy acheter comprar
+    """.split()
+)
+# Words addressing the reader directly (calls to action, site notices).
+ADDRESS_WORDS = frozenset("you your yours vous votre vos du dein deine deinen dich dir euch euer usted ustedes tu tus".split())
+# German formal address inside a sentence ("Klicken Sie", "Ihre Daten"): capitalised, after a word.
+_FORMAL_ADDRESS = frozenset("Sie Ihr Ihre Ihren Ihrem Ihrer Ihres".split())
+
+_CLOSERS = "\"'»”’)] \u00a0\u202f"  # closing quotes and brackets, and the spaces French puts before »
+_TERMINALS = frozenset(".!?…。！？")
+_SENTENCE_BREAK = re.compile(r"[.!?…] ")
+_TRUNCATED_ENDS = ("…", "...", "[…]", "[...]", "(…)", "(...)", "…»", "...»", "…\"", "…”")
+_SEPARATOR = re.compile(r" [·•/>»›–—] |\|")
+_DOMAIN = re.compile(r"\.(?:com|org|net|de|fr|es|io|html?|php|co\.uk)\b")
+_LIST_MARKER = re.compile(r"(?:[-–—•*·▪►✓✔→]|\d{1,2}[.)](?!\d))\s")
+_DIGIT = re.compile(r"\d")
+_DATE = re.compile(r"\b(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2})\b")
+_STARTS_DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}|\d{1,2}\.? \w+ \d{4}")
+
+
+def _has_url(sample: str, lower: str) -> bool:
+    """A URL, an e-mail address, an @handle or a domain name (cheap substring tests first)."""
+    return "http" in lower or "www." in lower or "@" in sample or _DOMAIN.search(lower) is not None
+
+
+def _tokens(text: str) -> list[str]:
+    """Whitespace-separated words, punctuation included: several times cheaper than a \\w+ scan,
+    and function words (the evidence that matters) sit between spaces."""
+    return text.split()
+
+
+def document_language(lines: Sequence[str]) -> str | None:
+    """The language whose function words are most frequent in the document, or ``None``.
+
+    Counted on lines of at least five words (chrome is mostly short lines), up to a bounded
+    number of tokens. ``None`` when the evidence is thin: fewer than 8 function words, or
+    fewer than one token in twenty (a language without a list, e.g. Polish or Russian).
+    """
+    return _language(_tokens(line[:_SAMPLE_CHARS].lower()) for line in lines)
+
+
+def _language(lowered_lines) -> str | None:
+    """``document_language`` on the lower-cased tokens of each line (an iterable, consumed lazily)."""
+    table = function_word_table()
+    sample: list[str] = []
+    for tokens in lowered_lines:
+        if len(tokens) >= 5:
+            sample.extend(tokens)
+            if len(sample) >= _LANG_SAMPLE_TOKENS:
+                break
+    counts: dict[str, int] = {}
+    for word in filter(table.__contains__, sample):
+        for lang in table[word]:
+            counts[lang] = counts.get(lang, 0) + 1
+    if not counts:
+        return None
+    hits, lang = max((hits, lang) for lang, hits in counts.items())
+    if hits < 8 or hits * 20 < len(sample):
+        return None
+    return lang
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 1: the line on its own
+
+LINE_FEATURES = (
+    "bias",
+    "log_chars",  # log(1 + characters)
+    "log_words",  # log(1 + whitespace-separated words)
+    "stop_ratio",  # function words of the document's language / tokens
+    "stop_ratio_x_words",  # ... times min(log_words, 3): dense AND long is prose
+    "lang_unknown",  # no function-word list for this document (then stop_ratio is 0)
+    "terminal",  # ends like a sentence: . ! ? … (possibly closed by a quote or bracket)
+    "colon_end",  # ends with ":" (a label, or a lead-in to a list)
+    "inner_sentences",  # sentence boundaries inside the line (at most 3)
+    "commas",  # (at most 4)
+    "truncated",  # ends with "…" / "...": a teaser cut short
+    "digit_tokens",  # tokens that are numbers / tokens
+    "caps_tokens",  # tokens in capitals / tokens
+    "title_tokens",  # tokens capitalised, in capitals or numbers / tokens (at most 1)
+    "url",  # a URL, an e-mail address, an @handle or a domain name
+    "separators",  # " | ", " · ", " / ", " > " between items (at most 3)
+    "list_marker",  # "- ", "• ", "1. " at the start
+    "date",  # a numeric date or a time
+    "repeated",  # the same line occurs elsewhere in the document
+    "chrome_ratio",  # distinct CHROME_WORDS / tokens
+    "chrome_short",  # a CHROME_WORDS token in a line of fewer than 80 characters
+    "address_ratio",  # distinct words addressing the reader / tokens
+    "starts_digit",
+    "starts_date",
+    "chars_lt10", "chars_lt20", "chars_lt40", "chars_lt80", "chars_lt150", "chars_ge300",
+)
+
+
+def line_vector(line: str, stop: frozenset[str] | None, repeated: bool = False) -> tuple[float, ...]:
+    """The line model's features (``LINE_FEATURES``) of one stripped line.
+
+    ``stop`` is the document language's function words (``None``: unknown language),
+    ``repeated`` whether the same line occurs elsewhere in the document. Where the line is in
+    the document is the context model's business, not this one's.
+    """
+    sample = line[:_SAMPLE_CHARS]
+    tokens = _tokens(sample)
+    lower = sample.lower()
+    return _line_vector(line, sample, lower, tokens, lower.split(), stop, repeated)
+
+
+def _line_vector(
+    line: str, sample: str, lower: str, tokens: list[str], lowered: list[str], stop: frozenset[str] | None,
+    repeated: bool,
+) -> tuple[float, ...]:
+    n = len(line)
+    n_tokens = len(tokens) or 1
+    stop_ratio = sum(map(stop.__contains__, lowered)) / n_tokens if stop is not None else 0.0
+    # distinct words (set intersections are much cheaper than counting every token)
+    chrome = len(CHROME_WORDS.intersection(lowered))
+    address = len(ADDRESS_WORDS.intersection(lowered))
+    if tokens and not _FORMAL_ADDRESS.isdisjoint(tokens):
+        address += len(_FORMAL_ADDRESS.intersection(tokens[1:]))
+    digits = sum(map(str.isdigit, tokens))
+    caps = sum(map(str.isupper, tokens))
+    title = caps + digits + sum(map(str.istitle, tokens))
+    log_words = _log1p(line.count(" ") + 1)
+    end = line.rstrip(_CLOSERS)[-1:]
+    starts_digit = line[:1].isdigit()
+    breaks = len(_SENTENCE_BREAK.findall(sample))
+    commas = line.count(",")
+    separators = len(_SEPARATOR.findall(sample))
+    return (
+        1.0,
+        _log1p(n),
+        log_words,
+        stop_ratio,
+        stop_ratio * (log_words if log_words < 3.0 else 3.0),
+        1.0 if stop is None else 0.0,
+        1.0 if end in _TERMINALS else 0.0,
+        1.0 if line.endswith(":") else 0.0,
+        breaks if breaks < 3 else 3,
+        commas if commas < 4 else 4,
+        1.0 if line.endswith(_TRUNCATED_ENDS) else 0.0,
+        digits / n_tokens,
+        caps / n_tokens,
+        title / n_tokens if title < n_tokens else 1.0,
+        1.0 if _has_url(sample, lower) else 0.0,
+        separators if separators < 3 else 3,
+        1.0 if _LIST_MARKER.match(line) else 0.0,
+        1.0 if _DIGIT.search(sample) and _DATE.search(sample) else 0.0,
+        1.0 if repeated else 0.0,
+        chrome / n_tokens,
+        1.0 if chrome and n < 80 else 0.0,
+        address / n_tokens,
+        1.0 if starts_digit else 0.0,
+        1.0 if starts_digit and _STARTS_DATE.match(line) else 0.0,
+        1.0 if n < 10 else 0.0,
+        1.0 if n < 20 else 0.0,
+        1.0 if n < 40 else 0.0,
+        1.0 if n < 80 else 0.0,
+        1.0 if n < 150 else 0.0,
+        1.0 if n >= 300 else 0.0,
+    )
+
+
+def _probabilities(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:
+    """sigmoid(vector . weights) for each vector."""
+    w = np.asarray(weights, dtype=np.float64)
+    z = np.asarray(vectors, dtype=np.float64).reshape(-1, len(w)) @ w
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-z))
+    p[z <= -500.0] = 0.0
+    return p.tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2: the line in its neighbourhood
+
+CONTEXT_FEATURES = (
+    "bias",
+    "z",  # the line model's score (log-odds)
+    "prev1", "next1",  # line-model probability of the previous / next unflagged line (0 past the ends)
+    "prev3", "next3",  # mean over the 2nd-3rd lines before / after
+    "around7",  # mean over the 4th-7th lines on both sides
+    "in_block",  # inside the main content block (maximum-sum run of evidence)
+    "log_block_distance",  # log(1 + lines to the main block)
+    "min_neighbour",  # min(prev1, next1)
+    "position",  # index among unflagged lines / (count - 1)
+    "in_segment",  # the two-state smoothing (Viterbi) says content
+    "best_segment",  # ... and it is the segment with the most evidence
+    "segment_share",  # evidence of the line's content segment / that of the best one
+    "log_segment_lines",
+    "top2_segment",  # one of the two content segments with the most evidence
+    "log_good_before", "log_good_after",  # log(1 + lines to the nearest likely-content line before / after)
+    "mass_before", "mass_after",  # share of the document's text evidence before / after the line
+    "rule_prev", "rule_next",  # the line just before / after was flagged by a rule as page chrome
+    "rules_near",  # lines flagged as page chrome within 3 lines
+    "short",  # fewer than SHORT_CHARS characters
+    "short_x_min_neighbour", "short_x_prev1", "short_x_next1", "short_x_in_block",
+    "log_short_run",  # log(1 + consecutive short lines around a short line): menus come in runs,
+                      # an article's headings alone
+    "in_core",  # inside the main block's core: the block cut where a line flagged by a rule as page
+                # chrome precedes a line with another such line near (e.g. "42 comments", "Leave a
+                # reply" before a comment section), the part with the most evidence
+)
+
+#: The fitted weights and decision constants: ``tasks/stages/models/content_classifier.json`` (feature name ->
+#: weight for each model, the decision constants, and how they were fitted), written by
+#: ``bench/eval_boilerplate.py --fit`` (``make fit``). Loaded once, at import.
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "content_classifier.json"
+
+
+def load_model(path: Path = MODEL_PATH) -> tuple[tuple[float, ...], tuple[float, ...], dict[str, float]]:
+    """(line weights, context weights, decision constants) from a model file, in feature order."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key, names in (("line_weights", LINE_FEATURES), ("context_weights", CONTEXT_FEATURES)):
+        if list(data[key]) != list(names):
+            raise ValueError(f"{path}: {key} does not list the features of this module, in order")
+    return (
+        tuple(float(data["line_weights"][n]) for n in LINE_FEATURES),
+        tuple(float(data["context_weights"][n]) for n in CONTEXT_FEATURES),
+        {k: float(v) for k, v in data.get("decision", {}).items()},
+    )
+
+
+LINE_WEIGHTS, CONTEXT_WEIGHTS, DECISION = load_model()
+
+_WINDOW = 7
+#: Rule reasons of chrome that sits inside article bodies (figures, ads): not evidence that the
+#: neighbouring lines are page chrome.
+IN_ARTICLE_REASONS = frozenset({"caption", "photo_credit", "image_placeholder", "media_pointer", "advert", "punctuation_only"})
+_SWITCH_COST = 1.0  # Viterbi: cost of switching between content and chrome (in log-odds)
+_EMISSION_FLOOR = 1.0  # ... and no single line counts for more than this against content
+_SHORT_WEIGHT = 0.5  # weight of a short line in the main-block sum (long lines: 1 + log words)
+
+
+def _max_sum_run(values: Sequence[float]) -> tuple[int, int]:
+    """[start, end] of the contiguous run with the largest sum (Kadane); (-1, -1) if empty."""
+    best = -math.inf
+    current = 0.0
+    start = best_start = best_end = -1
+    for i, v in enumerate(values):
+        if current <= 0.0:
+            current = v
+            start = i
+        else:
+            current += v
+        if current > best:
+            best, best_start, best_end = current, start, i
+    return best_start, best_end
+
+
+def _smooth(z: Sequence[float], cost: float) -> list[int]:
+    """Two-state Viterbi: 1 (content, emission z) or 0 (chrome, emission 0), switching costs ``cost``."""
+    if not z:
+        return []
+    s0, s1 = 0.0, z[0]
+    back: list[tuple[int, int]] = []
+    for v in z[1:]:
+        from0 = s0 >= s1 - cost  # best way into state 0
+        from1 = s1 >= s0 - cost  # best way into state 1
+        back.append((0 if from0 else 1, 1 if from1 else 0))
+        s0, s1 = (s0 if from0 else s1 - cost), (s1 if from1 else s0 - cost) + v
+    state = 1 if s1 > s0 else 0
+    states = [state]
+    for b0, b1 in reversed(back):
+        state = b0 if state == 0 else b1
+        states.append(state)
+    states.reverse()
+    return states
+
+
+def _core(block_start: int, block_end: int, rule_prev, rules_near, evidence) -> tuple[int, int]:
+    """[start, end] of the main block's core: the block cut before each line that follows page
+    chrome flagged by a rule with at least one more such line near (a single "Share" line inside
+    an article does not cut); the part with the most evidence."""
+    core_start, core_end, part_start, part_mass, core_mass = block_start, block_end, block_start, 0.0, -1.0
+    for j in range(block_start, block_end + 2):
+        if j > block_end or (j > part_start and rule_prev[j] and rules_near[j] >= 2):
+            if part_mass > core_mass:
+                core_start, core_end, core_mass = part_start, j - 1, part_mass
+            part_start, part_mass = j, 0.0
+        if j <= block_end:
+            part_mass += evidence[j]
+    return core_start, core_end
+
+
+def context_vectors(
+    z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
+    rule_next: Sequence[bool], rules_near: Sequence[int],
+) -> list[tuple[float, ...]]:
+    """The context model's features (``CONTEXT_FEATURES``) of each unflagged line of a document.
+
+    Arguments are per unflagged line, in document order: line-model score ``z``, ``log_words``,
+    ``short``, whether the line just before / after (in the full document) was flagged by a
+    rule as page chrome (``IN_ARTICLE_REASONS`` do not count), and how many such lines lie
+    within 3 lines.
+    """
+    m = len(z)
+    if m == 0:
+        return []
+    exp = math.exp
+    p = [1.0 / (1.0 + exp(-v)) if v > -500.0 else 0.0 for v in z]
+    # main content block: maximum-sum run of (p - 0.5) weighted by the line's words
+    # (short lines weigh little: a heading inside an article does not split it)
+    block_start, block_end = _max_sum_run(
+        [(pi - 0.5) * (_SHORT_WEIGHT if sh else 1.0 + lw) for pi, lw, sh in zip(p, log_words, short)]
+    )
+    # windows over p, zero past the ends: padded[j + _WINDOW] is p[j]; prefix sums for the wide window
+    padded = [0.0] * _WINDOW + p + [0.0] * _WINDOW
+    prefix = [0.0]
+    for v in padded:
+        prefix.append(prefix[-1] + v)
+
+    # segments of the smoothed sequence, their evidence and rank
+    states = _smooth([v if v > -_EMISSION_FLOOR else -_EMISSION_FLOOR for v in z], _SWITCH_COST)
+    evidence = [max(v, 0.0) * (1.0 + lw) for v, lw in zip(z, log_words)]
+    seg_id = [0] * m
+    seg_bounds: list[tuple[int, int]] = []
+    seg_mass: list[float] = []
+    i = 0
+    while i < m:
+        j = i
+        mass = 0.0
+        while j < m and states[j] == states[i]:
+            mass += evidence[j]
+            seg_id[j] = len(seg_bounds)
+            j += 1
+        seg_bounds.append((i, j))
+        seg_mass.append(mass if states[i] == 1 else 0.0)
+        i = j
+    order = sorted(range(len(seg_mass)), key=lambda k: (-seg_mass[k], k))
+    best_mass = seg_mass[order[0]]
+    top2 = set(order[:2])
+    # runs of consecutive short lines (0 for long lines)
+    short_run = [0] * m
+    j = 0
+    while j < m:
+        if not short[j]:
+            j += 1
+            continue
+        k = j
+        while k < m and short[k]:
+            k += 1
+        for t in range(j, k):
+            short_run[t] = k - j
+        j = k
+    # distances to the nearest likely-content line before / after
+    good_before = [50] * m
+    last = -1
+    for j in range(m):
+        if last >= 0:
+            good_before[j] = min(j - last, 50)
+        if p[j] > 0.5:
+            last = j
+    good_after = [50] * m
+    nxt = -1
+    for j in range(m - 1, -1, -1):
+        if nxt >= 0:
+            good_after[j] = min(nxt - j, 50)
+        if p[j] > 0.5:
+            nxt = j
+    total = sum(evidence) + 1e-9
+    core_start, core_end = _core(block_start, block_end, rule_prev, rules_near, evidence)
+    out: list[tuple[float, ...]] = []
+    cumulative = 0.0
+    last_index = max(1, m - 1)
+    for j in range(m):
+        c = j + _WINDOW  # j's position in padded
+        prev1 = padded[c - 1]
+        next1 = padded[c + 1]
+        in_block = block_start <= j <= block_end
+        distance = 0 if in_block else (block_start - j if j < block_start else j - block_end)
+        k = seg_id[j]
+        seg_start, seg_end = seg_bounds[k]
+        content = states[j] == 1
+        min_nb = prev1 if prev1 < next1 else next1
+        is_short = 1.0 if short[j] else 0.0
+        ev = evidence[j]
+        out.append((
+            1.0,
+            z[j],
+            prev1,
+            next1,
+            (padded[c - 3] + padded[c - 2]) / 2.0,
+            (padded[c + 2] + padded[c + 3]) / 2.0,
+            (prefix[c - 3] - prefix[c - 7] + prefix[c + 8] - prefix[c + 4]) / 8.0,
+            1.0 if in_block else 0.0,
+            _log1p(distance),
+            min_nb,
+            j / last_index,
+            1.0 if content else 0.0,
+            1.0 if content and order[0] == k else 0.0,
+            seg_mass[k] / best_mass if best_mass > 0 else 0.0,
+            _log1p(seg_end - seg_start),
+            1.0 if content and k in top2 else 0.0,
+            _LOG1P[good_before[j]],
+            _LOG1P[good_after[j]],
+            cumulative / total,
+            (total - cumulative - ev) / total,
+            1.0 if rule_prev[j] else 0.0,
+            1.0 if rule_next[j] else 0.0,
+            float(rules_near[j]),
+            is_short,
+            is_short * min_nb,
+            is_short * prev1,
+            is_short * next1,
+            is_short if in_block else 0.0,
+            _LOG1P[short_run[j]] if short_run[j] < 1024 else math.log1p(short_run[j]),
+            1.0 if core_start <= j <= core_end else 0.0,
+        ))
+        cumulative += ev
+    return out
+
+
+def _log1p_of(counts: np.ndarray) -> np.ndarray:
+    """log(1 + n) of non-negative integers, from the same table as ``_log1p``."""
+    counts = np.asarray(counts, dtype=np.int64)
+    out = _LOG1P_ARRAY[np.minimum(counts, 1023)]
+    big = counts >= 1024
+    if big.any():
+        out[big] = [math.log1p(int(c)) for c in counts[big]]
+    return out
+
+
+def context_matrix(
+    z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
+    rule_next: Sequence[bool], rules_near: Sequence[int],
+) -> np.ndarray:
+    """``context_vectors`` of one document as the rows of an array (``context_matrix_many``)."""
+    return context_matrix_many(z, log_words, short, rule_prev, rule_next, rules_near, [(0, len(z))])
+
+
+def context_matrix_many(
+    z: Sequence[float], log_words: Sequence[float], short: Sequence[bool], rule_prev: Sequence[bool],
+    rule_next: Sequence[bool], rules_near: Sequence[int], bounds: Sequence[tuple[int, int]],
+) -> np.ndarray:
+    """``context_vectors`` of many documents at once, as the rows of one array, computed column by
+    column: the arguments are the documents' unflagged lines one after the other, ``bounds``
+    each document's [start, end) rows. Neighbourhoods stop at a document's edges; the sequential
+    parts (main block, smoothing, segments, core) run per document. Equal to ``context_vectors``
+    of each document up to rounding (window sums are added in another order, the sigmoid is
+    numpy's)."""
+    z = np.asarray(z, dtype=np.float64)
+    n = len(z)
+    X = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float64)
+    if n == 0:
+        return X
+    lw = np.asarray(log_words, dtype=np.float64)
+    short_ = np.asarray(short, dtype=bool)
+    starts = np.array([a for a, _ in bounds], dtype=np.int64)
+    ends = np.array([b for _, b in bounds], dtype=np.int64)
+    sizes = ends - starts
+    index = np.arange(n)
+    first_row = np.repeat(starts, sizes)
+    end_row = np.repeat(ends, sizes)
+    local = index - first_row
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-z))
+    p[z <= -500.0] = 0.0
+
+    def shifted(d: int) -> np.ndarray:
+        """p of the line d rows away in the same document, 0 past its edges."""
+        k = index + d
+        inside = (k >= first_row) & (k < end_row)
+        out = np.zeros(n)
+        out[inside] = p[k[inside]]
+        return out
+
+    window = {d: shifted(d) for d in (-7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7)}
+    prev1, next1 = window[-1], window[1]
+    evidence = np.maximum(z, 0.0) * (1.0 + lw)
+    ev = evidence.tolist()
+    weights = ((p - 0.5) * np.where(short_, _SHORT_WEIGHT, 1.0 + lw)).tolist()
+    floored = np.maximum(z, -_EMISSION_FLOOR).tolist()
+    # the sequential parts, per document
+    in_block = np.zeros(n, dtype=bool)
+    in_core = np.zeros(n, dtype=bool)
+    distance = np.zeros(n, dtype=np.int64)
+    content = np.zeros(n, dtype=bool)
+    best_segment = np.zeros(n, dtype=bool)
+    top2_segment = np.zeros(n, dtype=bool)
+    segment_share = np.zeros(n)
+    segment_lines = np.zeros(n, dtype=np.int64)
+    cumulative = np.zeros(n)
+    totals = np.zeros(n)
+    rule_prev_list, rules_near_list = list(rule_prev), list(rules_near)
+    for a, b in bounds:
+        m = b - a
+        bs, be = _max_sum_run(weights[a:b])
+        in_block[a + bs : a + be + 1] = True
+        here = np.arange(m)
+        distance[a:b] = np.where(here < bs, bs - here, np.where(here > be, here - be, 0))
+        states = _smooth(floored[a:b], _SWITCH_COST)
+        segs, j = [], 0
+        while j < m:  # runs of equal states, their evidence (summed in order) and rank
+            k = j
+            while k < m and states[k] == states[j]:
+                k += 1
+            segs.append((j, k, float(sum(ev[a + j : a + k])) if states[j] == 1 else 0.0, states[j] == 1))
+            j = k
+        order = sorted(range(len(segs)), key=lambda s: (-segs[s][2], s))
+        best_mass = segs[order[0]][2]
+        for rank, s in enumerate(order):
+            j, k, mass, is_content = segs[s]
+            content[a + j : a + k] = is_content
+            best_segment[a + j : a + k] = is_content and rank == 0
+            top2_segment[a + j : a + k] = is_content and rank < 2
+            segment_share[a + j : a + k] = mass / best_mass if best_mass > 0 else 0.0
+            segment_lines[a + j : a + k] = k - j
+        cs, ce = _core(bs, be, rule_prev_list[a:b], rules_near_list[a:b], ev[a:b])
+        in_core[a + cs : a + ce + 1] = True
+        running = np.cumsum(evidence[a:b])
+        cumulative[a + 1 : b] = running[:-1]
+        totals[a:b] = float(running[-1]) + 1e-9
+    # runs of consecutive short lines within a document (0 for long lines)
+    change = np.flatnonzero((short_[1:] != short_[:-1]) | (local[1:] == 0)) + 1
+    run_start = np.concatenate(([0], change))
+    run_end = np.concatenate((change, [n]))
+    short_run = np.where(short_, np.repeat(run_end - run_start, run_end - run_start), 0)
+    # distances to the nearest likely-content line before / after in the document (at most 50)
+    good = p > 0.5
+    last = np.maximum.accumulate(np.where(good, index, -1))
+    before = np.concatenate(([-1], last[:-1]))
+    before = np.where(before >= first_row, before, -1)
+    good_before = np.where(before >= 0, np.minimum(index - before, 50), 50)
+    nxt = np.minimum.accumulate(np.where(good, index, n)[::-1])[::-1]
+    after = np.concatenate((nxt[1:], [n]))
+    after = np.where(after < end_row, after, n)
+    good_after = np.where(after < n, np.minimum(after - index, 50), 50)
+    min_nb = np.minimum(prev1, next1)
+    is_short = short_.astype(np.float64)
+    f = _C
+    X[:, f["bias"]] = 1.0
+    X[:, f["z"]] = z
+    X[:, f["prev1"]] = prev1
+    X[:, f["next1"]] = next1
+    X[:, f["prev3"]] = (window[-3] + window[-2]) / 2.0
+    X[:, f["next3"]] = (window[2] + window[3]) / 2.0
+    X[:, f["around7"]] = (window[-7] + window[-6] + window[-5] + window[-4] + window[4] + window[5] + window[6] + window[7]) / 8.0
+    X[:, f["in_block"]] = in_block
+    X[:, f["log_block_distance"]] = _log1p_of(distance)
+    X[:, f["min_neighbour"]] = min_nb
+    X[:, f["position"]] = local / np.maximum(1, np.repeat(sizes, sizes) - 1)
+    X[:, f["in_segment"]] = content
+    X[:, f["best_segment"]] = best_segment
+    X[:, f["segment_share"]] = segment_share
+    X[:, f["log_segment_lines"]] = _log1p_of(segment_lines)
+    X[:, f["top2_segment"]] = top2_segment
+    X[:, f["log_good_before"]] = _LOG1P_ARRAY[good_before]
+    X[:, f["log_good_after"]] = _LOG1P_ARRAY[good_after]
+    X[:, f["mass_before"]] = cumulative / totals
+    X[:, f["mass_after"]] = (totals - cumulative - evidence) / totals
+    X[:, f["rule_prev"]] = np.asarray(rule_prev, dtype=bool)
+    X[:, f["rule_next"]] = np.asarray(rule_next, dtype=bool)
+    X[:, f["rules_near"]] = np.asarray(rules_near, dtype=np.float64)
+    X[:, f["short"]] = is_short
+    X[:, f["short_x_min_neighbour"]] = is_short * min_nb
+    X[:, f["short_x_prev1"]] = is_short * prev1
+    X[:, f["short_x_next1"]] = is_short * next1
+    X[:, f["short_x_in_block"]] = np.where(in_block, is_short, 0.0)
+    X[:, f["log_short_run"]] = _log1p_of(short_run)
+    X[:, f["in_core"]] = in_core
+    return X
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions
+
+
+@dataclass
+class DocumentLines:
+    """The line-model inputs of one document's unflagged lines (``index``: their positions)."""
+
+    lang: str | None
+    index: list[int]
+    vectors: np.ndarray  # (unflagged lines x LINE_FEATURES)
+    short: list[bool]
+    rule_prev: list[bool]
+    rule_next: list[bool]
+    rules_near: list[int]
+
+
+def line_features_reference(
+    lines: Sequence[str], doc_index: Sequence[int], doc_stop: Sequence[frozenset[str] | None], repeated: Sequence[bool]
+) -> np.ndarray:
+    """``line_features_batch`` one line at a time with ``_line_vector`` (the definition; tests)."""
+    out = np.empty((len(lines), len(LINE_FEATURES)), dtype=np.float64)
+    for i, line in enumerate(lines):
+        sample = line[:_SAMPLE_CHARS]
+        lower = sample.lower()
+        out[i] = _line_vector(line, sample, lower, sample.split(), lower.split(), doc_stop[doc_index[i]], bool(repeated[i]))
+    return out
+
+
+def line_features_batch(
+    lines: Sequence[str], doc_index: Sequence[int], doc_stop: Sequence[frozenset[str] | None], repeated: Sequence[bool]
+) -> np.ndarray:
+    """``line_vector`` of many lines (of many documents) at once, as the rows of an array.
+
+    ``doc_index[i]``: the document of line i, whose function words are ``doc_stop[doc_index[i]]``;
+    ``repeated[i]``: the line occurs elsewhere in its document. Computed on arrays of code points
+    (``tasks/stages/linematrix.py``), bit-identical to ``line_features_reference``.
+    """
+    from .linematrix import line_features_batch as vectorised  # it imports this module's constants
+
+    return vectorised(lines, np.asarray(doc_index, dtype=np.int64), doc_stop, np.asarray(repeated, dtype=bool))
+
+
+def repeated_in_document(lines: Sequence[str]) -> list[bool]:
+    """Whether each line occurs more than once in the document."""
+    counts = Counter(lines)
+    return [counts[line] > 1 for line in lines]
+
+
+def document_lines(lines: Sequence[str], reasons: Sequence[str | None], vectors=None) -> DocumentLines:
+    """Line-model features of the lines no rule flagged (``reasons[i] is None``), and what the
+    context model needs about the rules' decisions around them.
+
+    ``vectors``: the unflagged lines' features when already computed (``line_features_batch``).
+    """
+    n = len(lines)
+    index = [i for i in range(n) if reasons[i] is None]
+    # page chrome flagged by rules (captions, credits, image placeholders, ads sit inside articles)
+    chrome = [r is not None and r not in IN_ARTICLE_REASONS for r in reasons]
+    near = [0] * (n + 1)  # prefix counts of page chrome
+    for i, f in enumerate(chrome):
+        near[i + 1] = near[i] + (1 if f else 0)
+    if vectors is None:
+        lang = _language(lines[i][:_SAMPLE_CHARS].lower().split() for i in index)
+        stop = stopwords().get(lang) if lang else None
+        repeated = repeated_in_document(lines)
+        vectors = line_features_batch([lines[i] for i in index], [0] * len(index), [stop], [repeated[i] for i in index])
+    else:
+        lang = None  # the caller knows it
+    return DocumentLines(
+        lang=lang,
+        index=index,
+        vectors=vectors,
+        short=[len(lines[i]) < SHORT_CHARS for i in index],
+        rule_prev=[i > 0 and chrome[i - 1] for i in index],
+        rule_next=[i + 1 < n and chrome[i + 1] for i in index],
+        rules_near=[near[min(i + 4, n)] - near[max(0, i - 3)] for i in index],
+    )
+
+
+def document_context(doc: DocumentLines, line_weights: Sequence[float] = LINE_WEIGHTS) -> tuple[list[float], list[tuple[float, ...]]]:
+    """(line-model scores, context-model features) of a document's unflagged lines."""
+    vectors = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
+    z = (vectors @ np.asarray(line_weights, dtype=np.float64)).tolist()
+    log_words = vectors[:, _F["log_words"]].tolist()
+    return z, context_matrix(z, log_words, doc.short, doc.rule_prev, doc.rule_next, doc.rules_near)
+
+
+_IN_BLOCK = CONTEXT_FEATURES.index("in_block")
+_IN_CORE = CONTEXT_FEATURES.index("in_core")
+_C = {name: k for k, name in enumerate(CONTEXT_FEATURES)}
+_F = {name: k for k, name in enumerate(LINE_FEATURES)}
+
+
+def _headline(line: str, vector: Sequence[float]) -> bool:
+    """A title: 3 to 25 words, at most 150 characters, some function words, no link,
+    chrome word, date, trailing colon or ellipsis, at most one separator ("LIVE – Floods: ...")."""
+    words = line.count(" ") + 1
+    return (
+        3 <= words <= 25
+        and len(line) <= 150
+        and vector[_F["stop_ratio"]] > 0
+        and not (
+            vector[_F["url"]] or vector[_F["separators"]] > 1 or vector[_F["chrome_ratio"]] or vector[_F["date"]]
+            or vector[_F["truncated"]] or line.endswith(":")
+        )
+    )
+
+
+def _running_text(lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[str | None, float]:
+    """(document language, share of sentence lines) without computing the features.
+
+    The same as ``_sentence_fraction(document_lines(...).vectors)``: a line is a sentence when
+    it ends like one (``terminal``) and has a function word of the document's language
+    (``stop_ratio > 0``) or that language has no list (``lang_unknown``).
+    """
+    index = [i for i in range(len(lines)) if reasons[i] is None]
+    lowered = [lines[i][:_SAMPLE_CHARS].lower().split() for i in index]
+    lang = _language(lowered)
+    stop = stopwords().get(lang) if lang else None
+    sentences = 0
+    for i, words in zip(index, lowered):
+        if lines[i].rstrip(_CLOSERS)[-1:] in _TERMINALS and (stop is None or not stop.isdisjoint(words)):
+            sentences += 1
+    return lang, (sentences / len(index) if index else 0.0)
+
+
+def _sentence_fraction(vectors) -> float:
+    """Share of lines that are sentences: end like one and contain function words (or the
+    document's language has no list)."""
+    vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
+    if not len(vectors):
+        return 0.0
+    terminal, stop, unknown = _F["terminal"], _F["stop_ratio"], _F["lang_unknown"]
+    sentences = np.count_nonzero((vectors[:, terminal] != 0) & ((vectors[:, stop] > 0) | (vectors[:, unknown] != 0)))
+    return int(sentences) / len(vectors)
+
+
+@dataclass(frozen=True)
+class LineScores:
+    """What the classifier saw for one document (``None`` for rule-flagged lines)."""
+
+    lang: str | None
+    line_z: list[float | None]  # line-model log-odds
+    content_p: list[float | None]  # context-model probability of article text
+    kept: list[bool]
+    link_like: list[bool] | None = None  # a URL/handle, or 2+ separators (from the line features)
+
+
+@dataclass(frozen=True)
+class CommentThreads:
+    """Where reader comments start under an article (``tasks/stages/lang/comment_markers.toml``)."""
+
+    by_lines: re.Pattern  # lines ending in ":"
+    stamps: re.Pattern  # other lines with a ":", of at most max_chars
+    buttons: re.Pattern  # lines of at most button_chars
+    min_markers: int = 3
+    window: int = 40
+    min_words_before: int = 300
+    max_chars: int = 150
+    button_chars: int = 60
+
+    def is_marker(self, line: str) -> bool:
+        if ":" in line:
+            if line.endswith(":"):
+                return self.by_lines.fullmatch(line) is not None
+            if len(line) <= self.max_chars and self.stamps.fullmatch(line) is not None:
+                return True
+        return len(line) <= self.button_chars and self.buttons.fullmatch(line) is not None
+
+    def start(self, lines: Sequence[str], reasons: Sequence[str | None]) -> int | None:
+        """The first line of the comment thread of a page whose lines kept so far have
+        ``reasons[i] is None``, or ``None``: the first marker with ``min_markers - 1`` more within
+        ``window`` lines, after at least ``min_words_before`` kept words."""
+        is_marker = self.is_marker
+        found = [i for i, line in enumerate(lines) if is_marker(line)]
+        if len(found) < self.min_markers:
+            return None
+        need = self.min_markers - 1
+        for k, i in enumerate(found):
+            if k + need < len(found) and found[k + need] - i <= self.window:
+                words = sum(len(lines[j].split()) for j in range(i) if reasons[j] is None)
+                return i if words >= self.min_words_before else None
+        return None
+
+    def drop(self, lines: Sequence[str], reasons: list[str | None]) -> None:
+        """Give the kept lines of the comment thread (if any) the reason ``comment_thread``."""
+        start = self.start(lines, reasons)
+        if start is not None:
+            for j in range(start, len(lines)):
+                if reasons[j] is None:
+                    reasons[j] = "comment_thread"
+
+
+@lru_cache(maxsize=1)
+def default_comment_threads() -> CommentThreads:
+    """The built-in comment-thread markers."""
+    data = tomllib.loads(resources.files(__package__).joinpath("lang/comment_markers.toml").read_text(encoding="utf-8"))
+
+    def alternation(key: str) -> re.Pattern:
+        return re.compile("|".join(f"(?:{p})" for p in data[key]), re.IGNORECASE)
+
+    return CommentThreads(
+        alternation("by_lines"), alternation("stamps"), alternation("buttons"), int(data["min_markers"]),
+        int(data["window"]), int(data["min_words_before"]), int(data["max_chars"]), int(data["button_chars"]),
+    )
+
+
+class _BatchLines:
+    """What the decisions need about every line of a batch, computed once."""
+
+    def __init__(self, lines: Sequence[str], reasons: Sequence[str | None]):
+        self.lines = lines
+        n = len(lines)
+        self.unflagged = np.fromiter((r is None for r in reasons), dtype=bool, count=n)
+        # page chrome flagged by rules (captions, credits, image placeholders, ads sit inside articles)
+        self.chrome = np.fromiter((r is not None and r not in IN_ARTICLE_REASONS for r in reasons), dtype=bool, count=n)
+        self.chrome_before = np.concatenate(([0], np.cumsum(self.chrome)))  # prefix counts
+        self.short = np.fromiter(map(len, lines), dtype=np.int64, count=n) < SHORT_CHARS
+
+
+def _first_true(flags: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Per document (rows ``at[d]``..``at[d+1]``), the index of its first true flag, else 0."""
+    hits = np.flatnonzero(flags)
+    k = np.searchsorted(hits, at[:-1])
+    found = np.full(len(at) - 1, 0, dtype=np.int64)
+    ok = k < len(hits)
+    ok[ok] = hits[k[ok]] < at[1:][ok]
+    found[ok] = hits[k[ok]] - at[:-1][ok]
+    return found
+
+
+_REASON_NAMES = np.array(["link_list", "short_outside_content", "low_text_density", "outside_content"], dtype=object)
+_LINK_LIST, _SHORT_OUTSIDE, _LOW_DENSITY, _OUTSIDE = range(4)
+
+
+class ContentClassifier:
+    """Decide, for the lines no rule flagged, which are article text; give the others a reason.
+
+    ``threshold``: keep a line whose context-model probability exceeds it (lower keeps more).
+    ``block_threshold``: the lower bar inside the main content block, where a line goes only on
+    strong evidence. ``min_lines``: documents with fewer unflagged lines are left to the rules
+    (no page structure to read in a few lines); so are documents in which at least
+    ``prose_fraction`` of those lines are sentences (running text, not a web page).
+    ``sandwich_high`` / ``sandwich_low``: a line below the bar is kept when the nearest unflagged
+    lines on both sides are above ``sandwich_high`` and it is above ``sandwich_low``.
+    ``outside_margin``: outside the main block (its core, with ``core``) the bar is ``threshold``
+    plus this margin (pages are mostly chrome around the article). ``core``: the low bar only in
+    the block's core (``in_core``), not in parts of the block after page chrome flagged by rules.
+    ``comment_threads``: reader comments after the article are dropped (``CommentThreads``).
+    ``headings``: inside the main block, a short line between two kept lines, the second one
+    long, is kept (a section heading). The headline (first line of the main block, or the one
+    before it) is kept when it reads like a title.
+    """
+
+    def __init__(
+        self, threshold: float = DECISION.get("threshold", 0.5), min_lines: int = 5,
+        block_threshold: float = DECISION.get("block_threshold", 0.3),
+        sandwich_high: float = DECISION.get("sandwich_high", 0.75), sandwich_low: float = DECISION.get("sandwich_low", 0.1),
+        headings: bool = True, prose_fraction: float = 0.6,
+        outside_margin: float = DECISION.get("outside_margin", 0.0), core: bool = True,
+        comment_threads: bool = True,
+    ):
+        self.outside_margin = max(0.0, outside_margin)
+        self.core = core
+        self.threshold = threshold
+        self.block_threshold = min(block_threshold, threshold)
+        self.min_lines = min_lines
+        self.sandwich_high = sandwich_high
+        self.sandwich_low = sandwich_low
+        self.headings = headings
+        self.prose_fraction = prose_fraction
+        self.threads = default_comment_threads() if comment_threads else None
+
+    def needs_features(self, lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[bool, str | None]:
+        """(whether the classifier reads this document, its language): documents with fewer than
+        ``min_lines`` unflagged lines, or mostly sentences, are left to the rules."""
+        if sum(1 for r in reasons if r is None) < self.min_lines:
+            return False, None
+        lang, prose = _running_text(lines, reasons)
+        # mostly sentences: running text, not a web page with chrome (the models were fitted on
+        # web pages, where sentences are a minority of lines); left to the rules. Decided before
+        # any feature is computed: most documents of a news crawl stop here.
+        return prose < self.prose_fraction, lang
+
+    def score(
+        self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None,
+        prepared: tuple | None = None,
+    ) -> LineScores:
+        """Scores of every line no rule flagged (``reasons[i] is None``); ``kept`` says what stays.
+
+        ``vectors`` (with ``lang``): the unflagged lines' features, computed by the caller for a
+        document that ``needs_features``. ``prepared``: (``DocumentLines``, line scores, context
+        features, probabilities), computed by the caller for many documents at once.
+        """
+        n = len(lines)
+        line_z: list[float | None] = [None] * n
+        content_p: list[float | None] = [None] * n
+        kept = [False] * n
+        if prepared is not None:
+            doc, z, vectors, probs = prepared
+        else:
+            if vectors is None:
+                needed, lang = self.needs_features(lines, reasons)
+                if not needed:
+                    for i in range(n):
+                        kept[i] = reasons[i] is None
+                    return LineScores(lang, line_z, content_p, kept)
+            doc = document_lines(lines, reasons, vectors)
+            if vectors is not None:
+                doc.lang = lang
+            z, vectors = document_context(doc)
+            probs = _probabilities(vectors, CONTEXT_WEIGHTS)
+        columns = np.asarray(vectors).reshape(-1, len(CONTEXT_FEATURES))
+        in_main_block = (columns[:, _IN_BLOCK] != 0).tolist()
+        # the low bar of the main block only in its core (with ``core``); the outside bar a margin
+        # above the threshold
+        in_block = (columns[:, _IN_CORE] != 0).tolist() if self.core else in_main_block
+        block_threshold, outside = self.block_threshold, self.threshold + self.outside_margin
+        keep = [p > (block_threshold if b else outside) for p, b in zip(probs, in_block)]
+        # a line between two confident article lines is part of the article (heading, bullet)
+        high, low = self.sandwich_high, self.sandwich_low
+        for j in range(1, len(keep) - 1):
+            if not keep[j] and probs[j] >= low and probs[j - 1] > high and probs[j + 1] > high:
+                keep[j] = True
+        # inside the main block, a short line between two kept lines, the second one long, is a
+        # section heading of the article
+        if self.headings:
+            short = doc.short
+            for j in range(1, len(keep) - 1):
+                if not keep[j] and short[j] and in_block[j] and keep[j - 1] and keep[j + 1] and not short[j + 1]:
+                    keep[j] = True
+        # the headline: the first line of the main content block, or the line just before it,
+        # if it reads like a title
+        start = next((j for j, b in enumerate(in_block) if b), 0)
+        # the line just before the main block (a headline) is held to the plain threshold
+        first = next((j for j, b in enumerate(in_main_block) if b), 0)
+        if first > 0 and not keep[first - 1] and probs[first - 1] > self.threshold:
+            keep[first - 1] = True
+        for j in (start - 1, start) if start > 0 else (start,):
+            if not keep[j] and _headline(lines[doc.index[j]], doc.vectors[j]):
+                keep[j] = True
+                break
+        matrix = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
+        links = ((matrix[:, _F["url"]] != 0) | (matrix[:, _F["separators"]] >= 2)).tolist()
+        link_like: list[bool | None] = [None] * n
+        for j, i in enumerate(doc.index):
+            line_z[i] = z[j]
+            content_p[i] = probs[j]
+            kept[i] = keep[j]
+            link_like[i] = links[j]
+        return LineScores(doc.lang, line_z, content_p, kept, link_like)
+
+    def classify_many(
+        self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None]
+    ) -> list[str | None]:
+        """``classify`` of many documents (``ranges``: each one's [start, end) in ``lines``, with
+        the rules' ``reasons``), decided on arrays: the features of documents with ``min_lines``
+        unflagged lines are computed together, ``FEATURE_CHUNK`` lines at a time (bounded
+        memory); the running-text check is read off them (``_sentence_fraction``, the same answer
+        as ``_running_text``); the context model and the decisions run over all the documents
+        the classifier reads at once (``_decide``). The same answers as ``classify`` of each
+        document alone (tests)."""
+        total = len(lines)
+        out = np.empty(total, dtype=object)
+        out[:] = reasons
+        if total == 0:
+            return []
+        batch = _BatchLines(lines, reasons)
+        todo: list[tuple[int, int, int]] = []  # (start, end, unflagged lines) of each document
+        positions: list[np.ndarray] = []  # the unflagged lines of those documents
+        feature_lines: list[str] = []
+        doc_index: list[int] = []
+        doc_stop: list[frozenset[str] | None] = []
+        repeated: list[bool] = []
+
+        def flush() -> None:
+            matrix = line_features_batch(feature_lines, doc_index, doc_stop, repeated)
+            self._decide(batch, matrix, np.concatenate(positions), todo, out)
+            for pending in (todo, positions, feature_lines, doc_index, doc_stop, repeated):
+                pending.clear()
+
+        unflagged = batch.unflagged
+        for start, end in ranges:
+            index = np.flatnonzero(unflagged[start:end])
+            m = len(index)
+            if m < self.min_lines or m == 0:
+                continue
+            doc = lines[start:end]
+            chosen = index.tolist()
+            lang = _language(doc[i][:_SAMPLE_CHARS].lower().split() for i in chosen)
+            again = repeated_in_document(doc)
+            feature_lines.extend([doc[i] for i in chosen])
+            repeated.extend([again[i] for i in chosen])
+            doc_index.extend([len(todo)] * m)
+            doc_stop.append(stopwords().get(lang) if lang else None)
+            positions.append(index + start)
+            todo.append((start, end, m))
+            if len(feature_lines) >= FEATURE_CHUNK:
+                flush()
+        if todo:
+            flush()
+        return out.tolist()
+
+    def _decide(
+        self, batch: "_BatchLines", matrix: np.ndarray, where: np.ndarray, todo: list[tuple[int, int, int]], out: np.ndarray
+    ) -> None:
+        """The decisions of ``score`` and ``classify`` for the documents ``todo`` (start, end,
+        unflagged lines), whose unflagged lines are at ``where`` with features ``matrix``:
+        each removed line's reason is written into ``out``. Each step is ``score``'s loop over a
+        document written over all documents at once (a line's neighbours stay in its document)."""
+        scores = matrix @ np.asarray(LINE_WEIGHTS, dtype=np.float64)
+        sizes = np.array([m for _, _, m in todo], dtype=np.int64)
+        row_start = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        # running text (mostly sentences) is left to the rules
+        sentence = (matrix[:, _F["terminal"]] != 0) & ((matrix[:, _F["stop_ratio"]] > 0) | (matrix[:, _F["lang_unknown"]] != 0))
+        fraction = np.add.reduceat(sentence.astype(np.int64), row_start) / sizes
+        pages = np.flatnonzero(fraction < self.prose_fraction)
+        if not len(pages):
+            return
+        page_sizes = sizes[pages]
+        rows = np.flatnonzero(np.repeat(fraction < self.prose_fraction, sizes))
+        at = np.concatenate(([0], np.cumsum(page_sizes)))
+        bounds = list(zip(at[:-1].tolist(), at[1:].tolist()))
+        g = where[rows]  # each row's line in the batch
+        doc_start = np.repeat(np.array([todo[k][0] for k in pages.tolist()], dtype=np.int64), page_sizes)
+        doc_end = np.repeat(np.array([todo[k][1] for k in pages.tolist()], dtype=np.int64), page_sizes)
+        chrome, near, short_all = batch.chrome, batch.chrome_before, batch.short
+        last = len(chrome) - 1
+        rule_prev = (g > doc_start) & chrome[np.maximum(g - 1, 0)]
+        rule_next = (g + 1 < doc_end) & chrome[np.minimum(g + 1, last)]
+        rules_near = near[np.minimum(g + 4, doc_end)] - near[np.maximum(doc_start, g - 3)]
+        short = short_all[g]
+        features = matrix[rows]
+        z = scores[rows]
+        context = context_matrix_many(z, features[:, _F["log_words"]], short, rule_prev, rule_next, rules_near, bounds)
+        probs = np.asarray(_probabilities(context, CONTEXT_WEIGHTS))
+
+        n = len(rows)
+        local = np.arange(n) - np.repeat(at[:-1], page_sizes)
+        interior = (local >= 1) & (local <= np.repeat(page_sizes, page_sizes) - 2)
+        previous, following = np.roll(probs, 1), np.roll(probs, -1)
+        in_main_block = context[:, _IN_BLOCK] != 0
+        in_block = context[:, _IN_CORE] != 0 if self.core else in_main_block
+        keep = probs > np.where(in_block, self.block_threshold, self.threshold + self.outside_margin)
+        # a line between two confident article lines is part of the article (heading, bullet):
+        # each line's test reads only scores, so all lines are tested at once
+        high, low = self.sandwich_high, self.sandwich_low
+        keep |= interior & (probs >= low) & (previous > high) & (following > high)
+        if self.headings:
+            # a short line between two kept lines, the second long, inside the block: a heading.
+            # In ``score``'s loop a line kept here never changes the test of the next line (that
+            # one needed it dropped), so all lines are tested on the same ``keep``.
+            kept_before, kept_after = np.roll(keep, 1), np.roll(keep, -1)
+            short_after = np.roll(short, -1)
+            keep |= interior & short & in_block & kept_before & kept_after & ~short_after
+        # the headline, per document: the first line of the block or the one before it
+        first_core = _first_true(in_block, at)
+        first_main = _first_true(in_main_block, at)
+        lines = batch.lines
+        for d in range(len(page_sizes)):
+            a = int(at[d])
+            first = int(first_main[d])
+            if first > 0 and not keep[a + first - 1] and probs[a + first - 1] > self.threshold:
+                keep[a + first - 1] = True
+            start = int(first_core[d])
+            for j in (start - 1, start) if start > 0 else (start,):
+                r = a + j
+                if not keep[r] and _headline(lines[int(g[r])], features[r]):
+                    keep[r] = True
+                    break
+        # reasons of the removed lines (``_reason``)
+        dropped = ~keep
+        link_like = (features[:, _F["url"]] != 0) | (features[:, _F["separators"]] >= 2)
+        code = np.select(
+            [link_like, short, z < 0.0], [_LINK_LIST, _SHORT_OUTSIDE, _LOW_DENSITY], default=_OUTSIDE
+        )
+        out[g[dropped]] = _REASON_NAMES[code[dropped]]
+        # a run of 3+ short removed lines (unflagged, in one document) is a menu
+        total = len(chrome)
+        menu = np.zeros(total, dtype=bool)
+        menu[g[dropped & short]] = True
+        first_of_doc = np.zeros(total, dtype=bool)
+        first_of_doc[doc_start[local == 0]] = True
+        begins = menu & (first_of_doc | ~np.concatenate(([False], menu[:-1])))
+        run = np.cumsum(begins)
+        run_length = np.bincount(run[menu], minlength=int(run[-1]) + 1)
+        long_run = np.zeros(total, dtype=bool)
+        long_run[menu] = run_length[run[menu]] >= 3
+        navigation = g[dropped & (code == _SHORT_OUTSIDE) & long_run[g]]
+        out[navigation] = "navigation"
+        if self.threads is not None:  # reader comments under the article
+            for k in pages.tolist():
+                start, end, _ = todo[k]
+                decided = out[start:end].tolist()
+                self.threads.drop(lines[start:end], decided)
+                out[start:end] = decided
+
+    def classify(
+        self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None,
+        prepared: tuple | None = None,
+    ) -> list[str | None]:
+        """Rule reasons stay; every other line is kept (``None``) or gets a classifier reason."""
+        scores = self.score(lines, reasons, vectors, lang, prepared)
+        out = list(reasons)
+        n = len(lines)
+        for i in range(n):
+            if out[i] is None and not scores.kept[i]:
+                out[i] = self._reason(lines, i, scores)
+        # a run of 3+ short removed lines is a menu
+        i = 0
+        while i < n:
+            j = i
+            while j < n and reasons[j] is None and not scores.kept[j] and len(lines[j]) < SHORT_CHARS:
+                j += 1
+            if j - i >= 3:
+                for k in range(i, j):
+                    if out[k] == "short_outside_content":
+                        out[k] = "navigation"
+            i = max(j, i + 1)
+        if self.threads is not None and any(z is not None for z in scores.line_z):
+            self.threads.drop(lines, out)  # reader comments under the article
+        return out
+
+    @staticmethod
+    def _reason(lines: Sequence[str], i: int, scores: LineScores) -> str:
+        line = lines[i]
+        if scores.link_like is not None and scores.link_like[i] is not None:
+            link_like = scores.link_like[i]
+        else:
+            sample = line[:_SAMPLE_CHARS]
+            link_like = _has_url(sample, sample.lower()) or len(_SEPARATOR.findall(sample)) >= 2
+        if link_like:
+            return "link_list"
+        if len(line) < SHORT_CHARS:
+            return "short_outside_content"
+        z = scores.line_z[i]
+        if z is not None and z < 0.0:
+            return "low_text_density"
+        return "outside_content"

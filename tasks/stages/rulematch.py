@@ -1,0 +1,528 @@
+"""All rules against all lines of a batch at once: a literal prefilter, then the exact regexes.
+
+Real web pages are mostly short menu and link lines, and about 2% of them match any rule, so
+trying ~100 regexes per line in Python was most of the boilerplate stage's cost. Here:
+
+1. **Necessary literals.** Each rule's pattern (or each top-level branch of it) is parsed
+   (Python's own regex parser) into a set of literal strings of which every match must contain
+   at least one (``required_literals``: a sequence needs any one of its parts, an alternation
+   one of each branch, an optional part nothing). A rule's ``keywords`` are such a set too; the
+   more selective of the two is used (``_selectivity``: a rare symbol counts as much as a long
+   word). Rules with no usable literal are tried on every line their edges admit.
+2. **Edges.** A full-match rule can only match a line whose first and last characters one of
+   its branches can start and end with (``edge_atoms``, exact for the flags in force).
+3. **One pass.** The lines of a whole batch are case-folded exactly as the regex engine folds
+   them under ``IGNORECASE`` (its simple lower-casing plus its extra equivalences, e.g. ſ ~ s),
+   joined, and scanned once by an Aho-Corasick automaton (``ahocorasick_rs``, Rust) for every
+   literal of every rule. A match maps back to its line with one ``numpy.searchsorted``.
+4. **Exact confirmation.** A line's candidate rules (a literal of theirs in it and their edges
+   admitting it) are tried in rule order with the rule's own ``Rule._test``. So the verdict is
+   by construction the first rule that matches — the same as trying every rule in order — as
+   long as the filters are necessary conditions, which ``tests/tasks/test_rulematch.py`` checks
+   rule by rule and line by line on real pages.
+"""
+
+from __future__ import annotations
+
+import re
+import re._casefix as _casefix  # the regex engine's extra case equivalences (stdlib, 3.11+)
+import re._constants as _c
+import re._compiler as _compiler
+import re._parser as _parser
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import product
+from typing import TYPE_CHECKING
+
+import _sre
+import ahocorasick_rs
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .boilerplate import Rule
+
+MIN_LITERAL = 2  # single letters occur in most lines: no filtering power (symbols excepted)
+_MAX_EXACT = 64  # bound on the strings a sub-pattern is expanded into
+
+
+# ---------------------------------------------------------------------------------------------
+# Case folding that agrees with the regex engine
+
+
+class _FoldTable(dict):
+    """Code point -> the representative of its ``IGNORECASE`` class, computed when first met
+    (``str.translate`` asks a dict subclass's ``__missing__``), so no process pays for a table
+    of every code point it never sees."""
+
+    def __missing__(self, cp: int) -> int:
+        lo = _sre.unicode_tolower(cp)
+        canon = self[cp] = min((lo, *_casefix._EXTRA_CASES.get(lo, ())))
+        return canon
+
+
+_FOLD_TABLE = _FoldTable()
+
+
+def casefold(text: str) -> str:
+    """``text`` with each character replaced by the representative of its ``IGNORECASE`` class.
+
+    Two characters match each other under ``re.IGNORECASE`` (Unicode) iff their folds are equal,
+    so a regex match of a literal run implies the folded text contains the folded literal.
+    """
+    if text.isascii():
+        return text.lower()
+    return text.translate(_FOLD_TABLE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Necessary literals of a pattern
+
+# A sub-pattern's summary: ``exact`` - the finite set of strings it matches (None: too many or
+# unbounded), ``need`` - a set of strings one of which any match contains (None: no requirement).
+
+
+_COMMON_PUNCTUATION = frozenset(".,;:!?'\"()-")
+_RARE_LETTERS = frozenset("jqxz")  # about as rare in a line as a two-letter literal
+
+
+def _selectivity(literal: str) -> int:
+    """How rare a literal is, as a length: letters, digits and sentence punctuation count 1
+    (the rare letters j, q, x, z count 2: "x" as a network name), spaces nothing, other ASCII
+    symbols 2 ("/" is rarer than "ap"), other symbols 3 (©, ▶, ⤵)."""
+    score = 0
+    for c in literal:
+        if c in _RARE_LETTERS:
+            score += 2
+        elif c.isalnum() or c in _COMMON_PUNCTUATION:
+            score += 1
+        elif c.isspace():
+            continue
+        else:
+            score += 2 if c.isascii() else 3
+    return score
+
+
+def _best(*options: frozenset[str] | None) -> frozenset[str] | None:
+    """The most selective requirement: the one whose least selective string is best."""
+    best, score = None, 0
+    for option in options:
+        if option is None or not option:
+            continue
+        shortest = min(_selectivity(s) for s in option)
+        if shortest > score or (shortest == score and best is not None and len(option) < len(best)):
+            best, score = option, shortest
+    return best if score > 0 else None
+
+
+def _summarise(items) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """(exact, need) of a sequence of parsed regex items."""
+    needs: list[frozenset[str] | None] = []
+    run: frozenset[str] | None = frozenset({""})  # exact strings of the current run of items
+    for op, av in items:
+        exact, need = _item(op, av)
+        if exact is not None and run is not None and len(run) * len(exact) <= _MAX_EXACT:
+            run = frozenset(a + b for a, b in product(run, exact))
+            continue
+        # the run is broken: what it matched exactly is required, and so is this item's part
+        if run is not None:
+            needs.append(run)
+        needs.append(exact if exact is not None else need)
+        run = exact if exact is not None and len(exact) <= _MAX_EXACT else frozenset({""})
+    if not needs:
+        return run, run
+    needs.append(run)
+    return None, _best(*needs)
+
+
+def _item(op, av) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    if op is _c.LITERAL:
+        return frozenset({chr(av)}), frozenset({chr(av)})
+    if op is _c.SUBPATTERN:
+        return _summarise(av[3])
+    if op is _c.ATOMIC_GROUP:
+        return _summarise(av)
+    if op is _c.BRANCH:
+        exacts, needs = [], []
+        for branch in av[1]:
+            exact, need = _summarise(branch)
+            exacts.append(exact)
+            needs.append(exact if exact is not None else need)
+        if all(e is not None for e in exacts) and sum(len(e) for e in exacts) <= _MAX_EXACT:
+            union = frozenset().union(*exacts)
+            return union, union
+        if any(n is None or "" in n for n in needs):
+            return None, None
+        return None, frozenset().union(*needs)
+    if op is _c.IN:
+        chars = []
+        for kind, value in av:
+            if kind is not _c.LITERAL:
+                return None, None
+            chars.append(chr(value))
+        if 0 < len(chars) <= 8:
+            return frozenset(chars), frozenset(chars)
+        return None, None
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+        low, high, body = av
+        exact, need = _summarise(body)
+        if low == 0:
+            if high == 1 and exact is not None and len(exact) < _MAX_EXACT:
+                return exact | {""}, None  # optional part: its strings or nothing
+            return None, None
+        if low == high == 1:
+            return exact, need
+        return None, exact if exact is not None else need
+    if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+        return frozenset({""}), None  # zero-width: matches no characters
+    return None, None  # ANY, NOT_LITERAL, CATEGORY, GROUPREF...: no literal
+
+
+@lru_cache(maxsize=4096)  # packs share patterns and variables: parse each one once per process
+def required_literals(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """Strings (case-folded) one of which every match of ``pattern`` contains; ``None`` if unknown.
+
+    Only literals of at least ``MIN_LITERAL`` characters are returned (shorter ones filter nothing).
+    """
+    exact, need = _summarise(_parser.parse(pattern, flags))
+    best = _best(exact, need)
+    if best is None or min(_selectivity(s) for s in best) < MIN_LITERAL:
+        return None
+    return frozenset(casefold(s) for s in best)
+
+
+def rule_literals(rule: "Rule") -> frozenset[str] | None:
+    """A rule's necessary literals: from its pattern, or its keywords (the more selective)."""
+    from_pattern = required_literals(rule.pattern.pattern, rule.pattern.flags)
+    from_keywords = frozenset(casefold(k) for k in rule.keywords) if rule.keywords else None
+    # Keywords are tested against str.lower(), which turns İ into i + U+0307 where the fold
+    # gives i: a keyword with U+0307 is in the lowered line, not in the folded one.
+    # A rule's keywords are its author's prefilter: used whatever their length ("/", "©").
+    if from_keywords is not None and (not all(from_keywords) or any("\u0307" in k for k in from_keywords)):
+        from_keywords = None
+    return _best(from_pattern, from_keywords)
+
+
+# A full match starts (ends) with a character consumed by the first (last) item that consumes
+# one, so it is matched by one of the one-character items ("atoms": a literal, a class, a
+# negated literal) up to the first (from the last) item that cannot be empty. Each atom is
+# compiled on its own with the flags in force where it stands, so testing a line's first and
+# last characters against them is exact.
+
+
+def _edge(items, state, flags: int, last: bool) -> tuple[list | None, bool]:
+    """(atoms an edge character of a match of the sequence is matched by, or None for any; nullable)."""
+    atoms: list = []
+    for op, av in (reversed(items) if last else items):
+        item_atoms, nullable = _edge_item(op, av, state, flags, last)
+        if item_atoms is None:
+            return None, False
+        atoms.extend(item_atoms)
+        if not nullable:
+            return atoms, False
+    return atoms, True
+
+
+def _edge_item(op, av, state, flags: int, last: bool) -> tuple[list | None, bool]:
+    if op is _c.LITERAL:
+        # a literal is a character (case-sensitive) or a class of characters with one fold
+        return [("fold", casefold(chr(av))) if flags & re.IGNORECASE else ("char", chr(av))], False
+    if op in (_c.NOT_LITERAL, _c.IN):
+        return [("class", _compiler.compile(_parser.SubPattern(state, [(op, av)]), flags))], False
+    if op is _c.SUBPATTERN:
+        _, add, remove, body = av
+        return _edge(body, state, (flags | add) & ~remove, last)
+    if op is _c.ATOMIC_GROUP:
+        return _edge(av, state, flags, last)
+    if op is _c.BRANCH:
+        atoms, nullable = [], False
+        for branch in av[1]:
+            branch_atoms, branch_nullable = _edge(branch, state, flags, last)
+            if branch_atoms is None:
+                return None, False
+            atoms.extend(branch_atoms)
+            nullable = nullable or branch_nullable
+        return atoms, nullable
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+        low, _, body = av
+        atoms, nullable = _edge(body, state, flags, last)
+        return atoms, nullable or low == 0
+    if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+        return [], True  # zero-width: the neighbouring item decides
+    return None, False  # ANY, a group reference...
+
+
+@lru_cache(maxsize=2048)
+def edge_atoms(pattern: str, flags: int = 0, last: bool = False) -> "EdgeAtoms | None":
+    """What the first (``last``: the last) character of any non-empty full match of ``pattern``
+    is matched by; None when any character may."""
+    parsed = _parser.parse(pattern, flags)
+    atoms, _ = _edge(parsed.data, parsed.state, parsed.state.flags, last)
+    if atoms is None:
+        return None
+    return EdgeAtoms(
+        frozenset(v for kind, v in atoms if kind == "char"),
+        frozenset(v for kind, v in atoms if kind == "fold"),
+        tuple(v for kind, v in atoms if kind == "class"),
+    )
+
+
+class EdgeAtoms(tuple):
+    """(exact characters, case-folded characters, compiled one-character classes)."""
+
+    def __new__(cls, chars: frozenset, folds: frozenset, classes: tuple):
+        return super().__new__(cls, (chars, folds, classes))
+
+    def admits(self, char: str) -> bool:
+        chars, folds, classes = self
+        return char in chars or casefold(char) in folds or any(c.fullmatch(char) is not None for c in classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The matcher
+
+
+def _tester(rule: "Rule"):
+    """A function of a folded line, not ``None`` when the rule matches it (``Rule._test``)."""
+    if not rule.keywords:
+        return rule.pattern.fullmatch if rule.full else rule.pattern.search
+    return lambda folded: True if rule._test(folded, None) else None
+
+
+def _admits(atoms: "EdgeAtoms | None", char: str) -> bool:
+    return atoms is None or atoms.admits(char)
+
+
+def _signature(rule: "Rule") -> tuple:
+    return (rule.pattern.pattern, rule.pattern.flags, rule.full, rule.min_chars, rule.max_chars, rule.keywords)
+
+
+_MATCHERS: dict[tuple, "RuleMatcher"] = {}
+
+
+def matcher_for(rules: Sequence["Rule"]) -> "RuleMatcher":
+    """A ``RuleMatcher`` for these rules, shared by every classifier of the process with the same
+    rules (building one parses every pattern: ~0.5 s; a worker cleans many shards)."""
+    key = tuple(_signature(r) for r in rules)
+    matcher = _MATCHERS.get(key)
+    if matcher is None:
+        if len(_MATCHERS) >= 32:
+            _MATCHERS.clear()
+        matcher = _MATCHERS[key] = RuleMatcher(rules)
+    return matcher
+
+
+class RuleMatcher:
+    """The first matching rule of each line, for many lines at once (same answer as in order)."""
+
+    def __init__(self, rules: Sequence["Rule"]):
+        self.rules = list(rules)
+        # Two filters, each a necessary condition of a match:
+        # - literals: one of a rule's (or a top-level branch's) literals occurs in the line;
+        # - edges: a full-match branch can only match a line whose first and last characters
+        #   its edge atoms admit (``edge_atoms``).
+        # A rule is a candidate for a line when its edges admit the line AND one of its
+        # literals occurs in it (or it has no usable literal).
+        literals: dict[str, set[int]] = {}
+        no_literal: set[int] = set()  # rules tried on every line their edges admit
+        edges: dict[int, list | None] = {}  # rule -> [(first atoms, last atoms)] per branch; None: any line
+        for k, rule in enumerate(self.rules):
+            branches = _top_level_branches(rule.pattern.pattern) or (rule.pattern.pattern,)
+            if rule.full:
+                pairs = [(edge_atoms(b, rule.pattern.flags), edge_atoms(b, rule.pattern.flags, last=True)) for b in branches]
+                edges[k] = None if any(f is None and l is None for f, l in pairs) else pairs
+            else:
+                edges[k] = None
+            weak = MIN_LITERAL
+            whole = rule_literals(rule)
+            if whole is not None and min(_selectivity(x) for x in whole) >= weak:
+                for lit in whole:
+                    literals.setdefault(lit, set()).add(k)
+                continue
+            if rule.keywords or len(branches) < 2:
+                no_literal.add(k)
+                continue
+            needs = [required_literals(b, rule.pattern.flags) for b in branches]
+            if any(need is None or min(_selectivity(x) for x in need) < weak for need in needs):
+                no_literal.add(k)  # one branch without a literal: the rule is tried on every admitted line
+                continue
+            for need in needs:
+                for lit in need:
+                    literals.setdefault(lit, set()).add(k)
+        self._no_literal = frozenset(no_literal)
+        # literal i -> the rules it makes candidates, as flat arrays (CSR)
+        keys = list(literals)
+        self._lit_ptr = np.cumsum([0] + [len(literals[key]) for key in keys]).astype(np.int64)
+        self._lit_rules = np.array([k for key in keys for k in sorted(literals[key])], dtype=np.int64)
+        self._automaton = ahocorasick_rs.AhoCorasick(keys) if keys else None
+        # Branch j (of rule _branch_rule[j]) as a bit; a line's mask has the bits of the branches
+        # whose first atoms admit its first character AND last atoms its last one. Masks are
+        # cached per character, the admitted rules per mask.
+        self._edges = edges
+        self._branch_rule: list[int] = []
+        self._branch_atoms: list[tuple] = []
+        for k, pairs in sorted(edges.items()):
+            for first, final in pairs if pairs is not None else [(None, None)]:
+                self._branch_rule.append(k)
+                self._branch_atoms.append((first, final))
+        self._first_mask: dict[str, int] = {}
+        self._last_mask: dict[str, int] = {}
+        self._edge_rows: dict[tuple[str, str], int] = {}  # (first, last character) -> row
+        self._mask_rows: dict[int, int] = {}  # branch mask -> row
+        self._admitted_rules: list[np.ndarray] = []  # row -> which rules are admitted
+        self._admitted_table: np.ndarray | None = None
+        self._no_literal_order = sorted(self._no_literal)
+        self._min_chars = np.array([r.min_chars for r in self.rules], dtype=np.int64)
+        self._max_chars = np.array([r.max_chars if r.max_chars is not None else 2**62 for r in self.rules], dtype=np.int64)
+        self._tests = [_tester(r) for r in self.rules]
+        limits = [r.max_chars for r in self.rules if r.max_chars is not None]
+        self.max_chars = None if any(r.max_chars is None for r in self.rules) else max(limits, default=0)
+
+    def __reduce__(self):
+        # the automaton is not picklable: a process worker rebuilds the matcher from the rules
+        return (matcher_for, (self.rules,))
+
+    def _edge_mask(self, char: str, side: int, cache: dict[str, int]) -> int:
+        mask = cache.get(char)
+        if mask is None:
+            mask = 0
+            for j, atoms in enumerate(self._branch_atoms):
+                if _admits(atoms[side], char):
+                    mask |= 1 << j
+            cache[char] = mask
+        return mask
+
+    def _admitted_row(self, first: str, last: str) -> int:
+        """The row of ``_admitted_rules`` for a line with these first and last characters: which
+        rules the line's edges admit (rules without edges admit every line)."""
+        key = (first, last)
+        row = self._edge_rows.get(key)
+        if row is None:
+            mask = self._edge_mask(first, 0, self._first_mask) & self._edge_mask(last, 1, self._last_mask)
+            row = self._mask_rows.get(mask)
+            if row is None:
+                admitted = np.zeros(len(self.rules), dtype=bool)
+                admitted[[k for j, k in enumerate(self._branch_rule) if mask >> j & 1]] = True
+                row = self._mask_rows[mask] = len(self._admitted_rules)
+                self._admitted_rules.append(admitted)
+                self._admitted_table = None
+            self._edge_rows[key] = row
+        return row
+
+    def first_matches(self, lines: Sequence[str], folded: Sequence[str]) -> list[int]:
+        """Index of the first matching rule of each line (``-1``: none).
+
+        ``folded`` is ``tasks.stages.boilerplate.fold`` of each line (what rules see). The candidate
+        (line, rule) pairs come from the filters as arrays; they are then tried in rounds: each
+        pending line's next candidate in rule order, until one matches or none is left. That is
+        the rules tried in order, line by line, without a Python loop per line and rule.
+        """
+        n = len(lines)
+        if n == 0 or not self.rules:
+            return [-1] * n
+        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
+        # lines longer than every rule are left out of the scan
+        scanned = np.arange(n) if self.max_chars is None else np.flatnonzero(lengths <= self.max_chars)
+        if not len(scanned):
+            return [-1] * n
+        keep = scanned.tolist()
+        n_rules = len(self.rules)
+        pair_line = np.zeros(0, dtype=np.int64)
+        pair_rule = np.zeros(0, dtype=np.int64)
+        if self._automaton is not None:
+            # one scan over the batch (folded as re.IGNORECASE folds; ASCII lines by str.lower)
+            table = _FOLD_TABLE
+            text = "\n".join([f.lower() if f.isascii() else f.translate(table) for f in (folded[i] for i in keep)])
+            hits = self._automaton.find_matches_as_indexes(text, overlapping=True)
+            if hits:
+                pair_line, pair_rule = self._literal_pairs(hits, scanned, folded)
+        # the edges admitted by each line's first and last characters
+        row_of = self._admitted_row
+        rows = np.zeros(n, dtype=np.int64)
+        rows[scanned] = [row_of(f[:1], f[-1:]) for f in (folded[i] for i in keep)]
+        if self._admitted_table is None:
+            self._admitted_table = np.array(self._admitted_rules, dtype=bool).reshape(-1, n_rules)
+        admitted = self._admitted_table
+        # rules without a usable literal are candidates on every scanned line
+        extra_lines = [scanned] * len(self._no_literal_order)
+        if extra_lines:
+            pair_line = np.concatenate([pair_line, *extra_lines])
+            pair_rule = np.concatenate([pair_rule, *[np.full(len(scanned), k, dtype=np.int64) for k in self._no_literal_order]])
+        # edges and length bounds
+        ok = admitted[rows[pair_line], pair_rule]
+        ok &= lengths[pair_line] >= self._min_chars[pair_rule]
+        ok &= lengths[pair_line] <= self._max_chars[pair_rule]
+        pairs = np.unique(pair_line[ok] * n_rules + pair_rule[ok])  # sorted by line, then rule
+        out = np.full(n, -1, dtype=np.int64)
+        if not len(pairs):
+            return out.tolist()
+        pair_line, pair_rule = np.divmod(pairs, n_rules)
+        starts = np.flatnonzero(np.r_[True, pair_line[1:] != pair_line[:-1]])
+        ends = np.r_[starts[1:], len(pairs)]
+        tests = self._tests
+        at = starts
+        while len(at):
+            line_ids, rule_ids = pair_line[at], pair_rule[at]
+            found = np.fromiter(
+                (tests[k](folded[i]) is not None for i, k in zip(line_ids.tolist(), rule_ids.tolist())),
+                dtype=bool, count=len(at),
+            )
+            out[line_ids[found]] = rule_ids[found]
+            at, ends = at[~found] + 1, ends[~found]
+            more = at < ends
+            at, ends = at[more], ends[more]
+        return out.tolist()
+
+    def _literal_pairs(self, hits: list[tuple[int, int, int]], scanned: np.ndarray, folded: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(line, rule) candidate pairs from the automaton's (literal, start, end) hits."""
+        found = np.array(hits, dtype=np.int64)
+        sizes = np.fromiter((len(folded[i]) + 1 for i in scanned.tolist()), dtype=np.int64, count=len(scanned))
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        rows = np.searchsorted(starts, found[:, 2] - 1, side="right") - 1
+        lits = found[:, 0]
+        counts = self._lit_ptr[lits + 1] - self._lit_ptr[lits]
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        rules = self._lit_rules[np.repeat(self._lit_ptr[lits], counts) + offsets]
+        return scanned[np.repeat(rows, counts)], rules
+
+
+@lru_cache(maxsize=1024)
+def _top_level_branches(pattern: str) -> tuple[str, ...] | None:
+    """The top-level alternatives of a regex (``a|(b|c)|d`` -> ``a``, ``(b|c)``, ``d``), or ``None``.
+
+    Splits on ``|`` outside groups and character classes, respecting escapes. Each piece must
+    compile on its own, and there must be as many as the parser sees, else ``None``.
+    """
+    pieces, depth, start, i, n = [], 0, 0, 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a literal ] first in a class
+                i += 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            pieces.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    pieces.append(pattern[start:])
+    try:
+        tree = _parser.parse(pattern, re.IGNORECASE)
+        for piece in pieces:
+            re.compile(piece, re.IGNORECASE)
+    except re.error:
+        return None
+    top = tree.data
+    expected = len(top[0][1][1]) if len(top) == 1 and top[0][0] is _c.BRANCH else 1
+    return tuple(pieces) if len(pieces) == expected else None

@@ -1,0 +1,494 @@
+"""tasks/stages/rulematch.py: the batch engine gives the same first matching rule as trying every rule in order.
+
+The reference is ``BoilerplateClassifier(rules)._match_rule(line)``, line by line (no memo).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import tomllib
+from functools import lru_cache
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corpusclean.tasks.stages.boilerplate import RULES_DIR, BoilerplateClassifier, Rule, available_packs, fold, load_rule_packs
+from corpusclean.tasks.stages.rulematch import RuleMatcher, _top_level_branches, casefold, required_literals, rule_literals
+from tests.conftest import require_shared
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+@lru_cache(maxsize=1)
+def builtin_rules():
+    return load_rule_packs(available_packs())
+
+
+@lru_cache(maxsize=1)
+def builtin_setup():
+    rules = builtin_rules()
+    return rules, RuleMatcher(rules), BoilerplateClassifier(rules)
+
+
+def reference(classifier: BoilerplateClassifier, lines) -> list[int]:
+    index = {id(rule): k for k, rule in enumerate(classifier.rules)}
+    out = []
+    for line in lines:
+        rule = classifier._match_rule(line)
+        out.append(-1 if rule is None else index[id(rule)])
+    return out
+
+
+def mismatches(matcher: RuleMatcher, classifier: BoilerplateClassifier, lines) -> list[tuple]:
+    got = matcher.first_matches(lines, [fold(line) for line in lines])
+    want = reference(classifier, lines)
+    assert len(got) == len(lines)
+    return [(line, g, w) for line, g, w in zip(lines, got, want) if g != w]
+
+
+def describe(bad: list[tuple], rules) -> str:
+    def name(k):
+        return "none" if k < 0 else rules[k].source
+
+    shown = "\n".join(f"  {line!r}: engine {name(g)}, reference {name(w)}" for line, g, w in bad[:8])
+    return f"{len(bad)} mismatches, first ones:\n{shown}"
+
+
+def builtin_examples() -> list[str]:
+    out = []
+    for path in sorted(RULES_DIR.glob("*.toml")):
+        for rule in tomllib.loads(path.read_text(encoding="utf-8")).get("rule", []):
+            examples = rule.get("examples", [])
+            out.extend([examples] if isinstance(examples, str) else examples)
+    return [e.strip() for e in out if e.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. real pages
+
+
+def _page_lines(pattern_dirs, every: int) -> list[str]:
+    files = []
+    for directory, glob in pattern_dirs:
+        files.extend(sorted(directory.glob(glob)))
+    lines: dict[str, None] = {}
+    for n, path in enumerate(files):
+        if n % every:
+            continue
+        for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = raw.strip()
+            if line:
+                lines[line] = None
+    return list(lines)
+
+
+def test_real_pages_same_verdicts_as_reference():
+    dirs = [
+        (require_shared("eval", "boilerplate", "pages"), "*.raw.txt"),
+        (require_shared("eval", "boilerplate-gold", "pages"), "*.raw.txt"),
+        (require_shared("seeds"), "*.txt"),
+    ]
+    # every 3rd file, distinct lines (the verdict is a function of the line): ~120k lines
+    lines = _page_lines(dirs, every=3)
+    assert len(lines) > 100_000
+    rules, matcher, classifier = builtin_setup()
+    matched = matcher.first_matches(lines, [fold(line) for line in lines])
+    assert sum(k >= 0 for k in matched) > 1000  # the rules do fire on real pages
+    bad = mismatches(matcher, classifier, lines)
+    assert not bad, describe(bad, rules)
+
+
+def test_builtin_examples_same_verdicts():
+    rules, matcher, classifier = builtin_setup()
+    examples = builtin_examples()
+    assert len(examples) > 100
+    got = matcher.first_matches(examples, [fold(e) for e in examples])
+    assert all(k >= 0 for k in got)
+    bad = mismatches(matcher, classifier, examples)
+    assert not bad, describe(bad, rules)
+
+
+def test_match_rules_uses_engine_and_agrees():
+    rules, _, classifier = builtin_setup()
+    lines = builtin_examples() + ["A plain sentence of article text that no rule should flag at all."] * 2
+    assert classifier.match_rules(lines) == [classifier._match_rule(line) for line in lines]
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. random lines
+
+
+TRICKY = ["ſ", "ı", "İ", "\u212a", "ß", "ẞ", "Σ", "ς", "σ", "©", "’", "\u00a0", "|", "/", " ", "  ", "-", ":"]
+
+
+@lru_cache(maxsize=1)
+def builtin_words() -> list[str]:
+    words = set()
+    for rule in builtin_rules():
+        words.update(rule_literals(rule) or ())
+        words.update(rule.keywords)
+    words = sorted(words)
+    return words + [w.upper() for w in words] + [w.title() for w in words]
+
+
+def _perturb(text: str, data) -> str:
+    """Case and fold-equivalent substitutions the regex engine treats as equal (or nearly)."""
+    subs = {"s": ["ſ", "S"], "i": ["ı", "İ", "I"], "k": ["\u212a", "K"], "'": ["’"], " ": ["\u00a0", "  "],
+            "ss": ["ß", "ẞ", "sſ"], "σ": ["Σ", "ς"]}
+    out = []
+    i = 0
+    while i < len(text):
+        pair = text[i : i + 2].lower()
+        if pair in subs and data.draw(st.integers(0, 3)) == 0:
+            out.append(data.draw(st.sampled_from(subs[pair])))
+            i += 2
+            continue
+        c = text[i]
+        key = c.lower()
+        if key in subs and data.draw(st.integers(0, 3)) == 0:
+            out.append(data.draw(st.sampled_from(subs[key])))
+        elif c.isalpha() and data.draw(st.integers(0, 5)) == 0:
+            out.append(c.swapcase())
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _line_strategy(words: list[str]):
+    token = st.one_of(
+        st.sampled_from(words),
+        st.sampled_from(TRICKY),
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=8),
+        st.integers(0, 2030).map(str),
+    )
+    sep = st.sampled_from([" ", "", " ", "\u00a0", "|", "/", " - ", ": ", "’"])
+    return st.lists(st.tuples(token, sep), min_size=1, max_size=12).map(
+        lambda parts: "".join(t + s for t, s in parts).strip()
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_lines_builtin_packs(data):
+    rules, matcher, classifier = builtin_setup()
+    lines = data.draw(st.lists(_line_strategy(builtin_words()), min_size=1, max_size=20))
+    lines = [line for line in lines if line]
+    bad = mismatches(matcher, classifier, lines)
+    assert not bad, describe(bad, rules)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_perturbed_examples_builtin_packs(data):
+    """Rule examples (which match) with case / ſ / ı / İ / K / ẞ substitutions and extra tokens."""
+    rules, matcher, classifier = builtin_setup()
+    examples = builtin_examples()
+    lines = []
+    for _ in range(data.draw(st.integers(1, 10))):
+        line = _perturb(data.draw(st.sampled_from(examples)), data)
+        if data.draw(st.booleans()):
+            line = line + data.draw(st.sampled_from(TRICKY)) + data.draw(st.sampled_from(builtin_words()))
+        line = line.strip()
+        if line:
+            lines.append(line)
+    bad = mismatches(matcher, classifier, lines)
+    assert not bad, describe(bad, rules)
+
+
+# Tiny hand-made rules, in order (index: what it exercises).
+HANDMADE = r"""
+[[rule]]  # 0: full, literal alternation
+reason = "share"
+pattern = 'share (?:this|on facebook)'
+
+[[rule]]  # 1: search, keywords (the literal filter uses the keywords)
+reason = "newsletter"
+match = "search"
+pattern = 'sign\s*up'
+keywords = ["newsletter"]
+
+[[rule]]  # 2: length bounds
+reason = "advert"
+pattern = '.*advert.*'
+min_chars = 10
+max_chars = 30
+
+[[rule]]  # 3: case-sensitive part, optional part
+reason = "byline"
+pattern = '(?-i:AFP)(?: photos?)?'
+
+[[rule]]  # 4: top-level alternation, one branch without a literal
+reason = "comment_count"
+pattern = '\d+ comments?|menu toggle|[<>|/ ]+'
+
+[[rule]]  # 5: optional parts only around a literal
+reason = "reading_time"
+pattern = '(?:about )?\d+ (?:min|minutes)(?: read)?'
+
+[[rule]]  # 6: lookahead, search, symbol literal
+reason = "copyright"
+match = "search"
+pattern = '(?=.*rights)©\s*\d{4}'
+
+[[rule]]  # 7: literal that a line may only contain after case folding (STRAſSE, ſ ~ s)
+reason = "source_url"
+match = "search"
+pattern = 'strasse'
+
+[[rule]]  # 8: overlaps rule 0 (and 7): the earlier rule wins
+reason = "related_link"
+match = "search"
+pattern = 'share|strasse'
+
+[[rule]]  # 9: keyword written with a dotted capital I (lower-cased: i + U+0307)
+reason = "related_link"
+match = "search"
+pattern = 'haberler'
+keywords = ["İlgili haberler"]
+
+[[rule]]  # 10: Greek sigma, Kelvin sign, sharp s in the pattern
+reason = "navigation"
+pattern = 'σελίδα ok|kσς|maß'
+
+[[rule]]  # 11: unfiltered search with min_chars, a backreference (not combinable)
+reason = "punctuation_only"
+match = "search"
+pattern = '(\w+) \1'
+min_chars = 5
+
+[[rule]]  # 12 and 13: unfiltered, the same group name (the combined alternation cannot hold both)
+reason = "navigation"
+pattern = '(?P<n>\d+)x'
+
+[[rule]]
+reason = "navigation"
+pattern = '(?P<n>\d+)y|(?P<m>z)\d'
+
+[[rule]]  # 14: a catch-all at the end, unfiltered, bounded
+reason = "punctuation_only"
+max_chars = 3
+pattern = '.+'
+"""
+
+HANDMADE_WORDS = [
+    "share", "this", "on", "facebook", "sign", "up", "signup", "newsletter", "advert", "AFP", "afp", "photo",
+    "photos", "comments", "comment", "menu", "toggle", "about", "min", "minutes", "read", "rights", "©",
+    "strasse", "STRAſSE", "Straße", "İlgili", "ilgili", "İLGİLİ", "haberler", "σελίδα", "ΣΕΛΊΔΑ", "ok", "kσς",
+    "\u212aΣΣ", "maß", "MAẞ", "x", "y", "z", "1", "42", "2024",
+]
+
+
+@pytest.fixture(scope="module")
+def handmade(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rules") / "tiny.toml"
+    path.write_text(HANDMADE, encoding="utf-8")
+    rules = load_rule_packs([], [path])
+    assert len(rules) == 15
+    return rules, RuleMatcher(rules), BoilerplateClassifier(rules)
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("share this", 0),
+        ("SHARE ON FACEBOOK", 0),
+        ("share this now", 8),  # not a full match of 0: the search rule 8
+        ("Sign up to our newsletter", 1),
+        ("Sign up today", -1),  # keyword missing
+        ("an advert here", 2),
+        ("advert", -1),  # shorter than min_chars (and longer than rule 14's max_chars)
+        ("x" * 25 + "advert", -1),  # longer than max_chars; no other rule
+        ("AFP", 3),
+        ("AFP Photos", 3),
+        ("afp", 14),  # case-sensitive part: only the catch-all (3 chars)
+        ("12 comments", 4),
+        ("| / |", 4),
+        ("menu toggle", 4),
+        ("about 5 min read", 5),
+        ("5 minutes", 5),
+        ("© 2024 all rights reserved", 6),
+        ("© 2024", -1),  # lookahead fails
+        ("Hauptstrasse 5", 7),
+        ("HAUPTSTRAſSE 5", 7),  # ſ ~ s under IGNORECASE
+        ("Hauptstraße 5", -1),  # ß is not ss for Python's re
+        ("share strasse", 7),
+        ("İlgili haberler", 9),
+        ("İlgili Haberler:", 9),
+        ("İLGİLİ HABERLER", -1),  # lower() gives i + U+0307 before 'lgi̇li': no keyword
+        ("ΣΕΛΊΔΑ OK", 10),
+        ("\u212aΣΣ", 10),  # K (Kelvin) ~ k, Σ ~ σ ~ ς
+        ("MAẞ", 10),
+        ("hello hello", 11),
+        ("a a", 14),  # rule 11 needs 5 characters
+        ("12x", 12),
+        ("12y", 13),
+        ("z5", 13),
+        ("ab", 14),
+        ("abcd", -1),
+    ],
+)
+def test_handmade_rules_examples(handmade, line, expected):
+    rules, matcher, classifier = handmade
+    want = reference(classifier, [line])
+    assert want == [expected], f"reference: {line!r} -> {want} (the test's expectation is wrong)"
+    assert matcher.first_matches([line], [fold(line)]) == [expected]
+    # and in a batch with other lines (candidates are mapped back to the right line)
+    batch = ["share this", "İlgili haberler x", line, "nothing at all here", line]
+    got = matcher.first_matches(batch, [fold(b) for b in batch])
+    assert got == reference(classifier, batch)
+
+
+@settings(max_examples=250, deadline=None)
+@given(data=st.data())
+def test_random_lines_handmade_rules(handmade, data):
+    rules, matcher, classifier = handmade
+    lines = data.draw(st.lists(_line_strategy(HANDMADE_WORDS), min_size=1, max_size=15))
+    lines = [line for line in lines if line]
+    bad = mismatches(matcher, classifier, lines)
+    assert not bad, describe(bad, rules)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. necessary literals
+
+
+def _assert_necessary(pattern: str, samples) -> None:
+    """Every match of ``pattern`` (IGNORECASE) in a sample contains one of the required literals."""
+    literals = required_literals(pattern, re.IGNORECASE)
+    assert literals is not None
+    compiled = re.compile(pattern, re.IGNORECASE)
+    seen = 0
+    for sample in samples:
+        for m in compiled.finditer(sample):
+            seen += 1
+            assert any(lit in casefold(m.group()) for lit in literals), (pattern, m.group(), literals)
+    assert seen, "the samples should match"
+
+
+@pytest.mark.parametrize(
+    "pattern, samples",
+    [
+        ("abc(d|e)f", ["abcdf", "ABCEF", "xx abcdf yy"]),
+        ("(?:foo|bar)baz", ["foobaz", "BARBAZ"]),
+        ("(?:sign|log) ?in(?: now)?", ["sign in", "LOGIN now", "signin"]),
+        (r"\d+ comments?", ["3 comments", "1 comment"]),
+        (r"(?-i:AFP)(?: photo)?", ["AFP", "AFP photo"]),
+        ("strasse", ["STRAſSE", "strasse"]),
+        (r"(?:©|\(c\)) \d{4}", ["© 2024", "(C) 1999"]),
+        ("(?:abc)+x?", ["abcabc", "ABCx"]),
+        (r"\bread(?=ing)", ["reading"]),
+    ],
+)
+def test_required_literals_are_necessary(pattern, samples):
+    _assert_necessary(pattern, samples)
+
+
+def test_required_literals_exact_expectations():
+    assert required_literals("(?:foo|bar)baz") == frozenset({"foobaz", "barbaz"})
+    assert required_literals("abc(d|e)f") == frozenset({"abcdf", "abcef"})
+    assert required_literals("STRASSE") == frozenset({"strasse"})  # case-folded
+    assert required_literals("ſtraſſe", re.IGNORECASE) == frozenset({"strasse"})  # ſ folds to s
+    assert required_literals("(?-i:AFP)|dpa news", re.IGNORECASE) == frozenset({"afp", "dpa news"})
+    assert required_literals(r"\d+ newsletter\d*") == frozenset({" newsletter"})
+    for pattern in ("x?", "[a-z]+", "(?:abc)?", "abc|.*", "a", r"\w+\s\d+", "(?:newsletter)*", "a|bc"):
+        assert required_literals(pattern) is None, pattern
+
+
+@given(st.sampled_from(
+    ["abc(d|e)f", "(?:foo|bar)baz", r"(?:about )?\d+ (?:min|minutes)(?: read)?", r"x(?:yz){2,3}[ab]c?d+",
+     r"(?:share|partager)(?: (?:on|sur))? (?:facebook|twitter|x)", r"[©@]\s?[a-z]{2}\d", "(?-i:AFP)|dpa|reuters"]
+).flatmap(lambda p: st.tuples(st.just(p), st.from_regex(re.compile(p, re.IGNORECASE), fullmatch=True))))
+@settings(max_examples=100, deadline=None)
+def test_required_literals_property(case):
+    pattern, text = case
+    literals = required_literals(pattern, re.IGNORECASE)
+    if literals is not None:
+        assert any(lit in casefold(text) for lit in literals), (pattern, text, literals)
+
+
+@pytest.mark.parametrize("k", range(len(builtin_rules())))
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_builtin_rule_literals_necessary(k, data):
+    """Strings generated from each built-in rule's regex contain one of the rule's literals."""
+    rule = builtin_rules()[k]
+    literals = rule_literals(rule)
+    if literals is None:
+        return
+    text = data.draw(st.from_regex(rule.pattern, fullmatch=True))
+    if not rule._test(fold(text), fold(text).lower()):
+        return  # e.g. fold() changed the text, or a keyword is missing
+    assert any(lit in casefold(fold(text)) for lit in literals), (rule.source, text, literals)
+
+
+def test_keyword_literals_survive_dotted_capital_i():
+    """A keyword lower-cased to 'i̇' (i + U+0307, from 'İ') matches a line with 'İ', whose fold is 'i'."""
+    rule = Rule(reason="related_link", pattern=re.compile("haberler", re.I), full=False, keywords=("i̇lgili haberler",))
+    assert rule.matches("İlgili haberler")
+    literals = rule_literals(rule)
+    assert literals is None or any(lit in casefold(fold("İlgili haberler")) for lit in literals)
+
+
+def test_casefold_agrees_with_ignorecase():
+    """Characters that match each other under re.IGNORECASE have the same casefold (BMP)."""
+    bad = []
+    for cp in range(0x10000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        a = chr(cp)
+        others = {a.upper()[:1], a.lower()[:1], a.title()[:1], a.casefold()[:1], casefold(a)} - {a}
+        if not others:
+            continue
+        pattern = re.compile(re.escape(a), re.IGNORECASE)
+        for b in others:
+            if b and pattern.fullmatch(b) and casefold(a) != casefold(b):
+                bad.append((a, b))
+    assert not bad, bad[:10]
+    assert len(casefold("İSTANBUL ſ\u212a ẞ Σ")) == len("İSTANBUL ſ\u212a ẞ Σ")
+
+
+@pytest.mark.parametrize(
+    "pattern, expected",
+    [
+        ("a|[|]|\\|b|(c|d)", ["a", "[|]", "\\|b", "(c|d)"]),
+        ("[]|]x|y", ["[]|]x", "y"]),  # ] first in a class is a literal
+        ("[^]|]x|y", ["[^]|]x", "y"]),
+        (r"(?:a|b)\d|c", [r"(?:a|b)\d", "c"]),
+        (r"\d+ comments?|menu toggle|[<>|/ ]+", [r"\d+ comments?", "menu toggle", "[<>|/ ]+"]),
+        (r"(?P<x>a|b)c|\(|\)d", ["(?P<x>a|b)c", r"\(", r"\)d"]),
+        (r"[\]|]a|b", [r"[\]|]a", "b"]),
+        (r"(?<=a|bc)x|y\d", None),  # variable-width lookbehind does not compile: None
+        ("abc", ["abc"]),
+        ("a|b", None),  # the parser turns it into a character class: counts differ
+        (r"(\w)x|\1y", None),  # a piece does not compile on its own
+    ],
+)
+def test_top_level_branches(pattern, expected):
+    got = _top_level_branches(pattern)
+    assert (list(got) if got is not None else None) == expected
+    if expected is not None and len(expected) > 1:
+        # the pieces match exactly what the whole matches
+        whole = re.compile(pattern)
+        pieces = [re.compile(p) for p in expected]
+        for text in ["a", "|", "]", "x", "]x", "|x", "y", "bc", "c", "d", "cd", "(", ")d", "3", "3 comments", "|a"]:
+            assert (whole.fullmatch(text) is not None) == any(p.fullmatch(text) for p in pieces), (pattern, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. pickling
+
+
+def test_pickled_matcher_same_verdicts(handmade):
+    rules, matcher, _ = builtin_setup()
+    lines = builtin_examples() + ["share this", "Nothing here", "HAUPTSTRAſSE 5", "© 2024 Reuters"]
+    folded = [fold(line) for line in lines]
+    clone = pickle.loads(pickle.dumps(matcher))
+    assert clone.first_matches(lines, folded) == matcher.first_matches(lines, folded)
+    small_rules, small, _ = handmade
+    clone = pickle.loads(pickle.dumps(small))
+    assert len(clone.rules) == len(small_rules)
+    assert clone.first_matches(lines, folded) == small.first_matches(lines, folded)
