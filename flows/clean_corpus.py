@@ -14,6 +14,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTa
 
 from corpusclean.flows import artifacts
 from corpusclean.flows.lifecycle import worker_init
+from corpusclean.flows.pool import EarlyProcessPoolTaskRunner
 from corpusclean.tasks import prefect_tasks as t
 from corpusclean.tasks.plumbing import progress
 from corpusclean.tasks.corpus import runs
@@ -21,11 +22,14 @@ from corpusclean.tasks.config import Config, RunConfig, load_config
 from corpusclean.tasks.corpus.shard import plan_shards
 
 
-def make_task_runner(run: RunConfig, shards: int | None = None) -> TaskRunner:
+def make_task_runner(run: RunConfig, shards: int | None = None, config: Config | None = None) -> TaskRunner:
     """The configured runner. ``shards``: when known to be at most one, worker processes would only
-    add their start-up (seconds of imports each) to a run they cannot make parallel: threads."""
+    add their start-up (seconds of imports each) to a run they cannot make parallel: threads.
+    Worker processes can be started before the flow (``start_workers``); given the run's
+    ``config``, each sets up the cleaning stages as it starts."""
     if run.task_runner == "processes" and (shards is None or shards > 1):
-        return ProcessPoolTaskRunner(max_workers=run.workers, initializer=worker_init)
+        return EarlyProcessPoolTaskRunner(max_workers=run.workers, initializer=worker_init,
+                                          initargs=(config,) if config is not None else ())
     if run.task_runner == "dask":
         from prefect_dask import DaskTaskRunner  # optional dependency: pip install 'corpusclean[dask]'
 

@@ -227,6 +227,7 @@ def run(
     state = progress.RunProgress()
     display = _Display(state, quiet, live=not verbose)  # --verbose: Prefect's log lines would tear a live line
     servers: list = []  # the temporary API server once started (stopped by this thread at the end)
+    workers: list = []  # a task runner whose workers started before the flow (ended here if no flow took them)
 
     def body() -> dict | _NothingNew:
         """Everything after the lock, in a thread: the main thread stays free for the signals."""
@@ -246,8 +247,12 @@ def run(
         from prefect.task_runners import ThreadPoolTaskRunner
 
         server = confirm_api(server)
-        task_runner = make_task_runner(cfg.run, n_shards)
+        task_runner = make_task_runner(cfg.run, n_shards, cfg)
         flow = clean_corpus.with_options(task_runner=task_runner)
+        early = getattr(task_runner, "start_workers", None)
+        if early is not None:
+            early()  # worker processes import and set up the stages while the server starts
+            workers.append(task_runner)
         if server is not None and isinstance(task_runner, ThreadPoolTaskRunner):
             from corpusclean.tasks.plumbing.warmup import warm_up
 
@@ -296,6 +301,8 @@ def run(
     finally:
         progress.install(None)
         display.close()
+        for runner in workers:
+            runner.discard_workers()
         for server in servers:
             server.stop()
         if api_env is None:

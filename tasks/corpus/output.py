@@ -18,6 +18,7 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 from .. import schema
+from . import report_html
 from .corpus_dedup import REPEATED_REASON, PartRewrite, ShardDecisions
 from .corpus_state import RUNS_DIR, Part
 from ..stages.dedup import KIND_NAMES
@@ -41,6 +42,10 @@ class ShardSummary:
     languages: Counter = field(default_factory=Counter)  # document language -> documents
     chars_clean: int = 0
     stats: StageStats = field(default_factory=lambda: StageStats("write"))
+    # The report's per-paragraph figures of the part's paragraphs file (report_html.add_figures),
+    # computed while writing it, and that file's path.
+    figures: dict | None = None
+    figures_of: str = ""
 
 
 def run_folder(out_dir: Path, run_id: str) -> Path:
@@ -173,6 +178,7 @@ def finalize_shard(
     doc_file = pa.ipc.open_file(doc_source)
     para_writer = pq.ParquetWriter(out_dir / part.paragraphs, schema.PARAGRAPHS, **PARQUET_OPTIONS)
     doc_writer = pq.ParquetWriter(out_dir / part.documents, schema.DOCUMENTS, **PARQUET_OPTIONS)
+    figures, site_of = report_html.empty_figures(), dict(zip(result.doc_ids, result.doc_sites))
     try:
         offset = 0
         # Staged files are written batch by batch, one record batch per batch on both sides.
@@ -182,6 +188,7 @@ def finalize_shard(
             final = _decided_paragraphs(paras, decided[offset : offset + paras.num_rows], run_id)
             offset += paras.num_rows
             para_writer.write_table(final)
+            report_html.add_figures(figures, final, site_of)
             doc_writer.write_table(_final_documents(docs, final, run_id, pipeline_version, summary))
     finally:
         para_writer.close()
@@ -197,6 +204,7 @@ def finalize_shard(
         os.replace(result.keys_path, out_dir / part.keys)
         os.replace(docs_path(result.keys_path), docs_path(out_dir / part.keys))
         write_decisions(out_dir / part.decisions, decisions.chrome, decisions.cluster, decisions.kind)
+    summary.figures, summary.figures_of = figures, part.paragraphs
     summary.stats.add_time(started)
     summary.stats.chars_in = result.bytes_in
     summary.stats.lines_in = result.n_paragraphs

@@ -12,6 +12,7 @@ import html
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -23,35 +24,94 @@ CLUSTER_BINS = [2, 3, 4, 5, 10, 100]  # duplicate cluster size (members in this 
 COLOURS = {"kept": "#2e7d32", "boilerplate": "#f9a825", "duplicate": "#8e24aa"}
 
 
-def gather(run, results, dedup) -> dict:
-    """Per-paragraph figures of this run, read back from its paragraphs files (written just before)."""
+KINDS = list(COLOURS)  # kept, boilerplate, duplicate: a paragraph's kind, by code
+NO_SITE = "(no URL, top folder)"  # a record without URL in a top-level file
+
+
+def empty_figures() -> dict:
+    return {"sites": {}, "lengths": {kind: Counter() for kind in COLOURS}, "clusters": Counter(), "examples": {}}
+
+
+def add_figures(figures: dict, table, site_of: dict[str, str]) -> None:
+    """Add one table of final paragraph rows (in corpus order) to ``figures``: paragraphs per site
+    and kind, lengths per kind, members per duplicate cluster, the first examples per reason.
+
+    Computed where the rows are written (``output.finalize_shard``, in the workers), so that the
+    report does not read the whole run's text back; ``gather`` reads only files written elsewhere.
+    """
+    n = table.num_rows
+    if not n:
+        return
+    chrome = table.column("is_boilerplate").to_numpy(zero_copy_only=False).astype(bool)
+    dup = table.column("is_duplicate").to_numpy(zero_copy_only=False).astype(bool)
+    kind = np.where(dup, 2, np.where(chrome, 1, 0))
+    n_chars = pc.utf8_length(table.column("text")).to_numpy(zero_copy_only=False)
+    bins = np.maximum(np.searchsorted(np.asarray(LENGTH_BINS), n_chars, side="right") - 1, 0)
+    per_kind_bin = np.bincount(kind * len(LENGTH_BINS) + bins, minlength=len(KINDS) * len(LENGTH_BINS))
+    for k, name in enumerate(KINDS):
+        for b in range(len(LENGTH_BINS)):
+            count = int(per_kind_bin[k * len(LENGTH_BINS) + b])
+            if count:
+                figures["lengths"][name][b] += count
+    # Rows are grouped by document: one site look-up per run of equal doc_id.
+    doc_ids = table.column("doc_id").to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, doc_ids[1:] != doc_ids[:-1]])
+    run_sites = [site_of.get(doc_ids[i]) or NO_SITE for i in starts.tolist()]
+    site_names, site_code = np.unique(np.array(run_sites, dtype=object), return_inverse=True)
+    row_site = np.repeat(site_code, np.diff(np.r_[starts, n]))
+    per_site_kind = np.bincount(row_site * len(KINDS) + kind, minlength=len(site_names) * len(KINDS))
+    for s, site in enumerate(site_names.tolist()):
+        counter = figures["sites"].setdefault(site, Counter())
+        for k, name in enumerate(KINDS):
+            count = int(per_site_kind[s * len(KINDS) + k])
+            if count:
+                counter[name] += count
+    clusters = table.column("dup_cluster").drop_null()
+    if len(clusters):
+        counted = pc.value_counts(clusters)
+        figures["clusters"].update(dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist())))
+    reason_column = table.column("boilerplate_reason")
+    examples = figures["examples"]
+    candidates = np.flatnonzero(reason_column.is_valid().to_numpy(zero_copy_only=False))
+    if len(candidates):
+        reasons = reason_column.take(candidates).to_pylist()
+        for i, reason in zip(candidates.tolist(), reasons):
+            picked = examples.setdefault(reason, [])
+            if len(picked) < EXAMPLES_PER_REASON:
+                picked.append((table.column("source_path")[i].as_py(), table.column("text")[i].as_py()))
+
+
+def merge_figures(into: dict, figures: dict) -> None:
+    """Add ``figures`` (of files later in corpus order) to ``into``."""
+    for site, counts in figures["sites"].items():
+        into["sites"].setdefault(site, Counter()).update(counts)
+    for kind, counts in figures["lengths"].items():
+        into["lengths"][kind].update(counts)
+    into["clusters"].update(figures["clusters"])
+    for reason, picked in figures["examples"].items():
+        have = into["examples"].setdefault(reason, [])
+        have.extend(picked[: max(0, EXAMPLES_PER_REASON - len(have))])
+
+
+def gather(run, results, dedup, summaries=()) -> dict:
+    """Per-paragraph figures of this run's paragraphs files: those its shards computed while
+    writing them (``summaries``' figures), the others (rewritten parts) read back."""
     site_of: dict[str, str] = {}
     for r in results:
         site_of.update(zip(r.doc_ids, r.doc_sites))
-    sites: dict[str, Counter] = {}
-    lengths: dict[str, Counter] = {kind: Counter() for kind in COLOURS}
-    clusters: Counter = Counter()
-    examples: dict[str, list[tuple[str, str]]] = {}
+    computed = {Path(s.figures_of).name: s.figures for s in summaries if getattr(s, "figures", None) is not None}
+    figures = empty_figures()
     columns = ["doc_id", "source_path", "text", "is_boilerplate", "boilerplate_reason", "is_duplicate", "dup_cluster"]
     for path in sorted((Path(run.run_dir) / "paragraphs").glob("*.parquet")):
-        table = pq.read_table(path, columns=columns)
-        kinds = ["duplicate" if d else "boilerplate" if b else "kept"
-                 for b, d in zip(table.column("is_boilerplate").to_pylist(), table.column("is_duplicate").to_pylist())]
-        n_chars = pc.utf8_length(table.column("text")).to_pylist()
-        for doc_id, kind, n in zip(table.column("doc_id").to_pylist(), kinds, n_chars):
-            site = site_of.get(doc_id) or "(no URL, top folder)"  # a record without URL in a top-level file
-            sites.setdefault(site, Counter())[kind] += 1
-            lengths[kind][_bin(n, LENGTH_BINS)] += 1
-        clusters.update(c for c in table.column("dup_cluster").to_pylist() if c is not None)
-        reasons = table.column("boilerplate_reason").to_pylist()
-        wanted = [i for i, reason in enumerate(reasons)
-                  if reason is not None and len(examples.setdefault(reason, [])) < EXAMPLES_PER_REASON]
-        for i in wanted:
-            picked = examples[reasons[i]]
-            if len(picked) < EXAMPLES_PER_REASON:
-                picked.append((table.column("source_path")[i].as_py(), table.column("text")[i].as_py()))
-    sizes = Counter(_bin(size, CLUSTER_BINS) for size in clusters.values() if size >= 2)
-    return {"sites": sites, "lengths": lengths, "cluster_sizes": sizes, "examples": examples}
+        if path.name in computed:
+            merge_figures(figures, computed[path.name])
+            continue
+        part = empty_figures()
+        add_figures(part, pq.read_table(path, columns=columns), site_of)
+        merge_figures(figures, part)
+    sizes = Counter(_bin(size, CLUSTER_BINS) for size in figures["clusters"].values() if size >= 2)
+    return {"sites": figures["sites"], "lengths": figures["lengths"], "cluster_sizes": sizes,
+            "examples": figures["examples"]}
 
 
 def _bin(value: int, edges: list[int]) -> int:

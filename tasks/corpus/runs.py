@@ -329,7 +329,7 @@ def write_report(
     (run.run_dir / "report.md").write_text(reporting.render_markdown(data), encoding="utf-8")
     from . import report_html
 
-    extra = report_html.gather(run, results, dedup)
+    extra = report_html.gather(run, results, dedup, summaries)
     (run.run_dir / "report.html").write_text(report_html.render(data, extra), encoding="utf-8")
     return data
 
