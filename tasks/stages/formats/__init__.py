@@ -28,6 +28,8 @@ COMPOUND_SUFFIXES = (
     ".htm.gz",
     ".txt.gz",
     ".md.gz",
+    ".csv.gz",
+    ".tsv.gz",
 )
 
 # suffix -> "module:function" (imported on first use: trafilatura, warcio and zstandard load lazily)
@@ -47,6 +49,8 @@ _READERS: dict[str, str] = {
     ".json": "containers:read_json",
     ".csv": "csvfile:read_csv",
     ".tsv": "csvfile:read_csv",
+    ".csv.gz": "csvfile:read_csv",
+    ".tsv.gz": "csvfile:read_csv",
 }
 
 # .jsonl.zst is read by tasks.stages.read's JSON-lines reader (a zstd stream instead of a gzip one)
