@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from ...config import ReadConfig
 from ..limits import CHUNK, CountingReader, DecompressionLimit, HashingReader, LimitedDecompressor
-from ..read import SourceFile, _changed, _limit_bytes, _one_line, file_sha256, open_regular
+from ..read import SourceFile, _changed, _limit_bytes, _mb, _one_line, file_sha256, open_regular
 from ...plumbing.records import Reject
 
 
@@ -95,3 +95,17 @@ def read_document(src: SourceFile, config: ReadConfig, gz: bool | None, what: st
     if failure is not None:
         return Reject(src.rel, None, failure[0], failure[1], sha)
     return data, more, sha, reader.count
+
+
+def read_whole(src: SourceFile, config: ReadConfig, gz: bool | None, what: str, why: str):
+    """``read_document`` for a file that can only be parsed whole (a JSON document, an HTML page):
+    ``(data, sha)``, or a ``Reject``, ``too_large`` when it goes on past ``read.max_record_mb``
+    (``why`` says why it is not streamed)."""
+    got = read_document(src, config, gz=gz, what=what)
+    if isinstance(got, Reject):
+        return got
+    data, more, sha, file_bytes = got
+    if more:
+        return Reject(src.rel, None, "too_large",
+                      f"{_mb(file_bytes)}, above read.max_record_mb ({_mb(_limit_bytes(config))}): {why}", sha)
+    return data, sha

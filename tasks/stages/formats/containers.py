@@ -7,10 +7,10 @@ import json
 from collections.abc import Iterator
 
 from ...config import ReadConfig
-from ..read import SourceFile, _limit_bytes, _mb, _one_line, text_document
+from ..read import SourceFile, _one_line, text_document
 from ...plumbing.records import Document, Reject
 
-from .bounded import read_document
+from .bounded import read_document, read_whole
 from .html import record_document
 
 
@@ -34,17 +34,12 @@ def read_json(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
     ``read.max_record_mb`` bounds: a larger file is rejected ``too_large`` as a whole (hashed as
     it streams past, never held). Use JSON lines for big files.
     """
-    got = read_document(src, config, gz=False, what="JSON")
+    got = read_whole(src, config, gz=False, what="JSON",
+                     why="a .json file is parsed whole (JSON lines stream record by record)")
     if isinstance(got, Reject):
         yield got
         return
-    raw, more, sha, file_bytes = got
-    if more:
-        limit = _limit_bytes(config)
-        yield Reject(src.rel, None, "too_large",
-                     f"{_mb(file_bytes)}, above read.max_record_mb ({_mb(limit)}): a .json file is parsed whole "
-                     "(JSON lines stream record by record)", sha)
-        return
+    raw, sha = got
     if not raw.strip():
         yield Reject(src.rel, None, "empty_file", f"{len(raw)} bytes, no JSON", sha)
         return

@@ -150,18 +150,13 @@ def missing_extra_reject(src: SourceFile, sha: str | None, index: int | None = N
 def read_html_file(src: SourceFile, config: ReadConfig):
     """One ``.html``/``.htm`` page (``.gz`` too, through the decompression limits: ``decompression_limit``):
     read whole up to ``read.max_record_mb``; a larger page is rejected ``too_large`` (never held whole)."""
-    from .bounded import read_document
-    from ..read import _limit_bytes, _mb
+    from .bounded import read_whole
 
-    got = read_document(src, config, gz=None, what="HTML")
+    got = read_whole(src, config, gz=None, what="HTML", why="a page is parsed whole")
     if isinstance(got, Reject):
         yield got
         return
-    raw, more, sha, _ = got
-    if more:
-        yield Reject(src.rel, None, "too_large",
-                     f"a page of more than {_mb(_limit_bytes(config))}, above read.max_record_mb", sha)
-        return
+    raw, sha = got
     if not raw.strip():
         yield Reject(src.rel, None, "empty_file", f"{len(raw)} bytes, no HTML", sha)
         return

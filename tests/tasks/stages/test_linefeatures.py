@@ -522,3 +522,22 @@ def test_a_discussion_page_is_not_a_comment_thread(full):
     assert threads.start(page, [None] * len(page)) is None
     # one quoted speaker is not a thread either
     assert threads.start(["The minister said:", *_ARTICLE_PARAGRAPHS], [None] * 9) is None
+
+
+def test_the_common_comment_by_lines_and_stamps_are_markers():
+    """WordPress-style threads: "NAME Reply:", a dated by-line, "NAME on DATE TIME", a bare stamp."""
+    threads = lf.default_comment_threads()
+    for line in ["Deidre Reply:", "27. Jun, 2012 / Rand says:", "Heather on October 23rd, 2012 1:37 pm",
+                 "June 27th, 2012 at 7:03 am", "Jan 5, 2013 @ 10:12 pm"]:
+        assert threads.is_marker(line), line
+    # prose that merely mentions a date, time or reply is not
+    for line in ["The meeting on October 23rd, 2012 1:37 pm was the last one before the storm arrived in the port.",
+                 "Her reply came a week later, and it changed the council's plans for the harbour: the ferry stays.",
+                 "October 23rd, 2012"]:
+        assert not threads.is_marker(line), line
+    # three of them within the window after a long article start the thread at the first
+    stamps = ["Heather on October 23rd, 2012 1:37 pm", "We lost power for two days too, and the boats stayed in.",
+              "Kate on October 23rd, 2012 1:38 pm", "Same here, the ferry was the only thing that kept running.",
+              "Erica on October 23rd, 2012 1:43 pm", "Thanks for writing this up, it helps to see the figures."]
+    page = [*_ARTICLE_PARAGRAPHS, *stamps]
+    assert threads.start(page, [None] * len(page)) == len(_ARTICLE_PARAGRAPHS)
