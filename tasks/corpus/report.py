@@ -38,6 +38,17 @@ def rejected_files(results: list[ShardResult]) -> dict:
             "rejected_file_reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))}
 
 
+def skipped_records(results: list[ShardResult]) -> dict[str, int]:
+    """Input records that are not documents by nature (WARC request, metadata, warcinfo, revisit), by
+    record type: neither documents nor rejects, counted so that the input adds up."""
+    skipped: Counter = Counter()
+    for r in results:
+        read = r.stats.get("read")
+        if read is not None:
+            skipped.update({k.split(":", 1)[1]: v for k, v in read.counts.items() if k.startswith("skipped:")})
+    return dict(sorted(skipped.items()))
+
+
 def mostly_rejected(report: dict) -> bool:
     """More than half of the files this run read gave no document (all of them, or a raw folder of
     unreadable files): the CLI exits 4 so that scripts notice."""
@@ -96,7 +107,7 @@ def build_report(
         "out_dir": str(out_dir),
         # files: cleaned by this run (new + changed); unchanged ones were cleaned by earlier runs.
         "inputs": {"files": sum(r.n_files for r in results), "bytes": bytes_in, "shards": len(results), **plan,
-                   **rejected_files(results)},
+                   **rejected_files(results), "skipped_records": skipped_records(results)},
         "counts": {
             "documents": sum(s.documents for s in summaries),
             "paragraphs": paragraphs,
@@ -162,8 +173,12 @@ def render_markdown(report: dict) -> str:
         f"| boilerplate | {c['boilerplate']} |",
         f"| duplicate | {c['duplicate']} |",
         f"| rejects | {c['rejects']} |",
-        "",
     ]
+    skipped = report["inputs"].get("skipped_records")
+    if skipped:  # not documents by nature: neither kept nor rejected
+        lines.append(f"| non-document records skipped ({', '.join(f'{k} {v}' for k, v in skipped.items())}) "
+                     f"| {sum(skipped.values())} |")
+    lines.append("")
     for title, key in (("Boilerplate reasons", "boilerplate_reasons"), ("Reject reasons", "reject_reasons"),
                        ("Document languages", "languages"), ("Duplicates", "dedup")):
         if report[key]:

@@ -18,6 +18,7 @@ paragraph_index) that decides which copy is the original.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +155,8 @@ def iter_batches(
         read_stats.chars_in += src.size  # bytes, for the read stage
         n_docs = n_rejects = 0
         first_reason = ""
-        items = read_source(src, config.read)
+        skipped: Counter = Counter()  # records that are not documents by nature (WARC request, metadata...)
+        items = read_source(src, config.read, skipped)
         while True:
             try:
                 item = next(items)
@@ -189,6 +191,8 @@ def iter_batches(
                 started = clock()
         read_stats.add_time(started)
         read_stats.counts["files"] += 1
+        for kind, n in skipped.items():
+            read_stats.counts[f"skipped:{kind}"] += n
         if n_rejects and file_rejects is not None:
             file_rejects[src.rel] = (n_docs, n_rejects, first_reason)
     if docs or rejects:

@@ -54,6 +54,17 @@ class Reject:
 
 
 @dataclass(slots=True)
+class Skipped:
+    """An input record that is by nature not a document (a WARC ``request``, ``metadata``, ``warcinfo``
+    or ``revisit`` record): neither a document nor a reject. ``read_source`` does not pass it on; it
+    counts it by ``kind`` (the read stage's ``skipped:KIND`` counts, the report's ``skipped_records``)."""
+
+    source_path: str
+    record_index: int
+    kind: str
+
+
+@dataclass(slots=True)
 class Paragraphs:
     """Paragraphs of a batch, column by column (row i of every list is paragraph i).
 

@@ -28,6 +28,7 @@ import math
 import os
 import re
 import stat
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from charset_normalizer import from_bytes
 
 from ..config import ReadConfig
 from .limits import CountingReader, DecompressionLimit, HashingReader, LimitedDecompressor, TooLarge, iter_lines, read_bounded
-from ..plumbing.records import Document, Reject, make_doc_id
+from ..plumbing.records import Document, Reject, Skipped, make_doc_id
 
 from .formats import COMPOUND_SUFFIXES, EXTRA_SUFFIXES, reader_for, sniff  # imports nothing from here
 
@@ -422,8 +423,11 @@ def _changed(src: SourceFile, sha: str) -> Reject:
                   "the next run reads it again", sha)
 
 
-def read_source(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
+def read_source(src: SourceFile, config: ReadConfig, skipped: Counter | None = None) -> Iterator[Document | Reject]:
     """Documents and rejects of one file, streamed; never raises for bad input.
+
+    Records that are by nature not documents (WARC ``request``, ``metadata``, ``warcinfo``,
+    ``revisit``) are neither: they are counted in ``skipped`` by record type, when given.
 
     A planned file (``src.sha256`` set) is read up to the planned size, hashing exactly the
     bytes decoded: if they do not match the plan, the file changed during the run, and a
@@ -451,7 +455,12 @@ def read_source(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reje
         suffix = sniffed
     reader = reader_for(suffix)
     if reader is not None:  # HTML, WARC/WET, gzip'd text, JSON, CSV/TSV (tasks.stages.formats)
-        yield from reader(src, config)
+        for item in reader(src, config):
+            if isinstance(item, Skipped):
+                if skipped is not None:
+                    skipped[item.kind] += 1
+                continue
+            yield item
         return
     try:
         f = open_regular(src.path)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -22,7 +21,7 @@ clean_corpus = deployed_flow.with_options(task_runner=ThreadPoolTaskRunner(max_w
 from corpusclean.tasks.corpus import corpus_state
 from corpusclean.tasks import schema
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one API per session (conftest)
 
 FR_1 = ("Le conseil municipal a voté mardi soir un budget en hausse pour la rénovation des écoles, "
         "après un débat de plus de trois heures où l’opposition a dénoncé « un calendrier irréaliste ».")
@@ -32,12 +31,6 @@ EN_1 = ("The city council approved a larger budget for school repairs on Tuesday
         "of more than three hours in which the opposition called the schedule unrealistic.")
 EN_2 = ("Work will start in the spring at four schools in the city centre, and the town hall has promised "
         "that lessons will not be interrupted while the builders are on site.")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
 
 
 def read_table(out: Path, name: str) -> pa.Table:
@@ -75,13 +68,22 @@ def make_corpus(raw: Path) -> int:
     return 3 + 5 + 2 + 3
 
 
-def test_flow_end_to_end_on_a_mixed_corpus(tmp_path):
-    raw, out = tmp_path / "raw", tmp_path / "clean"
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """The mixed corpus cleaned once with the default settings: (raw, out, number of input records, the
+    run's report, its three tables). The tests below check it, and compare the rows of other runs of the
+    same corpus (many shards, the reference chain, Dask) to its rows."""
+    base = tmp_path_factory.mktemp("mixed")
+    raw, out = base / "raw", base / "clean"
     n_inputs = make_corpus(raw)
-
     report = clean_corpus(raw_dir=raw, out_dir=out)
+    tables = {name: read_table(out, name) for name in schema.TABLES}
+    return raw, out, n_inputs, report, tables
 
-    docs, paras, rejects = (read_table(out, n) for n in ("documents", "paragraphs", "rejects"))
+
+def test_flow_end_to_end_on_a_mixed_corpus(mixed):
+    raw, out, n_inputs, report, tables = mixed
+    docs, paras, rejects = (tables[n] for n in ("documents", "paragraphs", "rejects"))
     # Every input record ends up in the documents or in the rejects.
     assert docs.num_rows + rejects.num_rows == n_inputs
     reasons = sorted(rejects.column("reason").to_pylist())
@@ -124,12 +126,9 @@ def test_flow_end_to_end_on_a_mixed_corpus(tmp_path):
     assert json.loads(feed[0]["metadata"]) == {"url": "https://example.org/1"}
 
     # Run again: nothing is cleaned twice, nothing appended twice (same rows, ids included).
+    # (Into a fresh folder, the same rows again: test_flow_is_independent_of_shard_size.)
     again = clean_corpus(raw_dir=raw, out_dir=out)
     assert again["inputs"]["files"] == 0 and again["inputs"]["unchanged"] == 8
-    # Into a fresh folder: the same rows again (deterministic).
-    clean_corpus(raw_dir=raw, out_dir=tmp_path / "again")
-    for name, table in (("documents", docs), ("paragraphs", paras), ("rejects", rejects)):
-        assert rows_without_run_id(read_table(tmp_path / "again", name)) == rows_without_run_id(table)
     assert rows_without_run_id(read_table(out, "documents")) == rows_without_run_id(docs)
     assert rows_without_run_id(read_table(out, "paragraphs")) == rows_without_run_id(paras)
     assert rows_without_run_id(read_table(out, "rejects")) == rows_without_run_id(rejects)
@@ -152,15 +151,13 @@ def test_a_run_is_refused_while_another_writes_to_the_same_output(tmp_path):
     assert read_table(out, "documents").num_rows == 6
 
 
-def test_flow_is_independent_of_shard_size(tmp_path):
-    raw = tmp_path / "raw"
-    make_corpus(raw)
-    clean_corpus(raw_dir=raw, out_dir=tmp_path / "one", overrides=["run.shard_mb=100"])
+def test_flow_is_independent_of_shard_size(mixed, tmp_path):
+    """One shard (the default run) and a shard per file with one-document batches, into a fresh folder:
+    the same rows (which also shows that two runs of one corpus give the same rows)."""
+    raw, _, _, _, tables = mixed
     clean_corpus(raw_dir=raw, out_dir=tmp_path / "many", overrides=["run.shard_mb=0.000001", "run.batch_docs=1"])
     for name in schema.TABLES:
-        assert rows_without_run_id(read_table(tmp_path / "one", name)) == rows_without_run_id(
-            read_table(tmp_path / "many", name)
-        )
+        assert rows_without_run_id(read_table(tmp_path / "many", name)) == rows_without_run_id(tables[name])
 
 
 # --- The seeds: real raw French articles (../shared/seeds) ----------------------------------
@@ -197,12 +194,18 @@ REPEATED = "Donald Trump et Vladimir Poutine ont quitté la base militaire amér
 
 
 @pytest.fixture(scope="module")
-def seeds_run(seeds_dir, tmp_path_factory):
+def seeds_out(seeds_dir, tmp_path_factory) -> Path:
+    """The seeds cleaned once, in several shards (compared to the reference chain below)."""
     raw = tmp_path_factory.mktemp("seeds") / "raw"
     shutil.copytree(seeds_dir, raw)
     out = raw.parent / "clean"
-    clean_corpus(raw_dir=raw, out_dir=out)
-    return read_table(out, "documents").to_pylist(), read_table(out, "paragraphs").to_pylist()
+    clean_corpus(raw_dir=raw, out_dir=out, overrides=["run.shard_mb=0.01"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def seeds_run(seeds_out):
+    return read_table(seeds_out, "documents").to_pylist(), read_table(seeds_out, "paragraphs").to_pylist()
 
 
 def test_seeds_all_french_and_nothing_rejected(seeds_run):
@@ -259,16 +262,17 @@ def _same_rows(a: Path, b: Path) -> None:
 
 @pytest.mark.parametrize("corpus", ["mixed", "sample", "seeds"])
 def test_optimised_chain_equals_the_reference_chain(corpus, tmp_path, request):
-    raw = tmp_path / "raw"
+    """The reference chain (one shard) against the optimised chain's run of the same corpus: the mixed
+    corpus's default run, and the sample's and the seeds' runs in several shards (run.shard_mb=0.01)."""
     if corpus == "mixed":
-        make_corpus(raw)
+        raw, fast = request.getfixturevalue("mixed")[:2]
     elif corpus == "sample":
-        shutil.copytree(Path(__file__).resolve().parents[2] / "data" / "raw", raw)
+        raw, fast = request.getfixturevalue("sample_run")
     else:
-        shutil.copytree(request.getfixturevalue("seeds_dir"), raw)
-    clean_corpus(raw_dir=raw, out_dir=tmp_path / "fast", overrides=["run.shard_mb=0.01"])
+        fast = request.getfixturevalue("seeds_out")
+        raw = fast.parent / "raw"
     clean_corpus(raw_dir=raw, out_dir=tmp_path / "reference", overrides=["run.reference=true"])
-    _same_rows(tmp_path / "fast", tmp_path / "reference")
+    _same_rows(fast, tmp_path / "reference")
 
 
 # --- Corpus-learned chrome: short lines repeated across pages of one site ------------------
@@ -303,32 +307,16 @@ def test_short_lines_repeated_across_a_sites_pages_are_learned_chrome(tmp_path):
     assert not any(p["is_boilerplate"] for p in off)
 
 
-def test_dask_runner_gives_the_same_rows_as_the_local_runner(tmp_path):
+def test_dask_runner_gives_the_same_rows_as_the_local_runner(mixed, tmp_path):
     pytest.importorskip("prefect_dask", reason="the dask extra is not installed")
     from corpusclean.flows.clean_corpus import make_task_runner
     from corpusclean.tasks.config import load_config
 
-    raw = tmp_path / "raw"
-    make_corpus(raw)
-    overrides = ["run.shard_mb=0.001"]  # several shards, so the cluster's workers share them
-    clean_corpus(raw_dir=raw, out_dir=tmp_path / "local", overrides=overrides)
+    raw, local = mixed[:2]  # the local runner's rows (the same for any shard size: test above)
+    # several shards, so the cluster's workers share them; the duplicate search in several partitions on
+    # the cluster's workers (issue 13) must still write the rows of the local run's single partition
+    overrides = ["run.shard_mb=0.001", "dedup.partition_paragraphs=5"]
     dask = make_task_runner(load_config(None, ['run.task_runner="dask"']).run)
-    clean_corpus.with_options(task_runner=dask)(raw_dir=raw, out_dir=tmp_path / "dask", overrides=overrides)
-    _same_rows(tmp_path / "local", tmp_path / "dask")
-
-
-def test_partitioned_search_on_dask_workers_gives_the_rows_of_one_partition(tmp_path):
-    """The duplicate search in several partitions on the Dask cluster's workers (issue 13) writes the
-    rows of a local run searching in one partition."""
-    pytest.importorskip("prefect_dask", reason="the dask extra is not installed")
-    from corpusclean.flows.clean_corpus import make_task_runner
-    from corpusclean.tasks.config import load_config
-
-    raw = tmp_path / "raw"
-    make_corpus(raw)
-    clean_corpus(raw_dir=raw, out_dir=tmp_path / "local", overrides=["dedup.partition_paragraphs=1000000"])
-    dask = make_task_runner(load_config(None, ['run.task_runner="dask"']).run)
-    report = clean_corpus.with_options(task_runner=dask)(
-        raw_dir=raw, out_dir=tmp_path / "dask", overrides=["run.shard_mb=0.001", "dedup.partition_paragraphs=5"])
+    report = clean_corpus.with_options(task_runner=dask)(raw_dir=raw, out_dir=tmp_path / "dask", overrides=overrides)
     assert report["dedup"]["partitions"] > 1
-    _same_rows(tmp_path / "local", tmp_path / "dask")
+    _same_rows(local, tmp_path / "dask")

@@ -73,7 +73,8 @@ def test_schema_command_lists_the_contract():
 
 @pytest.mark.slow
 def test_real_command_on_the_sample_corpus(tmp_path):
-    """The installed entry point, in a subprocess, as `make run` calls it: summary, no traceback, no telemetry error."""
+    """The installed entry point, in a subprocess, as `make run` calls it: summary, no traceback, no telemetry error.
+    A new, empty Prefect home, as a user's first run (the other commands' tests get a migrated copy: prefect_home)."""
     raw = tmp_path / "raw"
     shutil.copytree(REPO / "data" / "raw", raw)
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
@@ -90,12 +91,12 @@ def test_real_command_on_the_sample_corpus(tmp_path):
 
 
 @pytest.mark.slow
-def test_of_two_runs_started_together_one_is_refused_in_exactly_one_line(tmp_path):
+def test_of_two_runs_started_together_one_is_refused_in_exactly_one_line(tmp_path, prefect_home):
     """Both start at once on one output folder: the lock is taken before Prefect starts, so the
     second is refused at once (exit 75) with one line, and never reaches Prefect."""
     raw = tmp_path / "raw"
     shutil.copytree(REPO / "data" / "raw", raw)
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    env = dict(os.environ, PREFECT_HOME=str(prefect_home))
     env.pop("PREFECT_API_URL", None)
     cmd = [sys.executable, "-m", "corpusclean", "run", "--raw", str(raw), "--out", str(tmp_path / "clean"),
            "--task-runner", "threads", "--verbose"]
@@ -215,7 +216,7 @@ def test_a_raw_folder_without_usable_input_is_refused_and_nothing_committed(tmp_
 
 
 @pytest.mark.slow
-def test_verbose_run_ends_without_api_log_errors_and_a_second_run_says_nothing_new(tmp_path):
+def test_verbose_run_ends_without_api_log_errors_and_a_second_run_says_nothing_new(tmp_path, prefect_home):
     """Prefect's temporary API is started and stopped by the command itself (no PREFECT_API_URL).
 
     On the sample corpus the last batch of run logs was still queued when the server stopped
@@ -224,7 +225,7 @@ def test_verbose_run_ends_without_api_log_errors_and_a_second_run_says_nothing_n
     raw = tmp_path / "raw"
     shutil.copytree(REPO / "data" / "raw", raw)
     n_files = sum(1 for _ in raw.rglob("*") if _.is_file())
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    env = dict(os.environ, PREFECT_HOME=str(prefect_home))
     # In-process CLI tests set the logging ones in this process's environment.
     for name in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL", "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"):
         env.pop(name, None)
@@ -244,7 +245,7 @@ def test_verbose_run_ends_without_api_log_errors_and_a_second_run_says_nothing_n
 
 
 @pytest.mark.slow
-def test_a_run_that_fails_inside_prefect_is_one_line(tmp_path):
+def test_a_run_that_fails_inside_prefect_is_one_line(tmp_path, prefect_home):
     """A 'scheduler' on loopback that hangs up on every connection: the run itself fails."""
     import socket
     import threading
@@ -252,7 +253,7 @@ def test_a_run_that_fails_inside_prefect_is_one_line(tmp_path):
     pytest.importorskip("prefect_dask")
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "a.txt").write_text(SAMPLE, encoding="utf-8")
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"), DASK_DISTRIBUTED__COMMS__TIMEOUTS__CONNECT="3s")
+    env = dict(os.environ, PREFECT_HOME=str(prefect_home), DASK_DISTRIBUTED__COMMS__TIMEOUTS__CONNECT="3s")
     env.pop("PREFECT_API_URL", None)
     def hang_up(listener: socket.socket) -> None:
         while True:

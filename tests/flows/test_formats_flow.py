@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import zstandard
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.testing.utilities import prefect_test_harness
 
 from corpusclean.flows.clean_corpus import clean_corpus as deployed_flow
 from corpusclean.tasks.corpus import corpus_state
@@ -19,15 +18,9 @@ from corpusclean.tasks.corpus.report import mostly_rejected, rejected_warning
 
 clean_corpus = deployed_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one API per session (conftest)
 
 pytest.importorskip("trafilatura")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
 
 
 TEXT = ("The harbour committee met on Tuesday to discuss the winter mooring fees for the small fishing boats "
@@ -44,14 +37,24 @@ def make_raw(raw: Path) -> None:
     (raw / "data.json").write_text(json.dumps([{"text": "A JSON array record about tide tables and ferries."}]))
     (raw / "notes.txt.gz").write_bytes(gzip.compress(b"Notes, gzipped: the lighthouse keeper retired in May."))
     (raw / "feed.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(b'{"text": "From a zstd stream."}\n'))
+    (raw / "table.tsv.gz").write_bytes(gzip.compress(b"id\ttext\n1\tA gzipped TSV row about the harbour ferry timetable.\n"))
     with open(raw / "pages.warc.gz", "wb") as f:
         writer = WARCWriter(f, gzip=True)
         html = (REPO / "data" / "raw" / "web" / "rooftop-garden.html").read_bytes()
         from warcio.statusandheaders import StatusAndHeaders
 
+        request = StatusAndHeaders("GET /roof HTTP/1.1", [("Host", "garden.example")], is_http_request=True)
+        writer.write_record(writer.create_warc_record("https://garden.example/roof", "request",
+                                                      payload=BytesIO(b""), http_headers=request))
         http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
         writer.write_record(writer.create_warc_record("https://garden.example/roof", "response",
                                                       payload=BytesIO(html), http_headers=http))
+        writer.write_record(writer.create_warc_record("https://garden.example/roof", "metadata",
+                                                      payload=BytesIO(b"via: https://garden.example/\n"),
+                                                      warc_content_type="application/warc-fields"))
+        writer.write_record(writer.create_warc_record("https://garden.example/notes.txt", "resource",
+                                                      payload=BytesIO(b"Garden notes: the beans went in on Sunday."),
+                                                      warc_content_type="text/plain"))
 
 
 def test_every_format_then_rejected_files_retried(tmp_path):
@@ -64,12 +67,17 @@ def test_every_format_then_rejected_files_retried(tmp_path):
     for d in docs:
         by_path.setdefault(d["source_path"], []).append(d)
     assert set(by_path) == {"page.html", "crawl.warc.wet.gz", "data.json", "notes.txt.gz", "feed.jsonl.zst",
-                            "pages.warc.gz"}
+                            "pages.warc.gz", "table.tsv.gz"}
     page = by_path["page.html"][0]
     meta = json.loads(page["metadata"])
     assert meta["extractor"].startswith("trafilatura") and meta["title"]
-    warc = by_path["pages.warc.gz"][0]
-    assert warc["record_index"] == 0 and json.loads(warc["metadata"])["url"] == "https://garden.example/roof"
+    warc, notes = by_path["pages.warc.gz"]  # the response (after the request) and the text/plain resource
+    assert warc["record_index"] == 1 and json.loads(warc["metadata"])["url"] == "https://garden.example/roof"
+    assert notes["record_index"] == 3 and notes["source_text"] == "Garden notes: the beans went in on Sunday."
+    assert [d["source_text"] for d in by_path["table.tsv.gz"]] == ["A gzipped TSV row about the harbour ferry timetable."]
+    # the request and metadata records, and the WET file's warcinfo, are not documents: counted, not rejected
+    assert first["inputs"]["skipped_records"] == {"metadata": 1, "request": 1, "warcinfo": 1}
+    assert "| non-document records skipped (metadata 1, request 1, warcinfo 1) | 3 |" in (out / "report.md").read_text(encoding="utf-8")
     assert len(by_path["crawl.warc.wet.gz"]) >= 2
     # provenance: offsets index the (extracted, repaired) source text of every document
     source = {d["doc_id"]: d["source_text"] for d in docs}
@@ -78,11 +86,11 @@ def test_every_format_then_rejected_files_retried(tmp_path):
     rejects = corpus_state.read_table(out, "rejects").to_pylist()
     assert [(r["source_path"], r["reason"]) for r in rejects] == [("data.csv", "missing_text")]
     assert first["inputs"]["rejected_files"] == 1 and not mostly_rejected(first)
-    assert "1 of 7 files" in rejected_warning(first) and "missing_text 1" in rejected_warning(first)
+    assert "1 of 8 files" in rejected_warning(first) and "missing_text 1" in rejected_warning(first)
 
     # the column named: the CSV is read again (its reject superseded), the good files are not
     second = clean_corpus(raw_dir=raw, out_dir=out, overrides=["read.text_field=content"])
-    assert second["inputs"]["retried"] == 1 and second["inputs"]["unchanged"] == 6 and second["inputs"]["files"] == 1
+    assert second["inputs"]["retried"] == 1 and second["inputs"]["unchanged"] == 7 and second["inputs"]["files"] == 1
     assert rejected_warning(second) is None
     docs2 = corpus_state.read_table(out, "documents").to_pylist()
     csv_docs = [d for d in docs2 if d["source_path"] == "data.csv"]
@@ -92,7 +100,7 @@ def test_every_format_then_rejected_files_retried(tmp_path):
 
     # same settings again: nothing to do; --retry-rejects has no rejected file left to read
     third = clean_corpus(raw_dir=raw, out_dir=out, overrides=["read.text_field=content"], retry_rejects=True)
-    assert third["inputs"]["files"] == 0 and third["inputs"]["unchanged"] == 7
+    assert third["inputs"]["files"] == 0 and third["inputs"]["unchanged"] == 8
 
 
 def test_a_run_of_mostly_rejected_files(tmp_path):

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.testing.utilities import prefect_test_harness
 
 from corpusclean.flows.clean_corpus import clean_corpus as deployed_flow
 from corpusclean.tasks.corpus import corpus_state
@@ -29,13 +28,7 @@ from corpusclean.tasks.stages.minhash import batch_shingle_hashes, normalize_for
 
 clean_corpus = deployed_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one API per session (conftest)
 
 
 # ------------------------------------------------------------------ a corpus in three days

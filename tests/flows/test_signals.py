@@ -87,9 +87,10 @@ def corpus(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("how, code, name", [("sigterm", 143, "SIGTERM"), ("ctrl-c", 130, "Ctrl-C")])
-def test_a_signal_stops_a_real_run_within_5_s_in_one_line_and_leaves_no_process(corpus, tmp_path, how, code, name):
-    out, home = tmp_path / "clean", tmp_path / "home"
-    proc = start(corpus, out, home)
+def test_a_signal_stops_a_real_run_within_5_s_in_one_line_and_leaves_no_process(corpus, tmp_path, prefect_home, how,
+                                                                                code, name):
+    out = tmp_path / "clean"
+    proc = start(corpus, out, prefect_home)
     tree = wait_for_workers(proc, out)
     sent = time.monotonic()
     if how == "sigterm":
@@ -110,8 +111,8 @@ def test_a_signal_stops_a_real_run_within_5_s_in_one_line_and_leaves_no_process(
     assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
 
 
-def test_a_killed_command_leaves_no_process_and_the_next_run_proceeds(corpus, tmp_path):
-    out, home = tmp_path / "clean", tmp_path / "home"
+def test_a_killed_command_leaves_no_process_and_the_next_run_proceeds(corpus, tmp_path, prefect_home):
+    out, home = tmp_path / "clean", prefect_home
     proc = start(corpus, out, home)
     tree = wait_for_workers(proc, out)
     proc.kill()  # kill -9: no handler runs; the children must notice by themselves
@@ -127,10 +128,10 @@ def test_a_killed_command_leaves_no_process_and_the_next_run_proceeds(corpus, tm
 
 
 @pytest.mark.parametrize("stop", ["sigterm", "kill"])
-def test_a_dask_local_cluster_ends_with_its_run(corpus, tmp_path, stop):
+def test_a_dask_local_cluster_ends_with_its_run(corpus, tmp_path, prefect_home, stop):
     pytest.importorskip("prefect_dask")
     out = tmp_path / "clean"
-    proc = start(corpus, out, tmp_path / "home", "--task-runner", "dask")  # the last --task-runner wins
+    proc = start(corpus, out, prefect_home, "--task-runner", "dask")  # the last --task-runner wins
     tree = wait_for_workers(proc, out)
     if stop == "kill":
         proc.kill()

@@ -2,7 +2,8 @@
 
 Each format module has a reader ``read(src, config) -> Iterator[Document | Reject]`` with the
 contract of ``tasks.stages.read.read_source``: one Document or Reject per input record, streamed,
-never an exception. ``tasks.stages.read`` dispatches to them by suffix (``reader_for``) and, for a
+never an exception; a record that is by nature not a document (a WARC ``request``...) is a
+``Skipped``, which ``read_source`` counts instead of passing on. ``tasks.stages.read`` dispatches to them by suffix (``reader_for``) and, for a
 file whose extension it does not know, by its first bytes (``sniff``).
 
 This package's ``__init__`` imports nothing from ``tasks.stages.read`` (which imports it); the format
@@ -28,6 +29,8 @@ COMPOUND_SUFFIXES = (
     ".htm.gz",
     ".txt.gz",
     ".md.gz",
+    ".csv.gz",
+    ".tsv.gz",
 )
 
 # suffix -> "module:function" (imported on first use: trafilatura, warcio and zstandard load lazily)
@@ -47,6 +50,8 @@ _READERS: dict[str, str] = {
     ".json": "containers:read_json",
     ".csv": "csvfile:read_csv",
     ".tsv": "csvfile:read_csv",
+    ".csv.gz": "csvfile:read_csv",
+    ".tsv.gz": "csvfile:read_csv",
 }
 
 # .jsonl.zst is read by tasks.stages.read's JSON-lines reader (a zstd stream instead of a gzip one)

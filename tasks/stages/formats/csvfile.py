@@ -4,21 +4,27 @@ each row bounded by ``read.max_record_mb`` (``too_large``).
 
 The encoding is decided on the first megabyte (``decode_bytes``); record i is data row i (the
 header is not counted). Every other column goes into metadata, as strings.
+
+``.csv.gz``/``.tsv.gz`` (any CSV file that starts with the gzip magic) are decompressed as they
+are read, through the decompression limits (``read.max_decompressed_mb``,
+``read.max_decompression_ratio``: ``decompression_limit``, the rows before it kept).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import sys
+import zlib
 from collections.abc import Iterator
 
 from ...config import ReadConfig
-from ..limits import CHUNK
+from ..limits import CHUNK, DecompressionLimit
 from ..read import DecodeError, SourceFile, _limit_bytes, _mb, _one_line, decode_bytes, stream_end
 from ...plumbing.records import Document, Reject
 
-from .bounded import open_records
+from .bounded import gunzip, open_records
 from .html import record_document
 
 _HEAD_BYTES = 1 << 20
@@ -75,11 +81,29 @@ class _Lines:
         return size
 
 
+def _gzip_head(f, n: int) -> bytes:
+    """Up to ``n`` decompressed bytes of the gzip file ``f`` (a truncated file: what precedes the cut)."""
+    unzipped = gzip.GzipFile(fileobj=f, mode="rb")
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size < n:
+            block = unzipped.read1(min(CHUNK, n - size))
+            if not block:
+                break
+            parts.append(block)
+            size += len(block)
+    except EOFError:  # cut short: the rows before the cut are read, and the cut rejected, by the main pass
+        if not parts:
+            raise
+    return b"".join(parts)
+
+
 def read_csv(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
     """Rows streamed; a row (its fields together, in characters) above ``read.max_record_mb`` is
     rejected ``too_large`` and read through without being held. The open file is hashed as it is
     read, up to the planned size (a rewrite during the run: ``changed_during_run`` after the records)."""
-    delimiter = "\t" if src.rel.lower().endswith(".tsv") else ","
+    delimiter = "\t" if src.rel.lower().endswith((".tsv", ".tsv.gz")) else ","
     limit = _limit_bytes(config)
     try:
         f, reader, sha = open_records(src)
@@ -87,11 +111,17 @@ def read_csv(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]
         yield Reject(src.rel, None, "unreadable", _one_line(exc))
         return
     with f:
+        gz = False
         try:
-            head = f.read(min(_HEAD_BYTES, src.size) if src.sha256 else _HEAD_BYTES)  # to decide the encoding
+            gz = f.read(2) == b"\x1f\x8b"  # by content, as the WARC reader: .csv.gz, or a gzip'd .csv
             f.seek(0)
-        except OSError as exc:
-            yield Reject(src.rel, None, "unreadable", _one_line(exc), sha)
+            if gz:  # the first MB once decompressed (bounded: never more is decompressed here)
+                head = _gzip_head(f, _HEAD_BYTES)
+            else:
+                head = f.read(min(_HEAD_BYTES, src.size) if src.sha256 else _HEAD_BYTES)  # to decide the encoding
+            f.seek(0)
+        except (OSError, EOFError, zlib.error) as exc:
+            yield Reject(src.rel, None, "unreadable", ("not a readable gzip file: " if gz else "") + _one_line(exc), sha)
             return
         if not head.strip():
             yield Reject(src.rel, None, "empty_file", f"{len(head)} bytes, no rows", sha)
@@ -104,7 +134,8 @@ def read_csv(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]
         del head
         codec = "utf-8-sig" if encoding == "utf-8" else encoding
         # newline="": the csv module sees the row ends itself, so quoted newlines stay in the field
-        text = io.TextIOWrapper(io.BufferedReader(reader), encoding=codec, errors="strict", newline="")  # type: ignore[arg-type]
+        stream = gunzip(io.BufferedReader(reader), config) if gz else reader  # type: ignore[arg-type]
+        text = io.TextIOWrapper(io.BufferedReader(stream), encoding=codec, errors="strict", newline="")  # type: ignore[arg-type]
         csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
         lines = _Lines(text, limit)
         rows = csv.reader(lines, delimiter=delimiter)
@@ -113,7 +144,10 @@ def read_csv(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]
         except _RowTooLarge:
             yield Reject(src.rel, None, "too_large", f"a header row of more than {_mb(limit)}, above read.max_record_mb", sha)
             return
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except DecompressionLimit as exc:
+            yield Reject(src.rel, None, "decompression_limit", f"header row: {exc}", sha)
+            return
+        except (csv.Error, UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
             yield Reject(src.rel, None, "unreadable", f"header row: {_one_line(exc)}", sha)
             return
         lines.row_done()
@@ -135,14 +169,21 @@ def read_csv(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]
             except _RowTooLarge:
                 try:
                     size = lines.skip_row()
-                except (UnicodeDecodeError, OSError) as exc:
+                except DecompressionLimit as exc:
+                    yield Reject(src.rel, None, "decompression_limit", f"stopped reading after row {index}: {exc}", sha)
+                    return
+                except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
                     yield Reject(src.rel, None, "unreadable", f"stopped reading after row {index}: {_one_line(exc)}", sha)
                     return
                 index += 1
                 yield Reject(src.rel, index, "too_large",
                              f"row {index}: {_mb(size)} (characters), above read.max_record_mb ({_mb(limit)})", sha)
                 continue
-            except (csv.Error, UnicodeDecodeError, OSError) as exc:  # bad quoting, a byte the encoding cannot read
+            except DecompressionLimit as exc:
+                yield Reject(src.rel, None, "decompression_limit", f"stopped reading after row {index}: {exc}", sha)
+                return
+            except (csv.Error, UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:  # bad quoting, a byte
+                # the encoding cannot read, a truncated or corrupt gzip
                 where = f"after row {index}" if index >= 0 else "at the first row"
                 reason = "undecodable" if isinstance(exc, UnicodeDecodeError) else "unreadable"
                 yield Reject(src.rel, None, reason, f"stopped reading {where}: {_one_line(exc)}", sha)

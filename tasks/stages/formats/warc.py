@@ -10,11 +10,14 @@ the same open file that is hashed (up to the planned size): a rewrite during the
 ``changed_during_run`` reject after the records. ``record_index`` is the record's ordinal in the file, counting every record
 (``warcinfo`` included), so it finds the record again with any WARC tool.
 
-* ``response`` (and ``resource``) records whose payload is HTML go through trafilatura
-  (``tasks.stages.formats.html``); other payloads (PDF, images...) are rejected as ``unsupported_format``.
+* ``response`` and ``resource`` records whose payload is HTML go through trafilatura
+  (``tasks.stages.formats.html``); a ``text/plain`` payload is a text document, as a
+  ``conversion`` is; other payloads (PDF, images...) are rejected as ``unsupported_format``.
 * ``conversion`` records (WET: the text of a page) are text documents.
-* ``warcinfo``, ``request``, ``metadata`` and ``revisit`` records carry no page of their own:
-  skipped (a file with records but no page at all is rejected as ``empty_file``).
+* ``warcinfo``, ``request``, ``metadata`` and ``revisit`` records are not documents by nature
+  (a crawl's bookkeeping, not a page): neither documents nor rejects, they are yielded as
+  ``Skipped`` and counted by ``read_source`` (the report's ``skipped_records``). A file with
+  records but no document at all is rejected as ``empty_file``.
 
 Metadata: ``url`` (WARC-Target-URI), ``warc_date``, ``warc_record_id``, ``warc_type``, the
 payload's ``content_type``, and for HTML the extractor, title and date.
@@ -28,7 +31,7 @@ from ...config import ReadConfig
 from ..limits import CountingReader
 from ..read import (DecodeError, SourceFile, _limit_bytes, _mb, _metadata_json, _one_line, decode_bytes,
                         stream_end)
-from ...plumbing.records import Document, Reject, make_doc_id
+from ...plumbing.records import Document, Reject, Skipped, make_doc_id
 
 from . import _looks_html
 from .bounded import open_records, read_upto
@@ -36,6 +39,8 @@ from . import html as html_format
 
 SKIPPED_TYPES = frozenset({"warcinfo", "request", "metadata", "revisit"})
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_TEXT_TYPES = ("text/plain",)
+_PAYLOAD_TYPES = ("response", "resource")  # a page fetched (response) or stored as it is (resource)
 _RATIO_FLOOR = 16 << 20  # as LimitedDecompressor: a small, very repetitive file still reads
 
 
@@ -55,7 +60,7 @@ def _is_html(media_type: str, body: bytes) -> bool:
     return _looks_html(body[:8192])
 
 
-def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject]:
+def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject | Skipped]:
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
@@ -102,39 +107,46 @@ def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
                         return
                 expanded += declared
                 rec_type = record.rec_type
-                if rec_type in SKIPPED_TYPES:
-                    continue
-                headers = record.rec_headers
-                meta = {
-                    "url": headers.get_header("WARC-Target-URI"),
-                    "warc_date": headers.get_header("WARC-Date"),
-                    "warc_record_id": headers.get_header("WARC-Record-ID"),
-                    "warc_type": rec_type,
-                }
-                media_type = _payload_type(record)
-                if media_type:
-                    meta["content_type"] = media_type
-                # at most limit + 1 bytes of the content (decompressed/de-chunked); warcio skips the rest
-                body, more = read_upto(record.content_stream(), limit)
-                # fewer bytes than Content-Length: the file ends mid-record
-                if not more and getattr(record.raw_stream, "limit", 0) > 0:
-                    raise EOFError(f"record {index} is truncated")
+                meta = body = None
+                more = False
+                media_type = ""
+                if rec_type not in SKIPPED_TYPES:
+                    headers = record.rec_headers
+                    meta = {
+                        "url": headers.get_header("WARC-Target-URI"),
+                        "warc_date": headers.get_header("WARC-Date"),
+                        "warc_record_id": headers.get_header("WARC-Record-ID"),
+                        "warc_type": rec_type,
+                    }
+                    media_type = _payload_type(record)
+                    if media_type:
+                        meta["content_type"] = media_type
+                    # at most limit + 1 bytes of the content (decompressed/de-chunked); warcio skips the rest
+                    body, more = read_upto(record.content_stream(), limit)
+                    # fewer bytes than Content-Length: the file ends mid-record
+                    if not more and getattr(record.raw_stream, "limit", 0) > 0:
+                        raise EOFError(f"record {index} is truncated")
             except StopIteration:
                 break
             except (ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:  # not WARC, truncated, corrupt gzip
                 where = f"after record {index - 1}" if index > 0 else "at the start"  # records before it are kept
                 yield Reject(src.rel, None, "unreadable", f"not a readable WARC file ({where}): {_one_line(exc)}", sha)
                 return
+            if meta is None:  # a crawl's bookkeeping (request, metadata, warcinfo, revisit): counted, not a reject
+                yield Skipped(src.rel, index, rec_type)
+                continue
             meta = {k: v for k, v in meta.items() if v is not None}
             n_pages += 1
-            page = rec_type == "conversion" or (rec_type in ("response", "resource") and _is_html(media_type, body))
-            if page and more:
+            payload = rec_type in _PAYLOAD_TYPES
+            html = payload and _is_html(media_type, body)
+            text = rec_type == "conversion" or (payload and not html and media_type in _TEXT_TYPES)
+            if (html or text) and more:
                 del body
                 yield Reject(src.rel, index, "too_large",
                              f"record {index}: {rec_type} record of more than {_mb(limit)}, above read.max_record_mb", sha)
-            elif rec_type == "conversion":
-                yield _text_document(src, sha, index, body, meta, config)
-            elif page:
+            elif text:
+                yield _text_document(src, sha, index, body, meta, config, _charset(record))
+            elif html:
                 yield _html_document(src, sha, index, body, meta, record, config)
             else:
                 shown = media_type or "no content type"
@@ -144,14 +156,29 @@ def read_warc(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
     if index < 0:
         yield Reject(src.rel, None, "empty_file", "no WARC records", sha)
     elif n_pages == 0:
-        yield Reject(src.rel, None, "empty_file", f"{index + 1} WARC records, none with a page (response or conversion)", sha)
+        yield Reject(src.rel, None, "empty_file", f"{index + 1} WARC records, none with a document (an HTML or text response, resource or conversion)", sha)
 
 
-def _text_document(src: SourceFile, sha: str, index: int, body: bytes, meta: dict, config: ReadConfig) -> Document | Reject:
+def _charset(record) -> str | None:
+    """The charset its Content-Type declares for a record's payload (the HTTP header's, else the record's)."""
+    for headers in (record.http_headers, record.rec_headers):
+        value = headers.get_header("Content-Type") if headers is not None else None
+        if value:
+            for param in value.split(";")[1:]:
+                name, _, charset = param.partition("=")
+                if name.strip().lower() == "charset" and charset.strip(' "\''):
+                    return charset.strip(' "\'')
+            return None
+    return None
+
+
+def _text_document(src: SourceFile, sha: str, index: int, body: bytes, meta: dict, config: ReadConfig,
+                   charset: str | None = None) -> Document | Reject:
     if not body.strip():
         return Reject(src.rel, index, "empty_text", f"record {index}: no text", sha)
+    preferred = (charset, *config.preferred_encodings) if charset else config.preferred_encodings
     try:
-        text, encoding = decode_bytes(body, config.preferred_encodings)  # WET text is UTF-8; checked, not assumed
+        text, encoding = decode_bytes(body, preferred)  # WET text is UTF-8; checked, not assumed
     except DecodeError as exc:
         return Reject(src.rel, index, exc.reason, f"record {index}: {exc.detail}", sha)
     if not text.strip():

@@ -15,6 +15,7 @@ from corpusclean.tasks.config import BoilerplateConfig, ReadConfig, load_config
 from corpusclean.tasks.stages.formats import sniff
 from corpusclean.tasks.stages.read import SUPPORTED, SourceFile, _suffix, file_sha256
 from corpusclean.tasks.plumbing.records import Batch, Document, Reject
+from corpusclean.tasks.stages.read import read_source
 from tests.tasks.stages.test_read import read as read_checked, write
 
 pytest.importorskip("trafilatura")
@@ -217,6 +218,45 @@ def test_wet_conversion_records(tmp_path: Path) -> None:
     assert isinstance(empty, Reject) and empty.reason == "empty_text" and empty.record_index == 3
 
 
+def test_warc_resource_records_and_non_document_records(tmp_path: Path) -> None:
+    """``resource`` records are pages stored as they are: HTML through trafilatura, text/plain as text (as a
+    WET conversion); request, metadata, warcinfo and revisit records are not documents: counted, not rejected."""
+    from collections import Counter
+
+    notes = "Hive notes for May: the second colony swarmed on Tuesday and settled in the lime tree.\nCaught it at dusk."
+    write_warc(tmp_path / "r.warc.gz", [
+        ("request", "https://bees.example.org/roof", b"", "text/plain"),
+        ("resource", "https://bees.example.org/roof", page().encode(), "text/html"),
+        ("resource", "https://bees.example.org/notes.txt", notes.encode("cp1252"), "text/plain; charset=windows-1252"),
+        ("metadata", "https://bees.example.org/roof", b"via: https://bees.example.org/\n", "application/warc-fields"),
+        ("resource", "https://bees.example.org/logo.png", b"\x89PNG\r\n\x1a\n", "image/png"),
+        ("revisit", "https://bees.example.org/roof", b"", "application/http; msgtype=response"),
+    ])
+    src = SourceFile(tmp_path / "r.warc.gz", "r.warc.gz", (tmp_path / "r.warc.gz").stat().st_size)
+    html, text, png = read(src)
+    assert isinstance(html, Document) and html.record_index == 2 and "eleven frames" in html.text
+    assert json.loads(html.metadata)["warc_type"] == "resource" and html.extractor.startswith("trafilatura")
+    assert isinstance(text, Document) and text.record_index == 3 and text.text == notes and text.extractor is None
+    meta = json.loads(text.metadata)
+    assert meta["warc_type"] == "resource" and meta["content_type"] == "text/plain"
+    assert meta["url"] == "https://bees.example.org/notes.txt"
+    assert isinstance(png, Reject) and png.reason == "unsupported_format" and png.record_index == 5
+    skipped: Counter = Counter()
+    assert len(list(read_source(src, CONFIG, skipped))) == 3
+    assert skipped == {"warcinfo": 1, "request": 1, "metadata": 1, "revisit": 1}
+    # a text/plain response (a .txt fetched over HTTP) is a text document too
+    write_warc(tmp_path / "t.warc", [("response", "https://s.example/a.txt", notes.encode(), "text/plain")], False)
+    doc = only(read(SourceFile(tmp_path / "t.warc", "t.warc", (tmp_path / "t.warc").stat().st_size)))
+    assert isinstance(doc, Document) and doc.text == notes
+    # records, none of them a document: the file says so (one reject), its records are still counted
+    write_warc(tmp_path / "m.warc", [("metadata", "https://s.example/", b"a: b\n", "application/warc-fields")], False)
+    src = SourceFile(tmp_path / "m.warc", "m.warc", (tmp_path / "m.warc").stat().st_size)
+    skipped = Counter()
+    reject = only(list(read_source(src, CONFIG, skipped)))
+    assert reject.reason == "empty_file" and "none with a document" in reject.detail
+    assert skipped == {"warcinfo": 1, "metadata": 1}
+
+
 @pytest.mark.parametrize(("data", "reason"), [
     (b"", "empty_file"),
     (b"this is not a WARC file at all\n", "unreadable"),
@@ -299,6 +339,32 @@ def test_csv_long_field_and_legacy_encoding(tmp_path: Path) -> None:
     assert doc.text == long
     doc = only(read(write(tmp_path, "w.csv", "text\nCrème brûlée à 5 €\n".encode("cp1252"))))
     assert doc.text == "Crème brûlée à 5 €" and doc.source_encoding == "cp1252"
+
+
+@pytest.mark.parametrize("name", ["d.csv.gz", "d.tsv.gz"])
+def test_gzipped_csv_and_tsv_are_read_as_csv(tmp_path: Path, name: str) -> None:
+    sep = "\t" if ".tsv" in name else ","
+    data = f'id{sep}text\n1{sep}"First row,\nwith a quoted newline."\n2{sep}Crème brûlée à 5 €\n'
+    assert _suffix(name) == name[1:] and name[1:] in SUPPORTED
+    items = read(write(tmp_path, name, gzip.compress(data.encode("cp1252"))))
+    assert [(type(i).__name__, i.record_index) for i in items] == [("Document", 0), ("Document", 1)]
+    assert items[0].text == "First row,\nwith a quoted newline." and json.loads(items[0].metadata) == {"id": "1"}
+    assert items[1].text == "Crème brûlée à 5 €" and items[1].source_encoding == "cp1252"
+    # a truncated gzip: the rows before the cut are kept, the cut is one reject
+    rows = "text\n" + "".join(f"Row number {i} of a long table about tides.\n" for i in range(20000))
+    cut = gzip.compress(rows.encode())
+    items = read(write(tmp_path, "cut.csv.gz", cut[: len(cut) // 2]))
+    assert len(items) > 100 and all(isinstance(i, Document) for i in items[:-1])
+    assert isinstance(items[-1], Reject) and items[-1].reason == "unreadable" and items[-1].record_index is None
+    reject = only(read(write(tmp_path, "bad.csv.gz", b"\x1f\x8b\x08\x00\x00")))
+    assert isinstance(reject, Reject) and reject.reason == "unreadable"
+
+
+def test_gzipped_csv_stops_at_the_decompression_limit(tmp_path: Path) -> None:
+    rows = "text\n" + "A row of a table that repeats.\n" * 200_000  # 5.6 MB once decompressed
+    items = read(write(tmp_path, "big.csv.gz", gzip.compress(rows.encode())), ReadConfig(max_decompressed_mb=2))
+    assert 1000 < len(items) < 200_000 and all(isinstance(i, Document) for i in items[:-1])
+    assert isinstance(items[-1], Reject) and items[-1].reason == "decompression_limit"
 
 
 def test_csv_html_field(tmp_path: Path) -> None:

@@ -263,10 +263,10 @@ def test_memory_errors_in_a_shard_become_rejects_of_that_file_or_record(tmp_path
     (raw / "c.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in lines), encoding="utf-8")
     real_read, real_call = shard.read_source, RepairStage.__call__
 
-    def read_source(src, config):  # a generator, like the real one: the error comes while iterating
+    def read_source(src, config, skipped=None):  # a generator, like the real one: the error comes while iterating
         if src.rel == "b.txt":
             raise MemoryError
-        yield from real_read(src, config)
+        yield from real_read(src, config, skipped)
 
     def repair(self, batch):
         if any("BOOM" in d.text for d in batch.docs):
