@@ -510,13 +510,15 @@ _TIERS = (0, 120, 250, 400)  # lower bounds of the line-length tiers scanned by 
 def _automaton(literals: dict[str, list[int]]):
     """(automaton, literal i -> the rules it makes candidates as flat arrays: pointers, rules).
 
-    Over UTF-8 bytes, as a DFA: about twice as fast as the str automaton (which maps byte offsets
-    back to characters); a literal occurs in a line iff its UTF-8 form occurs in the line's."""
+    Over UTF-8 bytes: about twice as fast as the str automaton (which maps byte offsets back to
+    characters); a literal occurs in a line iff its UTF-8 form occurs in the line's. A contiguous
+    NFA, not a DFA: as fast on real pages (9.3-9.9 against 8.6-9.4 µs a line for the whole stage,
+    interleaved runs) and ~65 MB less per process for the five packs' tiers."""
     keys = list(literals)
     ptr = np.cumsum([0] + [len(literals[key]) for key in keys]).astype(np.int64)
     rules = np.array([k for key in keys for k in literals[key]], dtype=np.int64)
     automaton = ahocorasick_rs.BytesAhoCorasick(
-        [key.encode("utf-8") for key in keys], implementation=ahocorasick_rs.Implementation.DFA
+        [key.encode("utf-8") for key in keys], implementation=ahocorasick_rs.Implementation.ContiguousNFA
     )
     return automaton, ptr, rules
 
