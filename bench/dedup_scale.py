@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from bench.throughput import _memory  # noqa: E402
+from bench.throughput import _memory, is_api_server, process_tree  # noqa: E402
 
 PARAS_PER_DOC = 2000
 FILES = 16
@@ -64,29 +64,9 @@ def generate(raw: Path, n: int, seed: int = 0) -> None:
 
 
 def _tree(root: int) -> dict[int, tuple[str, int]]:
-    children: dict[int, list[int]] = {}
-    cmd: dict[int, str] = {}
-    for e in os.listdir("/proc"):
-        if not e.isdigit():
-            continue
-        try:
-            with open(f"/proc/{e}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{e}/cmdline", "rb") as f:
-                cmd[int(e)] = f.read().decode(errors="replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(e))
-    out = {}
-    stack = [root]
-    while stack:
-        pid = stack.pop()
-        stack.extend(children.get(pid, []))
-        c = cmd.get(pid, "")
-        if "uvicorn" in c or "prefect.server" in c:
-            continue
-        out[pid] = ("flow" if pid == root else "worker", _memory(pid)[0])
-    return out
+    """pid -> ("flow" or "worker", RSS bytes) of the run's processes, Prefect's API server left out."""
+    return {pid: ("flow" if pid == root else "worker", _memory(pid)[0])
+            for pid, cmdline in process_tree(root) if not is_api_server(cmdline)}
 
 
 def run(raw: Path, out: Path, overrides: list[str]) -> dict:

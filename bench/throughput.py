@@ -70,11 +70,8 @@ def _memory(pid: int) -> tuple[int, int, int]:
     return rss, anon, pss
 
 
-def _tree_memory(root_pid: int) -> dict[str, int]:
-    """Memory of the pipeline's processes (the command, its flow and its workers), summed over the
-    process tree, in bytes: ``rss``, ``anon`` (RssAnon), ``pss``, ``flow_rss`` and ``flow_anon``
-    (the root process alone: the flow, with the run-level dedup) and ``server`` (RSS of Prefect's
-    temporary API server, not counted in the others)."""
+def process_tree(root_pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of ``root_pid`` and every process below it, read from /proc."""
     children: dict[int, list[int]] = {}
     cmdlines: dict[int, str] = {}
     for entry in os.listdir("/proc"):
@@ -88,13 +85,27 @@ def _tree_memory(root_pid: int) -> dict[str, int]:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    total = dict.fromkeys(("rss", "anon", "pss", "flow_rss", "flow_anon", "server"), 0)
-    stack = [root_pid]
+    found, stack = [], [root_pid]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))
+        found.append((pid, cmdlines.get(pid, "")))
+    return found
+
+
+def is_api_server(cmdline: str) -> bool:
+    return "uvicorn" in cmdline or "prefect.server" in cmdline
+
+
+def _tree_memory(root_pid: int) -> dict[str, int]:
+    """Memory of the pipeline's processes (the command, its flow and its workers), summed over the
+    process tree, in bytes: ``rss``, ``anon`` (RssAnon), ``pss``, ``flow_rss`` and ``flow_anon``
+    (the root process alone: the flow, with the run-level dedup) and ``server`` (RSS of Prefect's
+    temporary API server, not counted in the others)."""
+    total = dict.fromkeys(("rss", "anon", "pss", "flow_rss", "flow_anon", "server"), 0)
+    for pid, cmdline in process_tree(root_pid):
         rss, anon, pss = _memory(pid)
-        if "uvicorn" in cmdlines.get(pid, "") or "prefect.server" in cmdlines.get(pid, ""):
+        if is_api_server(cmdline):
             total["server"] += rss
             continue
         total["rss"] += rss
