@@ -363,10 +363,7 @@ def _stop(stop) -> None:
     done = [r for r in runs.started_runs() if runs.committed(r)]
     for r in runs.active_runs():
         if r not in done:
-            import shutil
-
-            shutil.rmtree(r.staging_dir, ignore_errors=True)  # the next run would clear it too
-            shutil.rmtree(r.run_dir, ignore_errors=True)
+            runs.remove_run_files(r)  # the next run would clear them too
     name = "Ctrl-C" if stop.signum == 2 else stop.args[0]
     if done:
         message = f"stopped ({name}) after run {done[-1].run_id} was committed to {done[-1].out_dir}"

@@ -161,8 +161,16 @@ def end_descendants(grace: float = 2.0) -> None:
     while pids and time.monotonic() < deadline:
         time.sleep(0.05)
         pids = [pid for pid in pids if _alive(pid)]
-    for pid in pids + [p for p in descendants() if p not in pids and not _is_resource_tracker(p)]:
-        _kill(pid, signal.SIGKILL)  # and any spawned meanwhile
+    pids += [p for p in descendants() if p not in pids and not _is_resource_tracker(p)]  # and any spawned meanwhile
+    for pid in pids:
+        _kill(pid, signal.SIGKILL)
+    # SIGKILL takes effect when the process is next scheduled (tens of ms on a busy machine): until
+    # then it may still write, e.g. into the staging folder the caller is about to remove.
+    deadline = time.monotonic() + 2.0
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if _alive(pid)]
+        if pids:
+            time.sleep(0.01)
 
 
 def _is_resource_tracker(pid: int) -> bool:

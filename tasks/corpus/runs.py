@@ -386,6 +386,18 @@ def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dic
     return manifest
 
 
+def remove_run_files(run: RunContext, attempts: int = 5) -> None:
+    """Remove a run's staging and run folders that will not be committed. The run's flow thread
+    may still be unwinding (its own ``cleanup``) while a stopping command removes them, and a
+    removal that races with a write leaves a folder behind: try again until both are gone."""
+    for attempt in range(attempts):
+        for folder in (run.staging_dir, run.run_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+        if not run.staging_dir.exists() and not run.run_dir.exists():
+            return
+        time.sleep(0.05 * (attempt + 1))
+
+
 def cleanup(run: RunContext) -> None:
     """Remove the run's scratch (and its own files if it did not commit), then release the lock."""
     shutil.rmtree(run.staging_dir, ignore_errors=True)

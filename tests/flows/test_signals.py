@@ -79,6 +79,11 @@ def assert_gone(pids: list[int], within: float = 3.0) -> None:
     assert not alive, [(pid, _cmdline(pid)) for pid in alive]
 
 
+def assert_no_staging(out: Path) -> None:
+    left = {p.name: sorted(q.name for q in p.iterdir()) for p in out.iterdir() if p.name.startswith(".staging")}
+    assert left == {}
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     raw = tmp_path_factory.mktemp("signals") / "raw"
@@ -108,7 +113,7 @@ def test_a_signal_stops_a_real_run_within_5_s_in_one_line_and_leaves_no_process(
     assert stdout == ""
     assert_gone(tree)
     assert not corpus_state.load_manifest(out).runs
-    assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
+    assert_no_staging(out)
 
 
 def test_a_killed_command_leaves_no_process_and_the_next_run_proceeds(corpus, tmp_path, prefect_home):
@@ -124,7 +129,7 @@ def test_a_killed_command_leaves_no_process_and_the_next_run_proceeds(corpus, tm
     stdout, stderr = again.communicate(timeout=600)
     assert again.returncode == 0, stderr
     assert len(corpus_state.load_manifest(out).runs) == 1
-    assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
+    assert_no_staging(out)
 
 
 @pytest.mark.parametrize("stop", ["sigterm", "kill"])
