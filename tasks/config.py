@@ -173,7 +173,7 @@ class RunConfig(_Section):
     shard_mb: float = Field(16.0, gt=0, description="Target input megabytes per shard (one Prefect task each).")
     batch_docs: int = Field(500, ge=1, description="Documents cleaned per in-memory batch inside a shard (at most).")
     batch_mb: float = Field(
-        4.0, gt=0, description="Megabytes of text (characters) per in-memory batch (at most, about): bounds a "
+        2.0, gt=0, description="Megabytes of text (characters) per in-memory batch (at most, about): bounds a "
         "batch's working set when documents are long pages of many short lines.",
     )
     task_runner: Literal["threads", "processes", "dask"] = Field(

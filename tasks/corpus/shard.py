@@ -138,19 +138,26 @@ def build_stages(config: Config) -> list[Stage]:
 
 def iter_batches(
     files: list[SourceFile], config: Config, read_stats: StageStats,
-    file_rejects: dict[str, tuple[int, int, str]] | None = None,
+    file_rejects: dict[str, tuple[int, int, str]] | None = None, position: list[int] | None = None,
 ) -> Iterator[Batch]:
     """Read files in order and yield batches of at most ``run.batch_docs`` documents and about
     ``run.batch_mb`` of text: a batch's working set follows its lines, and a real web page holds
     hundreds of short ones, so a count of documents alone does not bound it.
 
     A ``MemoryError`` while reading a file (under a memory cap) rejects that file's remaining
-    records (``too_large``) and the shard goes on with the next file."""
+    records (``too_large``) and the shard goes on with the next file.
+
+    ``position[0]`` follows the input bytes read so far, for progress: whole files read, plus the
+    text characters of the current file's documents (an estimate: markup, headers and multi-byte
+    characters make a file's bytes more than its text), so a single big file moves too."""
     docs: list[Document] = []
     rejects: list[Reject] = []
     chars = 0
     max_chars = config.run.batch_mb * 1_000_000
+    position = position if position is not None else [0]
+    files_done = 0
     for src in files:
+        in_file = 0
         started = clock()
         read_stats.chars_in += src.size  # bytes, for the read stage
         n_docs = n_rejects = 0
@@ -181,16 +188,20 @@ def iter_batches(
                 n_docs += 1
                 docs.append(item)
                 chars += len(item.text)
+                in_file += len(item.text)
                 read_stats.counts[f"encoding:{item.source_encoding}"] += 1
             del item
             if len(docs) >= config.run.batch_docs or chars >= max_chars:
                 read_stats.add_time(started)
+                position[0] = files_done + min(in_file, src.size)
                 yield Batch(docs, rejects=rejects)
                 docs, rejects = [], []
                 chars = 0
                 started = clock()
         read_stats.add_time(started)
         read_stats.counts["files"] += 1
+        files_done += src.size
+        position[0] = files_done
         for kind, n in skipped.items():
             read_stats.counts[f"skipped:{kind}"] += n
         if n_rejects and file_rejects is not None:
@@ -300,9 +311,11 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
         "rejects": pa.ipc.new_file(str(result.rejects_path), STAGED_REJECTS),
     }
     ticker = ShardTicker(staging_dir, index)  # the run's progress display reads it back
+    position = [0]  # input bytes read so far (iter_batches)
     try:
         for batch in (
-            b for read in iter_batches(files, config, read_stats, result.file_rejects) for b in run_stages_bounded(read, stages)
+            b for read in iter_batches(files, config, read_stats, result.file_rejects, position)
+            for b in run_stages_bounded(read, stages)
         ):
             started = clock()
             keys: DedupKeys = batch.keys if batch.keys is not None else empty_keys(n_bands)
@@ -328,7 +341,7 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
             stage_write = result.stats.setdefault("stage_write", StageStats("stage_write"))
             stage_write.add_time(started)
             stage_write.lines_in += len(batch.paragraphs)
-            ticker.tick(read_stats.chars_in, result.n_docs, read_stats.counts["files"])
+            ticker.tick(position[0], result.n_docs, read_stats.counts["files"])
         ticker.tick(result.bytes_in, result.n_docs, result.n_files, final=True)
     finally:
         for writer in writers.values():
