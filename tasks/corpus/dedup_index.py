@@ -53,6 +53,26 @@ def _write_ipc(path: Path, table: pa.Table) -> None:
         writer.write_table(table)
 
 
+def _keys_batch(key_rows, key_doc, key_pidx, key_len, keys: DedupKeys) -> pa.RecordBatch:
+    n_bands = keys.bands.shape[1]
+    return pa.record_batch(
+        [
+            pa.array(np.asarray(key_rows, np.int64)),
+            pa.array(np.asarray(key_doc, np.int32)),
+            pa.array(np.asarray(key_pidx, np.int32)),
+            pa.array(np.asarray(key_len, np.int32)),
+            pa.array(np.ascontiguousarray(keys.exact[:, 0])),
+            pa.array(np.ascontiguousarray(keys.exact[:, 1])),
+            pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(keys.bands).reshape(-1)), n_bands),
+        ],
+        schema=_keys_schema(n_bands),
+    )
+
+
+def write_docs(keys_path: Path, doc_ids: list[str], doc_sites: list[str], source_paths: list[str]) -> None:
+    _write_ipc(docs_path(keys_path), pa.table([doc_ids, doc_sites, source_paths], schema=DOCS_SCHEMA))
+
+
 def write_keys(
     path: Path,
     key_rows: np.ndarray,
@@ -65,21 +85,25 @@ def write_keys(
     source_paths: list[str],
 ) -> None:
     """Write a new part's share of the index: per keyed paragraph and per document (in order)."""
-    n_bands = keys.bands.shape[1]
-    table = pa.table(
-        [
-            pa.array(np.asarray(key_rows, np.int64)),
-            pa.array(np.asarray(key_doc, np.int32)),
-            pa.array(np.asarray(key_pidx, np.int32)),
-            pa.array(np.asarray(key_len, np.int32)),
-            pa.array(keys.exact[:, 0]),
-            pa.array(keys.exact[:, 1]),
-            pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(keys.bands).reshape(-1)), n_bands),
-        ],
-        schema=_keys_schema(n_bands),
-    )
-    _write_ipc(path, table)
-    _write_ipc(docs_path(path), pa.table([doc_ids, doc_sites, source_paths], schema=DOCS_SCHEMA))
+    batch = _keys_batch(key_rows, key_doc, key_pidx, key_len, keys)
+    _write_ipc(path, pa.Table.from_batches([batch]))
+    write_docs(path, doc_ids, doc_sites, source_paths)
+
+
+class KeysWriter:
+    """A shard's keys written batch by batch as it is cleaned (then its documents, with ``write_docs``):
+    a shard's keys (204 bytes per keyed paragraph) are never all in memory, whatever its size.
+    Readers get one record batch per cleaned batch; ``read_keys`` copies them into one array."""
+
+    def __init__(self, path: Path, n_bands: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pa.ipc.new_file(str(path), _keys_schema(n_bands))
+
+    def write(self, key_rows, key_doc, key_pidx, key_len, keys: DedupKeys) -> None:
+        self._writer.write_batch(_keys_batch(key_rows, key_doc, key_pidx, key_len, keys))
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def filter_keys(src: Path, dst: Path, doc_live: np.ndarray, row_map: np.ndarray) -> None:

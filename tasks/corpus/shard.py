@@ -30,7 +30,7 @@ import pyarrow as pa
 from .. import schema
 from ..stages.boilerplate import BoilerplateStage
 from ..config import Config
-from .dedup_index import write_keys
+from .dedup_index import KeysWriter, write_docs
 from ..stages.language import LanguageStage
 from ..plumbing.memory import release_memory
 from ..stages.paragraphs import ParagraphStage
@@ -297,7 +297,8 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     read_stats = StageStats("read")
     stages = build_stages(config)
     n_bands = lsh_shape(config.dedup)[0] if config.dedup.enabled else None
-    key_parts: list[DedupKeys] = []
+    key_parts: list[DedupKeys] = []  # dedup off only (keys without bands): with dedup, the keys go to keys_writer
+    key_rows: list[np.ndarray] = []
     key_doc: list[np.ndarray] = []
     key_pidx: list[np.ndarray] = []
     key_len: list[np.ndarray] = []
@@ -310,6 +311,8 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
         "documents": pa.ipc.new_file(str(result.documents_path), STAGED_DOCUMENTS),
         "rejects": pa.ipc.new_file(str(result.rejects_path), STAGED_REJECTS),
     }
+    # This shard's share of the persistent dedup index, written as it is cleaned (moved into place at finalize).
+    keys_writer = KeysWriter(result.keys_path, n_bands) if n_bands is not None else None
     ticker = ShardTicker(staging_dir, index)  # the run's progress display reads it back
     position = [0]  # input bytes read so far (iter_batches)
     try:
@@ -322,10 +325,14 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
             doc_offset, row_offset = result.n_docs, result.n_paragraphs
             pos = np.asarray(batch.paragraphs.doc_pos, np.int32)
             pidx = np.asarray(batch.paragraphs.paragraph_index, np.int32)
+            key_rows.append(keys.rows + row_offset)
             key_doc.append(pos[keys.rows] + doc_offset)
             key_pidx.append(pidx[keys.rows])
             key_len.append(np.fromiter((len(batch.paragraphs.text[i]) for i in keys.rows), np.int32, len(keys.rows)))
-            key_parts.append(DedupKeys(keys.rows + row_offset, keys.exact, keys.bands))
+            if keys_writer is not None:
+                keys_writer.write(key_rows[-1], key_doc[-1], key_pidx[-1], key_len[-1], keys)
+            else:
+                key_parts.append(DedupKeys(key_rows[-1], keys.exact, keys.bands))
             if batch.docs:
                 writers["paragraphs"].write_batch(_paragraph_table(batch))
                 writers["documents"].write_batch(_document_table(batch.docs))
@@ -346,15 +353,17 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     finally:
         for writer in writers.values():
             writer.close()
-    result.keys = _concat_keys(key_parts, n_bands)
-    result.key_rows = result.keys.rows
+        if keys_writer is not None:
+            keys_writer.close()
+    result.key_rows = np.concatenate(key_rows) if key_rows else np.zeros(0, np.int64)
     result.key_doc = np.concatenate(key_doc) if key_doc else np.zeros(0, np.int32)
     result.key_pidx = np.concatenate(key_pidx) if key_pidx else np.zeros(0, np.int32)
     result.key_len = np.concatenate(key_len) if key_len else np.zeros(0, np.int32)
-    if n_bands is not None:  # this shard's share of the persistent dedup index (moved into place at finalize)
-        write_keys(result.keys_path, result.key_rows, result.key_doc, result.key_pidx, result.key_len,
-                   result.keys, result.doc_ids, result.doc_sites, doc_sources)
+    if keys_writer is not None:
+        write_docs(result.keys_path, result.doc_ids, result.doc_sites, doc_sources)
         result.keys = None  # the run-level dedup reads them from the file: none travel back in memory
+    else:
+        result.keys = _concat_keys(key_parts, n_bands)
     result.stats["read"] = read_stats
     for stage in stages:
         result.stats[stage.name] = stage.stats
