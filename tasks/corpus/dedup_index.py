@@ -93,7 +93,8 @@ def write_keys(
 class KeysWriter:
     """A shard's keys written batch by batch as it is cleaned (then its documents, with ``write_docs``):
     a shard's keys (204 bytes per keyed paragraph) are never all in memory, whatever its size.
-    Readers get one record batch per cleaned batch; ``read_keys`` copies them into one array."""
+    Readers get one record batch per cleaned batch: ``read_keys`` copies them into one array,
+    ``read_exact`` and ``read_bands`` read only what a step needs."""
 
     def __init__(self, path: Path, n_bands: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +133,28 @@ def read_ipc(path: Path) -> pa.Table:
 def read_keys(path: Path) -> DedupKeys:
     """A part's keys as views of the memory-mapped file (rows, exact (n, 2), bands (n, bands))."""
     return keys_of(read_ipc(path))
+
+
+def read_exact(path: Path) -> np.ndarray:
+    """A keys file's exact keys only, (n, 2) uint64 (16 bytes per row, copied; the bands stay on disk)."""
+    keys = read_ipc(path).select(["exact_hi", "exact_lo"])
+    return np.stack([keys.column(0).to_numpy(), keys.column(1).to_numpy()], axis=1)
+
+
+def read_bands(path: Path, rows: np.ndarray) -> np.ndarray:
+    """The band keys of the given rows (ascending) of a keys file, (len(rows), bands) uint64: read
+    record batch by record batch from the memory-mapped file, so only those rows are copied."""
+    column = read_ipc(path).column("bands")
+    n_bands = column.type.list_size
+    out, start = [], 0
+    for chunk in column.chunks:
+        end = start + len(chunk)
+        lo, hi = np.searchsorted(rows, [start, end])
+        if hi > lo:
+            view = chunk.flatten().to_numpy().reshape(-1, n_bands)  # zero-copy: a view of the mapped file
+            out.append(view[rows[lo:hi] - start])
+        start = end
+    return np.concatenate(out) if out else np.zeros((0, n_bands), np.uint64)
 
 
 def keys_of(keys: pa.Table) -> DedupKeys:

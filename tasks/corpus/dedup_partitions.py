@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from ..stages.dedup import KIND_EXACT, KIND_NEAR, _band_pairs, _group_starts, jaccard_pairs
-from .dedup_index import read_ipc, read_keys
+from .dedup_index import read_bands, read_exact, read_ipc
 from ..stages.minhash import batch_shingle_hashes, normalize_for_dedup, unique_sorted
 from ..stages.sketch import DedupKeys
 
@@ -110,13 +110,24 @@ class Segment:
     old_chrome: np.ndarray | None = None
     old_cluster: list[str | None] | None = None
 
-    def load_keys(self) -> DedupKeys:
-        if self.keys is not None:
-            return self.keys
-        keys = read_keys(self.keys_path)
+    def _file_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of the keys file of the given keyed rows (the file also holds superseded ones)."""
         if self.live is not None and not self.live.all():
-            keys = DedupKeys(keys.rows[self.live], keys.exact[self.live], keys.bands[self.live])
-        return keys
+            return np.flatnonzero(self.live)[rows]
+        return rows
+
+    def load_exact(self) -> np.ndarray:
+        """The exact keys of the keyed rows, (n, 2), without reading the band keys."""
+        if self.keys is not None:
+            return np.asarray(self.keys.exact)
+        exact = read_exact(self.keys_path)
+        return exact[self.live] if self.live is not None and not self.live.all() else exact
+
+    def load_bands(self, rows: np.ndarray) -> np.ndarray:
+        """The band keys of the given keyed rows (ascending) only."""
+        if self.keys is not None:
+            return np.asarray(self.keys.bands)[rows]
+        return read_bands(self.keys_path, self._file_rows(rows))
 
     def order(self) -> np.ndarray:
         return (np.int64(self.index) << np.int64(SEG_SHIFT)) | self.key_rows.astype(np.int64)
@@ -188,8 +199,7 @@ def _local(values: np.ndarray) -> np.ndarray:
 
 
 def scatter_exact(seg: Segment, n_parts: int, path: Path) -> list[int]:
-    keys = seg.load_keys()
-    exact = np.asarray(keys.exact)
+    exact = seg.load_exact()
     return _scatter(path, exact[:, 0] % np.uint64(n_parts), n_parts, {
         "o": _local(seg.key_rows),
         "hi": np.ascontiguousarray(exact[:, 0]),
@@ -296,8 +306,7 @@ def scatter_bands(seg: Segment, exact_out: list[Path], dirty: set[str], n_parts:
         star_dst = _cluster_node([cl[i] for i in linked.tolist()])
     _write(star_path, {"src": star_src, "dst": star_dst})
     reps = np.flatnonzero(is_rep)
-    keys = seg.load_keys()
-    bands = np.asarray(keys.bands)
+    bands = seg.load_bands(reps)  # the representatives' band keys only
     rows = _local(seg.key_rows[reps])
     known = known[reps]
     # One record batch per band, each sorted by partition: a band partition reads one band at a
@@ -306,7 +315,7 @@ def scatter_bands(seg: Segment, exact_out: list[Path], dirty: set[str], n_parts:
     schema = pa.schema([("o", pa.uint32()), ("key", pa.uint64()), ("known", pa.bool_())])
     with pa.ipc.new_file(str(path), schema) as writer:
         for j in range(n_bands):
-            key = np.ascontiguousarray(bands[reps, j]) if reps.size else np.zeros(0, np.uint64)
+            key = np.ascontiguousarray(bands[:, j])
             part = key % np.uint64(n_parts)
             order = np.argsort(part, kind="stable")
             writer.write_batch(pa.record_batch([pa.array(rows[order]), pa.array(key[order]), pa.array(known[order])],
