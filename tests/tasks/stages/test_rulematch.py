@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpusclean.tasks.stages.boilerplate import RULES_DIR, BoilerplateClassifier, Rule, available_packs, fold, load_rule_packs
-from corpusclean.tasks.stages.rulematch import RuleMatcher, _top_level_branches, casefold, required_literals, rule_literals
+from corpusclean.tasks.stages.rulematch import (
+    RuleMatcher, _lower_fixes, _top_level_branches, casefold, casefold_text, required_literals, rule_literals,
+)
 from tests.conftest import require_shared
 
 # ---------------------------------------------------------------------------------------------
@@ -449,6 +451,32 @@ def test_casefold_agrees_with_ignorecase():
                 bad.append((a, b))
     assert not bad, bad[:10]
     assert len(casefold("İSTANBUL ſ\u212a ẞ Σ")) == len("İSTANBUL ſ\u212a ẞ Σ")
+
+
+def test_casefold_text_is_casefold():
+    """``casefold_text`` (``str.lower()`` plus a few fixes) gives ``casefold`` of every code point,
+    and of text where final sigma, İ, line breaks and mixed scripts meet."""
+    fixes = _lower_fixes()
+    bad = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp < 0xE000 or cp == 0x130:  # İ: casefold_text takes casefold's path
+            continue
+        c = chr(cp)
+        low = c.lower()
+        if len(low) != 1 or casefold(c) != fixes.get(low, low):
+            bad.append(hex(cp))
+    assert not bad, bad[:10]
+    samples = [
+        "ΟΔΥΣΣΕΑΣ\nΣΑΣ Σ ΑΣ. σς", "İSTANBUL İlgili\nhaberler", "ſtraße \u212a µ ϐ ϑ ϕ ϖ ϰ ϱ ϵ ᲀ ﬅ ﬆ ı",
+        "Crédit : AFP\nΙΣΤΟΡΙΑ", "plain ascii\nLines", "", "\ud800 lone surrogate Σ",
+    ]
+    for text in samples:
+        assert casefold_text(text) == casefold(text), text
+    random = __import__("random").Random(7)
+    pool = [chr(c) for c in range(0x20, 0x600)] + [chr(c) for c in range(0x1C80, 0x1C90)] + list("\n ΣσςİıſK")
+    for _ in range(3000):
+        text = "".join(random.choice(pool) for _ in range(random.randrange(0, 30)))
+        assert casefold_text(text) == casefold(text), text
 
 
 @pytest.mark.parametrize(
