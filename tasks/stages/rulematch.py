@@ -479,13 +479,14 @@ class RuleMatcher:
     def _edge_rows_of(self, folded: list[str]) -> np.ndarray:
         """``_admitted_row`` of each line's first and last characters, read off the code points of
         all the lines at once; each distinct (first, last) pair is looked up once."""
-        n = len(folded)
-        sizes = np.fromiter(map(len, folded), dtype=np.int64, count=n)
-        points = np.frombuffer("".join(folded).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
-        ends = np.cumsum(sizes)
-        empty = sizes == 0
-        first = np.where(empty, _NO_CHAR, points[np.minimum(ends - sizes, max(len(points) - 1, 0))] if len(points) else _NO_CHAR)
-        last = np.where(empty, _NO_CHAR, points[np.maximum(ends - 1, 0)] if len(points) else _NO_CHAR)
+        # each line's first and last characters (two NULs for an empty line, told apart below)
+        edges = "".join([f[0] + f[-1] if f else "\0\0" for f in folded])
+        points = np.frombuffer(edges.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        first, last = points[0::2], points[1::2]
+        if "\0" in edges:
+            empty = np.fromiter(map(len, folded), dtype=np.int64, count=len(folded)) == 0
+            first[empty] = _NO_CHAR
+            last[empty] = _NO_CHAR
         pairs, inverse = np.unique((first << 22) | last, return_inverse=True)
         known, row_of = self._pair_rows, self._admitted_row
         rows = []

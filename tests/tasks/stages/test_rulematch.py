@@ -520,3 +520,18 @@ def test_pickled_matcher_same_verdicts(handmade):
     clone = pickle.loads(pickle.dumps(small))
     assert len(clone.rules) == len(small_rules)
     assert clone.first_matches(lines, folded) == small.first_matches(lines, folded)
+
+
+def test_edge_rows_of_many_lines_are_each_lines_row():
+    """The edge rows read off the lines' code points at once equal ``_admitted_row`` line by line
+    (empty lines, NULs, surrogates and characters beyond the BMP included)."""
+    from corpusclean.tasks.stages.boilerplate import load_rule_packs
+
+    matcher = RuleMatcher(load_rule_packs(["common", "en", "fr"]))
+    random = __import__("random").Random(11)
+    pool = list("aAzZ09 .:/|©»«’'-\x00") + ["\u200b", "\ud800", "\U0001F600", "é", "İ", "ſ", "Σ", "\u212a"]
+    lines = ["", "\x00", "\x00x", "x\x00", "Share", "© 2024"] + [
+        "".join(random.choice(pool) for _ in range(random.randrange(0, 6))) for _ in range(2000)
+    ]
+    rows = matcher._edge_rows_of(lines)
+    assert rows.tolist() == [matcher._admitted_row(f[:1], f[-1:]) for f in lines]
