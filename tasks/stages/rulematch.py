@@ -411,7 +411,6 @@ class RuleMatcher:
         # character -> branches, folded character -> branches, [(class, branches)] with each
         # distinct one-character class once), so a new character costs one test per class
         self._side_atoms = [self._gather(side) for side in (0, 1)]
-        self._edge_rows: dict[tuple[str, str], int] = {}  # (first, last character) -> row
         self._pair_rows: dict[int, int] = {}  # first code point << 22 | last code point -> row
         self._mask_rows: dict[int, int] = {}  # branch mask -> row
         self._admitted_rules: list[np.ndarray] = []  # row -> which rules are admitted
@@ -462,8 +461,8 @@ class RuleMatcher:
     def _admitted_row(self, first: str, last: str) -> int:
         """The row of ``_admitted_rules`` for a line with these first and last characters: which
         rules the line's edges admit (rules without edges admit every line)."""
-        key = (first, last)
-        row = self._edge_rows.get(key)
+        key = (ord(first) if first else _NO_CHAR) << 22 | (ord(last) if last else _NO_CHAR)
+        row = self._pair_rows.get(key)
         if row is None:
             mask = self._edge_mask(first, 0, self._first_mask) & self._edge_mask(last, 1, self._last_mask)
             row = self._mask_rows.get(mask)
@@ -473,7 +472,7 @@ class RuleMatcher:
                 row = self._mask_rows[mask] = len(self._admitted_rules)
                 self._admitted_rules.append(admitted)
                 self._admitted_table = None
-            self._edge_rows[key] = row
+            self._pair_rows[key] = row
         return row
 
     def _edge_rows_of(self, folded: list[str]) -> np.ndarray:
@@ -494,7 +493,7 @@ class RuleMatcher:
             row = known.get(key)
             if row is None:
                 a, b = key >> 22, key & 0x3FFFFF
-                row = known[key] = row_of("" if a == _NO_CHAR else chr(a), "" if b == _NO_CHAR else chr(b))
+                row = row_of("" if a == _NO_CHAR else chr(a), "" if b == _NO_CHAR else chr(b))
             rows.append(row)
         return np.array(rows, dtype=np.int64)[inverse.reshape(-1)]
 
