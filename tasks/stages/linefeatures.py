@@ -921,11 +921,18 @@ class CommentThreads:
             self._memo[:] = [{}, memo]
         return found
 
-    def start(self, lines: Sequence[str], reasons: Sequence[str | None]) -> int | None:
+    def marker_flags(self, lines: Sequence[str]) -> np.ndarray:
+        """``is_marker`` of every line, as a bool array (the lines of many pages at once)."""
+        is_marker = self.is_marker
+        return np.fromiter(map(is_marker, lines), dtype=bool, count=len(lines))
+
+    def start(self, lines: Sequence[str], reasons: Sequence[str | None], found: Sequence[int] | None = None) -> int | None:
         """The first line of the comment thread of a page whose lines kept so far have
         ``reasons[i] is None``, or ``None``: the first marker with ``min_markers - 1`` more within
-        ``window`` lines, after at least ``min_words_before`` kept words."""
-        found = self.markers(lines)
+        ``window`` lines, after at least ``min_words_before`` kept words. ``found``: the markers'
+        indexes (``markers``), when known."""
+        if found is None:
+            found = self.markers(lines)
         if len(found) < self.min_markers:
             return None
         need = self.min_markers - 1
@@ -935,9 +942,9 @@ class CommentThreads:
                 return i if words >= self.min_words_before else None
         return None
 
-    def drop(self, lines: Sequence[str], reasons: list[str | None]) -> None:
+    def drop(self, lines: Sequence[str], reasons: list[str | None], found: Sequence[int] | None = None) -> None:
         """Give the kept lines of the comment thread (if any) the reason ``comment_thread``."""
-        start = self.start(lines, reasons)
+        start = self.start(lines, reasons, found)
         if start is not None:
             for j in range(start, len(lines)):
                 if reasons[j] is None:
@@ -1243,11 +1250,18 @@ class ContentClassifier:
         navigation = g[dropped & (code == _SHORT_OUTSIDE) & long_run[g]]
         out[navigation] = "navigation"
         if self.threads is not None:  # reader comments under the article
-            for k in pages.tolist():
-                start, end, _ = todo[k]
-                decided = out[start:end].tolist()
-                self.threads.drop(lines[start:end], decided)
-                out[start:end] = decided
+            # the markers of every page at once; a page with fewer than min_markers has no thread
+            threads = self.threads
+            spans = [todo[k][:2] for k in pages.tolist()]
+            flags = threads.marker_flags([line for start, end in spans for line in lines[start:end]])
+            offsets = np.cumsum([0] + [end - start for start, end in spans])
+            counts = np.add.reduceat(flags.astype(np.int64), offsets[:-1])
+            for (start, end), offset, count in zip(spans, offsets.tolist(), counts.tolist()):
+                if count >= threads.min_markers:
+                    found = np.flatnonzero(flags[offset : offset + end - start]).tolist()
+                    decided = out[start:end].tolist()
+                    threads.drop(lines[start:end], decided, found)
+                    out[start:end] = decided
 
     def classify(
         self, lines: Sequence[str], reasons: Sequence[str | None], vectors=None, lang: str | None = None,

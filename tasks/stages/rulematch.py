@@ -74,6 +74,42 @@ def casefold(text: str) -> str:
     return text.translate(_FOLD_TABLE)
 
 
+def _lower_fixes() -> dict[str, str]:
+    """The characters ``str.lower()`` gives whose fold is another character (ſ, ı, ι, µ, σ...):
+    all among the regex engine's extra case equivalences (the tests check every code point)."""
+    chars = {chr(k) for k in _casefix._EXTRA_CASES} | {chr(v) for vs in _casefix._EXTRA_CASES.values() for v in vs}
+    return {c: casefold(c) for c in sorted(chars) if c.lower() == c and casefold(c) != c}
+
+
+_LOWER_FIX: dict[str, str] | None = None
+_LOWER_FIX_RE: re.Pattern | None = None
+
+
+def casefold_text(text: str) -> str:
+    """``casefold(text)``, computed as ``str.lower()`` of the whole text and a fix of the ~26
+    characters whose fold is not their lower case (Greek ι σ µ..., ſ, ı): the same string,
+    several times faster than a per-character table on non-ASCII text.
+
+    Exact because, for every code point but U+0130 (İ, whose lower case is two characters),
+    ``casefold(c) == FIX(c.lower())`` (the tests check every code point), and the one
+    context-dependent mapping of ``str.lower()``, final sigma (Σ -> ς or σ), folds to ς
+    either way. Text with an İ takes ``casefold``.
+    """
+    global _LOWER_FIX, _LOWER_FIX_RE
+    if text.isascii():
+        return text.lower()
+    if "\u0130" in text:
+        return text.translate(_FOLD_TABLE)
+    if _LOWER_FIX_RE is None:
+        _LOWER_FIX = _lower_fixes()
+        _LOWER_FIX_RE = re.compile("[" + "".join(re.escape(c) for c in sorted(_LOWER_FIX)) + "]")
+    low = text.lower()
+    if _LOWER_FIX_RE.search(low) is not None:
+        fixes = _LOWER_FIX
+        low = _LOWER_FIX_RE.sub(lambda m: fixes[m.group()], low)
+    return low
+
+
 # ---------------------------------------------------------------------------------------------
 # Necessary literals of a pattern
 
@@ -371,7 +407,11 @@ class RuleMatcher:
                 self._branch_atoms.append((first, final))
         self._first_mask: dict[str, int] = {}
         self._last_mask: dict[str, int] = {}
-        self._edge_rows: dict[tuple[str, str], int] = {}  # (first, last character) -> row
+        # per side, the branches' atoms gathered by kind: (branches admitting any character,
+        # character -> branches, folded character -> branches, [(class, branches)] with each
+        # distinct one-character class once), so a new character costs one test per class
+        self._side_atoms = [self._gather(side) for side in (0, 1)]
+        self._pair_rows: dict[int, int] = {}  # first code point << 22 | last code point -> row
         self._mask_rows: dict[int, int] = {}  # branch mask -> row
         self._admitted_rules: list[np.ndarray] = []  # row -> which rules are admitted
         self._admitted_table: np.ndarray | None = None
@@ -390,21 +430,39 @@ class RuleMatcher:
         # the automaton is not picklable: a process worker rebuilds the matcher from the rules
         return (matcher_for, (self.rules,))
 
+    def _gather(self, side: int) -> tuple[int, dict[str, int], dict[str, int], list[tuple[re.Pattern, int]]]:
+        anything, by_char, by_fold, by_class = 0, {}, {}, {}
+        for j, atoms in enumerate(self._branch_atoms):
+            bit = 1 << j
+            if atoms[side] is None:
+                anything |= bit
+                continue
+            chars, folds, classes = atoms[side]
+            for c in chars:
+                by_char[c] = by_char.get(c, 0) | bit
+            for c in folds:
+                by_fold[c] = by_fold.get(c, 0) | bit
+            for c in classes:  # compiled classes compare equal when their code is the same
+                by_class[c] = by_class.get(c, 0) | bit
+        return anything, by_char, by_fold, list(by_class.items())
+
     def _edge_mask(self, char: str, side: int, cache: dict[str, int]) -> int:
+        """The branches whose atoms on ``side`` admit ``char`` (``_admits`` of each), as bits."""
         mask = cache.get(char)
         if mask is None:
-            mask = 0
-            for j, atoms in enumerate(self._branch_atoms):
-                if _admits(atoms[side], char):
-                    mask |= 1 << j
+            anything, by_char, by_fold, by_class = self._side_atoms[side]
+            mask = anything | by_char.get(char, 0) | by_fold.get(casefold(char), 0)
+            for pattern, bits in by_class:
+                if pattern.fullmatch(char) is not None:
+                    mask |= bits
             cache[char] = mask
         return mask
 
     def _admitted_row(self, first: str, last: str) -> int:
         """The row of ``_admitted_rules`` for a line with these first and last characters: which
         rules the line's edges admit (rules without edges admit every line)."""
-        key = (first, last)
-        row = self._edge_rows.get(key)
+        key = (ord(first) if first else _NO_CHAR) << 22 | (ord(last) if last else _NO_CHAR)
+        row = self._pair_rows.get(key)
         if row is None:
             mask = self._edge_mask(first, 0, self._first_mask) & self._edge_mask(last, 1, self._last_mask)
             row = self._mask_rows.get(mask)
@@ -414,8 +472,30 @@ class RuleMatcher:
                 row = self._mask_rows[mask] = len(self._admitted_rules)
                 self._admitted_rules.append(admitted)
                 self._admitted_table = None
-            self._edge_rows[key] = row
+            self._pair_rows[key] = row
         return row
+
+    def _edge_rows_of(self, folded: list[str]) -> np.ndarray:
+        """``_admitted_row`` of each line's first and last characters, read off the code points of
+        all the lines at once; each distinct (first, last) pair is looked up once."""
+        # each line's first and last characters (two NULs for an empty line, told apart below)
+        edges = "".join([f[0] + f[-1] if f else "\0\0" for f in folded])
+        points = np.frombuffer(edges.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        first, last = points[0::2], points[1::2]
+        if "\0" in edges:
+            empty = np.fromiter(map(len, folded), dtype=np.int64, count=len(folded)) == 0
+            first[empty] = _NO_CHAR
+            last[empty] = _NO_CHAR
+        pairs, inverse = np.unique((first << 22) | last, return_inverse=True)
+        known, row_of = self._pair_rows, self._admitted_row
+        rows = []
+        for key in pairs.tolist():
+            row = known.get(key)
+            if row is None:
+                a, b = key >> 22, key & 0x3FFFFF
+                row = row_of("" if a == _NO_CHAR else chr(a), "" if b == _NO_CHAR else chr(b))
+            rows.append(row)
+        return np.array(rows, dtype=np.int64)[inverse.reshape(-1)]
 
     def first_matches(self, lines: Sequence[str], folded: Sequence[str]) -> list[int]:
         """Index of the first matching rule of each line (``-1``: none).
@@ -438,8 +518,7 @@ class RuleMatcher:
         pair_line = np.zeros(0, dtype=np.int64)
         pair_rule = np.zeros(0, dtype=np.int64)
         if self._tiers:
-            # one scan per length tier (folded as re.IGNORECASE folds; ASCII lines by str.lower)
-            table = _FOLD_TABLE
+            # one scan per length tier (folded as re.IGNORECASE folds, the tier's lines at once)
             scanned_lengths = lengths[scanned]
             found_lines, found_rules = [], []
             for lower, upper, automaton, lit_ptr, lit_rules in self._tiers:
@@ -449,14 +528,14 @@ class RuleMatcher:
                 tier_lines = scanned[inside]
                 if not len(tier_lines):
                     continue
-                parts = [f.lower() if f.isascii() else f.translate(table) for f in (folded[i] for i in tier_lines.tolist())]
-                data = "\n".join(parts).encode("utf-8", "surrogatepass")
+                parts = [folded[i] for i in tier_lines.tolist()]
+                data = casefold_text("\n".join(parts)).encode("utf-8", "surrogatepass")
                 hits = automaton.find_matches_as_indexes(data, overlapping=True)
                 if hits:
                     # where each line starts in data (in bytes)
                     starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1))
                     if len(starts) != len(parts):  # a line with a "\n" of its own
-                        sizes = [len(part.encode("utf-8", "surrogatepass")) + 1 for part in parts]
+                        sizes = [len(casefold(part).encode("utf-8", "surrogatepass")) + 1 for part in parts]
                         starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
                     line_ids, rule_ids = _literal_pairs(hits, tier_lines, starts, lit_ptr, lit_rules)
                     found_lines.append(line_ids)
@@ -464,12 +543,8 @@ class RuleMatcher:
             if found_lines:
                 pair_line, pair_rule = np.concatenate(found_lines), np.concatenate(found_rules)
         # the edges admitted by each line's first and last characters
-        row_of, known = self._admitted_row, self._edge_rows
         rows = np.zeros(n, dtype=np.int64)
-        edge_rows = [known.get((f[:1], f[-1:])) for f in (folded[i] for i in keep)]
-        if None in edge_rows:
-            edge_rows = [row_of(folded[i][:1], folded[i][-1:]) if r is None else r for i, r in zip(keep, edge_rows)]
-        rows[scanned] = edge_rows
+        rows[scanned] = self._edge_rows_of([folded[i] for i in keep])
         if self._admitted_table is None:
             self._admitted_table = np.array(self._admitted_rules, dtype=bool).reshape(-1, n_rules)
         admitted = self._admitted_table
@@ -504,6 +579,7 @@ class RuleMatcher:
         return out.tolist()
 
 
+_NO_CHAR = 1 << 21  # an empty line's first and last "character" (beyond every code point)
 _TIERS = (0, 120, 250, 400)  # lower bounds of the line-length tiers scanned by their own automaton
 
 

@@ -541,3 +541,9 @@ def test_the_common_comment_by_lines_and_stamps_are_markers():
               "Erica on October 23rd, 2012 1:43 pm", "Thanks for writing this up, it helps to see the figures."]
     page = [*_ARTICLE_PARAGRAPHS, *stamps]
     assert threads.start(page, [None] * len(page)) == len(_ARTICLE_PARAGRAPHS)
+    # the markers of many pages at once (the stage's path) are the same, and so is the start
+    flags = threads.marker_flags(page)
+    assert flags.tolist() == [threads.is_marker(line) for line in page]
+    found = [i for i, flag in enumerate(flags) if flag]
+    assert found == threads.markers(page)
+    assert threads.start(page, [None] * len(page), found) == len(_ARTICLE_PARAGRAPHS)

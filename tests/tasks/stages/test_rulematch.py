@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpusclean.tasks.stages.boilerplate import RULES_DIR, BoilerplateClassifier, Rule, available_packs, fold, load_rule_packs
-from corpusclean.tasks.stages.rulematch import RuleMatcher, _top_level_branches, casefold, required_literals, rule_literals
+from corpusclean.tasks.stages.rulematch import (
+    RuleMatcher, _lower_fixes, _top_level_branches, casefold, casefold_text, required_literals, rule_literals,
+)
 from tests.conftest import require_shared
 
 # ---------------------------------------------------------------------------------------------
@@ -451,6 +453,32 @@ def test_casefold_agrees_with_ignorecase():
     assert len(casefold("İSTANBUL ſ\u212a ẞ Σ")) == len("İSTANBUL ſ\u212a ẞ Σ")
 
 
+def test_casefold_text_is_casefold():
+    """``casefold_text`` (``str.lower()`` plus a few fixes) gives ``casefold`` of every code point,
+    and of text where final sigma, İ, line breaks and mixed scripts meet."""
+    fixes = _lower_fixes()
+    bad = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp < 0xE000 or cp == 0x130:  # İ: casefold_text takes casefold's path
+            continue
+        c = chr(cp)
+        low = c.lower()
+        if len(low) != 1 or casefold(c) != fixes.get(low, low):
+            bad.append(hex(cp))
+    assert not bad, bad[:10]
+    samples = [
+        "ΟΔΥΣΣΕΑΣ\nΣΑΣ Σ ΑΣ. σς", "İSTANBUL İlgili\nhaberler", "ſtraße \u212a µ ϐ ϑ ϕ ϖ ϰ ϱ ϵ ᲀ ﬅ ﬆ ı",
+        "Crédit : AFP\nΙΣΤΟΡΙΑ", "plain ascii\nLines", "", "\ud800 lone surrogate Σ",
+    ]
+    for text in samples:
+        assert casefold_text(text) == casefold(text), text
+    random = __import__("random").Random(7)
+    pool = [chr(c) for c in range(0x20, 0x600)] + [chr(c) for c in range(0x1C80, 0x1C90)] + list("\n ΣσςİıſK")
+    for _ in range(3000):
+        text = "".join(random.choice(pool) for _ in range(random.randrange(0, 30)))
+        assert casefold_text(text) == casefold(text), text
+
+
 @pytest.mark.parametrize(
     "pattern, expected",
     [
@@ -492,3 +520,18 @@ def test_pickled_matcher_same_verdicts(handmade):
     clone = pickle.loads(pickle.dumps(small))
     assert len(clone.rules) == len(small_rules)
     assert clone.first_matches(lines, folded) == small.first_matches(lines, folded)
+
+
+def test_edge_rows_of_many_lines_are_each_lines_row():
+    """The edge rows read off the lines' code points at once equal ``_admitted_row`` line by line
+    (empty lines, NULs, surrogates and characters beyond the BMP included)."""
+    from corpusclean.tasks.stages.boilerplate import load_rule_packs
+
+    matcher = RuleMatcher(load_rule_packs(["common", "en", "fr"]))
+    random = __import__("random").Random(11)
+    pool = list("aAzZ09 .:/|©»«’'-\x00") + ["\u200b", "\ud800", "\U0001F600", "é", "İ", "ſ", "Σ", "\u212a"]
+    lines = ["", "\x00", "\x00x", "x\x00", "Share", "© 2024"] + [
+        "".join(random.choice(pool) for _ in range(random.randrange(0, 6))) for _ in range(2000)
+    ]
+    rows = matcher._edge_rows_of(lines)
+    assert rows.tolist() == [matcher._admitted_row(f[:1], f[-1:]) for f in lines]
