@@ -23,7 +23,7 @@ from ..stages.minhash import batch_shingle_hashes, normalize_for_dedup, unique_s
 from ..plumbing.records import make_paragraph_id
 from .shard import ShardResult, open_staged
 from .dedup_index import docs_path, keys_of, read_ipc, read_keys
-from .dedup_partitions import ROW_MASK, SEG_SHIFT, Mapper, Segment, local_map, search
+from .dedup_partitions import ROW_MASK, SEG_SHIFT, Mapper, Segment, local_map, search, take_rows
 from ..stages.sketch import DedupKeys, lsh_shape
 from ..plumbing.stage import StageStats, clock
 
@@ -179,7 +179,7 @@ class _StagedShingles:
         for shard in np.unique(shard_of):
             where = np.nonzero(shard_of == shard)[0]
             rows = self.results[int(shard)].key_rows[local_of[where]]
-            texts = self._text_column(int(shard)).take(rows).to_pylist()
+            texts = take_rows(self._text_column(int(shard)), np.asarray(rows, np.int64))
             shingles = batch_shingle_hashes([normalize_for_dedup(text) for text in texts], self.ngram)
             for slot, hashes in zip(where, shingles):
                 out[slot] = hashes

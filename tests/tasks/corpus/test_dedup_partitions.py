@@ -244,3 +244,15 @@ def test_dask_local_cluster_same_rows(tmp_path):
     assert _rows(got) == _rows(local) and _counts(got) == _counts(local)
     assert got.stats.counts["partitions"] == 24
     assert len(peaks) == 2 and max(peaks.values()) < limit, peaks
+
+
+def test_take_rows_reads_chunk_by_chunk_and_matches_take():
+    import pyarrow as pa
+
+    from corpusclean.tasks.corpus.dedup_partitions import take_rows
+
+    column = pa.chunked_array([[f"c{c} r{r}" for r in range(n)] for c, n in enumerate((3, 0, 5, 1, 4))])
+    rows = np.array([12, 0, 2, 3, 7, 8, 8, 11], np.int64)  # any order, repeats, across chunks
+    assert take_rows(column, rows) == column.take(pa.array(rows)).to_pylist()
+    assert take_rows(column.combine_chunks(), rows) == column.take(pa.array(rows)).to_pylist()
+    assert take_rows(column, np.zeros(0, np.int64)) == []
