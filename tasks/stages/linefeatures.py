@@ -29,7 +29,8 @@ main block cut where rules flagged page chrome between its lines (a comment sect
 article), the part with the most evidence.
 Inside an article, a short line between two kept lines (a section heading), a line between two
 confident article lines, and the headline (first line of the main block, or the one before it,
-if it reads like a title) are kept too. Documents with fewer than ``min_lines`` unflagged
+if it reads like a title) are kept too, and so are short gaps in the core before the first comment
+marker (``fill_article_gaps``: list items, table cells, one-line paragraphs between kept lines). Documents with fewer than ``min_lines`` unflagged
 lines, or made mostly of sentences (running text, not a web page), are left to the rules.
 
 Both models were fitted (logistic regression, L2) on a random half of a public set of ~1000
