@@ -29,7 +29,8 @@ main block cut where rules flagged page chrome between its lines (a comment sect
 article), the part with the most evidence.
 Inside an article, a short line between two kept lines (a section heading), a line between two
 confident article lines, and the headline (first line of the main block, or the one before it,
-if it reads like a title) are kept too. Documents with fewer than ``min_lines`` unflagged
+if it reads like a title) are kept too, and so are short gaps in the core before the first comment
+marker (``fill_article_gaps``: list items, table cells, one-line paragraphs between kept lines). Documents with fewer than ``min_lines`` unflagged
 lines, or made mostly of sentences (running text, not a web page), are left to the rules.
 
 Both models were fitted (logistic regression, L2) on a random half of a public set of ~1000
@@ -47,6 +48,7 @@ import json
 import math
 import re
 import tomllib
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -993,6 +995,24 @@ _REASON_NAMES = np.array(["link_list", "short_outside_content", "low_text_densit
 _LINK_LIST, _SHORT_OUTSIDE, _LOW_DENSITY, _OUTSIDE = range(4)
 
 
+def fill_article_gaps(keep, in_core, probs, limit: int, max_gap: int, floor: float) -> None:
+    """Keep the short gaps of an article: among the first ``limit`` rows (a page's unflagged lines
+    before its first comment marker), a run of at most ``max_gap`` removed rows between two kept
+    rows is article text (list items, table cells, short paragraphs between paragraphs) when its
+    rows are in the main block's core and score at least ``floor``; such rows are set in ``keep``
+    (in place). Comment sections are left out (their "Reply" and by-lines sit between kept
+    comments), and so is everything outside the core."""
+    last = -1
+    for r in range(limit):
+        if not keep[r]:
+            continue
+        if last >= 0 and 1 <= r - last - 1 <= max_gap:
+            for t in range(last + 1, r):
+                if in_core[t] and probs[t] >= floor:
+                    keep[t] = True
+        last = r
+
+
 class ContentClassifier:
     """Decide, for the lines no rule flagged, which are article text; give the others a reason.
 
@@ -1009,7 +1029,9 @@ class ContentClassifier:
     ``comment_threads``: reader comments after the article are dropped (``CommentThreads``).
     ``headings``: inside the main block, a short line between two kept lines, the second one
     long, is kept (a section heading). The headline (first line of the main block, or the one
-    before it) is kept when it reads like a title.
+    before it) is kept when it reads like a title. ``gap_lines`` / ``gap_floor``: in the core,
+    before the page's first comment marker, runs of at most ``gap_lines`` removed lines between
+    kept lines are kept when they score at least ``gap_floor`` (``fill_article_gaps``; 0: off).
     """
 
     def __init__(
@@ -1019,6 +1041,7 @@ class ContentClassifier:
         headings: bool = True, prose_fraction: float = 0.6,
         outside_margin: float = DECISION.get("outside_margin", 0.0), core: bool = True,
         comment_threads: bool = True,
+        gap_lines: int = int(DECISION.get("gap_lines", 4)), gap_floor: float = DECISION.get("gap_floor", 0.05),
     ):
         self.outside_margin = max(0.0, outside_margin)
         self.core = core
@@ -1030,6 +1053,9 @@ class ContentClassifier:
         self.headings = headings
         self.prose_fraction = prose_fraction
         self.threads = default_comment_threads() if comment_threads else None
+        self.gap_lines = int(gap_lines)
+        self.gap_floor = gap_floor
+        self.markers = default_comment_threads()  # where an article's gaps stop (the first comment marker)
 
     def needs_features(self, lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[bool, str | None]:
         """(whether the classifier reads this document, its language): documents with fewer than
@@ -1100,6 +1126,10 @@ class ContentClassifier:
             if not keep[j] and _headline(lines[doc.index[j]], doc.vectors[j]):
                 keep[j] = True
                 break
+        if self.gap_lines > 0:
+            found = self.markers.markers(lines)
+            limit = bisect_left(doc.index, found[0]) if found else len(keep)
+            fill_article_gaps(keep, in_block, probs, limit, self.gap_lines, self.gap_floor)
         matrix = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
         links = ((matrix[:, _F["url"]] != 0) | (matrix[:, _F["separators"]] >= 2)).tolist()
         link_like: list[bool | None] = [None] * n
@@ -1229,6 +1259,11 @@ class ContentClassifier:
                 if not keep[r] and _headline(lines[int(g[r])], features[r]):
                     keep[r] = True
                     break
+            if self.gap_lines > 0:
+                b, first_line = int(at[d + 1]), int(doc_start[a])
+                found = self.markers.markers(lines[first_line:int(doc_end[a])])
+                limit = int(np.searchsorted(g[a:b], first_line + found[0])) if found else b - a
+                fill_article_gaps(keep[a:b], in_block[a:b], probs[a:b], limit, self.gap_lines, self.gap_floor)
         # reasons of the removed lines (``_reason``)
         dropped = ~keep
         link_like = (features[:, _F["url"]] != 0) | (features[:, _F["separators"]] >= 2)
