@@ -631,7 +631,9 @@ def fit(pages_dir: Path, gold_dir: Path, overrides: list[str], l2: float, lobo: 
         man = manifests[SNIPPET_SET if source == SNIPPET_SET else "gold"]
         pages += prepare_pages(source, dirs[source], [m for m in man if m["set"] == source], overrides, sm)
     print(f"features of {len(pages)} pages: {time.perf_counter() - started:.0f} s", flush=True)
-    today_decision = {k: getattr(lf.ContentClassifier(), k) for k in DECISION_GRID}
+    # Every decision constant the model file holds (the grid's, tuned below, and the others, e.g.
+    # gap_lines / gap_floor, chosen separately with bench/whatif.py): a refit keeps them all.
+    today_decision = {k: getattr(lf.ContentClassifier(), k) for k in (*DECISION_GRID, *lf.DECISION)}
 
     def fit_on(train_pages):
         line_w, ctx_w, n = fit_weights(train_pages, l2, snippet_share)
