@@ -442,24 +442,25 @@ class BoilerplateClassifier:
         """``match_rule`` of every line: distinct lines not seen lately are matched in one pass."""
         memo, old = self._memo, self._memo_old
         rules = self.rules
-        by_line: dict[str, Rule | None] = dict.fromkeys(lines)  # the distinct lines, in order
-        fresh = []
-        for line in by_line:
-            if line in memo:
-                by_line[line] = memo[line]
-            elif line in old:
-                by_line[line] = memo[line] = old[line]
-            else:
-                fresh.append(line)
+        distinct = dict.fromkeys(lines)  # in order
+        # the lines not remembered, by set operations (no Python step per remembered line)
+        unknown = distinct.keys() - memo.keys()
+        if unknown and old:
+            recalled = unknown & old.keys()
+            if recalled:
+                memo.update({line: old[line] for line in recalled})
+                unknown -= recalled
+        fresh = [line for line in distinct if line in unknown] if unknown else []
         if fresh:
-            first = self._matcher.first_matches(fresh, [fold(line) for line in fresh])
-            for line, k in zip(fresh, first):
-                rule = by_line[line] = rules[k] if k >= 0 else None
-                if len(line) <= _MEMO_MAX_CHARS:
-                    memo[line] = rule
+            first = self._matcher.first_matches(fresh, [line if line.isascii() else fold(line) for line in fresh])
+            memo.update(zip(fresh, [rules[k] if k >= 0 else None for k in first]))
+        out = list(map(memo.__getitem__, lines))
+        if fresh:
+            for line in [line for line in fresh if len(line) > _MEMO_MAX_CHARS]:
+                del memo[line]  # answered, not remembered (bounded memory)
         if len(memo) >= _MEMO_SIZE:  # two generations: recent answers survive a turnover
             self._memo_old, self._memo = memo, {}
-        return list(map(by_line.__getitem__, lines))
+        return out
 
     def match_rule(self, line: str) -> Rule | None:
         """The first rule matching a line on its own (no context), or ``None``."""
