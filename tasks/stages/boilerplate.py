@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..config import BoilerplateConfig
-from .linefeatures import CLASSIFIER_REASONS, ContentClassifier, document_language
+from .linefeatures import CLASSIFIER_REASONS, ContentClassifier, document_language_evidence
 from ..plumbing.records import Batch
 from .rulematch import matcher_for
 from ..plumbing.stage import Stage
@@ -442,24 +442,25 @@ class BoilerplateClassifier:
         """``match_rule`` of every line: distinct lines not seen lately are matched in one pass."""
         memo, old = self._memo, self._memo_old
         rules = self.rules
-        by_line: dict[str, Rule | None] = dict.fromkeys(lines)  # the distinct lines, in order
-        fresh = []
-        for line in by_line:
-            if line in memo:
-                by_line[line] = memo[line]
-            elif line in old:
-                by_line[line] = memo[line] = old[line]
-            else:
-                fresh.append(line)
+        distinct = dict.fromkeys(lines)  # in order
+        # the lines not remembered, by set operations (no Python step per remembered line)
+        unknown = distinct.keys() - memo.keys()
+        if unknown and old:
+            recalled = unknown & old.keys()
+            if recalled:
+                memo.update({line: old[line] for line in recalled})
+                unknown -= recalled
+        fresh = [line for line in distinct if line in unknown] if unknown else []
         if fresh:
-            first = self._matcher.first_matches(fresh, [fold(line) for line in fresh])
-            for line, k in zip(fresh, first):
-                rule = by_line[line] = rules[k] if k >= 0 else None
-                if len(line) <= _MEMO_MAX_CHARS:
-                    memo[line] = rule
+            first = self._matcher.first_matches(fresh, [line if line.isascii() else fold(line) for line in fresh])
+            memo.update(zip(fresh, [rules[k] if k >= 0 else None for k in first]))
+        out = list(map(memo.__getitem__, lines))
+        if fresh:
+            for line in [line for line in fresh if len(line) > _MEMO_MAX_CHARS]:
+                del memo[line]  # answered, not remembered (bounded memory)
         if len(memo) >= _MEMO_SIZE:  # two generations: recent answers survive a turnover
             self._memo_old, self._memo = memo, {}
-        return list(map(by_line.__getitem__, lines))
+        return out
 
     def match_rule(self, line: str) -> Rule | None:
         """The first rule matching a line on its own (no context), or ``None``."""
@@ -503,10 +504,14 @@ class BoilerplateClassifier:
         """One document's paragraphs in order -> a reason per line, or ``None`` to keep it."""
         return self.classify_batch(lines, [(0, len(lines))])
 
-    def classify_batch(self, lines: Sequence[str], ranges: Sequence[tuple[int, int]]) -> list[str | None]:
+    def classify_batch(
+        self, lines: Sequence[str], ranges: Sequence[tuple[int, int]],
+        languages: Sequence[tuple[str | None, list[int]] | None] | None = None,
+    ) -> list[str | None]:
         """The lines of many documents (``ranges``: each document's [start, end)) -> a reason per line.
 
         Rules are matched over all the lines at once; contexts and the classifier work per document.
+        ``languages``: each document's ``linefeatures.document_language_evidence``, when known.
         """
         matched = self.match_rules(lines)
         out: list[str | None] = [None] * len(lines)
@@ -514,7 +519,7 @@ class BoilerplateClassifier:
             if end > start:
                 out[start:end] = self.classify_rules(lines[start:end], matched[start:end])
         if self.content is not None:
-            out = self.content.classify_many(lines, ranges, out)
+            out = self.content.classify_many(lines, ranges, out, languages)
         return out
 
     def classify_rules(self, lines: Sequence[str], matched: Sequence[Rule | None] | None = None) -> list[str | None]:
@@ -608,12 +613,18 @@ class BoilerplateStage(Stage):
 
     def packs_for(self, lines: Sequence[str]) -> tuple[str, ...]:
         """The rule packs applied to a document with these lines."""
+        return self._packs_and_language(lines)[0]
+
+    def _packs_and_language(self, lines: Sequence[str]) -> tuple[tuple[str, ...], tuple[str | None, list[int]] | None]:
+        """(``packs_for``, the language evidence it read: ``document_language_evidence``, or
+        ``None`` when the packs are pinned)."""
         pinned = tuple(self.config.rule_packs)
         if not self._language_packs:
-            return pinned
-        lang = document_language(lines)
+            return pinned, None
+        evidence = document_language_evidence(lines)
+        lang = evidence[0]
         chosen = [lang] if lang in self._language_packs else self._language_packs if lang is None else []
-        return pinned + tuple(p for p in chosen if p not in pinned)
+        return pinned + tuple(p for p in chosen if p not in pinned), evidence
 
     def process(self, batch: Batch) -> Batch:
         paragraphs = batch.paragraphs
@@ -621,19 +632,23 @@ class BoilerplateStage(Stage):
         reasons: list[str | None] = [None] * len(texts)
         if self.classifier is not None and texts:
             # documents grouped by pack list: each group's rules matched over its lines at once
+            # (the language each document's packs were chosen by is passed on to the classifier)
             groups: dict[tuple[tuple[str, ...], bool], list[tuple[int, int]]] = {}
+            evidence: dict[tuple[tuple[str, ...], bool], list] = {}
             html_classifier = self.config.html_classifier
             for doc, (start, end) in zip(batch.docs, batch.doc_ranges()):
                 if end > start:
                     content = html_classifier or doc.extractor is None
-                    groups.setdefault((self.packs_for(texts[start:end]), content), []).append((start, end))
+                    packs, language = self._packs_and_language(texts[start:end])
+                    groups.setdefault((packs, content), []).append((start, end))
+                    evidence.setdefault((packs, content), []).append(language)
             for (packs, content), ranges in groups.items():
                 lines = [line for start, end in ranges for line in texts[start:end]]
                 local, offset = [], 0
                 for start, end in ranges:
                     local.append((offset, offset + end - start))
                     offset += end - start
-                decided = self._classifier_for(packs, content).classify_batch(lines, local)
+                decided = self._classifier_for(packs, content).classify_batch(lines, local, evidence[(packs, content)])
                 for (start, end), (a, b) in zip(ranges, local):
                     reasons[start:end] = decided[a:b]
         paragraphs.boilerplate_reason = reasons

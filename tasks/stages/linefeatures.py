@@ -149,6 +149,27 @@ def document_language(lines: Sequence[str]) -> str | None:
     return _language(_tokens(line[:_SAMPLE_CHARS].lower()) for line in lines if len(line) >= _MIN_LANG_CHARS)
 
 
+def document_language_evidence(lines: Sequence[str]) -> tuple[str | None, list[int]]:
+    """(``document_language(lines)``, the indexes of the lines whose words it counted).
+
+    The language of any subset of the lines that keeps every counted line (in the same order)
+    is the same: ``_language`` reads the same lines up to the same point. The stage guesses a
+    page's language on all its lines (to pick the rule packs) and again, in the classifier, on
+    the lines no rule flagged; when no counted line was flagged, the second guess is this one.
+    """
+    counted: list[int] = []
+
+    def tokens():
+        for i, line in enumerate(lines):
+            if len(line) >= _MIN_LANG_CHARS:
+                words = line[:_SAMPLE_CHARS].lower().split()
+                if len(words) >= 5:
+                    counted.append(i)
+                yield words
+
+    return _language(tokens()), counted
+
+
 def _language(lowered_lines) -> str | None:
     """``document_language`` on the lower-cased tokens of each line (an iterable, consumed lazily)."""
     table = function_word_table()
@@ -1141,7 +1162,8 @@ class ContentClassifier:
         return LineScores(doc.lang, line_z, content_p, kept, link_like)
 
     def classify_many(
-        self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None]
+        self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None],
+        languages: Sequence[tuple[str | None, list[int]] | None] | None = None,
     ) -> list[str | None]:
         """``classify`` of many documents (``ranges``: each one's [start, end) in ``lines``, with
         the rules' ``reasons``), decided on arrays: the features of documents with ``min_lines``
@@ -1149,7 +1171,8 @@ class ContentClassifier:
         memory); the running-text check is read off them (``_sentence_fraction``, the same answer
         as ``_running_text``); the context model and the decisions run over all the documents
         the classifier reads at once (``_decide``). The same answers as ``classify`` of each
-        document alone (tests)."""
+        document alone (tests). ``languages``: each document's ``document_language_evidence``
+        when known (``None``: not known), reused when no rule flagged a counted line."""
         total = len(lines)
         out = np.empty(total, dtype=object)
         out[:] = reasons
@@ -1170,7 +1193,7 @@ class ContentClassifier:
                 pending.clear()
 
         unflagged = batch.unflagged
-        for start, end in ranges:
+        for k, (start, end) in enumerate(ranges):
             index = np.flatnonzero(unflagged[start:end])
             m = len(index)
             if m < self.min_lines or m == 0:
@@ -1178,7 +1201,11 @@ class ContentClassifier:
             doc = lines[start:end]
             chosen = index.tolist()
             chosen_lines = [doc[i] for i in chosen]
-            lang = _language(line[:_SAMPLE_CHARS].lower().split() for line in chosen_lines if len(line) >= _MIN_LANG_CHARS)
+            evidence = languages[k] if languages is not None else None
+            if evidence is not None and all(reasons[start + i] is None for i in evidence[1]):
+                lang = evidence[0]  # the same lines counted: the same guess
+            else:
+                lang = _language(line[:_SAMPLE_CHARS].lower().split() for line in chosen_lines if len(line) >= _MIN_LANG_CHARS)
             counts = Counter(doc)
             feature_lines.extend(chosen_lines)
             repeated.extend([counts[line] > 1 for line in chosen_lines])

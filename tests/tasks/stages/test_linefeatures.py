@@ -78,6 +78,46 @@ def test_document_language_from_function_words(lines, expected):
     assert lf.document_language(menu + lines + menu) == expected
 
 
+@pytest.mark.parametrize("lines", [EN_PROSE, FR_PROSE, DE_PROSE, ES_PROSE, PL_PROSE])
+def test_language_evidence_holds_for_every_subset_keeping_the_counted_lines(lines):
+    """The classifier reuses the packs' language guess when no counted line was flagged: the guess
+    on any subset of lines that keeps the counted ones (in order) is the same."""
+    import random
+
+    menu = ["Home", "News", "Sport", "Contact", "Sign up for our daily newsletter and more"]
+    page = menu + lines + menu + lines
+    lang, counted = lf.document_language_evidence(page)
+    assert lang == lf.document_language(page)
+    assert counted and all(len(page[i][:100].split()) >= 5 for i in counted)
+    rng = random.Random(7)
+    for _ in range(200):
+        kept = [i for i in range(len(page)) if i in counted or rng.random() < 0.5]
+        assert lf.document_language([page[i] for i in kept]) == lang
+
+
+def test_classify_many_with_the_packs_language_decides_the_same(full):
+    """Passing each page's language evidence (as the stage does) changes no decision, whether or
+    not the rules flagged a counted line."""
+    from tests.tasks.stages.test_boilerplate import ENGLISH_PROSE
+
+    pages = [EN_PAGE, ENGLISH_PROSE, EN_PAGE[3:], EN_PAGE[:12], FR_PROSE + EN_PAGE]
+    lines = [line for page in pages for line in page]
+    ranges, at = [], 0
+    for page in pages:
+        ranges.append((at, at + len(page)))
+        at += len(page)
+    evidence = [lf.document_language_evidence(page) for page in pages]
+    assert full.classify_batch(lines, ranges, evidence) == full.classify_batch(lines, ranges)
+    # a wrong guess is not used where a counted line was flagged
+    rules = full.classify_rules(lines)
+    wrong = [("de", counted) for _, counted in evidence]
+    flagged = [any(rules[a + i] is not None for i in counted) for (a, _), (_, counted) in zip(ranges, evidence)]
+    if any(flagged):
+        content = full.content
+        assert content.classify_many(lines, ranges, rules, [e if f else None for e, f in zip(wrong, flagged)]) == \
+            content.classify_many(lines, ranges, rules)
+
+
 def test_document_language_needs_evidence():
     assert lf.document_language([]) is None
     assert lf.document_language(["Home", "World", "Politics", "Sign in"]) is None  # short lines only

@@ -119,6 +119,23 @@ def test_match_rules_uses_engine_and_agrees():
     assert classifier.match_rules(lines) == [classifier._match_rule(line) for line in lines]
 
 
+def test_match_rules_memo_across_calls_and_generations(monkeypatch):
+    """Remembered, recalled from the old generation, new and too long to remember: the same answers."""
+    import corpusclean.tasks.stages.boilerplate as boilerplate
+
+    monkeypatch.setattr(boilerplate, "_MEMO_SIZE", 40)
+    monkeypatch.setattr(boilerplate, "_MEMO_MAX_CHARS", 60)
+    rules, _, _ = builtin_setup()
+    classifier = BoilerplateClassifier(rules)
+    examples = builtin_examples()
+    long_line = "A long line of article text, " * 4 + "Photo : AFP"
+    for start in range(0, len(examples), 25):
+        lines = examples[start : start + 50] + [long_line, "Share", "Share", "Plain text here."] + examples[: start // 4]
+        assert classifier.match_rules(lines) == [classifier._match_rule(line) for line in lines]
+        assert long_line not in classifier._memo and long_line not in classifier._memo_old
+        assert all(len(line) <= 60 for line in classifier._memo)
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. random lines
 
