@@ -19,8 +19,10 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/corpusclean run --raw data/raw --out data/clean
 
+# On two workers (pytest-xdist; tests/conftest.py keeps the tests that share a slow start on one).
+# One file, or serially: .venv/bin/python -m pytest -q tests/flows/test_cli.py
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # Throughput on real web-page text (needs ../shared; built once into bench/out/pages-50mb).
 bench: setup

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -38,7 +39,23 @@ def prefect_api():
 
 @pytest.fixture(scope="session")
 def _migrated_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("prefect-home-template")
+    """Migrated once per session: under pytest-xdist, once for all workers (in the base folder they
+    share, under a lock), since the tests of a command are spread over them."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _migrate(tmp_path_factory.mktemp("prefect-home-template"))
+    shared = tmp_path_factory.getbasetemp().parent
+    home = shared / "prefect-home-template"
+    with open(shared / "prefect-home-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "prefect-home-template.done").exists():
+            shutil.rmtree(home, ignore_errors=True)  # a worker that failed half-way
+            home.mkdir()
+            _migrate(home)
+            (shared / "prefect-home-template.done").touch()
+    return home
+
+
+def _migrate(home: Path) -> Path:
     env = dict(os.environ, PREFECT_HOME=str(home))
     for name in ("PREFECT_API_URL", "PREFECT_API_DATABASE_CONNECTION_URL"):
         env.pop(name, None)
