@@ -493,7 +493,8 @@ def _print_summary(report: dict, raw: Path) -> None:
         table.add_row("  retried", f"{i['retried']} unchanged files with rejects, read again")
     skipped = i.get("skipped_records")
     if skipped:  # WARC request/metadata/warcinfo/revisit records: not documents, not rejects
-        table.add_row("  not documents", f"{sum(skipped.values())} WARC records skipped ("
+        n = sum(skipped.values())
+        table.add_row("  not documents", f"{n} WARC record{'s' if n != 1 else ''} skipped ("
                       + ", ".join(f"{k} {v}" for k, v in skipped.items()) + ")")
     if report["dedup"].get("rewritten_parts"):
         table.add_row("  rewritten", f"{report['dedup']['rewritten_parts']} earlier parts (decisions changed)")

@@ -85,6 +85,7 @@ def test_real_command_on_the_sample_corpus(tmp_path):
     assert "Traceback" not in combined and "telemetry" not in combined.lower()
     for label in ("documents", "kept", "boilerplate", "duplicate", "rejects", "languages", "output"):
         assert label in proc.stdout
+    assert "1 WARC record skipped (warcinfo 1)" in proc.stdout  # the sample WET file's warcinfo record
     paragraphs = corpus_state.read_table(tmp_path / "clean", "paragraphs")
     assert paragraphs.num_rows > 50
     assert 0 < sum(paragraphs.column("is_duplicate").to_pylist()) < paragraphs.num_rows
