@@ -72,7 +72,8 @@ CLASSIFIER_REASONS = (
 
 _SAMPLE_CHARS = 100  # per-line evidence is taken on a line's first characters (bounded work)
 _LANG_SAMPLE_TOKENS = 150
-_MIN_LANG_CHARS = 9  # a line with the 5 words _language counts has at least 9 characters: shorter ones skip it
+_MIN_LANG_WORDS = 5  # _language counts the words of lines with at least this many
+_MIN_LANG_CHARS = 9  # a line of 5 words has at least 9 characters: shorter ones are skipped unsplit
 SHORT_CHARS = 40  # "short line" for the context model and the reasons
 FEATURE_CHUNK = 16_384  # lines whose features are computed together (arrays of ~100 code points each)
 _LOG1P = [math.log1p(i) for i in range(1024)]
@@ -146,7 +147,7 @@ def document_language(lines: Sequence[str]) -> str | None:
     number of tokens. ``None`` when the evidence is thin: fewer than 8 function words, or
     fewer than one token in twenty (a language without a list, e.g. Polish or Russian).
     """
-    return _language(_tokens(line[:_SAMPLE_CHARS].lower()) for line in lines if len(line) >= _MIN_LANG_CHARS)
+    return document_language_evidence(lines)[0]
 
 
 def document_language_evidence(lines: Sequence[str]) -> tuple[str | None, list[int]]:
@@ -162,8 +163,8 @@ def document_language_evidence(lines: Sequence[str]) -> tuple[str | None, list[i
     def tokens():
         for i, line in enumerate(lines):
             if len(line) >= _MIN_LANG_CHARS:
-                words = line[:_SAMPLE_CHARS].lower().split()
-                if len(words) >= 5:
+                words = _tokens(line[:_SAMPLE_CHARS].lower())
+                if len(words) >= _MIN_LANG_WORDS:
                     counted.append(i)
                 yield words
 
@@ -175,7 +176,7 @@ def _language(lowered_lines) -> str | None:
     table = function_word_table()
     sample: list[str] = []
     for tokens in lowered_lines:
-        if len(tokens) >= 5:
+        if len(tokens) >= _MIN_LANG_WORDS:
             sample.extend(tokens)
             if len(sample) >= _LANG_SAMPLE_TOKENS:
                 break
@@ -808,7 +809,7 @@ def document_lines(lines: Sequence[str], reasons: Sequence[str | None], vectors=
     for i, f in enumerate(chrome):
         near[i + 1] = near[i] + (1 if f else 0)
     if vectors is None:
-        lang = _language(lines[i][:_SAMPLE_CHARS].lower().split() for i in index)
+        lang = document_language([lines[i] for i in index])
         stop = stopwords().get(lang) if lang else None
         repeated = repeated_in_document(lines)
         vectors = line_features_batch([lines[i] for i in index], [0] * len(index), [stop], [repeated[i] for i in index])
@@ -1076,7 +1077,8 @@ class ContentClassifier:
         self.threads = default_comment_threads() if comment_threads else None
         self.gap_lines = int(gap_lines)
         self.gap_floor = gap_floor
-        self.markers = default_comment_threads()  # where an article's gaps stop (the first comment marker)
+        # the markers: where an article's gaps stop (the first one) and, with comment_threads, where a thread starts
+        self.markers = default_comment_threads()
 
     def needs_features(self, lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[bool, str | None]:
         """(whether the classifier reads this document, its language): documents with fewer than
@@ -1205,7 +1207,7 @@ class ContentClassifier:
             if evidence is not None and all(reasons[start + i] is None for i in evidence[1]):
                 lang = evidence[0]  # the same lines counted: the same guess
             else:
-                lang = _language(line[:_SAMPLE_CHARS].lower().split() for line in chosen_lines if len(line) >= _MIN_LANG_CHARS)
+                lang = document_language(chosen_lines)
             counts = Counter(doc)
             feature_lines.extend(chosen_lines)
             repeated.extend([counts[line] > 1 for line in chosen_lines])
@@ -1275,6 +1277,15 @@ class ContentClassifier:
         first_core = _first_true(in_block, at)
         first_main = _first_true(in_main_block, at)
         lines = batch.lines
+        # the comment markers of every page at once: where an article's gaps stop, where a thread starts
+        spans = [todo[k][:2] for k in pages.tolist()]
+        marker_at: list[list[int]] = [[] for _ in spans]
+        if self.gap_lines > 0 or self.threads is not None:
+            flags = self.markers.marker_flags([line for start, end in spans for line in lines[start:end]])
+            offsets = np.cumsum([0] + [end - start for start, end in spans])
+            counts = np.add.reduceat(flags.astype(np.int64), offsets[:-1]) if len(flags) else np.zeros(len(spans), np.int64)
+            for d in np.flatnonzero(counts).tolist():
+                marker_at[d] = np.flatnonzero(flags[offsets[d] : offsets[d + 1]]).tolist()
         for d in range(len(page_sizes)):
             a = int(at[d])
             first = int(first_main[d])
@@ -1287,9 +1298,8 @@ class ContentClassifier:
                     keep[r] = True
                     break
             if self.gap_lines > 0:
-                b, first_line = int(at[d + 1]), int(doc_start[a])
-                found = self.markers.markers(lines[first_line:int(doc_end[a])])
-                limit = int(np.searchsorted(g[a:b], first_line + found[0])) if found else b - a
+                b, found = int(at[d + 1]), marker_at[d]
+                limit = int(np.searchsorted(g[a:b], int(doc_start[a]) + found[0])) if found else b - a
                 fill_article_gaps(keep[a:b], in_block[a:b], probs[a:b], limit, self.gap_lines, self.gap_floor)
         # reasons of the removed lines (``_reason``)
         dropped = ~keep
@@ -1312,15 +1322,9 @@ class ContentClassifier:
         navigation = g[dropped & (code == _SHORT_OUTSIDE) & long_run[g]]
         out[navigation] = "navigation"
         if self.threads is not None:  # reader comments under the article
-            # the markers of every page at once; a page with fewer than min_markers has no thread
             threads = self.threads
-            spans = [todo[k][:2] for k in pages.tolist()]
-            flags = threads.marker_flags([line for start, end in spans for line in lines[start:end]])
-            offsets = np.cumsum([0] + [end - start for start, end in spans])
-            counts = np.add.reduceat(flags.astype(np.int64), offsets[:-1])
-            for (start, end), offset, count in zip(spans, offsets.tolist(), counts.tolist()):
-                if count >= threads.min_markers:
-                    found = np.flatnonzero(flags[offset : offset + end - start]).tolist()
+            for (start, end), found in zip(spans, marker_at):
+                if len(found) >= threads.min_markers:  # fewer markers: no thread
                     decided = out[start:end].tolist()
                     threads.drop(lines[start:end], decided, found)
                     out[start:end] = decided
