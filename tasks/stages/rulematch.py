@@ -324,10 +324,6 @@ def _tester(rule: "Rule"):
     return lambda folded: True if rule._test(folded, None) else None
 
 
-def _admits(atoms: "EdgeAtoms | None", char: str) -> bool:
-    return atoms is None or atoms.admits(char)
-
-
 def _signature(rule: "Rule") -> tuple:
     return (rule.pattern.pattern, rule.pattern.flags, rule.full, rule.min_chars, rule.max_chars, rule.keywords)
 
@@ -447,7 +443,7 @@ class RuleMatcher:
         return anything, by_char, by_fold, list(by_class.items())
 
     def _edge_mask(self, char: str, side: int, cache: dict[str, int]) -> int:
-        """The branches whose atoms on ``side`` admit ``char`` (``_admits`` of each), as bits."""
+        """The branches whose atoms on ``side`` admit ``char`` (no atoms, or ``EdgeAtoms.admits``), as bits."""
         mask = cache.get(char)
         if mask is None:
             anything, by_char, by_fold, by_class = self._side_atoms[side]

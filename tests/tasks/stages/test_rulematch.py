@@ -552,3 +552,16 @@ def test_edge_rows_of_many_lines_are_each_lines_row():
     ]
     rows = matcher._edge_rows_of(lines)
     assert rows.tolist() == [matcher._admitted_row(f[:1], f[-1:]) for f in lines]
+
+
+def test_edge_masks_are_each_branchs_atoms():
+    """A character's edge mask, gathered per distinct atom (``_gather``), is the mask of the branches
+    whose atoms admit it one by one (``EdgeAtoms.admits``; no atoms admits every character)."""
+    _, matcher, _ = builtin_setup()
+    chars = [chr(c) for c in range(0x600)] + list("\u1e9e\u2019\u201c\u00bb\u212a\ufb01\ud800\U0001F600")
+    for side in (0, 1):
+        cache: dict[str, int] = {}
+        for char in chars:
+            expected = sum(1 << j for j, atoms in enumerate(matcher._branch_atoms)
+                           if atoms[side] is None or atoms[side].admits(char))
+            assert matcher._edge_mask(char, side, cache) == expected, (side, char)
