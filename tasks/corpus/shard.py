@@ -297,7 +297,6 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     read_stats = StageStats("read")
     stages = build_stages(config)
     n_bands = lsh_shape(config.dedup)[0] if config.dedup.enabled else None
-    key_parts: list[DedupKeys] = []  # dedup off only (keys without bands): with dedup, the keys go to keys_writer
     key_rows: list[np.ndarray] = []
     key_doc: list[np.ndarray] = []
     key_pidx: list[np.ndarray] = []
@@ -331,8 +330,6 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
             key_len.append(np.fromiter((len(batch.paragraphs.text[i]) for i in keys.rows), np.int32, len(keys.rows)))
             if keys_writer is not None:
                 keys_writer.write(key_rows[-1], key_doc[-1], key_pidx[-1], key_len[-1], keys)
-            else:
-                key_parts.append(DedupKeys(key_rows[-1], keys.exact, keys.bands))
             if batch.docs:
                 writers["paragraphs"].write_batch(_paragraph_table(batch))
                 writers["documents"].write_batch(_document_table(batch.docs))
@@ -363,18 +360,8 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
         write_docs(result.keys_path, result.doc_ids, result.doc_sites, doc_sources)
         result.keys = None  # the run-level dedup reads them from the file: none travel back in memory
     else:
-        result.keys = _concat_keys(key_parts, n_bands)
+        result.keys = empty_keys(None)  # dedup off: no sketch stage, so no paragraph has keys
     result.stats["read"] = read_stats
     for stage in stages:
         result.stats[stage.name] = stage.stats
     return result
-
-
-def _concat_keys(parts: list[DedupKeys], n_bands: int | None) -> DedupKeys:
-    if not parts:
-        return empty_keys(n_bands)
-    return DedupKeys(
-        np.concatenate([p.rows for p in parts]),
-        np.concatenate([p.exact for p in parts]),
-        None if n_bands is None else np.concatenate([p.bands for p in parts]),
-    )
