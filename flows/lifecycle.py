@@ -157,20 +157,23 @@ def end_descendants(grace: float = 2.0) -> None:
     pids = [pid for pid in descendants() if not _is_resource_tracker(pid)]
     for pid in pids:
         _kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while pids and time.monotonic() < deadline:
-        time.sleep(0.05)
-        pids = [pid for pid in pids if _alive(pid)]
+    pids = _wait_gone(pids, grace)
     pids += [p for p in descendants() if p not in pids and not _is_resource_tracker(p)]  # and any spawned meanwhile
     for pid in pids:
         _kill(pid, signal.SIGKILL)
     # SIGKILL takes effect when the process is next scheduled (tens of ms on a busy machine): until
     # then it may still write, e.g. into the staging folder the caller is about to remove.
-    deadline = time.monotonic() + 2.0
+    _wait_gone(pids, 2.0)
+
+
+def _wait_gone(pids: list[int], within: float) -> list[int]:
+    """Wait up to ``within`` seconds for these processes to end; return those still alive."""
+    deadline = time.monotonic() + within
+    pids = [pid for pid in pids if _alive(pid)]
     while pids and time.monotonic() < deadline:
+        time.sleep(0.02)
         pids = [pid for pid in pids if _alive(pid)]
-        if pids:
-            time.sleep(0.01)
+    return pids
 
 
 def _is_resource_tracker(pid: int) -> bool:

@@ -110,18 +110,20 @@ class Segment:
     old_chrome: np.ndarray | None = None
     old_cluster: list[str | None] | None = None
 
+    def _superseded_in_file(self) -> bool:
+        """Whether the keys file also holds rows that are no longer live (see ``live``)."""
+        return self.live is not None and not self.live.all()
+
     def _file_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Rows of the keys file of the given keyed rows (the file also holds superseded ones)."""
-        if self.live is not None and not self.live.all():
-            return np.flatnonzero(self.live)[rows]
-        return rows
+        """Rows of the keys file of the given keyed rows."""
+        return np.flatnonzero(self.live)[rows] if self._superseded_in_file() else rows
 
     def load_exact(self) -> np.ndarray:
         """The exact keys of the keyed rows, (n, 2), without reading the band keys."""
         if self.keys is not None:
             return np.asarray(self.keys.exact)
         exact = read_exact(self.keys_path)
-        return exact[self.live] if self.live is not None and not self.live.all() else exact
+        return exact[self.live] if self._superseded_in_file() else exact
 
     def load_bands(self, rows: np.ndarray) -> np.ndarray:
         """The band keys of the given keyed rows (ascending) only."""
