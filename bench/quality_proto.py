@@ -16,7 +16,8 @@ Models (``--mode``, ``--model``): ``ext`` one logistic / MLP stage over the line
 context features and ``EXTRA`` (wider windows, block/core position, page statistics, table-cell
 and link runs); ``ctx`` without the extras; ``ctxonly`` / ``ctxext`` today's context-model inputs
 (with the extras); ``resid`` today's context logit as a fixed offset plus a fitted correction
-over ``EXTRA`` (``--band``: trained only on lines today scores between the bands). Figures
+over ``EXTRA`` (``--band``: trained only on lines today scores between the bands); ``--offset``
+the same offset under any mode (``--model mlp --offset``: an MLP correcting today's model). Figures
 (2026-11-30) are in the README, *Boilerplate*, "A better model class": none beat today's.
 
     PYTHONPATH=. .venv/bin/python bench/whatif.py dump /tmp/wtq/base.pkl
@@ -191,8 +192,9 @@ def fit_logistic(X, y, w, l2=1.0, offset=None):
     return minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 1000}).x
 
 
-def fit_mlp(X, y, w, hidden=16, l2=1.0, seed=0, maxiter=400):
-    """One hidden layer (tanh), logistic output; weighted log loss + L2 (not on biases)."""
+def fit_mlp(X, y, w, hidden=16, l2=1.0, seed=0, maxiter=400, offset=None):
+    """One hidden layer (tanh), logistic output (plus ``offset``: a fixed logit); weighted log loss
+    + L2 (not on biases)."""
     from scipy.optimize import minimize
 
     n, d = X.shape
@@ -212,11 +214,12 @@ def fit_mlp(X, y, w, hidden=16, l2=1.0, seed=0, maxiter=400):
         (rng.standard_normal(hidden) / np.sqrt(hidden)), np.zeros(1),
     ])
     wsum = w.sum()
+    off = 0.0 if offset is None else offset
 
     def loss(theta):
         W1, b1, W2, b2 = unpack(theta)
         H = np.tanh(X @ W1 + b1)
-        z = H @ W2 + b2[0]
+        z = H @ W2 + b2[0] + off
         val = np.sum(w * (np.logaddexp(0.0, z) - y * z)) / wsum * n
         val += l2 * (np.sum(W1**2) + np.sum(W2**2))
         r = w * (1.0 / (1.0 + np.exp(-z)) - y) / wsum * n
@@ -264,6 +267,7 @@ def main() -> None:
     ap.add_argument("dump", type=Path)
     ap.add_argument("feat", type=Path)
     ap.add_argument("--mode", default="ext", choices=["ctx", "ext", "resid", "ctxonly", "ctxext"])
+    ap.add_argument("--offset", action="store_true", help="today's context logit as a fixed offset (any mode)")
     ap.add_argument("--model", default="logit", choices=["logit", "mlp"])
     ap.add_argument("--hidden", type=int, default=16)
     ap.add_argument("--l2", type=float, default=1.0)
@@ -289,7 +293,7 @@ def main() -> None:
     t = time.perf_counter()
     D = {k: design(feats[k][0], feats[k][1], feats[k][2], a.mode) for k in keys}
     W0 = np.asarray(lf.CONTEXT_WEIGHTS)
-    OFF = {k: (feats[k][2] @ W0 if a.mode == "resid" else np.zeros(len(feats[k][1]))) for k in keys}
+    OFF = {k: (feats[k][2] @ W0 if a.mode == "resid" or a.offset else np.zeros(len(feats[k][1]))) for k in keys}
     print(f"design {time.perf_counter() - t:.0f} s, {next(iter(D.values())).shape[1]} columns", flush=True)
     by_name = {(p.source, p.name): p for p in pages}
 
@@ -350,8 +354,8 @@ def main() -> None:
                 print("  beta", dict(zip(("bias",) + EXTRA, np.round(beta / st.sd, 3))), flush=True)
             prob = lambda k: 1 / (1 + np.exp(-(st(D[k]) @ beta + OFF[k])))  # noqa: E731
         else:
-            params = fit_mlp(st(X), y, w, a.hidden, a.l2)
-            prob = lambda k: 1 / (1 + np.exp(-mlp_logit(params, st(D[k]))))  # noqa: E731
+            params = fit_mlp(st(X), y, w, a.hidden, a.l2, offset=off)
+            prob = lambda k: 1 / (1 + np.exp(-(mlp_logit(params, st(D[k])) + OFF[k])))  # noqa: E731
         cache = {k: prob(k) for k in keys}
         fit_s = time.perf_counter() - t
         best = None
