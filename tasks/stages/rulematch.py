@@ -238,6 +238,108 @@ def rule_literals(rule: "Rule") -> frozenset[str] | None:
     return _best(from_pattern, from_keywords)
 
 
+# A match that must start at the line's start (a full match, or a branch opening with ``^``) starts
+# with one of a finite set of strings (``anchored``), often a far rarer filter than a literal
+# anywhere: "share" at the start of a line, not in every line that mentions sharing. The lines
+# are scanned as "\n" + lines joined by "\n" + "\n", so "\nshare" is "share" at a line's start
+# and "photo\n" "photo" at its end.
+
+_MAX_ANCHORED = 512  # bound on the strings a match's start (end) is expanded into
+_ANCHOR_BONUS = 3  # a literal tied to a line's edge counts as three more characters
+
+
+def _combine(run: frozenset[str], part: frozenset[str], last: bool) -> frozenset[str]:
+    return frozenset((b + a if last else a + b) for a, b in product(run, part))
+
+
+def _anchored_seq(items, last: bool) -> frozenset[str]:
+    """Strings one of which every match of the sequence starts (``last``: ends) with; may hold ""."""
+    run: frozenset[str] = frozenset({""})
+    for op, av in (reversed(items) if last else items):
+        if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+            continue  # zero-width: consumes nothing
+        exact, _ = _item(op, av)
+        if exact is not None and len(run) * len(exact) <= _MAX_ANCHORED:
+            run = _combine(run, exact, last)
+            continue
+        part = _anchored_item(op, av, last)  # how this item's matches start, then stop
+        if part is not None and "" not in part and len(run) * len(part) <= _MAX_ANCHORED:
+            run = _combine(run, part, last)
+        return run
+    return run
+
+
+def _anchored_item(op, av, last: bool) -> frozenset[str] | None:
+    if op is _c.SUBPATTERN:
+        return _anchored_seq(av[3], last)
+    if op is _c.ATOMIC_GROUP:
+        return _anchored_seq(av, last)
+    if op is _c.BRANCH:
+        parts = [_anchored_seq(b, last) for b in av[1]]
+        if sum(len(p) for p in parts) > _MAX_ANCHORED:
+            return None
+        return frozenset().union(*parts)
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT) and av[0] >= 1:
+        return _anchored_seq(av[2], last)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def anchored_literals(pattern: str, flags: int, start: bool, end: bool) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """(strings every match starts with, strings it ends with), case-folded, each ``None`` unless
+    the match is tied to the line's start (end): ``start``/``end`` (a full match), or a ``^``
+    (``$``) first (last) in the pattern, without ``re.MULTILINE``."""
+    parsed = _parser.parse(pattern, flags)
+    items = list(parsed.data)
+    if not parsed.state.flags & re.MULTILINE and items:
+        start = start or (items[0][0] is _c.AT and items[0][1] in (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING))
+        end = end or (items[-1][0] is _c.AT and items[-1][1] in (_c.AT_END, _c.AT_END_STRING))
+    out = []
+    for tied, last in ((start, False), (end, True)):
+        strings = _anchored_seq(items, last) if tied else None
+        if strings is None or "" in strings or "\n" in "".join(strings):
+            out.append(None)
+        else:
+            out.append(frozenset(casefold(x) for x in strings))
+    return out[0], out[1]
+
+
+def _score(strings: frozenset[str] | None, bonus: int = 0) -> int:
+    return -1 if not strings else min(_selectivity(x) for x in strings) + bonus
+
+
+def _branch_literals(pattern: str, flags: int, full: bool) -> tuple[int, frozenset[str] | None]:
+    """(score, the scanned strings) of the best filter of one branch: its necessary literals,
+    or the strings it must start or end the line with ("\n" + s, s + "\n")."""
+    need = required_literals(pattern, flags)
+    first, final = anchored_literals(pattern, flags, full, full)
+    options = [
+        (_score(need), need),
+        (_score(first, _ANCHOR_BONUS), frozenset("\n" + x for x in first) if first else None),
+        (_score(final, _ANCHOR_BONUS), frozenset(x + "\n" for x in final) if final else None),
+    ]
+    return max(options, key=lambda o: (o[0], -len(o[1] or ())))
+
+
+def _literal_plan(rule: "Rule", branches: Sequence[str]) -> frozenset[str] | None:
+    """The strings whose occurrence in a line (case-folded, between "\n"s) makes ``rule`` a
+    candidate for it: each one necessary for some branch, together one for every branch. The
+    whole rule's literals (pattern or keywords) or each branch's best filter, the more selective;
+    ``None`` when some branch has no filter of at least ``MIN_LITERAL``."""
+    whole = rule_literals(rule)
+    whole_score = _score(whole)
+    flags = rule.pattern.flags
+    parts = [_branch_literals(b, flags, rule.full) for b in branches]
+    branch_score = min((score for score, _ in parts), default=-1)
+    if len(parts) == 1 and parts[0][1] == whole:
+        branch_score = -1
+    if whole_score >= max(branch_score, MIN_LITERAL):
+        return whole
+    if branch_score >= MIN_LITERAL:
+        return frozenset().union(*(strings for _, strings in parts))
+    return None
+
+
 # A full match starts (ends) with a character consumed by the first (last) item that consumes
 # one, so it is matched by one of the one-character items ("atoms": a literal, a class, a
 # negated literal) up to the first (from the last) item that cannot be empty. Each atom is
@@ -364,22 +466,12 @@ class RuleMatcher:
                 edges[k] = None if any(f is None and l is None for f, l in pairs) else pairs
             else:
                 edges[k] = None
-            weak = MIN_LITERAL
-            whole = rule_literals(rule)
-            if whole is not None and min(_selectivity(x) for x in whole) >= weak:
-                for lit in whole:
-                    literals.setdefault(lit, set()).add(k)
+            plan = _literal_plan(rule, branches)
+            if plan is None:
+                no_literal.add(k)  # a branch without a literal: the rule is tried on every admitted line
                 continue
-            if rule.keywords or len(branches) < 2:
-                no_literal.add(k)
-                continue
-            needs = [required_literals(b, rule.pattern.flags) for b in branches]
-            if any(need is None or min(_selectivity(x) for x in need) < weak for need in needs):
-                no_literal.add(k)  # one branch without a literal: the rule is tried on every admitted line
-                continue
-            for need in needs:
-                for lit in need:
-                    literals.setdefault(lit, set()).add(k)
+            for lit in plan:
+                literals.setdefault(lit, set()).add(k)
         self._no_literal = frozenset(no_literal)
         # Lines are scanned by length tier: a line of (lower, upper] characters only by the literals
         # of rules that admit more than ``lower`` characters (the others cannot match it). Long
@@ -516,6 +608,7 @@ class RuleMatcher:
         if self._tiers:
             # one scan per length tier (folded as re.IGNORECASE folds, the tier's lines at once)
             scanned_lengths = lengths[scanned]
+            ascii_lines = np.fromiter(map(str.isascii, folded), dtype=bool, count=n)
             found_lines, found_rules = [], []
             for lower, upper, automaton, lit_ptr, lit_rules in self._tiers:
                 inside = scanned_lengths > lower
@@ -524,16 +617,25 @@ class RuleMatcher:
                 tier_lines = scanned[inside]
                 if not len(tier_lines):
                     continue
+                # ASCII lines first (their fold is str.lower(), fast on an ASCII string), then the others
+                in_ascii = ascii_lines[tier_lines]
+                tier_lines = np.concatenate((tier_lines[in_ascii], tier_lines[~in_ascii]))
                 parts = [folded[i] for i in tier_lines.tolist()]
-                data = casefold_text("\n".join(parts)).encode("utf-8", "surrogatepass")
+                n_ascii = int(in_ascii.sum())
+                # "\n" before and after every line: anchored literals are "\n" + start, end + "\n"
+                data = b"".join((
+                    ("\n" + "\n".join(parts[:n_ascii])).lower().encode("ascii") if n_ascii else b"",
+                    casefold_text("\n" + "\n".join(parts[n_ascii:])).encode("utf-8", "surrogatepass") if n_ascii < len(parts) else b"",
+                    b"\n",
+                ))
                 hits = automaton.find_matches_as_indexes(data, overlapping=True)
                 if hits:
-                    # where each line starts in data (in bytes)
-                    starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1))
-                    if len(starts) != len(parts):  # a line with a "\n" of its own
+                    # the "\n" before each line (in bytes); a hit belongs to the line its first byte is in
+                    anchors = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+                    if len(anchors) != len(parts) + 1:  # a line with a "\n" of its own
                         sizes = [len(casefold(part).encode("utf-8", "surrogatepass")) + 1 for part in parts]
-                        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-                    line_ids, rule_ids = _literal_pairs(hits, tier_lines, starts, lit_ptr, lit_rules)
+                        anchors = np.concatenate(([0], np.cumsum(sizes)))
+                    line_ids, rule_ids = _literal_pairs(hits, tier_lines, anchors, lit_ptr, lit_rules)
                     found_lines.append(line_ids)
                     found_rules.append(rule_ids)
             if found_lines:
@@ -595,12 +697,12 @@ def _automaton(literals: dict[str, list[int]]):
     return automaton, ptr, rules
 
 
-def _literal_pairs(hits: list[tuple[int, int, int]], scanned: np.ndarray, starts: np.ndarray, lit_ptr: np.ndarray,
+def _literal_pairs(hits: list[tuple[int, int, int]], scanned: np.ndarray, anchors: np.ndarray, lit_ptr: np.ndarray,
                    lit_rules: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(line, rule) candidate pairs from an automaton's (literal, start, end) hits (byte offsets in
-    the ``scanned`` lines joined by "\n"; ``starts``: each line's first byte)."""
+    "\n" + the ``scanned`` lines joined by "\n" + "\n"; ``anchors``: the "\n" before each line)."""
     found = np.array(hits, dtype=np.int64)
-    rows = np.searchsorted(starts, found[:, 2] - 1, side="right") - 1
+    rows = np.searchsorted(anchors, found[:, 1], side="right") - 1
     lits = found[:, 0]
     counts = lit_ptr[lits + 1] - lit_ptr[lits]
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
