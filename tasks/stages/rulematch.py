@@ -6,20 +6,30 @@ trying ~100 regexes per line in Python was most of the boilerplate stage's cost.
 1. **Necessary literals.** Each rule's pattern (or each top-level branch of it) is parsed
    (Python's own regex parser) into a set of literal strings of which every match must contain
    at least one (``required_literals``: a sequence needs any one of its parts, an alternation
-   one of each branch, an optional part nothing). A rule's ``keywords`` are such a set too; the
-   more selective of the two is used (``_selectivity``: a rare symbol counts as much as a long
-   word). Rules with no usable literal are tried on every line their edges admit.
+   one of each branch, an optional part nothing). A rule's ``keywords`` are such a set too.
+   A match tied to the line's start (a full match, or a branch opening with ``^``) must also
+   start with one of a finite set of strings, and one tied to its end end with one
+   (``anchored_literals``): "\nshare" (a line starting with "share") is a far rarer filter than
+   "share" anywhere. The most selective option is used, per rule or per branch
+   (``_literal_plan``; ``_selectivity``: a rare symbol counts as much as a long word, an anchor
+   as three characters). Rules with no usable literal are tried on every line their edges admit.
 2. **Edges.** A full-match rule can only match a line whose first and last characters one of
    its branches can start and end with (``edge_atoms``, exact for the flags in force).
 3. **One pass.** The lines of a whole batch are case-folded exactly as the regex engine folds
-   them under ``IGNORECASE`` (its simple lower-casing plus its extra equivalences, e.g. ſ ~ s),
-   joined, and scanned once by an Aho-Corasick automaton (``ahocorasick_rs``, Rust) for every
-   literal of every rule. A match maps back to its line with one ``numpy.searchsorted``.
+   them under ``IGNORECASE`` (its simple lower-casing plus its extra equivalences, e.g. ſ ~ s;
+   ASCII lines by ``str.lower()`` as one string), joined between "\n"s, and scanned once by
+   hyperscan (Vectorscan, literal mode: every occurrence of every literal, overlapping ones
+   too) for every literal of every rule. A match maps back to its line with one
+   ``numpy.searchsorted``.
 4. **Exact confirmation.** A line's candidate rules (a literal of theirs in it and their edges
    admitting it) are tried in rule order with the rule's own ``Rule._test``. So the verdict is
    by construction the first rule that matches — the same as trying every rule in order — as
-   long as the filters are necessary conditions, which ``tests/tasks/test_rulematch.py`` checks
-   rule by rule and line by line on real pages.
+   long as the filters are necessary conditions, which ``tests/tasks/stages/test_rulematch.py``
+   checks rule by rule and line by line on real pages and on case-folding edge cases.
+
+Whole rules in one hyperscan database (``HS_FLAG_PREFILTER``) were measured and not kept: the
+packs' patterns are large word alternations inside repeats, and compiling them took minutes
+(see the README, *Performance*).
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ from itertools import product
 from typing import TYPE_CHECKING
 
 import _sre
-import ahocorasick_rs
+import hyperscan
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -244,7 +254,7 @@ def rule_literals(rule: "Rule") -> frozenset[str] | None:
 # are scanned as "\n" + lines joined by "\n" + "\n", so "\nshare" is "share" at a line's start
 # and "photo\n" "photo" at its end.
 
-_MAX_ANCHORED = 512  # bound on the strings a match's start (end) is expanded into
+_MAX_ANCHORED = 64  # bound on the strings a match's start (end) is expanded into
 _ANCHOR_BONUS = 3  # a literal tied to a line's edge counts as three more characters
 
 
@@ -476,7 +486,8 @@ class RuleMatcher:
         # Lines are scanned by length tier: a line of (lower, upper] characters only by the literals
         # of rules that admit more than ``lower`` characters (the others cannot match it). Long
         # lines, where most of the text is, are scanned by a few hundred literals instead of
-        # thousands: a smaller automaton, and far fewer hits to turn into candidates.
+        # thousands: far fewer hits to turn into candidates. Two tiers: each is a hyperscan
+        # database to compile (~0.1 s per thousand literals), more cost more than they saved.
         self._tiers = []
         bounds = [t for t in _TIERS if any(r.max_chars is None or r.max_chars > t for r in self.rules)]
         for lower, upper in zip(bounds, bounds[1:] + [None]):
@@ -515,7 +526,7 @@ class RuleMatcher:
         return 2**62 if limit is None else limit
 
     def __reduce__(self):
-        # the automaton is not picklable: a process worker rebuilds the matcher from the rules
+        # the hyperscan databases are not picklable: a process worker rebuilds the matcher from the rules
         return (matcher_for, (self.rules,))
 
     def _gather(self, side: int) -> tuple[int, dict[str, int], dict[str, int], list[tuple[re.Pattern, int]]]:
@@ -628,8 +639,8 @@ class RuleMatcher:
                     casefold_text("\n" + "\n".join(parts[n_ascii:])).encode("utf-8", "surrogatepass") if n_ascii < len(parts) else b"",
                     b"\n",
                 ))
-                hits = automaton.find_matches_as_indexes(data, overlapping=True)
-                if hits:
+                hits = automaton.scan(data)
+                if hits is not None:
                     # the "\n" before each line (in bytes); a hit belongs to the line its first byte is in
                     anchors = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
                     if len(anchors) != len(parts) + 1:  # a line with a "\n" of its own
@@ -678,30 +689,49 @@ class RuleMatcher:
 
 
 _NO_CHAR = 1 << 21  # an empty line's first and last "character" (beyond every code point)
-_TIERS = (0, 120, 250, 400)  # lower bounds of the line-length tiers scanned by their own automaton
+_TIERS = (0, 250)  # lower bounds of the line-length tiers scanned by their own database
 
 
 def _automaton(literals: dict[str, list[int]]):
-    """(automaton, literal i -> the rules it makes candidates as flat arrays: pointers, rules).
-
-    Over UTF-8 bytes: about twice as fast as the str automaton (which maps byte offsets back to
-    characters); a literal occurs in a line iff its UTF-8 form occurs in the line's. A contiguous
-    NFA, not a DFA: as fast on real pages (9.3-9.9 against 8.6-9.4 µs a line for the whole stage,
-    interleaved runs) and ~65 MB less per process for the five packs' tiers."""
+    """(scanner, literal i -> the rules it makes candidates as flat arrays: pointers, rules)."""
     keys = list(literals)
     ptr = np.cumsum([0] + [len(literals[key]) for key in keys]).astype(np.int64)
     rules = np.array([k for key in keys for k in literals[key]], dtype=np.int64)
-    automaton = ahocorasick_rs.BytesAhoCorasick(
-        [key.encode("utf-8") for key in keys], implementation=ahocorasick_rs.Implementation.ContiguousNFA
-    )
-    return automaton, ptr, rules
+    return _LiteralScanner([key.encode("utf-8") for key in keys]), ptr, rules
 
 
-def _literal_pairs(hits: list[tuple[int, int, int]], scanned: np.ndarray, anchors: np.ndarray, lit_ptr: np.ndarray,
+class _LiteralScanner:
+    """Every occurrence of a set of byte strings (overlapping ones too), by one hyperscan scan."""
+
+    def __init__(self, literals: list[bytes]):
+        self.literals = literals
+        self.lengths = np.array([len(x) for x in literals], dtype=np.int64)
+        self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self.db.compile(expressions=literals, ids=list(range(len(literals))), elements=len(literals), flags=0, literal=True)
+
+    def scan(self, data: bytes) -> np.ndarray | None:
+        """(literal, start) of every occurrence in ``data``, as rows; ``None`` if none."""
+        ids: list[int] = []
+        ends: list[int] = []
+        add_id, add_end = ids.append, ends.append
+
+        def on_match(literal, _start, end, _flags, _context):  # hyperscan reports no start without SOM
+            add_id(literal)
+            add_end(end)
+
+        self.db.scan(data, match_event_handler=on_match)
+        if not ids:
+            return None
+        found = np.empty((len(ids), 2), dtype=np.int64)
+        found[:, 0] = ids
+        found[:, 1] = np.array(ends, dtype=np.int64) - self.lengths[found[:, 0]]
+        return found
+
+
+def _literal_pairs(found: np.ndarray, scanned: np.ndarray, anchors: np.ndarray, lit_ptr: np.ndarray,
                    lit_rules: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(line, rule) candidate pairs from an automaton's (literal, start, end) hits (byte offsets in
+    """(line, rule) candidate pairs from a scan's (literal, start) rows (byte offsets in
     "\n" + the ``scanned`` lines joined by "\n" + "\n"; ``anchors``: the "\n" before each line)."""
-    found = np.array(hits, dtype=np.int64)
     rows = np.searchsorted(anchors, found[:, 1], side="right") - 1
     lits = found[:, 0]
     counts = lit_ptr[lits + 1] - lit_ptr[lits]
