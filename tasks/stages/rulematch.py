@@ -6,20 +6,30 @@ trying ~100 regexes per line in Python was most of the boilerplate stage's cost.
 1. **Necessary literals.** Each rule's pattern (or each top-level branch of it) is parsed
    (Python's own regex parser) into a set of literal strings of which every match must contain
    at least one (``required_literals``: a sequence needs any one of its parts, an alternation
-   one of each branch, an optional part nothing). A rule's ``keywords`` are such a set too; the
-   more selective of the two is used (``_selectivity``: a rare symbol counts as much as a long
-   word). Rules with no usable literal are tried on every line their edges admit.
+   one of each branch, an optional part nothing). A rule's ``keywords`` are such a set too.
+   A match tied to the line's start (a full match, or a branch opening with ``^``) must also
+   start with one of a finite set of strings, and one tied to its end end with one
+   (``anchored_literals``): "\nshare" (a line starting with "share") is a far rarer filter than
+   "share" anywhere. The most selective option is used, per rule or per branch
+   (``_literal_plan``; ``_selectivity``: a rare symbol counts as much as a long word, an anchor
+   as three characters). Rules with no usable literal are tried on every line their edges admit.
 2. **Edges.** A full-match rule can only match a line whose first and last characters one of
    its branches can start and end with (``edge_atoms``, exact for the flags in force).
 3. **One pass.** The lines of a whole batch are case-folded exactly as the regex engine folds
-   them under ``IGNORECASE`` (its simple lower-casing plus its extra equivalences, e.g. ſ ~ s),
-   joined, and scanned once by an Aho-Corasick automaton (``ahocorasick_rs``, Rust) for every
-   literal of every rule. A match maps back to its line with one ``numpy.searchsorted``.
+   them under ``IGNORECASE`` (its simple lower-casing plus its extra equivalences, e.g. ſ ~ s;
+   ASCII lines by ``str.lower()`` as one string), joined between "\n"s, and scanned once by
+   hyperscan (Vectorscan, literal mode: every occurrence of every literal, overlapping ones
+   too) for every literal of every rule. A match maps back to its line with one
+   ``numpy.searchsorted``.
 4. **Exact confirmation.** A line's candidate rules (a literal of theirs in it and their edges
    admitting it) are tried in rule order with the rule's own ``Rule._test``. So the verdict is
    by construction the first rule that matches — the same as trying every rule in order — as
-   long as the filters are necessary conditions, which ``tests/tasks/test_rulematch.py`` checks
-   rule by rule and line by line on real pages.
+   long as the filters are necessary conditions, which ``tests/tasks/stages/test_rulematch.py``
+   checks rule by rule and line by line on real pages and on case-folding edge cases.
+
+Whole rules in one hyperscan database (``HS_FLAG_PREFILTER``) were measured and not kept: the
+packs' patterns are large word alternations inside repeats, and compiling them took minutes
+(see the README, *Performance*).
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ from itertools import product
 from typing import TYPE_CHECKING
 
 import _sre
-import ahocorasick_rs
+import hyperscan
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -238,6 +248,108 @@ def rule_literals(rule: "Rule") -> frozenset[str] | None:
     return _best(from_pattern, from_keywords)
 
 
+# A match that must start at the line's start (a full match, or a branch opening with ``^``) starts
+# with one of a finite set of strings (``anchored``), often a far rarer filter than a literal
+# anywhere: "share" at the start of a line, not in every line that mentions sharing. The lines
+# are scanned as "\n" + lines joined by "\n" + "\n", so "\nshare" is "share" at a line's start
+# and "photo\n" "photo" at its end.
+
+_MAX_ANCHORED = 64  # bound on the strings a match's start (end) is expanded into
+_ANCHOR_BONUS = 3  # a literal tied to a line's edge counts as three more characters
+
+
+def _combine(run: frozenset[str], part: frozenset[str], last: bool) -> frozenset[str]:
+    return frozenset((b + a if last else a + b) for a, b in product(run, part))
+
+
+def _anchored_seq(items, last: bool) -> frozenset[str]:
+    """Strings one of which every match of the sequence starts (``last``: ends) with; may hold ""."""
+    run: frozenset[str] = frozenset({""})
+    for op, av in (reversed(items) if last else items):
+        if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+            continue  # zero-width: consumes nothing
+        exact, _ = _item(op, av)
+        if exact is not None and len(run) * len(exact) <= _MAX_ANCHORED:
+            run = _combine(run, exact, last)
+            continue
+        part = _anchored_item(op, av, last)  # how this item's matches start, then stop
+        if part is not None and "" not in part and len(run) * len(part) <= _MAX_ANCHORED:
+            run = _combine(run, part, last)
+        return run
+    return run
+
+
+def _anchored_item(op, av, last: bool) -> frozenset[str] | None:
+    if op is _c.SUBPATTERN:
+        return _anchored_seq(av[3], last)
+    if op is _c.ATOMIC_GROUP:
+        return _anchored_seq(av, last)
+    if op is _c.BRANCH:
+        parts = [_anchored_seq(b, last) for b in av[1]]
+        if sum(len(p) for p in parts) > _MAX_ANCHORED:
+            return None
+        return frozenset().union(*parts)
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT) and av[0] >= 1:
+        return _anchored_seq(av[2], last)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def anchored_literals(pattern: str, flags: int, start: bool, end: bool) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """(strings every match starts with, strings it ends with), case-folded, each ``None`` unless
+    the match is tied to the line's start (end): ``start``/``end`` (a full match), or a ``^``
+    (``$``) first (last) in the pattern, without ``re.MULTILINE``."""
+    parsed = _parser.parse(pattern, flags)
+    items = list(parsed.data)
+    if not parsed.state.flags & re.MULTILINE and items:
+        start = start or (items[0][0] is _c.AT and items[0][1] in (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING))
+        end = end or (items[-1][0] is _c.AT and items[-1][1] in (_c.AT_END, _c.AT_END_STRING))
+    out = []
+    for tied, last in ((start, False), (end, True)):
+        strings = _anchored_seq(items, last) if tied else None
+        if strings is None or "" in strings or "\n" in "".join(strings):
+            out.append(None)
+        else:
+            out.append(frozenset(casefold(x) for x in strings))
+    return out[0], out[1]
+
+
+def _score(strings: frozenset[str] | None, bonus: int = 0) -> int:
+    return -1 if not strings else min(_selectivity(x) for x in strings) + bonus
+
+
+def _branch_literals(pattern: str, flags: int, full: bool) -> tuple[int, frozenset[str] | None]:
+    """(score, the scanned strings) of the best filter of one branch: its necessary literals,
+    or the strings it must start or end the line with ("\n" + s, s + "\n")."""
+    need = required_literals(pattern, flags)
+    first, final = anchored_literals(pattern, flags, full, full)
+    options = [
+        (_score(need), need),
+        (_score(first, _ANCHOR_BONUS), frozenset("\n" + x for x in first) if first else None),
+        (_score(final, _ANCHOR_BONUS), frozenset(x + "\n" for x in final) if final else None),
+    ]
+    return max(options, key=lambda o: (o[0], -len(o[1] or ())))
+
+
+def _literal_plan(rule: "Rule", branches: Sequence[str]) -> frozenset[str] | None:
+    """The strings whose occurrence in a line (case-folded, between "\n"s) makes ``rule`` a
+    candidate for it: each one necessary for some branch, together one for every branch. The
+    whole rule's literals (pattern or keywords) or each branch's best filter, the more selective;
+    ``None`` when some branch has no filter of at least ``MIN_LITERAL``."""
+    whole = rule_literals(rule)
+    whole_score = _score(whole)
+    flags = rule.pattern.flags
+    parts = [_branch_literals(b, flags, rule.full) for b in branches]
+    branch_score = min((score for score, _ in parts), default=-1)
+    if len(parts) == 1 and parts[0][1] == whole:
+        branch_score = -1
+    if whole_score >= max(branch_score, MIN_LITERAL):
+        return whole
+    if branch_score >= MIN_LITERAL:
+        return frozenset().union(*(strings for _, strings in parts))
+    return None
+
+
 # A full match starts (ends) with a character consumed by the first (last) item that consumes
 # one, so it is matched by one of the one-character items ("atoms": a literal, a class, a
 # negated literal) up to the first (from the last) item that cannot be empty. Each atom is
@@ -364,27 +476,18 @@ class RuleMatcher:
                 edges[k] = None if any(f is None and l is None for f, l in pairs) else pairs
             else:
                 edges[k] = None
-            weak = MIN_LITERAL
-            whole = rule_literals(rule)
-            if whole is not None and min(_selectivity(x) for x in whole) >= weak:
-                for lit in whole:
-                    literals.setdefault(lit, set()).add(k)
+            plan = _literal_plan(rule, branches)
+            if plan is None:
+                no_literal.add(k)  # a branch without a literal: the rule is tried on every admitted line
                 continue
-            if rule.keywords or len(branches) < 2:
-                no_literal.add(k)
-                continue
-            needs = [required_literals(b, rule.pattern.flags) for b in branches]
-            if any(need is None or min(_selectivity(x) for x in need) < weak for need in needs):
-                no_literal.add(k)  # one branch without a literal: the rule is tried on every admitted line
-                continue
-            for need in needs:
-                for lit in need:
-                    literals.setdefault(lit, set()).add(k)
+            for lit in plan:
+                literals.setdefault(lit, set()).add(k)
         self._no_literal = frozenset(no_literal)
         # Lines are scanned by length tier: a line of (lower, upper] characters only by the literals
         # of rules that admit more than ``lower`` characters (the others cannot match it). Long
         # lines, where most of the text is, are scanned by a few hundred literals instead of
-        # thousands: a smaller automaton, and far fewer hits to turn into candidates.
+        # thousands: far fewer hits to turn into candidates. Two tiers: each is a hyperscan
+        # database to compile (~0.1 s per thousand literals), more cost more than they saved.
         self._tiers = []
         bounds = [t for t in _TIERS if any(r.max_chars is None or r.max_chars > t for r in self.rules)]
         for lower, upper in zip(bounds, bounds[1:] + [None]):
@@ -423,7 +526,7 @@ class RuleMatcher:
         return 2**62 if limit is None else limit
 
     def __reduce__(self):
-        # the automaton is not picklable: a process worker rebuilds the matcher from the rules
+        # the hyperscan databases are not picklable: a process worker rebuilds the matcher from the rules
         return (matcher_for, (self.rules,))
 
     def _gather(self, side: int) -> tuple[int, dict[str, int], dict[str, int], list[tuple[re.Pattern, int]]]:
@@ -516,6 +619,7 @@ class RuleMatcher:
         if self._tiers:
             # one scan per length tier (folded as re.IGNORECASE folds, the tier's lines at once)
             scanned_lengths = lengths[scanned]
+            ascii_lines = np.fromiter(map(str.isascii, folded), dtype=bool, count=n)
             found_lines, found_rules = [], []
             for lower, upper, automaton, lit_ptr, lit_rules in self._tiers:
                 inside = scanned_lengths > lower
@@ -524,16 +628,25 @@ class RuleMatcher:
                 tier_lines = scanned[inside]
                 if not len(tier_lines):
                     continue
+                # ASCII lines first (their fold is str.lower(), fast on an ASCII string), then the others
+                in_ascii = ascii_lines[tier_lines]
+                tier_lines = np.concatenate((tier_lines[in_ascii], tier_lines[~in_ascii]))
                 parts = [folded[i] for i in tier_lines.tolist()]
-                data = casefold_text("\n".join(parts)).encode("utf-8", "surrogatepass")
-                hits = automaton.find_matches_as_indexes(data, overlapping=True)
-                if hits:
-                    # where each line starts in data (in bytes)
-                    starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1))
-                    if len(starts) != len(parts):  # a line with a "\n" of its own
+                n_ascii = int(in_ascii.sum())
+                # "\n" before and after every line: anchored literals are "\n" + start, end + "\n"
+                data = b"".join((
+                    ("\n" + "\n".join(parts[:n_ascii])).lower().encode("ascii") if n_ascii else b"",
+                    casefold_text("\n" + "\n".join(parts[n_ascii:])).encode("utf-8", "surrogatepass") if n_ascii < len(parts) else b"",
+                    b"\n",
+                ))
+                hits = automaton.scan(data)
+                if hits is not None:
+                    # the "\n" before each line (in bytes); a hit belongs to the line its first byte is in
+                    anchors = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+                    if len(anchors) != len(parts) + 1:  # a line with a "\n" of its own
                         sizes = [len(casefold(part).encode("utf-8", "surrogatepass")) + 1 for part in parts]
-                        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-                    line_ids, rule_ids = _literal_pairs(hits, tier_lines, starts, lit_ptr, lit_rules)
+                        anchors = np.concatenate(([0], np.cumsum(sizes)))
+                    line_ids, rule_ids = _literal_pairs(hits, tier_lines, anchors, lit_ptr, lit_rules)
                     found_lines.append(line_ids)
                     found_rules.append(rule_ids)
             if found_lines:
@@ -576,31 +689,50 @@ class RuleMatcher:
 
 
 _NO_CHAR = 1 << 21  # an empty line's first and last "character" (beyond every code point)
-_TIERS = (0, 120, 250, 400)  # lower bounds of the line-length tiers scanned by their own automaton
+_TIERS = (0, 250)  # lower bounds of the line-length tiers scanned by their own database
 
 
 def _automaton(literals: dict[str, list[int]]):
-    """(automaton, literal i -> the rules it makes candidates as flat arrays: pointers, rules).
-
-    Over UTF-8 bytes: about twice as fast as the str automaton (which maps byte offsets back to
-    characters); a literal occurs in a line iff its UTF-8 form occurs in the line's. A contiguous
-    NFA, not a DFA: as fast on real pages (9.3-9.9 against 8.6-9.4 µs a line for the whole stage,
-    interleaved runs) and ~65 MB less per process for the five packs' tiers."""
+    """(scanner, literal i -> the rules it makes candidates as flat arrays: pointers, rules)."""
     keys = list(literals)
     ptr = np.cumsum([0] + [len(literals[key]) for key in keys]).astype(np.int64)
     rules = np.array([k for key in keys for k in literals[key]], dtype=np.int64)
-    automaton = ahocorasick_rs.BytesAhoCorasick(
-        [key.encode("utf-8") for key in keys], implementation=ahocorasick_rs.Implementation.ContiguousNFA
-    )
-    return automaton, ptr, rules
+    return _LiteralScanner([key.encode("utf-8") for key in keys]), ptr, rules
 
 
-def _literal_pairs(hits: list[tuple[int, int, int]], scanned: np.ndarray, starts: np.ndarray, lit_ptr: np.ndarray,
+class _LiteralScanner:
+    """Every occurrence of a set of byte strings (overlapping ones too), by one hyperscan scan."""
+
+    def __init__(self, literals: list[bytes]):
+        self.literals = literals
+        self.lengths = np.array([len(x) for x in literals], dtype=np.int64)
+        self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self.db.compile(expressions=literals, ids=list(range(len(literals))), elements=len(literals), flags=0, literal=True)
+
+    def scan(self, data: bytes) -> np.ndarray | None:
+        """(literal, start) of every occurrence in ``data``, as rows; ``None`` if none."""
+        ids: list[int] = []
+        ends: list[int] = []
+        add_id, add_end = ids.append, ends.append
+
+        def on_match(literal, _start, end, _flags, _context):  # hyperscan reports no start without SOM
+            add_id(literal)
+            add_end(end)
+
+        self.db.scan(data, match_event_handler=on_match)
+        if not ids:
+            return None
+        found = np.empty((len(ids), 2), dtype=np.int64)
+        found[:, 0] = ids
+        found[:, 1] = np.array(ends, dtype=np.int64) - self.lengths[found[:, 0]]
+        return found
+
+
+def _literal_pairs(found: np.ndarray, scanned: np.ndarray, anchors: np.ndarray, lit_ptr: np.ndarray,
                    lit_rules: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(line, rule) candidate pairs from an automaton's (literal, start, end) hits (byte offsets in
-    the ``scanned`` lines joined by "\n"; ``starts``: each line's first byte)."""
-    found = np.array(hits, dtype=np.int64)
-    rows = np.searchsorted(starts, found[:, 2] - 1, side="right") - 1
+    """(line, rule) candidate pairs from a scan's (literal, start) rows (byte offsets in
+    "\n" + the ``scanned`` lines joined by "\n" + "\n"; ``anchors``: the "\n" before each line)."""
+    rows = np.searchsorted(anchors, found[:, 1], side="right") - 1
     lits = found[:, 0]
     counts = lit_ptr[lits + 1] - lit_ptr[lits]
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)

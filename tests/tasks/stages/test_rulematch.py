@@ -565,3 +565,157 @@ def test_edge_masks_are_each_branchs_atoms():
             expected = sum(1 << j for j, atoms in enumerate(matcher._branch_atoms)
                            if atoms[side] is None or atoms[side].admits(char))
             assert matcher._edge_mask(char, side, cache) == expected, (side, char)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. the hyperscan literal scan, anchored literals, case folding rule by rule in every pack
+
+
+def test_literal_scanner_finds_every_occurrence():
+    """Every (overlapping) occurrence of every literal, with its start: as a brute-force search finds them."""
+    from corpusclean.tasks.stages.rulematch import _LiteralScanner
+
+    literals = ["ab", "b", "abab", "\nab", "b\n", "é", "\nµs", "σς\n", "\n\n", "zz"]
+    scanner = _LiteralScanner([x.encode("utf-8") for x in literals])
+    random = __import__("random").Random(5)
+    for _ in range(300):
+        text = "".join(random.choice(["a", "b", "\n", "é", "µs", "σς", "x"]) for _ in range(random.randrange(0, 40)))
+        data = text.encode("utf-8")
+        found = scanner.scan(data)
+        got = sorted(map(tuple, found.tolist())) if found is not None else []
+        want = sorted((i, s) for i, x in enumerate(literals) for s in range(len(data)) if data.startswith(x.encode("utf-8"), s))
+        assert got == want, text
+
+
+@pytest.mark.parametrize(
+    "pattern, full, first, final",
+    [
+        ("share (?:this|on facebook)", True, {"share this", "share on facebook"}, {"share this", "share on facebook"}),
+        (r"(?:about )?\d+ min", True, None, {" min"}),  # an optional start: no start filter
+        (r"by\s+\w+", True, {"by"}, None),
+        ("(?:foo|bar)+baz", True, {"foo", "bar"}, {"foobaz", "barbaz"}),
+        ("^Foto: ", False, {"foto: "}, None),  # search, tied to the start by ^
+        (r"photo\s*$", False, None, None),  # a nullable item at the end: no end filter
+        (r"©\s*AFP$", False, None, {"afp"}),
+        ("(?m)^menu", False, None, None),  # MULTILINE: ^ is any line start within the text
+        ("ſtop|STOP", True, {"stop"}, {"stop"}),  # case-folded as IGNORECASE folds (ſ ~ s)
+    ],
+)
+def test_anchored_literals(pattern, full, first, final):
+    from corpusclean.tasks.stages.rulematch import anchored_literals
+
+    got = anchored_literals(pattern, re.IGNORECASE, full, full)
+    assert got == (frozenset(first) if first else None, frozenset(final) if final else None)
+
+
+def _scanned_form(line: str) -> str:
+    """A line as the engine scans it: folded for rules, case-folded, between "\n"s."""
+    return "\n" + casefold(fold(line)) + "\n"
+
+
+@pytest.mark.parametrize("k", range(len(builtin_rules())))
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_builtin_rule_plans_necessary(k, data):
+    """Lines generated from each built-in rule's regex that the rule matches contain one of the
+    strings its plan scans for (anchored or not), once folded and put between "\n"s."""
+    from corpusclean.tasks.stages.rulematch import _literal_plan
+
+    rule = builtin_rules()[k]
+    branches = _top_level_branches(rule.pattern.pattern) or (rule.pattern.pattern,)
+    plan = _literal_plan(rule, branches)
+    if plan is None:
+        return
+    text = data.draw(st.from_regex(rule.pattern, fullmatch=rule.full)).strip()
+    if "\n" in text or not rule.matches(text):
+        return
+    scanned = _scanned_form(text)
+    assert any(lit in scanned for lit in plan), (rule.source, text, sorted(plan)[:10])
+
+
+# Characters the regex engine folds together with ASCII or with each other (ſ ~ s, K ~ k, İ/ı ~ i,
+# σ ~ ς ~ Σ, µ ~ μ), put into lines every way round.
+_FOLD_SWAPS = [("s", "ſ"), ("S", "ſ"), ("k", "\u212a"), ("K", "\u212a"), ("i", "ı"), ("i", "İ"), ("I", "İ"),
+               ("I", "ı"), ("σ", "ς"), ("σ", "Σ"), ("ς", "Σ"), ("µ", "μ"), ("μ", "µ"), ("ß", "ẞ"), ("'", "’")]
+
+
+def _fold_variants(line: str) -> list[str]:
+    out = [line, line.upper(), line.lower(), line.swapcase(), line.title()]
+    for a, b in _FOLD_SWAPS:
+        if a in line:
+            out.append(line.replace(a, b))
+            out.append(line.replace(a, b, 1))
+            out.append(line.upper().replace(a.upper(), b))
+    return [v for v in dict.fromkeys(out) if v]
+
+
+def _pack_rule_lines(rules) -> list[str]:
+    """Each rule's examples, their case and fold variants, and the same with text around them."""
+    lines = []
+    for path in sorted(RULES_DIR.glob("*.toml")):
+        for raw in tomllib.loads(path.read_text(encoding="utf-8")).get("rule", []):
+            examples = raw.get("examples", [])
+            for example in [examples] if isinstance(examples, str) else examples:
+                for variant in _fold_variants(example.strip()):
+                    lines += [variant, "İ " + variant, variant + " ſ", "Σ" + variant + "ς", "µ" + variant]
+    return list(dict.fromkeys(lines))
+
+
+@pytest.mark.parametrize("pack", [p for p in available_packs() if p != "common"] + ["common"])
+def test_every_pack_fold_edge_cases_rule_by_rule(pack):
+    """Every pack (with common, as documents get it, and alone): each rule's examples with ſ, the
+    Kelvin sign, Turkish ı/İ, σ/ς/Σ, µ/μ, ẞ and case swapped in, and text around them: the engine's
+    first matching rule equals plain ``Rule`` matching in order, line by line."""
+    lists = [["common"]] if pack == "common" else [["common", pack], [pack]]
+    for names in lists:
+        try:
+            rules = load_rule_packs(names)
+        except ValueError:
+            continue  # a pack that needs common's variables
+        matcher, classifier = RuleMatcher(rules), BoilerplateClassifier(rules)
+        lines = _pack_rule_lines(rules)
+        bad = mismatches(matcher, classifier, lines)
+        assert not bad, describe(bad, rules)
+        hits = sum(k >= 0 for k in matcher.first_matches(lines, [fold(line) for line in lines]))
+        assert hits > len(lines) // 20  # the variants do fire rules
+
+
+FOLDING = r"""
+[[rule]]  # 0: full, tied to both ends, micro sign in the pattern (µ ~ μ)
+reason = "reading_time"
+pattern = '\d+ µs read'
+
+[[rule]]  # 1: search tied to the start, Greek final sigma (σ ~ ς ~ Σ)
+reason = "navigation"
+match = "search"
+pattern = '^σελίδες'
+
+[[rule]]  # 2: search tied to the end, long s and Kelvin sign in the pattern
+reason = "source_url"
+match = "search"
+pattern = 'ſtraſſe \u212aiel$'
+
+[[rule]]  # 3: full, dotless i and dotted capital I
+reason = "related_link"
+pattern = '(?:ılgili|İlgili) haberler'
+"""
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("12 µs read", 0), ("12 μs READ", 0), ("12 ΜS read", 0), ("x 12 µs read", -1),
+        ("σελίδες 3", 1), ("ΣΕΛΊΔΕΣ", 1), ("σελίδεσ και", 1), ("σελίδες", 1), ("οι σελίδες", -1),
+        ("hauptstrasse kiel", 2), ("HAUPTSTRAſSE \u212aIEL", 2), ("strasse kiel!", -1),
+        ("ilgili haberler", 3), ("İLGİLİ HABERLER", 3), ("ılgılı haberler", 3), ("IlgIlI haberler", 3),
+    ],
+)
+def test_fold_edge_cases_anchored(tmp_path, line, expected):
+    path = tmp_path / "folding.toml"
+    path.write_text(FOLDING, encoding="utf-8")
+    rules = load_rule_packs([], [path])
+    matcher, classifier = RuleMatcher(rules), BoilerplateClassifier(rules)
+    want = reference(classifier, [line])
+    assert want == [expected], f"reference: {line!r} -> {want} (the test's expectation is wrong)"
+    batch = ["nothing", line, "ΣΕΛΊΔΕΣ", line + " tail", "İ" + line]
+    assert matcher.first_matches(batch, [fold(b) for b in batch]) == reference(classifier, batch)
