@@ -125,12 +125,24 @@ _BLOCKS = frozenset(("p", "lb", "list", "item", "head", "quote", "table", "code"
 _BARE_ROW = re.compile(r"^[\s|]*(?:-{3}\|[\s|]*)*$")
 
 
+_SENTENCE_WORDS = 10  # a text run of this many words: the cell holds prose, not only short items
+
+
+def _layout_cell(cell) -> bool:
+    """A cell holding blocks (paragraphs, line breaks, lists...) and prose: a piece of page layout
+    whose blocks are lines. A cell of short items only (a menu, a column of links) stays one line."""
+    return any(e.tag in _BLOCKS for e in cell.iterdescendants()) and any(
+        len(run.split()) >= _SENTENCE_WORDS for run in cell.itertext()
+    )
+
+
 def body_text(body) -> str:
     """trafilatura's plain text of an extracted body, with tables as lines:
 
-    - a **layout cell** (one holding paragraphs, line breaks, lists, headings or tables: old pages
-      lay out the whole article in table cells) keeps its blocks as lines, instead of being
-      flattened into one row line;
+    - a **layout cell** (one holding paragraphs, line breaks, lists, headings or tables, and some
+      prose: old pages lay out the whole article in table cells) keeps its blocks as lines, instead
+      of being flattened into one row line; a cell of short items only (a menu) is one line (in a
+      row beside a layout cell: its own line);
     - the cells of a **data table with header cells** (``<th>``) are a line each (as a heading or
       list item is), instead of ``| a | b |`` rows, whose one-word cells no reader line matches;
     - other tables stay one line per row (``| a | b |``); the header separator (``|---|``) and
@@ -141,16 +153,29 @@ def body_text(body) -> str:
     from trafilatura.xml import xmltotxt
 
     body = deepcopy(body)
-    lines_of = []
+    lines_of, flat = [], []
     for table in body.iter("table"):
         cells = list(table.iter("cell"))
         data = any(cell.get("role") == "head" for cell in cells)
-        lines_of.extend(cell for cell in cells if data or any(e.tag in _BLOCKS for e in cell.iterdescendants()))
-    for cell in lines_of:
+        lines_of.extend(cell for cell in cells if data or _layout_cell(cell))
+    marked = set(lines_of)
+    for cell in lines_of:  # the other cells of a layout row: one line each (a menu beside the article)
+        row = cell.getparent()
+        if row is not None and row.tag == "row":
+            flat.extend(c for c in row if c.tag == "cell" and c not in marked)
+    for cell in flat:
+        if cell in marked:
+            continue
+        marked.add(cell)
+        text = " ".join(" ".join(cell.itertext()).split())
+        for child in list(cell):
+            cell.remove(child)
+        cell.text = text
+    for cell in marked:
         cell.tag = "p"  # trafilatura's paragraph: its own line, its inner blocks too
         cell.attrib.pop("role", None)
     text = xmltotxt(body, False)
-    return "\n".join(line for line in text.splitlines() if "|" not in line or not _BARE_ROW.match(line))
+    return "\n".join(line.rstrip() for line in text.splitlines() if "|" not in line or not _BARE_ROW.match(line))
 
 
 def with_title_line(text: str, title: str | None) -> str:

@@ -32,6 +32,20 @@ def test_a_layout_cell_keeps_its_paragraphs_and_line_breaks_as_lines() -> None:
     assert not any(line.startswith("|") for line in lines)
 
 
+def test_a_cell_of_short_items_only_stays_one_line() -> None:
+    from lxml import etree
+
+    from corpusclean.tasks.stages.formats.html import body_text
+
+    body = etree.fromstring(
+        "<body><table><row><cell>Home<lb/>Shop<lb/>About us</cell>"
+        f"<cell><p>{PROSE}</p><p>Second paragraph of the article, long enough to be prose.</p></cell></row></table></body>"
+    )
+    lines = body_text(body).splitlines()
+    assert PROSE.strip() in lines and "Second paragraph of the article, long enough to be prose." in lines
+    assert "Home Shop About us" in lines  # the menu beside the article: one line of its own
+
+
 def test_a_data_table_with_header_cells_has_a_line_per_cell() -> None:
     lines = lines_of(
         "<article><p>" + PROSE + "</p><table><tr><th>Hive</th><th>Frames</th></tr>"
