@@ -1,7 +1,9 @@
 """HTML: main-content extraction with trafilatura (the optional ``html`` extra).
 
 A page becomes one Document whose text is trafilatura's plain-text output: one line per
-heading, paragraph, list item (``- item``) or table row. That text is the document's
+heading, paragraph, list item (``- item``) or table row, with tables laid out as lines by
+``body_text`` (layout cells' blocks, data tables' cells) and the page's title first when
+trafilatura left the headline out (``with_title_line``). That text is the document's
 ``source_text``: paragraph offsets and ``explain`` refer to it, not to the HTML. The page's
 URL, title and date (when found), and ``extractor`` ("trafilatura X.Y.Z"), go into metadata.
 
