@@ -81,6 +81,9 @@ def load_manifest(pages: Path) -> list[dict]:
 # Predictions
 
 
+LAST_RUN: dict = {}  # the last real run's CPU seconds (command_cpu) and its report's stages
+
+
 def predict_pipeline(pages: Path, manifest: list[dict], pred: Path, work: Path, overrides: list[str],
                      raw_ready: bool = False) -> float:
     """The real command on every page; clean text per page into ``pred``. Returns the wall time."""
@@ -93,10 +96,17 @@ def predict_pipeline(pages: Path, manifest: list[dict], pred: Path, work: Path, 
     for override in overrides:
         cmd += ["--set", override]
     started = time.perf_counter()
+    children = os.times()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    after = os.times()
     if proc.returncode != 0:
         raise SystemExit(f"corpusclean failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
+    # CPU of the command's process tree (every process it waited for: workers, API server)
+    LAST_RUN["command_cpu"] = (after.children_user - children.children_user) + (after.children_system - children.children_system)
+    report_path = out / "report.json"
+    if report_path.is_file():
+        LAST_RUN["stages"] = json.loads(report_path.read_text(encoding="utf-8")).get("stages", {})
     table = corpus_state.read_table(out, "documents", columns=["source_path", "text"])
     for path, text in zip(table.column("source_path").to_pylist(), table.column("text").to_pylist()):
         (pred / path).write_text(text or "", encoding="utf-8")
@@ -767,7 +777,16 @@ def main() -> None:
                 run = work / f"run{k}"
                 run.mkdir()
                 wall, html_bytes = predict_html_pipeline(folder, manifest, pred, run, args.overrides)
-                mode = f"HTML, real pipeline (corpusclean run); {html_bytes / 1e6:.1f} MB of HTML, {html_bytes / 1e6 / wall:.2f} MB/s end to end"
+                mb = html_bytes / 1e6
+                mode = f"HTML, real pipeline (corpusclean run); {mb:.1f} MB of HTML, {mb / wall:.2f} MB/s end to end (wall)"
+                stages = LAST_RUN.get("stages", {})
+                stage_cpu = sum(s.get("cpu_seconds", 0.0) for s in stages.values())
+                read_cpu = stages.get("read", {}).get("cpu_seconds", 0.0)
+                if stage_cpu:
+                    mode += (f"; CPU: stages {stage_cpu:.0f} s ({mb / stage_cpu:.2f} MB/s per core), "
+                             f"read+extract {read_cpu:.0f} s ({mb / max(read_cpu, 1e-9):.2f} MB/s per core), "
+                             f"whole command {LAST_RUN.get('command_cpu', 0):.0f} s "
+                             f"({mb / max(LAST_RUN.get('command_cpu', 0), 1e-9):.2f} MB/s per core)")
             elif args.stage_only:
                 wall = predict_stage_only(folder, manifest, pred, args.overrides)
                 mode = "stage-only (repair, paragraphs, boilerplate; no dedup)"

@@ -65,6 +65,10 @@ class ReadConfig(_Section):
     html_comments: bool = Field(
         False, description="Keep the comments section trafilatura finds on a page (true), or only its main text."
     )
+    html_title: bool = Field(
+        True, description="Put the page's title (its headline, else <title>) first in the text when trafilatura "
+        "left it out of the extracted text (a headline outside the article's container)."
+    )
 
 
 class RepairConfig(_Section):

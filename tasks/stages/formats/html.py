@@ -1,7 +1,9 @@
 """HTML: main-content extraction with trafilatura (the optional ``html`` extra).
 
 A page becomes one Document whose text is trafilatura's plain-text output: one line per
-heading, paragraph, list item (``- item``) or table row. That text is the document's
+heading, paragraph, list item (``- item``) or table row, with tables laid out as lines by
+``body_text`` (layout cells' blocks, data tables' cells) and the page's title first when
+trafilatura left the headline out (``with_title_line``). That text is the document's
 ``source_text``: paragraph offsets and ``explain`` refer to it, not to the HTML. The page's
 URL, title and date (when found), and ``extractor`` ("trafilatura X.Y.Z"), go into metadata.
 
@@ -103,9 +105,11 @@ def extract(html: str, config: ReadConfig, url: str | None = None) -> tuple[str,
     )
     if doc is None or not (doc.text or "").strip():
         return None
-    text = doc.text
+    text = body_text(doc.body) if doc.body is not None and next(doc.body.iter("cell"), None) is not None else doc.text
     if config.html_comments and doc.comments:  # as trafilatura.extract joins them
         text = f"{text}\n{doc.comments}"
+    if config.html_title:
+        text = with_title_line(text, getattr(doc, "title", None))
     text = unicodedata.normalize("NFC", text)
     meta: dict[str, Any] = {"extractor": name}
     for key in ("url", "title", "date"):
@@ -115,6 +119,75 @@ def extract(html: str, config: ReadConfig, url: str | None = None) -> tuple[str,
     if url and "url" not in meta:
         meta["url"] = url
     return text, meta
+
+
+# A table cell holding any of these is a layout cell: its blocks are lines of their own.
+_BLOCKS = frozenset(("p", "lb", "list", "item", "head", "quote", "table", "code"))
+# What trafilatura writes for a table's header separator or an empty row ("|---|---|", "|  |  |").
+_BARE_ROW = re.compile(r"^[\s|]*(?:-{3}\|[\s|]*)*$")
+
+
+_SENTENCE_WORDS = 10  # a text run of this many words: the cell holds prose, not only short items
+
+
+def _layout_cell(cell) -> bool:
+    """A cell holding blocks (paragraphs, line breaks, lists...) and prose: a piece of page layout
+    whose blocks are lines. A cell of short items only (a menu, a column of links) stays one line."""
+    return any(e.tag in _BLOCKS for e in cell.iterdescendants()) and any(
+        len(run.split()) >= _SENTENCE_WORDS for run in cell.itertext()
+    )
+
+
+def body_text(body) -> str:
+    """trafilatura's plain text of an extracted body, with tables as lines:
+
+    - a **layout cell** (one holding paragraphs, line breaks, lists, headings or tables, and some
+      prose: old pages lay out the whole article in table cells) keeps its blocks as lines, instead
+      of being flattened into one row line; a cell of short items only (a menu) is one line (in a
+      row beside a layout cell: its own line);
+    - the cells of a **data table with header cells** (``<th>``) are a line each (as a heading or
+      list item is), instead of ``| a | b |`` rows, whose one-word cells no reader line matches;
+    - other tables stay one line per row (``| a | b |``); the header separator (``|---|``) and
+      empty rows are dropped.
+    """
+    from copy import deepcopy
+
+    from trafilatura.xml import xmltotxt
+
+    body = deepcopy(body)
+    lines_of, flat = [], []
+    for table in body.iter("table"):
+        cells = list(table.iter("cell"))
+        data = any(cell.get("role") == "head" for cell in cells)
+        lines_of.extend(cell for cell in cells if data or _layout_cell(cell))
+    marked = set(lines_of)
+    for cell in lines_of:  # the other cells of a layout row: one line each (a menu beside the article)
+        row = cell.getparent()
+        if row is not None and row.tag == "row":
+            flat.extend(c for c in row if c.tag == "cell" and c not in marked)
+    for cell in flat:
+        if cell in marked:
+            continue
+        marked.add(cell)
+        text = " ".join(" ".join(cell.itertext()).split())
+        for child in list(cell):
+            cell.remove(child)
+        cell.text = text
+    for cell in marked:
+        cell.tag = "p"  # trafilatura's paragraph: its own line, its inner blocks too
+        cell.attrib.pop("role", None)
+    text = xmltotxt(body, False)
+    return "\n".join(line.rstrip() for line in text.splitlines() if "|" not in line or not _BARE_ROW.match(line))
+
+
+def with_title_line(text: str, title: str | None) -> str:
+    """The page's title (trafilatura's: the headline, else ``<title>``) as the first line when no
+    line of the extracted text is that title: trafilatura leaves out a headline outside the
+    article's container, and a page's headline is part of its content."""
+    title = " ".join((title or "").split())
+    if not title or any(" ".join(line.split()) == title for line in text.splitlines()):
+        return text
+    return f"{title}\n{text}"
 
 
 def html_document(
