@@ -171,6 +171,13 @@ def document_language_evidence(lines: Sequence[str]) -> tuple[str | None, list[i
     return _language(tokens()), counted
 
 
+def document_language_evidence_many(
+    lines: Sequence[str], ranges: Sequence[tuple[int, int]]
+) -> list[tuple[str | None, list[int]]]:
+    """``document_language_evidence`` of each document of ``ranges`` (its [start, end) in ``lines``)."""
+    return [document_language_evidence(lines[a:b]) for a, b in ranges]
+
+
 def _language(lowered_lines) -> str | None:
     """``document_language`` on the lower-cased tokens of each line (an iterable, consumed lazily)."""
     table = function_word_table()
