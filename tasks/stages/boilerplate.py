@@ -41,6 +41,8 @@ import numpy as np
 from ..config import BoilerplateConfig
 from .linefeatures import (
     CLASSIFIER_REASONS,
+    COMPILED_MIN_ROWS,
+    BatchText,
     ContentClassifier,
     document_language_evidence,
     document_language_evidence_many,
@@ -672,9 +674,10 @@ class BoilerplateStage(Stage):
             docs = [d for d, (start, end) in enumerate(ranges) if end > start]
             # each document's language, read once for all the documents of the batch: it picks the
             # rule packs and is passed on to the classifier (``document_language_evidence``)
+            text = BatchText.of(texts) if len(texts) >= COMPILED_MIN_ROWS else None
             evidence: list = [None] * len(ranges)
             if self._language_packs:
-                found = document_language_evidence_many(texts, [ranges[d] for d in docs])
+                found = document_language_evidence_many(texts, [ranges[d] for d in docs], text=text)
                 for d, language in zip(docs, found):
                     evidence[d] = language
             # documents grouped by pack list: each group's rules matched over its lines at once
@@ -706,7 +709,7 @@ class BoilerplateStage(Stage):
                 chosen = [d for d in docs if html_classifier or batch.docs[d].extractor is None]
                 if chosen:
                     reasons = self._content.classify_many(
-                        texts, [ranges[d] for d in chosen], reasons, [evidence[d] for d in chosen]
+                        texts, [ranges[d] for d in chosen], reasons, [evidence[d] for d in chosen], text
                     )
         paragraphs.boilerplate_reason = reasons
         paragraphs.is_boilerplate = [r is not None for r in reasons]

@@ -171,22 +171,104 @@ def document_language_evidence(lines: Sequence[str]) -> tuple[str | None, list[i
     return _language(tokens()), counted
 
 
+class BatchText:
+    """The lines of a batch (none with a "\\n") joined into one array of code points (UTF-32), with
+    each line's [start, end) in it: what the batch-wide steps read instead of a Python step per
+    line (lengths, first and last characters, ":", the words of a line's first characters)."""
+
+    def __init__(self, lines: Sequence[str]):
+        self.lines = lines
+        n = len(lines)
+        self.units = np.frombuffer("\n".join(lines).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        newlines = np.flatnonzero(self.units == 10)
+        if len(newlines) != max(n - 1, 0):
+            raise ValueError("lines must not contain a newline")
+        self.starts = np.concatenate(([0], newlines + 1))[:n].astype(np.int64)
+        self.ends = np.concatenate((newlines, [len(self.units)]))[:n].astype(np.int64)
+        self.lengths = self.ends - self.starts  # len(line): one code point per unit
+        self._colon: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, lines: Sequence[str]) -> "BatchText | None":
+        """The joined lines, or ``None`` when a line holds a "\\n" (callers then go line by line)."""
+        try:
+            return cls(lines)
+        except ValueError:
+            return None
+
+    def edges(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(first, last) code point of each line of ``rows``; 0 for an empty line."""
+        if not len(self.units):
+            return np.zeros(len(rows), np.uint32), np.zeros(len(rows), np.uint32)
+        empty = self.lengths[rows] == 0
+        first = np.where(empty, 0, self.units[np.minimum(self.starts[rows], len(self.units) - 1)])
+        last = np.where(empty, 0, self.units[np.maximum(self.ends[rows] - 1, 0)])
+        return first, last
+
+    def has_colon(self) -> np.ndarray:
+        """Whether each line holds a ":"."""
+        if self._colon is None:
+            self._colon = np.zeros(len(self.lines), dtype=bool)
+            self._colon[np.searchsorted(self.ends, np.flatnonzero(self.units == 58), side="right")] = True
+        return self._colon
+
+
 def document_language_evidence_many(
-    lines: Sequence[str], ranges: Sequence[tuple[int, int]]
+    lines: Sequence[str], ranges: Sequence[tuple[int, int]], usable: np.ndarray | None = None,
+    text: BatchText | None = None,
 ) -> list[tuple[str | None, list[int]]]:
-    """``document_language_evidence`` of each document of ``ranges`` (its [start, end) in ``lines``)."""
-    return [document_language_evidence(lines[a:b]) for a, b in ranges]
+    """``document_language_evidence`` of each document of ``ranges`` (its [start, end) in ``lines``),
+    of only the lines where ``usable`` (a bool per line of ``lines``) when given; the counted lines
+    are given by their index in the document. ``text``: ``BatchText`` of ``lines``, when known.
+
+    For ``COMPILED_MIN_ROWS`` lines or more, the lines whose words are counted are found for all
+    the documents at once by a compiled pass over the code points
+    (``tasks.stages.linekernels.language_lines_kernel``: the words of each line's first
+    ``_SAMPLE_CHARS`` characters, up to ``_LANG_SAMPLE_TOKENS`` per document); only those lines
+    are then split in Python. The same answers as one document at a time (tests)."""
+    if len(lines) < COMPILED_MIN_ROWS or (text is None and (text := BatchText.of(lines)) is None):
+        out = []
+        for a, b in ranges:
+            rows = range(a, b) if usable is None else [i for i in range(a, b) if usable[i]]
+            lang, counted = document_language_evidence([lines[i] for i in rows])
+            out.append((lang, counted if usable is None else [rows[k] - a for k in counted]))
+        return out
+    from .linekernels import language_lines_kernel
+    from .linematrix import _SPACE
+
+    counted = np.zeros(len(lines), dtype=bool)
+    doc_starts = np.array([a for a, _ in ranges], dtype=np.int64)
+    doc_ends = np.array([b for _, b in ranges], dtype=np.int64)
+    language_lines_kernel(
+        text.units, text.starts, text.ends, np.ones(len(lines), dtype=bool) if usable is None else usable,
+        doc_starts, doc_ends, _SPACE, _SAMPLE_CHARS, _MIN_LANG_WORDS, _LANG_SAMPLE_TOKENS, counted,
+    )
+    found = np.flatnonzero(counted)
+    cuts = np.searchsorted(found, doc_starts).tolist()
+    stops = np.searchsorted(found, doc_ends).tolist()
+    found = found.tolist()
+    out = []
+    for (a, _), i, j in zip(ranges, cuts, stops):
+        rows = found[i:j]
+        sample = [word for r in rows for word in lines[r][:_SAMPLE_CHARS].lower().split()]
+        out.append((_language_of(sample), [r - a for r in rows]))
+    return out
 
 
 def _language(lowered_lines) -> str | None:
     """``document_language`` on the lower-cased tokens of each line (an iterable, consumed lazily)."""
-    table = function_word_table()
     sample: list[str] = []
     for tokens in lowered_lines:
         if len(tokens) >= _MIN_LANG_WORDS:
             sample.extend(tokens)
             if len(sample) >= _LANG_SAMPLE_TOKENS:
                 break
+    return _language_of(sample)
+
+
+def _language_of(sample: list[str]) -> str | None:
+    """The language of a sample of lower-cased words (``_language``)."""
+    table = function_word_table()
     counts: dict[str, int] = {}
     for word in filter(table.__contains__, sample):
         for lang in table[word]:
@@ -999,14 +1081,16 @@ def default_comment_threads() -> CommentThreads:
 class _BatchLines:
     """What the decisions need about every line of a batch, computed once."""
 
-    def __init__(self, lines: Sequence[str], reasons: Sequence[str | None]):
+    def __init__(self, lines: Sequence[str], reasons: Sequence[str | None], text: BatchText | None = None):
         self.lines = lines
+        self.text = text
         n = len(lines)
         self.unflagged = np.fromiter((r is None for r in reasons), dtype=bool, count=n)
         # page chrome flagged by rules (captions, credits, image placeholders, ads sit inside articles)
         self.chrome = np.fromiter((r is not None and r not in IN_ARTICLE_REASONS for r in reasons), dtype=bool, count=n)
         self.chrome_before = np.concatenate(([0], np.cumsum(self.chrome)))  # prefix counts
-        self.short = np.fromiter(map(len, lines), dtype=np.int64, count=n) < SHORT_CHARS
+        lengths = text.lengths if text is not None else np.fromiter(map(len, lines), dtype=np.int64, count=n)
+        self.short = lengths < SHORT_CHARS
 
 
 def _first_true(flags: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -1172,7 +1256,7 @@ class ContentClassifier:
 
     def classify_many(
         self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None],
-        languages: Sequence[tuple[str | None, list[int]] | None] | None = None,
+        languages: Sequence[tuple[str | None, list[int]] | None] | None = None, text: "BatchText | None" = None,
     ) -> list[str | None]:
         """``classify`` of many documents (``ranges``: each one's [start, end) in ``lines``, with
         the rules' ``reasons``), decided on arrays: the features of documents with ``min_lines``
@@ -1181,13 +1265,17 @@ class ContentClassifier:
         as ``_running_text``); the context model and the decisions run over all the documents
         the classifier reads at once (``_decide``). The same answers as ``classify`` of each
         document alone (tests). ``languages``: each document's ``document_language_evidence``
-        when known (``None``: not known), reused when no rule flagged a counted line."""
+        when known (``None``: not known), reused when no rule flagged a counted line; the other
+        documents' languages are read on their unflagged lines, all at once
+        (``document_language_evidence_many``). ``text``: the ``BatchText`` of ``lines``, when known."""
         total = len(lines)
         out = np.empty(total, dtype=object)
         out[:] = reasons
         if total == 0:
             return []
-        batch = _BatchLines(lines, reasons)
+        if text is None and total >= COMPILED_MIN_ROWS:
+            text = BatchText.of(lines)
+        batch = _BatchLines(lines, reasons, text)
         todo: list[tuple[int, int, int]] = []  # (start, end, unflagged lines) of each document
         positions: list[np.ndarray] = []  # the unflagged lines of those documents
         feature_lines: list[str] = []
@@ -1202,19 +1290,26 @@ class ContentClassifier:
                 pending.clear()
 
         unflagged = batch.unflagged
-        for k, (start, end) in enumerate(ranges):
+        # the documents read (``min_lines`` unflagged lines) and their languages
+        before = np.concatenate(([0], np.cumsum(unflagged)))
+        read = [(k, start, end) for k, (start, end) in enumerate(ranges)
+                if before[end] - before[start] >= max(self.min_lines, 1)]
+        langs: dict[int, str | None] = {}
+        for k, start, _ in read:
+            evidence = languages[k] if languages is not None else None
+            if evidence is not None and all(reasons[start + i] is None for i in evidence[1]):
+                langs[k] = evidence[0]  # the same lines counted: the same guess
+        guess = [(k, start, end) for k, start, end in read if k not in langs]
+        if guess:  # the guess on the unflagged lines of each document
+            found = document_language_evidence_many(lines, [(a, b) for _, a, b in guess], unflagged, text)
+            langs.update((k, lang) for (k, _, _), (lang, _) in zip(guess, found))
+        for k, start, end in read:
             index = np.flatnonzero(unflagged[start:end])
             m = len(index)
-            if m < self.min_lines or m == 0:
-                continue
             doc = lines[start:end]
             chosen = index.tolist()
             chosen_lines = [doc[i] for i in chosen]
-            evidence = languages[k] if languages is not None else None
-            if evidence is not None and all(reasons[start + i] is None for i in evidence[1]):
-                lang = evidence[0]  # the same lines counted: the same guess
-            else:
-                lang = document_language(chosen_lines)
+            lang = langs[k]
             counts = Counter(doc)
             feature_lines.extend(chosen_lines)
             repeated.extend([counts[line] > 1 for line in chosen_lines])

@@ -1,6 +1,8 @@
 """Compiled loops (numba) of the boilerplate stage's hot paths, each equal bit for bit to its
 numpy/Python reference (kept beside it and compared in the tests).
 
+* ``language_lines_kernel``: the lines whose words pick each document's language
+  (``linefeatures.document_language_evidence_many``), for all the documents of a batch at once.
 * ``context_kernel``: the context model's features of many documents
   (``linefeatures.context_matrix_many``): windows, main block (Kadane), smoothing
   (Viterbi), segments, core, runs and distances in one pass per document instead of ~40 array
@@ -369,3 +371,33 @@ def scan_kernel(u, bounds, line_slot, space_t, lower_t, nondigit_t, upper_t, bad
                             counts[i, 6] += 1
             tokens += 1
         counts[i, 0] = tokens
+
+
+@njit(cache=True, nogil=True)
+def language_lines_kernel(units, starts, ends, usable, doc_starts, doc_ends, space_t, sample_chars, min_words, enough,
+                          counted):
+    """The lines whose words ``linefeatures._language`` counts, for each document [doc_starts[d],
+    doc_ends[d]) of lines: in order, the ``usable`` lines with at least ``min_words`` words
+    (``str.split()``: runs of non-space code points, ``space_t`` over the BMP, nothing beyond it
+    is a space) among their first ``sample_chars`` code points, until ``enough`` words are
+    counted; ``counted[i]`` set for each."""
+    for d in range(len(doc_starts)):
+        total = 0
+        for i in range(doc_starts[d], doc_ends[d]):
+            if not usable[i]:
+                continue
+            a = starts[i]
+            b = min(ends[i], a + sample_chars)
+            words = 0
+            inside = False
+            for pos in range(a, b):
+                c = units[pos]
+                space = c < 65536 and space_t[c]
+                if not space and not inside:
+                    words += 1
+                inside = not space
+            if words >= min_words:
+                counted[i] = True
+                total += words
+                if total >= enough:
+                    break
