@@ -270,9 +270,9 @@ def _language_of(sample: list[str]) -> str | None:
     """The language of a sample of lower-cased words (``_language``)."""
     table = function_word_table()
     counts: dict[str, int] = {}
-    for word in filter(table.__contains__, sample):
+    for word, k in Counter(filter(table.__contains__, sample)).items():  # each distinct word once
         for lang in table[word]:
-            counts[lang] = counts.get(lang, 0) + 1
+            counts[lang] = counts.get(lang, 0) + k
     if not counts:
         return None
     hits, lang = max((hits, lang) for lang, hits in counts.items())
@@ -1146,9 +1146,13 @@ class _BatchLines:
         self.lines = lines
         self.text = text
         n = len(lines)
-        self.unflagged = np.fromiter((r is None for r in reasons), dtype=bool, count=n)
+        given = np.empty(n, dtype=object)
+        given[:] = reasons
+        self.unflagged = np.equal(given, None).astype(bool)  # elementwise, no Python step per line
         # page chrome flagged by rules (captions, credits, image placeholders, ads sit inside articles)
-        self.chrome = np.fromiter((r is not None and r not in IN_ARTICLE_REASONS for r in reasons), dtype=bool, count=n)
+        self.chrome = np.zeros(n, dtype=bool)
+        flagged = np.flatnonzero(~self.unflagged)
+        self.chrome[flagged] = [r not in IN_ARTICLE_REASONS for r in given[flagged].tolist()]
         self.chrome_before = np.concatenate(([0], np.cumsum(self.chrome)))  # prefix counts
         lengths = text.lengths if text is not None else np.fromiter(map(len, lines), dtype=np.int64, count=n)
         self.short = lengths < SHORT_CHARS
