@@ -617,6 +617,12 @@ class BoilerplateStage(Stage):
     language (guessed from function words, ``linefeatures.document_language``), or every
     language pack when its language cannot be told. One classifier per distinct pack list,
     built when first needed (rules load once per worker, not per batch).
+
+    A batch is decided as a whole, not page by page: the languages of all its documents in one
+    pass (``linefeatures.document_language_evidence_many`` over a ``BatchText``, the batch's lines
+    as one array of code points), the rules over the lines of each pack list at once (their
+    context rules with ``BoilerplateClassifier.rule_reasons``), then the line classifier over
+    every document it reads at once (``ContentClassifier.classify_many``).
     """
 
     name = "boilerplate"

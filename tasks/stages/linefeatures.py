@@ -38,8 +38,11 @@ real web pages in many languages (``bench/eval_boilerplate.py --fit``) and check
 half; nothing is specific to a page or a site. Every removed line gets a reason
 (``CLASSIFIER_REASONS``).
 
-Cost: a handful of ``str`` methods and precompiled regexes per line, on at most its first
-100 characters, then a few linear passes per document. Deterministic: no randomness, no state.
+Cost: the features are computed for a whole batch at once (``linematrix``, ``linekernels``:
+compiled passes over the code points of the lines' first 100 characters), and so are the
+decisions (``ContentClassifier.classify_many``: the documents' languages, the context model,
+the comment markers and the reasons over arrays of all the lines of a chunk, with a short
+Python step per page for the headline and the article's gaps). Deterministic: no randomness, no state.
 """
 
 from __future__ import annotations
