@@ -228,16 +228,17 @@ _SPACE_UNIT, _T, _P, _W = 0x20, ord("t"), ord("p"), ord("w")
 
 @njit(cache=True, nogil=True)
 def scan_kernel(u, bounds, line_slot, space_t, lower_t, nondigit_t, upper_t, bad_t, cls_t, flags_t, decimal_t,
-                domain_next_t, base, hashes, word_of, columns, word_len, bucket_start, bucket_size, member, is_chrome,
-                is_address, formal, formal_len, counts):
+                domain_next_t, base, shift, hashes, word_of, units_of, word_len, bucket_start, bucket_size, member,
+                is_chrome, is_address, formal, formal_len, counts):
     """Per-line counts of ``linematrix._scan_numpy`` in one pass over the joined samples ``u``
     (UTF-16 code units, "\\n" at every ``bounds``). ``counts`` (lines x 16, zeros) gets: tokens,
     digit tokens, upper-case tokens, title-case tokens, function words, distinct chrome words,
     distinct address words (formal ones included), spaces, commas, sentence breaks, separators,
-    chained separators, url, url check, fallback, first date delimiter (-1: none)."""
+    chained separators, url, url check, fallback, first date delimiter (-1: none). A token's
+    hash ``h`` is looked up in bucket ``h >> shift`` of the sorted ``hashes``; ``units_of[w]``: the
+    code units of word ``w`` (one row per word, so a hit is verified in one cache line or two)."""
     n = len(bounds) - 1
     total = len(u)
-    shift = np.uint64(48)  # linematrix._BUCKET_BITS = 16
     seen = np.empty(128, np.int64)
     n_formal = len(formal_len)
     for i in range(n):
@@ -337,7 +338,7 @@ def scan_kernel(u, bounds, line_slot, space_t, lower_t, nondigit_t, upper_t, bad
                     if word_len[w] == length:
                         word = w
                         for j in range(length):
-                            if lower_t[u[start + j]] != columns[j, w]:
+                            if lower_t[u[start + j]] != units_of[w, j]:
                                 word = -1
                                 break
                     break
