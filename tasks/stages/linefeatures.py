@@ -1483,18 +1483,19 @@ class ContentClassifier:
             [link_like, short, z < 0.0], [_LINK_LIST, _SHORT_OUTSIDE, _LOW_DENSITY], default=_OUTSIDE
         )
         out[g[dropped]] = _REASON_NAMES[code[dropped]]
-        # a run of 3+ short removed lines (unflagged, in one document) is a menu
-        total = len(chrome)
-        menu = np.zeros(total, dtype=bool)
-        menu[g[dropped & short]] = True
-        first_of_doc = np.zeros(total, dtype=bool)
-        first_of_doc[doc_start[local == 0]] = True
+        # a run of 3+ short removed lines (unflagged, in one document) is a menu; over the batch's
+        # lines from the first to the last of these documents (``lo``..``hi``), not the whole batch
+        lo, hi = int(doc_start.min()), int(doc_end.max())
+        menu = np.zeros(hi - lo, dtype=bool)
+        menu[g[dropped & short] - lo] = True
+        first_of_doc = np.zeros(hi - lo, dtype=bool)
+        first_of_doc[doc_start[local == 0] - lo] = True
         begins = menu & (first_of_doc | ~np.concatenate(([False], menu[:-1])))
         run = np.cumsum(begins)
         run_length = np.bincount(run[menu], minlength=int(run[-1]) + 1)
-        long_run = np.zeros(total, dtype=bool)
+        long_run = np.zeros(hi - lo, dtype=bool)
         long_run[menu] = run_length[run[menu]] >= 3
-        navigation = g[dropped & (code == _SHORT_OUTSIDE) & long_run[g]]
+        navigation = g[dropped & (code == _SHORT_OUTSIDE) & long_run[g - lo]]
         out[navigation] = "navigation"
         if self.threads is not None:  # reader comments under the article
             threads = self.threads
