@@ -1461,21 +1461,29 @@ class ContentClassifier:
             counts = np.add.reduceat(flags.astype(np.int64), offsets[:-1]) if len(flags) else np.zeros(len(spans), np.int64)
             for d in np.flatnonzero(counts).tolist():
                 marker_at[d] = np.flatnonzero(flags[offsets[d] : offsets[d + 1]]).tolist()
-        for d in range(len(page_sizes)):
-            a = int(at[d])
-            first = int(first_main[d])
-            if first > 0 and not keep[a + first - 1] and probs[a + first - 1] > self.threshold:
-                keep[a + first - 1] = True
-            start = int(first_core[d])
+        # per page, in this order (each step touches only its own page's rows): the line just before
+        # the main block is held to the plain threshold (all pages at once), the headline, the gaps
+        before = (at[:-1] + first_main - 1)[first_main > 0]
+        keep[before[~keep[before] & (probs[before] > self.threshold)]] = True
+        at_list = at.tolist()
+        for a, start in zip(at_list, first_core.tolist()):
             for j in (start - 1, start) if start > 0 else (start,):
                 r = a + j
                 if not keep[r] and _headline(lines[int(g[r])], features[r]):
                     keep[r] = True
                     break
-            if self.gap_lines > 0:
-                b, found = int(at[d + 1]), marker_at[d]
-                limit = int(np.searchsorted(g[a:b], int(doc_start[a]) + found[0])) if found else b - a
-                fill_article_gaps(keep[a:b], in_block[a:b], probs[a:b], limit, self.gap_lines, self.gap_floor)
+        if self.gap_lines > 0:
+            limits = [
+                int(np.searchsorted(g[a:b], int(doc_start[a]) + found[0])) if found else b - a
+                for a, b, found in zip(at_list, at_list[1:], marker_at)
+            ]
+            if n >= COMPILED_MIN_ROWS:
+                from .linekernels import gaps_kernel
+
+                gaps_kernel(keep, in_block, probs, at, np.array(limits, dtype=np.int64), self.gap_lines, self.gap_floor)
+            else:
+                for a, b, limit in zip(at_list, at_list[1:], limits):
+                    fill_article_gaps(keep[a:b], in_block[a:b], probs[a:b], limit, self.gap_lines, self.gap_floor)
         # reasons of the removed lines (``_reason``)
         dropped = ~keep
         link_like = (features[:, _F["url"]] != 0) | (features[:, _F["separators"]] >= 2)

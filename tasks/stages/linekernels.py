@@ -1,6 +1,8 @@
 """Compiled loops (numba) of the boilerplate stage's hot paths, each equal bit for bit to its
 numpy/Python reference (kept beside it and compared in the tests).
 
+* ``gaps_kernel``: the article gaps of every page of a decision chunk
+  (``linefeatures.fill_article_gaps``, per page in Python for small chunks).
 * ``language_lines_kernel``: the lines whose words pick each document's language
   (``linefeatures.document_language_evidence_many``), for all the documents of a batch at once.
 * ``context_kernel``: the context model's features of many documents
@@ -402,3 +404,20 @@ def language_lines_kernel(units, starts, ends, usable, doc_starts, doc_ends, spa
                 total += words
                 if total >= enough:
                     break
+
+
+@njit(cache=True, nogil=True)
+def gaps_kernel(keep, in_core, probs, at, limits, max_gap, floor):
+    """``linefeatures.fill_article_gaps`` of every page at once: page ``d`` is the rows
+    [at[d], at[d + 1]), its first ``limits[d]`` rows are read; ``keep`` is set in place."""
+    for d in range(len(at) - 1):
+        a = at[d]
+        last = -1
+        for r in range(limits[d]):
+            if not keep[a + r]:
+                continue
+            if last >= 0 and 1 <= r - last - 1 <= max_gap:
+                for t in range(last + 1, r):
+                    if in_core[a + t] and probs[a + t] >= floor:
+                        keep[a + t] = True
+            last = r

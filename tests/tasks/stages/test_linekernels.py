@@ -169,3 +169,23 @@ def test_batch_text_reads_lengths_edges_and_colons():
     assert text.has_colon().tolist() == [":" in line for line in lines]
     assert lf.BatchText.of(["a\nb"]) is None
     assert lf.BatchText([]).lengths.tolist() == [] and lf.BatchText([""]).lengths.tolist() == [0]
+
+
+def test_gaps_kernel_is_fill_article_gaps_of_each_page():
+    rng = random.Random(9)
+    for _ in range(300):
+        sizes = [rng.randrange(0, 40) for _ in range(rng.randrange(1, 6))]
+        at = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        n = int(at[-1])
+        keep = np.array([rng.random() < 0.4 for _ in range(n)], dtype=bool)
+        in_core = np.array([rng.random() < 0.7 for _ in range(n)], dtype=bool)
+        probs = np.array([rng.choice([0.0, 0.05, 0.049999, 0.3, rng.random()]) for _ in range(n)])
+        limits = np.array([rng.randrange(0, m + 1) for m in sizes], dtype=np.int64)
+        max_gap, floor = rng.choice([1, 2, 4]), 0.05
+        want = keep.copy()
+        for d, limit in enumerate(limits.tolist()):
+            a, b = int(at[d]), int(at[d + 1])
+            view = want[a:b]
+            lf.fill_article_gaps(view, in_core[a:b], probs[a:b], limit, max_gap, floor)
+        lk.gaps_kernel(keep, in_core, probs, at, limits, max_gap, floor)
+        assert keep.tolist() == want.tolist()
