@@ -29,15 +29,24 @@ from __future__ import annotations
 
 import re
 import tomllib
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from ..config import BoilerplateConfig
-from .linefeatures import CLASSIFIER_REASONS, ContentClassifier, document_language_evidence
+from .linefeatures import (
+    CLASSIFIER_REASONS,
+    COMPILED_MIN_ROWS,
+    BatchText,
+    ContentClassifier,
+    document_language_evidence,
+    document_language_evidence_many,
+)
 from ..plumbing.records import Batch
 from .rulematch import matcher_for
 from ..plumbing.stage import Stage
@@ -153,6 +162,11 @@ class Rule:
     previous: Context | None = None
     following: Context | None = None
     source: str = ""  # "common.toml rule #3 (id)" - where the rule comes from, for messages
+
+    @property
+    def has_context(self) -> bool:
+        """Whether the rule flags neighbouring lines (``previous`` or ``following``)."""
+        return self.previous is not None or self.following is not None
 
     def matches(self, line: str) -> bool:
         """Whether the rule applies to a stripped line on its own: length, keywords, then the regex."""
@@ -510,16 +524,36 @@ class BoilerplateClassifier:
     ) -> list[str | None]:
         """The lines of many documents (``ranges``: each document's [start, end)) -> a reason per line.
 
-        Rules are matched over all the lines at once; contexts and the classifier work per document.
+        Rules are matched over all the lines at once, their context rules applied over the batch
+        (``rule_reasons``), and the classifier decides all the documents at once.
         ``languages``: each document's ``linefeatures.document_language_evidence``, when known.
         """
-        matched = self.match_rules(lines)
-        out: list[str | None] = [None] * len(lines)
-        for start, end in ranges:
-            if end > start:
-                out[start:end] = self.classify_rules(lines[start:end], matched[start:end])
+        out = self.rule_reasons(lines, self.match_rules(lines), ranges)
         if self.content is not None:
             out = self.content.classify_many(lines, ranges, out, languages)
+        return out
+
+    def rule_reasons(
+        self, lines: Sequence[str], matched: Sequence[Rule | None], ranges: Sequence[tuple[int, int]]
+    ) -> list[str | None]:
+        """``classify_rules`` of each document of ``ranges`` (their [start, end) in ``lines``; lines
+        outside every range get ``None``), over the whole batch at once: only the lines whose rule
+        has a context rule are visited, in order, each within its own document."""
+        n = len(lines)
+        starts = [a for a, b in ranges if b > a]
+        ends = [b for a, b in ranges if b > a]
+        out: list[str | None] = [r.reason if r is not None else None for r in matched]
+        covered = sum(b - a for a, b in zip(starts, ends))
+        ordered = all(ends[k] <= starts[k + 1] for k in range(len(starts) - 1))
+        if covered != n or not ordered:  # some lines outside the documents, or documents out of order
+            out = [None] * n
+            for a, b in ranges:
+                if b > a:
+                    out[a:b] = self.classify_rules(lines[a:b], matched[a:b])
+            return out
+        for i in [i for i, r in enumerate(matched) if r is not None and r.has_context]:
+            d = bisect_right(starts, i) - 1
+            self._apply_context(lines, matched, out, i, starts[d], ends[d])
         return out
 
     def classify_rules(self, lines: Sequence[str], matched: Sequence[Rule | None] | None = None) -> list[str | None]:
@@ -532,32 +566,39 @@ class BoilerplateClassifier:
         out: list[str | None] = [r.reason if r is not None else None for r in matched]
         n = len(lines)
         for i, rule in enumerate(matched):
-            if rule is None:
-                continue
-            ctx = rule.previous
-            if ctx is not None and i > 0 and matched[i - 1] is None and out[i - 1] is None:
-                prev = lines[i - 1]
-                if ctx.accepts(fold(prev), len(prev)):
-                    out[i - 1] = ctx.reason
-            ctx = rule.following
-            if ctx is not None:
-                taken = 0
-                j = i + 1
-                while j < n and taken < ctx.max_lines:
-                    other = matched[j]
-                    if other is not None:
-                        if other.reason in ctx.through or other.reason == ctx.reason:
-                            j += 1
-                            continue
-                        break
-                    line = lines[j]
-                    if not ctx.accepts(fold(line), len(line)):
-                        break
-                    if out[j] is None:
-                        out[j] = ctx.reason
-                    taken += 1
-                    j += 1
+            if rule is not None and rule.has_context:
+                self._apply_context(lines, matched, out, i, 0, n)
         return out
+
+    @staticmethod
+    def _apply_context(
+        lines: Sequence[str], matched: Sequence[Rule | None], out: list[str | None], i: int, start: int, end: int
+    ) -> None:
+        """The context rules of the rule matching line ``i`` of the document [start, end)."""
+        rule = matched[i]
+        ctx = rule.previous
+        if ctx is not None and i > start and matched[i - 1] is None and out[i - 1] is None:
+            prev = lines[i - 1]
+            if ctx.accepts(fold(prev), len(prev)):
+                out[i - 1] = ctx.reason
+        ctx = rule.following
+        if ctx is not None:
+            taken = 0
+            j = i + 1
+            while j < end and taken < ctx.max_lines:
+                other = matched[j]
+                if other is not None:
+                    if other.reason in ctx.through or other.reason == ctx.reason:
+                        j += 1
+                        continue
+                    break
+                line = lines[j]
+                if not ctx.accepts(fold(line), len(line)):
+                    break
+                if out[j] is None:
+                    out[j] = ctx.reason
+                taken += 1
+                j += 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -576,6 +617,12 @@ class BoilerplateStage(Stage):
     language (guessed from function words, ``linefeatures.document_language``), or every
     language pack when its language cannot be told. One classifier per distinct pack list,
     built when first needed (rules load once per worker, not per batch).
+
+    A batch is decided as a whole, not page by page: the languages of all its documents in one
+    pass (``linefeatures.document_language_evidence_many`` over a ``BatchText``, the batch's lines
+    as one array of code points), the rules over the lines of each pack list at once (their
+    context rules with ``BoilerplateClassifier.rule_reasons``), then the line classifier over
+    every document it reads at once (``ContentClassifier.classify_many``).
     """
 
     name = "boilerplate"
@@ -613,47 +660,79 @@ class BoilerplateStage(Stage):
 
     def packs_for(self, lines: Sequence[str]) -> tuple[str, ...]:
         """The rule packs applied to a document with these lines."""
-        return self._packs_and_language(lines)[0]
+        return self._packs_of(document_language_evidence(lines)[0] if self._language_packs else None)
 
-    def _packs_and_language(self, lines: Sequence[str]) -> tuple[tuple[str, ...], tuple[str | None, list[int]] | None]:
-        """(``packs_for``, the language evidence it read: ``document_language_evidence``, or
-        ``None`` when the packs are pinned)."""
+    def _packs_of(self, lang: str | None) -> tuple[str, ...]:
+        """The configured packs, plus (with ``language_packs``) the pack of the document's language
+        ``lang``, or every language pack when it is ``None``."""
         pinned = tuple(self.config.rule_packs)
         if not self._language_packs:
-            return pinned, None
-        evidence = document_language_evidence(lines)
-        lang = evidence[0]
+            return pinned
         chosen = [lang] if lang in self._language_packs else self._language_packs if lang is None else []
-        return pinned + tuple(p for p in chosen if p not in pinned), evidence
+        return pinned + tuple(p for p in chosen if p not in pinned)
 
     def process(self, batch: Batch) -> Batch:
         paragraphs = batch.paragraphs
         texts = paragraphs.text
         reasons: list[str | None] = [None] * len(texts)
         if self.classifier is not None and texts:
+            ranges = _doc_ranges(paragraphs.doc_pos, len(batch.docs))
+            docs = [d for d, (start, end) in enumerate(ranges) if end > start]
+            # each document's language, read once for all the documents of the batch: it picks the
+            # rule packs and is passed on to the classifier (``document_language_evidence``)
+            text = BatchText.of(texts) if len(texts) >= COMPILED_MIN_ROWS else None
+            evidence: list = [None] * len(ranges)
+            if self._language_packs:
+                found = document_language_evidence_many(texts, [ranges[d] for d in docs], text=text)
+                for d, language in zip(docs, found):
+                    evidence[d] = language
             # documents grouped by pack list: each group's rules matched over its lines at once
-            # (the language each document's packs were chosen by is passed on to the classifier)
-            groups: dict[tuple[tuple[str, ...], bool], list[tuple[int, int]]] = {}
-            evidence: dict[tuple[tuple[str, ...], bool], list] = {}
-            html_classifier = self.config.html_classifier
-            for doc, (start, end) in zip(batch.docs, batch.doc_ranges()):
-                if end > start:
-                    content = html_classifier or doc.extractor is None
-                    packs, language = self._packs_and_language(texts[start:end])
-                    groups.setdefault((packs, content), []).append((start, end))
-                    evidence.setdefault((packs, content), []).append(language)
-            for (packs, content), ranges in groups.items():
-                lines = [line for start, end in ranges for line in texts[start:end]]
-                local, offset = [], 0
-                for start, end in ranges:
-                    local.append((offset, offset + end - start))
-                    offset += end - start
-                decided = self._classifier_for(packs, content).classify_batch(lines, local, evidence[(packs, content)])
-                for (start, end), (a, b) in zip(ranges, local):
-                    reasons[start:end] = decided[a:b]
+            groups: dict[tuple[str, ...], list[int]] = {}
+            for d in docs:
+                groups.setdefault(self._packs_of(evidence[d][0] if evidence[d] is not None else None), []).append(d)
+            for packs, members in groups.items():
+                rules = self._classifier_for(packs)
+                if len(groups) == 1:
+                    lines, local = texts, ranges
+                else:
+                    lines = [line for d in members for line in texts[ranges[d][0] : ranges[d][1]]]
+                    local, offset = [], 0
+                    for d in members:
+                        start, end = ranges[d]
+                        local.append((offset, offset + end - start))
+                        offset += end - start
+                decided = rules.rule_reasons(lines, rules.match_rules(lines), local)
+                if len(groups) == 1:
+                    reasons = decided
+                else:
+                    for d, (a, b) in zip(members, local):
+                        start, end = ranges[d]
+                        reasons[start:end] = decided[a:b]
+            # then the line classifier, over every document it reads at once (HTML pages that
+            # trafilatura extracted only with ``html_classifier``)
+            if self._content is not None:
+                html_classifier = self.config.html_classifier
+                chosen = [d for d in docs if html_classifier or batch.docs[d].extractor is None]
+                if chosen:
+                    reasons = self._content.classify_many(
+                        texts, [ranges[d] for d in chosen], reasons, [evidence[d] for d in chosen], text
+                    )
         paragraphs.boilerplate_reason = reasons
         paragraphs.is_boilerplate = [r is not None for r in reasons]
         counts = self.stats.counts
         for reason, count in Counter(reasons).items():
             counts["kept" if reason is None else "boilerplate:" + reason] += count
         return batch
+
+
+def _doc_ranges(doc_pos: Sequence[int], n_docs: int) -> list[tuple[int, int]]:
+    """``Batch.doc_ranges`` from the paragraphs' ``doc_pos`` (grouped by document), on an array."""
+    ranges = [(0, 0)] * n_docs
+    pos = np.asarray(doc_pos, dtype=np.int64)
+    if len(pos):
+        cut = np.flatnonzero(pos[1:] != pos[:-1]) + 1
+        starts = [0, *cut.tolist()]
+        ends = [*cut.tolist(), len(pos)]
+        for d, start, end in zip(pos[starts].tolist(), starts, ends):
+            ranges[d] = (start, end)
+    return ranges

@@ -38,8 +38,11 @@ real web pages in many languages (``bench/eval_boilerplate.py --fit``) and check
 half; nothing is specific to a page or a site. Every removed line gets a reason
 (``CLASSIFIER_REASONS``).
 
-Cost: a handful of ``str`` methods and precompiled regexes per line, on at most its first
-100 characters, then a few linear passes per document. Deterministic: no randomness, no state.
+Cost: the features are computed for a whole batch at once (``linematrix``, ``linekernels``:
+compiled passes over the code points of the lines' first 100 characters), and so are the
+decisions (``ContentClassifier.classify_many``: the documents' languages, the context model,
+the comment markers and the reasons over arrays of all the lines of a chunk, with a short
+Python step per page for the headline and the article's gaps). Deterministic: no randomness, no state.
 """
 
 from __future__ import annotations
@@ -171,19 +174,108 @@ def document_language_evidence(lines: Sequence[str]) -> tuple[str | None, list[i
     return _language(tokens()), counted
 
 
+class BatchText:
+    """The lines of a batch (none with a "\\n") joined into one array of code points (UTF-32), with
+    each line's [start, end) in it: what the batch-wide steps read instead of a Python step per
+    line (lengths, first and last characters, ":", the words of a line's first characters)."""
+
+    def __init__(self, lines: Sequence[str]):
+        self.lines = lines
+        n = len(lines)
+        self.units = np.frombuffer("\n".join(lines).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        newlines = np.flatnonzero(self.units == 10)
+        if len(newlines) != max(n - 1, 0):
+            raise ValueError("lines must not contain a newline")
+        self.starts = np.concatenate(([0], newlines + 1))[:n].astype(np.int64)
+        self.ends = np.concatenate((newlines, [len(self.units)]))[:n].astype(np.int64)
+        self.lengths = self.ends - self.starts  # len(line): one code point per unit
+        self._colon: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, lines: Sequence[str]) -> "BatchText | None":
+        """The joined lines, or ``None`` when a line holds a "\\n" (callers then go line by line)."""
+        try:
+            return cls(lines)
+        except ValueError:
+            return None
+
+    def edges(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(first, last) code point of each line of ``rows``; 0 for an empty line."""
+        if not len(self.units):
+            return np.zeros(len(rows), np.uint32), np.zeros(len(rows), np.uint32)
+        empty = self.lengths[rows] == 0
+        first = np.where(empty, 0, self.units[np.minimum(self.starts[rows], len(self.units) - 1)])
+        last = np.where(empty, 0, self.units[np.maximum(self.ends[rows] - 1, 0)])
+        return first, last
+
+    def has_colon(self) -> np.ndarray:
+        """Whether each line holds a ":"."""
+        if self._colon is None:
+            self._colon = np.zeros(len(self.lines), dtype=bool)
+            self._colon[np.searchsorted(self.ends, np.flatnonzero(self.units == 58), side="right")] = True
+        return self._colon
+
+
+def document_language_evidence_many(
+    lines: Sequence[str], ranges: Sequence[tuple[int, int]], usable: np.ndarray | None = None,
+    text: BatchText | None = None,
+) -> list[tuple[str | None, list[int]]]:
+    """``document_language_evidence`` of each document of ``ranges`` (its [start, end) in ``lines``),
+    of only the lines where ``usable`` (a bool per line of ``lines``) when given; the counted lines
+    are given by their index in the document. ``text``: ``BatchText`` of ``lines``, when known.
+
+    For ``COMPILED_MIN_ROWS`` lines or more, the lines whose words are counted are found for all
+    the documents at once by a compiled pass over the code points
+    (``tasks.stages.linekernels.language_lines_kernel``: the words of each line's first
+    ``_SAMPLE_CHARS`` characters, up to ``_LANG_SAMPLE_TOKENS`` per document); only those lines
+    are then split in Python. The same answers as one document at a time (tests)."""
+    if len(lines) < COMPILED_MIN_ROWS or (text is None and (text := BatchText.of(lines)) is None):
+        out = []
+        for a, b in ranges:
+            rows = range(a, b) if usable is None else [i for i in range(a, b) if usable[i]]
+            lang, counted = document_language_evidence([lines[i] for i in rows])
+            out.append((lang, counted if usable is None else [rows[k] - a for k in counted]))
+        return out
+    from .linekernels import language_lines_kernel
+    from .linematrix import _SPACE
+
+    counted = np.zeros(len(lines), dtype=bool)
+    doc_starts = np.array([a for a, _ in ranges], dtype=np.int64)
+    doc_ends = np.array([b for _, b in ranges], dtype=np.int64)
+    language_lines_kernel(
+        text.units, text.starts, text.ends, np.ones(len(lines), dtype=bool) if usable is None else usable,
+        doc_starts, doc_ends, _SPACE, _SAMPLE_CHARS, _MIN_LANG_WORDS, _LANG_SAMPLE_TOKENS, counted,
+    )
+    found = np.flatnonzero(counted)
+    cuts = np.searchsorted(found, doc_starts).tolist()
+    stops = np.searchsorted(found, doc_ends).tolist()
+    found = found.tolist()
+    out = []
+    for (a, _), i, j in zip(ranges, cuts, stops):
+        rows = found[i:j]
+        sample = [word for r in rows for word in lines[r][:_SAMPLE_CHARS].lower().split()]
+        out.append((_language_of(sample), [r - a for r in rows]))
+    return out
+
+
 def _language(lowered_lines) -> str | None:
     """``document_language`` on the lower-cased tokens of each line (an iterable, consumed lazily)."""
-    table = function_word_table()
     sample: list[str] = []
     for tokens in lowered_lines:
         if len(tokens) >= _MIN_LANG_WORDS:
             sample.extend(tokens)
             if len(sample) >= _LANG_SAMPLE_TOKENS:
                 break
+    return _language_of(sample)
+
+
+def _language_of(sample: list[str]) -> str | None:
+    """The language of a sample of lower-cased words (``_language``)."""
+    table = function_word_table()
     counts: dict[str, int] = {}
-    for word in filter(table.__contains__, sample):
+    for word, k in Counter(filter(table.__contains__, sample)).items():  # each distinct word once
         for lang in table[word]:
-            counts[lang] = counts.get(lang, 0) + 1
+            counts[lang] = counts.get(lang, 0) + k
     if not counts:
         return None
     hits, lang = max((hits, lang) for lang, hits in counts.items())
@@ -950,6 +1042,25 @@ class CommentThreads:
         is_marker = self.is_marker
         return np.fromiter(map(is_marker, lines), dtype=bool, count=len(lines))
 
+    def marker_flags_at(self, text: BatchText, rows: np.ndarray) -> np.ndarray:
+        """``marker_flags`` of the lines ``rows`` of a ``BatchText``: ``is_marker``'s tests in the
+        same order, the cheap ones (":", at the end or not, the length) read off the code points
+        for all the lines at once, then each regex on the lines that reach it and whose first and
+        last characters a full match can start and end with (``_EdgeChars``: exact; most short
+        lines start or end otherwise than "Reply" or "3 votes", and each regex call costs ~0.3 µs)."""
+        lines = text.lines
+        lengths = text.lengths[rows]
+        first, last = text.edges(rows)
+        colon = text.has_colon()[rows]
+        ends_colon = colon & (last == 58)
+        flags = np.zeros(len(rows), dtype=bool)
+        # a line ending in ":" is a marker iff it is a by-line
+        _fullmatch_where(self.by_lines, lines, rows, ends_colon, first, last, flags)
+        # another line with a ":" is one if it is a stamp, else (as a line without one) if it is a button
+        _fullmatch_where(self.stamps, lines, rows, colon & ~ends_colon & (lengths <= self.max_chars), first, last, flags)
+        _fullmatch_where(self.buttons, lines, rows, ~flags & ~ends_colon & (lengths <= self.button_chars), first, last, flags)
+        return flags
+
     def start(self, lines: Sequence[str], reasons: Sequence[str | None], found: Sequence[int] | None = None) -> int | None:
         """The first line of the comment thread of a page whose lines kept so far have
         ``reasons[i] is None``, or ``None``: the first marker with ``min_markers - 1`` more within
@@ -975,6 +1086,48 @@ class CommentThreads:
                     reasons[j] = "comment_thread"
 
 
+def _fullmatch_where(pattern: re.Pattern, lines: Sequence[str], rows: np.ndarray, tried: np.ndarray, first: np.ndarray,
+                     last: np.ndarray, flags: np.ndarray) -> None:
+    """``flags[k] = pattern.fullmatch(lines[rows[k]]) is not None`` where ``tried``, given the first
+    and last code points of each line (0 for an empty one)."""
+    at = np.flatnonzero(tried)
+    for edge, units in zip(_edge_filter(pattern), (first, last)):
+        if edge is not None and len(at):
+            at = at[edge.admitted(units[at])]
+    fullmatch = pattern.fullmatch
+    flags[at] = [fullmatch(lines[i]) is not None for i in rows[at].tolist()]
+
+
+class _EdgeChars:
+    """Whether a code point can be the first (last) character of a full match of a pattern: the
+    pattern's own one-character items tested on it (``rulematch.edge_atoms``, exact), each code
+    point of the BMP answered once; beyond it, and 0 (an empty line), the regex decides."""
+
+    def __init__(self, admits) -> None:
+        self.admits = admits
+        self.known = np.zeros(0x10000, dtype=bool)
+        self.answer = np.zeros(0x10000, dtype=bool)
+        self.known[0] = self.answer[0] = True
+
+    def admitted(self, units: np.ndarray) -> np.ndarray:
+        """The answer for each code point of ``units``."""
+        bmp = np.where(units < 0x10000, units, 0)
+        new = np.unique(bmp[~self.known[bmp]])
+        if len(new):
+            self.answer[new] = [self.admits(chr(c)) for c in new.tolist()]
+            self.known[new] = True
+        return self.answer[bmp]
+
+
+@lru_cache(maxsize=64)
+def _edge_filter(pattern: re.Pattern) -> tuple[_EdgeChars | None, _EdgeChars | None]:
+    """What the first and the last character of a full match of ``pattern`` can be (``None``: any)."""
+    from .rulematch import edge_atoms
+
+    edges = (edge_atoms(pattern.pattern, pattern.flags, last) for last in (False, True))
+    return tuple(None if atoms is None else _EdgeChars(atoms.admits) for atoms in edges)
+
+
 @lru_cache(maxsize=1)
 def default_comment_threads() -> CommentThreads:
     """The built-in comment-thread markers."""
@@ -992,14 +1145,20 @@ def default_comment_threads() -> CommentThreads:
 class _BatchLines:
     """What the decisions need about every line of a batch, computed once."""
 
-    def __init__(self, lines: Sequence[str], reasons: Sequence[str | None]):
+    def __init__(self, lines: Sequence[str], reasons: Sequence[str | None], text: BatchText | None = None):
         self.lines = lines
+        self.text = text
         n = len(lines)
-        self.unflagged = np.fromiter((r is None for r in reasons), dtype=bool, count=n)
+        given = np.empty(n, dtype=object)
+        given[:] = reasons
+        self.unflagged = np.equal(given, None).astype(bool)  # elementwise, no Python step per line
         # page chrome flagged by rules (captions, credits, image placeholders, ads sit inside articles)
-        self.chrome = np.fromiter((r is not None and r not in IN_ARTICLE_REASONS for r in reasons), dtype=bool, count=n)
+        self.chrome = np.zeros(n, dtype=bool)
+        flagged = np.flatnonzero(~self.unflagged)
+        self.chrome[flagged] = [r not in IN_ARTICLE_REASONS for r in given[flagged].tolist()]
         self.chrome_before = np.concatenate(([0], np.cumsum(self.chrome)))  # prefix counts
-        self.short = np.fromiter(map(len, lines), dtype=np.int64, count=n) < SHORT_CHARS
+        lengths = text.lengths if text is not None else np.fromiter(map(len, lines), dtype=np.int64, count=n)
+        self.short = lengths < SHORT_CHARS
 
 
 def _first_true(flags: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -1165,7 +1324,7 @@ class ContentClassifier:
 
     def classify_many(
         self, lines: Sequence[str], ranges: Sequence[tuple[int, int]], reasons: Sequence[str | None],
-        languages: Sequence[tuple[str | None, list[int]] | None] | None = None,
+        languages: Sequence[tuple[str | None, list[int]] | None] | None = None, text: "BatchText | None" = None,
     ) -> list[str | None]:
         """``classify`` of many documents (``ranges``: each one's [start, end) in ``lines``, with
         the rules' ``reasons``), decided on arrays: the features of documents with ``min_lines``
@@ -1174,13 +1333,17 @@ class ContentClassifier:
         as ``_running_text``); the context model and the decisions run over all the documents
         the classifier reads at once (``_decide``). The same answers as ``classify`` of each
         document alone (tests). ``languages``: each document's ``document_language_evidence``
-        when known (``None``: not known), reused when no rule flagged a counted line."""
+        when known (``None``: not known), reused when no rule flagged a counted line; the other
+        documents' languages are read on their unflagged lines, all at once
+        (``document_language_evidence_many``). ``text``: the ``BatchText`` of ``lines``, when known."""
         total = len(lines)
         out = np.empty(total, dtype=object)
         out[:] = reasons
         if total == 0:
             return []
-        batch = _BatchLines(lines, reasons)
+        if text is None and total >= COMPILED_MIN_ROWS:
+            text = BatchText.of(lines)
+        batch = _BatchLines(lines, reasons, text)
         todo: list[tuple[int, int, int]] = []  # (start, end, unflagged lines) of each document
         positions: list[np.ndarray] = []  # the unflagged lines of those documents
         feature_lines: list[str] = []
@@ -1195,19 +1358,26 @@ class ContentClassifier:
                 pending.clear()
 
         unflagged = batch.unflagged
-        for k, (start, end) in enumerate(ranges):
+        # the documents read (``min_lines`` unflagged lines) and their languages
+        before = np.concatenate(([0], np.cumsum(unflagged)))
+        read = [(k, start, end) for k, (start, end) in enumerate(ranges)
+                if before[end] - before[start] >= max(self.min_lines, 1)]
+        langs: dict[int, str | None] = {}
+        for k, start, _ in read:
+            evidence = languages[k] if languages is not None else None
+            if evidence is not None and all(reasons[start + i] is None for i in evidence[1]):
+                langs[k] = evidence[0]  # the same lines counted: the same guess
+        guess = [(k, start, end) for k, start, end in read if k not in langs]
+        if guess:  # the guess on the unflagged lines of each document
+            found = document_language_evidence_many(lines, [(a, b) for _, a, b in guess], unflagged, text)
+            langs.update((k, lang) for (k, _, _), (lang, _) in zip(guess, found))
+        for k, start, end in read:
             index = np.flatnonzero(unflagged[start:end])
             m = len(index)
-            if m < self.min_lines or m == 0:
-                continue
             doc = lines[start:end]
             chosen = index.tolist()
             chosen_lines = [doc[i] for i in chosen]
-            evidence = languages[k] if languages is not None else None
-            if evidence is not None and all(reasons[start + i] is None for i in evidence[1]):
-                lang = evidence[0]  # the same lines counted: the same guess
-            else:
-                lang = document_language(chosen_lines)
+            lang = langs[k]
             counts = Counter(doc)
             feature_lines.extend(chosen_lines)
             repeated.extend([counts[line] > 1 for line in chosen_lines])
@@ -1281,26 +1451,39 @@ class ContentClassifier:
         spans = [todo[k][:2] for k in pages.tolist()]
         marker_at: list[list[int]] = [[] for _ in spans]
         if self.gap_lines > 0 or self.threads is not None:
-            flags = self.markers.marker_flags([line for start, end in spans for line in lines[start:end]])
             offsets = np.cumsum([0] + [end - start for start, end in spans])
+            if batch.text is not None:
+                rows = np.arange(offsets[-1]) + np.repeat(np.array([start for start, _ in spans]) - offsets[:-1],
+                                                          np.diff(offsets))
+                flags = self.markers.marker_flags_at(batch.text, rows)
+            else:
+                flags = self.markers.marker_flags([line for start, end in spans for line in lines[start:end]])
             counts = np.add.reduceat(flags.astype(np.int64), offsets[:-1]) if len(flags) else np.zeros(len(spans), np.int64)
             for d in np.flatnonzero(counts).tolist():
                 marker_at[d] = np.flatnonzero(flags[offsets[d] : offsets[d + 1]]).tolist()
-        for d in range(len(page_sizes)):
-            a = int(at[d])
-            first = int(first_main[d])
-            if first > 0 and not keep[a + first - 1] and probs[a + first - 1] > self.threshold:
-                keep[a + first - 1] = True
-            start = int(first_core[d])
+        # per page, in this order (each step touches only its own page's rows): the line just before
+        # the main block is held to the plain threshold (all pages at once), the headline, the gaps
+        before = (at[:-1] + first_main - 1)[first_main > 0]
+        keep[before[~keep[before] & (probs[before] > self.threshold)]] = True
+        at_list = at.tolist()
+        for a, start in zip(at_list, first_core.tolist()):
             for j in (start - 1, start) if start > 0 else (start,):
                 r = a + j
                 if not keep[r] and _headline(lines[int(g[r])], features[r]):
                     keep[r] = True
                     break
-            if self.gap_lines > 0:
-                b, found = int(at[d + 1]), marker_at[d]
-                limit = int(np.searchsorted(g[a:b], int(doc_start[a]) + found[0])) if found else b - a
-                fill_article_gaps(keep[a:b], in_block[a:b], probs[a:b], limit, self.gap_lines, self.gap_floor)
+        if self.gap_lines > 0:
+            limits = [
+                int(np.searchsorted(g[a:b], int(doc_start[a]) + found[0])) if found else b - a
+                for a, b, found in zip(at_list, at_list[1:], marker_at)
+            ]
+            if n >= COMPILED_MIN_ROWS:
+                from .linekernels import gaps_kernel
+
+                gaps_kernel(keep, in_block, probs, at, np.array(limits, dtype=np.int64), self.gap_lines, self.gap_floor)
+            else:
+                for a, b, limit in zip(at_list, at_list[1:], limits):
+                    fill_article_gaps(keep[a:b], in_block[a:b], probs[a:b], limit, self.gap_lines, self.gap_floor)
         # reasons of the removed lines (``_reason``)
         dropped = ~keep
         link_like = (features[:, _F["url"]] != 0) | (features[:, _F["separators"]] >= 2)
@@ -1308,18 +1491,19 @@ class ContentClassifier:
             [link_like, short, z < 0.0], [_LINK_LIST, _SHORT_OUTSIDE, _LOW_DENSITY], default=_OUTSIDE
         )
         out[g[dropped]] = _REASON_NAMES[code[dropped]]
-        # a run of 3+ short removed lines (unflagged, in one document) is a menu
-        total = len(chrome)
-        menu = np.zeros(total, dtype=bool)
-        menu[g[dropped & short]] = True
-        first_of_doc = np.zeros(total, dtype=bool)
-        first_of_doc[doc_start[local == 0]] = True
+        # a run of 3+ short removed lines (unflagged, in one document) is a menu; over the batch's
+        # lines from the first to the last of these documents (``lo``..``hi``), not the whole batch
+        lo, hi = int(doc_start.min()), int(doc_end.max())
+        menu = np.zeros(hi - lo, dtype=bool)
+        menu[g[dropped & short] - lo] = True
+        first_of_doc = np.zeros(hi - lo, dtype=bool)
+        first_of_doc[doc_start[local == 0] - lo] = True
         begins = menu & (first_of_doc | ~np.concatenate(([False], menu[:-1])))
         run = np.cumsum(begins)
         run_length = np.bincount(run[menu], minlength=int(run[-1]) + 1)
-        long_run = np.zeros(total, dtype=bool)
+        long_run = np.zeros(hi - lo, dtype=bool)
         long_run[menu] = run_length[run[menu]] >= 3
-        navigation = g[dropped & (code == _SHORT_OUTSIDE) & long_run[g]]
+        navigation = g[dropped & (code == _SHORT_OUTSIDE) & long_run[g - lo]]
         out[navigation] = "navigation"
         if self.threads is not None:  # reader comments under the article
             threads = self.threads

@@ -1,6 +1,10 @@
 """Compiled loops (numba) of the boilerplate stage's hot paths, each equal bit for bit to its
 numpy/Python reference (kept beside it and compared in the tests).
 
+* ``gaps_kernel``: the article gaps of every page of a decision chunk
+  (``linefeatures.fill_article_gaps``, per page in Python for small chunks).
+* ``language_lines_kernel``: the lines whose words pick each document's language
+  (``linefeatures.document_language_evidence_many``), for all the documents of a batch at once.
 * ``context_kernel``: the context model's features of many documents
   (``linefeatures.context_matrix_many``): windows, main block (Kadane), smoothing
   (Viterbi), segments, core, runs and distances in one pass per document instead of ~40 array
@@ -226,16 +230,17 @@ _SPACE_UNIT, _T, _P, _W = 0x20, ord("t"), ord("p"), ord("w")
 
 @njit(cache=True, nogil=True)
 def scan_kernel(u, bounds, line_slot, space_t, lower_t, nondigit_t, upper_t, bad_t, cls_t, flags_t, decimal_t,
-                domain_next_t, base, hashes, word_of, columns, word_len, bucket_start, bucket_size, member, is_chrome,
-                is_address, formal, formal_len, counts):
+                domain_next_t, base, shift, hashes, word_of, units_of, word_len, bucket_start, bucket_size, member,
+                is_chrome, is_address, formal, formal_len, counts):
     """Per-line counts of ``linematrix._scan_numpy`` in one pass over the joined samples ``u``
     (UTF-16 code units, "\\n" at every ``bounds``). ``counts`` (lines x 16, zeros) gets: tokens,
     digit tokens, upper-case tokens, title-case tokens, function words, distinct chrome words,
     distinct address words (formal ones included), spaces, commas, sentence breaks, separators,
-    chained separators, url, url check, fallback, first date delimiter (-1: none)."""
+    chained separators, url, url check, fallback, first date delimiter (-1: none). A token's
+    hash ``h`` is looked up in bucket ``h >> shift`` of the sorted ``hashes``; ``units_of[w]``: the
+    code units of word ``w`` (one row per word, so a hit is verified in one cache line or two)."""
     n = len(bounds) - 1
     total = len(u)
-    shift = np.uint64(48)  # linematrix._BUCKET_BITS = 16
     seen = np.empty(128, np.int64)
     n_formal = len(formal_len)
     for i in range(n):
@@ -335,7 +340,7 @@ def scan_kernel(u, bounds, line_slot, space_t, lower_t, nondigit_t, upper_t, bad
                     if word_len[w] == length:
                         word = w
                         for j in range(length):
-                            if lower_t[u[start + j]] != columns[j, w]:
+                            if lower_t[u[start + j]] != units_of[w, j]:
                                 word = -1
                                 break
                     break
@@ -369,3 +374,50 @@ def scan_kernel(u, bounds, line_slot, space_t, lower_t, nondigit_t, upper_t, bad
                             counts[i, 6] += 1
             tokens += 1
         counts[i, 0] = tokens
+
+
+@njit(cache=True, nogil=True)
+def language_lines_kernel(units, starts, ends, usable, doc_starts, doc_ends, space_t, sample_chars, min_words, enough,
+                          counted):
+    """The lines whose words ``linefeatures._language`` counts, for each document [doc_starts[d],
+    doc_ends[d]) of lines: in order, the ``usable`` lines with at least ``min_words`` words
+    (``str.split()``: runs of non-space code points, ``space_t`` over the BMP, nothing beyond it
+    is a space) among their first ``sample_chars`` code points, until ``enough`` words are
+    counted; ``counted[i]`` set for each."""
+    for d in range(len(doc_starts)):
+        total = 0
+        for i in range(doc_starts[d], doc_ends[d]):
+            if not usable[i]:
+                continue
+            a = starts[i]
+            b = min(ends[i], a + sample_chars)
+            words = 0
+            inside = False
+            for pos in range(a, b):
+                c = units[pos]
+                space = c < 65536 and space_t[c]
+                if not space and not inside:
+                    words += 1
+                inside = not space
+            if words >= min_words:
+                counted[i] = True
+                total += words
+                if total >= enough:
+                    break
+
+
+@njit(cache=True, nogil=True)
+def gaps_kernel(keep, in_core, probs, at, limits, max_gap, floor):
+    """``linefeatures.fill_article_gaps`` of every page at once: page ``d`` is the rows
+    [at[d], at[d + 1]), its first ``limits[d]`` rows are read; ``keep`` is set in place."""
+    for d in range(len(at) - 1):
+        a = at[d]
+        last = -1
+        for r in range(limits[d]):
+            if not keep[a + r]:
+                continue
+            if last >= 0 and 1 <= r - last - 1 <= max_gap:
+                for t in range(last + 1, r):
+                    if in_core[a + t] and probs[a + t] >= floor:
+                        keep[a + t] = True
+            last = r

@@ -139,7 +139,7 @@ _SP, _NL, _COLON, _ELLIPSIS = ord(" "), ord("\n"), ord(":"), ord("…")
 
 _BASES = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
 _MASK = (1 << 64) - 1
-_BUCKET_BITS = 16
+_BUCKET_BITS = 12  # buckets of the hash index: ~4k, small enough to stay in cache
 
 
 class _Vocabulary:
@@ -573,8 +573,9 @@ def _scan_compiled(u, bounds, first, doc_index, doc_slot, member, vocab):
     counts = np.zeros((n, 16), dtype=np.int64)
     scan_kernel(
         u, bounds, line_slot, _SPACE, _HASH_VALUE, _NONDIGIT_T, _UPPER_T, _BAD_T, _CLS, _FLAGS, _DECIMAL_T, _DOMAIN_NEXT_T,
-        np.uint64(base), hashes, word_of, columns, word_len, bucket_start.astype(np.int64), bucket_size.astype(np.int64),
-        member, is_chrome, is_address, _FORMAL_MATRIX, _FORMAL_LEN, counts,
+        np.uint64(base), np.uint64(64 - _BUCKET_BITS), hashes, word_of, np.ascontiguousarray(columns.T), word_len,
+        bucket_start.astype(np.int64), bucket_size.astype(np.int64), member, is_chrome, is_address, _FORMAL_MATRIX,
+        _FORMAL_LEN, counts,
     )
     c = counts.T
     date_lines = np.flatnonzero(c[15] >= 0)

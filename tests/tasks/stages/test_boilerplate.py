@@ -669,3 +669,70 @@ def test_documents_of_several_languages_in_one_batch_keep_their_order():
     stage = BoilerplateStage(BoilerplateConfig(classifier=False))
     reasons = stage(make_batch([GERMAN_PAGE, french, GERMAN_PAGE])).paragraphs.boilerplate_reason
     assert reasons == [None, "cookies", None, None, None, "newsletter", None, None, None, "cookies", None, None]
+
+
+def test_rule_reasons_over_a_batch_are_each_documents_classify_rules(classifier):
+    """The context rules applied over a batch (the stage's path) stop at each document's edges and
+    give each document what classify_rules gives it alone; lines outside the ranges get None."""
+    pages = [
+        ["Crédit : Jean Dupont / AFP", "Un autre paragraphe, assez long pour être de la prose ordinaire."],
+        ["Donald Trump et Vladimir Poutine posent sur un podium à Anchorage, en Alaska, le 15 août 2025.",
+         "Crédit : ANDREW CABALLERO-REYNOLDS / AFP"],
+        ["Related articles", "Putin and Trump meet in Alaska", "![]()", "Zelensky to visit Washington"],
+        ["Zelensky to visit Washington", "The talks went on.", "Related articles"],
+        ["Lecture supplémentaire", "Kremlin dit que Trump et Poutine se réuniront en tête-à-tête (Forbes)"],
+    ]
+    lines = [line for page in pages for line in page]
+    ranges, at = [], 0
+    for page in pages:
+        ranges.append((at, at + len(page)))
+        at += len(page)
+    matched = classifier.match_rules(lines)
+    expected = [reason for page in pages for reason in classifier.classify_rules(page)]
+    assert classifier.rule_reasons(lines, matched, ranges) == expected
+    assert classifier.rule_reasons(lines, matched, [(0, 0), *ranges, (at, at)]) == expected
+    # documents out of order, or lines outside every document
+    assert classifier.rule_reasons(lines, matched, ranges[::-1]) == expected
+    some = [ranges[0], ranges[2]]
+    got = classifier.rule_reasons(lines, matched, some)
+    assert got[: ranges[0][1]] == classifier.classify_rules(pages[0])
+    assert got[ranges[2][0] : ranges[2][1]] == classifier.classify_rules(pages[2])
+    assert set(got[ranges[0][1] : ranges[2][0]]) == {None} and set(got[ranges[2][1] :]) == {None}
+
+
+def test_a_batch_decides_each_document_as_it_alone(monkeypatch):
+    """Rules per pack list and one classifier pass over the whole batch: each document of a batch
+    of several languages, with and without the classifier (an extracted HTML page), gets what it
+    gets in a batch of its own."""
+    from tests.tasks.stages.test_linefeatures import EN_PAGE
+
+    french = "\n".join([
+        "Accueil", "Politique", "Économie", "Je m'abonne à la newsletter « Infos »",
+        "Le gouvernement a présenté mardi un projet de loi sur le logement qui doit être examiné avant l'été.",
+        "Selon le ministre, les premières mesures entreront en vigueur dès le mois de septembre prochain.",
+        "Les associations de locataires ont salué une avancée tout en réclamant des moyens supplémentaires.",
+        "Partager sur Facebook", "Mentions légales", "Contact",
+    ])
+    texts = ["\n".join(EN_PAGE), GERMAN_PAGE, french, "", "Impressum\nDatenschutz", "\n".join(EN_PAGE[3:])]
+    for html_classifier in (False, True):
+        stage = BoilerplateStage(BoilerplateConfig(html_classifier=html_classifier))
+
+        def batch_of(chosen):
+            batch = make_batch([texts[k] for k in chosen])
+            for doc, k in zip(batch.docs, chosen):
+                if k == 2:  # the French page as trafilatura's text of an HTML page
+                    doc.extractor = "trafilatura"
+            return batch
+
+        together = stage(batch_of(range(len(texts)))).paragraphs.boilerplate_reason
+        alone = [r for k in range(len(texts)) for r in stage(batch_of([k])).paragraphs.boilerplate_reason]
+        assert together == alone
+        assert any(r not in (None,) for r in together)
+
+
+def test_doc_ranges_from_the_paragraphs_rows():
+    from corpusclean.tasks.stages.boilerplate import _doc_ranges
+
+    batch = make_batch(["a\nb", "", "c", "\n\n", "d\ne\nf"])
+    assert _doc_ranges(batch.paragraphs.doc_pos, len(batch.docs)) == batch.doc_ranges()
+    assert _doc_ranges([], 2) == [(0, 0), (0, 0)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pytest
 
 from corpusclean.tasks.stages import linefeatures as lf
@@ -587,3 +588,24 @@ def test_the_common_comment_by_lines_and_stamps_are_markers():
     found = [i for i, flag in enumerate(flags) if flag]
     assert found == threads.markers(page)
     assert threads.start(page, [None] * len(page), found) == len(_ARTICLE_PARAGRAPHS)
+
+
+def test_marker_flags_read_off_the_joined_text_are_is_marker():
+    """The stage's path (``:`` and lengths from the code points, regexes only on the lines whose
+    edge characters a match can have) flags exactly the lines is_marker flags."""
+    import random
+
+    threads = lf.default_comment_threads()
+    lines = [*THREAD_PAGE, *_COMMENTS, "", ":", "Reply:", "réply", "RÉPONDRE", "Report Abuse", "Reply | Permalink",
+             "reply·like", "12 points", "１２ votes", "\U0001F600 says:", "Jane says:\U0001F600", "\ud800Reply",
+             "Re: the harbour (Score:3, Interesting)", "by jdoe on Aug 8, 2012 9:08 PM PDT up reply actions",
+             "Heather on October 23rd, 2012 1:37 pm", "x" * 61, "Reply" + " " * 56, "ſays:", "Kelvin LIKE"]
+    rng = random.Random(3)
+    pool = "Rr eplyLIKEk:|·0123 votesays\u00a0\U0001F600é"
+    lines += ["".join(rng.choice(pool) for _ in range(rng.randrange(0, 12))) for _ in range(3000)]
+    text = lf.BatchText(lines)
+    rows = np.arange(len(lines))
+    assert text.has_colon().any()
+    assert lf.default_comment_threads().marker_flags_at(text, rows).tolist() == [threads.is_marker(x) for x in lines]
+    some = rows[::7]
+    assert threads.marker_flags_at(text, some).tolist() == [threads.is_marker(lines[i]) for i in some]

@@ -79,7 +79,6 @@ def test_scan_flags_are_those_of_linematrix():
 
     for name in ("BREAK", "SEPMID", "PIPE", "COMMA", "AT", "DATEDELIM", "DOT", "H", "FALLBACK"):
         assert getattr(lk, "_F_" + name) == getattr(lm, "_F_" + name), name
-    assert lm._BUCKET_BITS == 16  # scan_kernel's bucket shift is 48
     assert lm._FLAGS[ord("\n")] == 0 and lm._SPACE[ord("\n")] and lm._CLS[lm._SPACE].max() == 0
 
 
@@ -118,3 +117,75 @@ def test_compiled_scan_equals_the_array_passes_on_hostile_lines():
         args = (lines, doc_index, stops, repeated)
         assert _bits_equal(line_features_batch(*args, compiled=True), line_features_batch(*args, compiled=False))
         assert _bits_equal(line_features_batch(*args, compiled=True), lf.line_features_reference(*args))
+
+
+def _language_pages(rng: random.Random) -> list[list[str]]:
+    """Pages of menus and prose in several languages, hostile lines among them."""
+    from tests.tasks.stages.test_linefeatures import DE_PROSE, EN_PROSE, ES_PROSE, FR_PROSE, PL_PROSE
+
+    odd = ["a b c d e", "a\u00a0b\u2003c\u3000d e f", "\u0130stanbul i\u0307 \u03a3 \u1e9e x y", "\U0001F600 one two three four",
+           "\ud800 lone surrogate a b c", "x " * 80, "y" * 300, "mot " * 30 + "fin", "\t tab\x0bvt\x1cfs a b", "short"]
+    menu = ["Home", "News", "Sport", "Contact", "Sign up for our daily newsletter and more", "À la une"]
+    pages = []
+    for _ in range(700):
+        prose = rng.choice([EN_PROSE, FR_PROSE, DE_PROSE, ES_PROSE, PL_PROSE, []])
+        parts = menu[: rng.randrange(len(menu) + 1)] + [rng.choice(odd) for _ in range(rng.randrange(4))]
+        parts += [line[: rng.choice([9, 40, 99, 100, 101, 500])] for line in prose] + menu[: rng.randrange(3)]
+        rng.shuffle(parts) if rng.random() < 0.3 else None
+        pages.append(parts)
+    return pages
+
+
+def test_language_lines_kernel_gives_each_documents_evidence():
+    """document_language_evidence_many (the compiled pass over a batch's code points) equals
+    document_language_evidence of each document, and of each document's usable lines alone."""
+    rng = random.Random(11)
+    pages = _language_pages(rng)
+    lines, ranges = [], []
+    for page in pages:
+        ranges.append((len(lines), len(lines) + len(page)))
+        lines += page
+    assert len(lines) >= lf.COMPILED_MIN_ROWS
+    assert lf.document_language_evidence_many(lines, ranges) == [lf.document_language_evidence(p) for p in pages]
+    usable = np.array([rng.random() < 0.7 for _ in lines])
+    got = lf.document_language_evidence_many(lines, ranges, usable)
+    for (a, b), (lang, counted) in zip(ranges, got):
+        rows = [i for i in range(a, b) if usable[i]]
+        want_lang, want_counted = lf.document_language_evidence([lines[i] for i in rows])
+        assert lang == want_lang and counted == [rows[k] - a for k in want_counted]
+    # the few-lines path (no kernel) answers the same, and so does a subset of the documents
+    small = ranges[:30]
+    assert lf.document_language_evidence_many(lines[: small[-1][1]], small, usable) == got[:30]
+    assert lf.document_language_evidence_many(lines, ranges[::3], usable) == got[::3]
+
+
+def test_batch_text_reads_lengths_edges_and_colons():
+    lines = ["Reply", "", "a:b", "\U0001F600 x:", "\ud800", "é" * 3, ":"]
+    text = lf.BatchText(lines)
+    assert text.lengths.tolist() == [len(line) for line in lines]
+    first, last = text.edges(np.arange(len(lines)))
+    assert first.tolist() == [ord(line[0]) if line else 0 for line in lines]
+    assert last.tolist() == [ord(line[-1]) if line else 0 for line in lines]
+    assert text.has_colon().tolist() == [":" in line for line in lines]
+    assert lf.BatchText.of(["a\nb"]) is None
+    assert lf.BatchText([]).lengths.tolist() == [] and lf.BatchText([""]).lengths.tolist() == [0]
+
+
+def test_gaps_kernel_is_fill_article_gaps_of_each_page():
+    rng = random.Random(9)
+    for _ in range(300):
+        sizes = [rng.randrange(0, 40) for _ in range(rng.randrange(1, 6))]
+        at = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        n = int(at[-1])
+        keep = np.array([rng.random() < 0.4 for _ in range(n)], dtype=bool)
+        in_core = np.array([rng.random() < 0.7 for _ in range(n)], dtype=bool)
+        probs = np.array([rng.choice([0.0, 0.05, 0.049999, 0.3, rng.random()]) for _ in range(n)])
+        limits = np.array([rng.randrange(0, m + 1) for m in sizes], dtype=np.int64)
+        max_gap, floor = rng.choice([1, 2, 4]), 0.05
+        want = keep.copy()
+        for d, limit in enumerate(limits.tolist()):
+            a, b = int(at[d]), int(at[d + 1])
+            view = want[a:b]
+            lf.fill_article_gaps(view, in_core[a:b], probs[a:b], limit, max_gap, floor)
+        lk.gaps_kernel(keep, in_core, probs, at, limits, max_gap, floor)
+        assert keep.tolist() == want.tolist()
