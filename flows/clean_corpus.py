@@ -17,6 +17,7 @@ from corpusclean.flows.lifecycle import worker_init
 from corpusclean.flows.pool import EarlyProcessPoolTaskRunner
 from corpusclean.tasks import prefect_tasks as t
 from corpusclean.tasks.plumbing import progress
+from corpusclean.tasks.plumbing.timeline import event
 from corpusclean.tasks.corpus import runs
 from corpusclean.tasks.config import Config, RunConfig, load_config
 from corpusclean.tasks.corpus.shard import plan_shards
@@ -61,6 +62,7 @@ def clean_corpus(
     the whole corpus. The run commits all its files at once, or nothing.
     Returns the run report's summary (report.json without the config).
     """
+    event("flow", "B")
     log = get_run_logger()
     config: Config = load_config(config_path, overrides)
     run = runs.start_run(raw_dir, out_dir, config, flow_run_id=flow_run.get_id())
@@ -75,11 +77,13 @@ def clean_corpus(
         progress.report("reading", files_total=len(plan.process), bytes_total=total_bytes, shards_total=len(shards),
                         staging_dir=run.staging_dir)
         tracker = artifacts.ProgressArtifact(run.run_id)
+        event("submit_shards", n=len(shards))
         futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
         results = []
         done_bytes = done_docs = done_files = 0
         for done, future in enumerate(as_completed(futures), start=1):
             result = future.result()
+            event("shard_result", index=result.index)
             results.append(result)
             done_bytes, done_docs, done_files = done_bytes + result.bytes_in, done_docs + result.n_docs, done_files + result.n_files
             progress.report("reading", shards_done=done, bytes_done=done_bytes, docs_done=done_docs, files_done=done_files)
@@ -98,10 +102,12 @@ def clean_corpus(
         parts = runs.new_parts(run, results)
         progress.report("writing", write_total=len(results) + len(dedup.rewrites), write_done=0)
         summaries = []
+        event("submit_finalize")
         for done, future in enumerate(as_completed(t.finalize_shard.map(
                 results, dedup.decisions, parts, unmapped(run.out_dir), unmapped(run.run_id), unmapped(run.pipeline_version))),
                 start=1):
             summaries.append(future.result())
+            event("finalize_result", index=summaries[-1].index)
             progress.report("writing", write_done=done)
         summaries.sort(key=lambda s: s.index)  # as_completed gives them in finishing order
         replaced = [run.manifest.parts[r.position] for r in dedup.rewrites]
@@ -120,6 +126,7 @@ def clean_corpus(
                  c["rejects"], run.out_dir / "report.html")
         artifacts.publish_report(report, run.out_dir)
         progress.report("done")
+        event("flow", "E")
         return {k: v for k, v in report.items() if k != "config"}
     finally:
         runs.cleanup(run)
