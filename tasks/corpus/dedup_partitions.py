@@ -477,6 +477,14 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
     committed clusters that lose rows (decided again)."""
     from ..stages.sketch import lsh_shape
 
+    from ..plumbing.timeline import span
+
+    inner = mapper
+
+    def mapper(fn: Callable, argsets: list[tuple]) -> list:  # each step on the run's timeline
+        with span(f"dedup:{fn.__name__}", n=len(argsets)):
+            return inner(fn, argsets)
+
     n_bands = lsh_shape(dedup)[0]
     n = sum(len(s.key_rows) for s in segments)
     P = n_parts or partitions_for(n, per_partition)
@@ -513,6 +521,11 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
                                verify_chunk, near[p]) for p in range(P)])
     _unlink(pair_map)
     # 6. connected components over the edges (clustered paragraphs only)
+    with span("dedup:clusters"):
+        return _clusters(segments, ex_out, near, star, P, ex_stats, bp, vp, chrome)
+
+
+def _clusters(segments, ex_out, near, star, P, ex_stats, bp, vp, chrome):
     src_parts, dst_parts = [], []
     ex_src_parts, ex_dst_parts = [], []
     for path in ex_out:
