@@ -91,7 +91,10 @@ def clean_corpus(
                         staging_dir=run.staging_dir)
         tracker = artifacts.ProgressArtifact(run.run_id)
         event("submit_shards", n=len(shards))
-        futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
+        # Biggest first: the workers take shards in this order, so the last ones to start are the
+        # smallest and the workers finish closer together. Results are put back in index order.
+        order = sorted(range(len(shards)), key=lambda i: (-sum(f.size for f in shards[i]), i))
+        futures = t.clean_shard.map(order, [shards[i] for i in order], unmapped(config), unmapped(run.staging_dir))
         results = []
         done_bytes = done_docs = done_files = 0
         for done, future in enumerate(as_completed(futures), start=1):
