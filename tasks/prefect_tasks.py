@@ -43,22 +43,30 @@ def clean_shard(index: int, files: list[SourceFile], config: Config, staging_dir
     try:
         return shard.clean_shard(index, files, config, staging_dir)
     finally:
-        release_memory()
-        event("clean_shard", "E", index=index)  # the worker idles (holding its peak) while the flow process dedups
+        release_memory()  # the worker idles (holding its peak) while the flow process dedups
+        event("clean_shard", "E", index=index)
 
 
 def _partition_mapper():
     """Where the partitions of the duplicate search run: on the Dask cluster's workers when the
     flow runs on Dask (plain functions on the runner's client: a step is P short, independent
-    calls over files, with no Prefect state to track per partition), else here, one at a time."""
+    calls over files, with no Prefect state to track per partition); on the process runner's
+    worker processes (idle meanwhile: plain functions on its executor, a partition per worker);
+    else here, one at a time."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from prefect.context import FlowRunContext
 
-    from .corpus.dedup_partitions import dask_map, local_map
+    from .corpus.dedup_partitions import PoolMap, dask_map, local_map
 
     ctx = FlowRunContext.get()
     runner = getattr(ctx, "task_runner", None) if ctx is not None else None
     if runner is not None and type(runner).__name__ == "DaskTaskRunner":
         return dask_map(runner.client)
+    executor = getattr(runner, "_executor", None)
+    workers = getattr(runner, "_max_workers", None) or 1
+    if isinstance(executor, ProcessPoolExecutor) and workers > 1:
+        return PoolMap(executor, workers)
     return local_map
 
 

@@ -63,6 +63,25 @@ def _call(fn, args):
     return fn(*args)
 
 
+class PoolMap:
+    """Each step's calls on a ``concurrent.futures`` executor: the run's worker processes, idle while
+    the flow process searches. ``parallel``: how many run at once (``search`` makes at least that
+    many partitions of a large run, so that every step has work for each of them)."""
+
+    def __init__(self, executor, parallel: int) -> None:
+        self.executor, self.parallel = executor, parallel
+
+    def __call__(self, fn: Callable, argsets: list[tuple]) -> list:
+        if len(argsets) < 2:
+            return local_map(fn, argsets)
+        futures = [self.executor.submit(_call, fn, args) for args in argsets]
+        return [f.result() for f in futures]
+
+
+#: Keyed paragraphs from which a parallel mapper gets one partition per worker (below, one).
+PARALLEL_MIN_PARAGRAPHS = 50_000
+
+
 def dask_map(client) -> Mapper:
     """Each step's partitions as Dask futures on ``client``'s workers (results gathered back: small).
 
@@ -488,6 +507,8 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
     n_bands = lsh_shape(dedup)[0]
     n = sum(len(s.key_rows) for s in segments)
     P = n_parts or partitions_for(n, per_partition)
+    if not n_parts and n >= PARALLEL_MIN_PARAGRAPHS:  # any P gives the same decisions
+        P = max(P, getattr(inner, "parallel", 1))
     work.mkdir(parents=True, exist_ok=True)
     S = len(segments)
     for s in segments:
