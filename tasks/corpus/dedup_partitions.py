@@ -70,12 +70,26 @@ class PoolMap:
 
     def __init__(self, executor, parallel: int) -> None:
         self.executor, self.parallel = executor, parallel
+        self.cpu_seconds = 0.0  # CPU time of the calls run in the workers (the stage's report counts it)
 
     def __call__(self, fn: Callable, argsets: list[tuple]) -> list:
         if len(argsets) < 2:
             return local_map(fn, argsets)
-        futures = [self.executor.submit(_call, fn, args) for args in argsets]
-        return [f.result() for f in futures]
+        futures = [self.executor.submit(_timed_call, fn, args) for args in argsets]
+        out = []
+        for f in futures:
+            value, cpu = f.result()
+            self.cpu_seconds += cpu
+            out.append(value)
+        return out
+
+
+def _timed_call(fn, args):
+    import time
+
+    started = time.thread_time()
+    value = fn(*args)
+    return value, time.thread_time() - started
 
 
 #: Keyed paragraphs from which a parallel mapper gets one partition per worker (below, one).

@@ -273,6 +273,8 @@ def test_pool_map_on_worker_processes_same_rows(tmp_path, monkeypatch):
     local = find_run_duplicates(results, config.dedup, work_dir=tmp_path, mapper=local_map)
     monkeypatch.setattr(dp, "PARALLEL_MIN_PARAGRAPHS", 1)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        got = find_run_duplicates(results, config.dedup, work_dir=tmp_path, mapper=dp.PoolMap(pool, 2))
+        mapper = dp.PoolMap(pool, 2)
+        got = find_run_duplicates(results, config.dedup, work_dir=tmp_path, mapper=mapper)
     assert got.stats.counts["partitions"] == 2 and local.stats.counts["partitions"] == 1
     assert _rows(got) == _rows(local) and _counts(got) == _counts(local) and local.stats.counts["duplicates"] > 0
+    assert mapper.cpu_seconds > 0 and got.stats.cpu_seconds >= mapper.cpu_seconds  # the workers' CPU is counted
