@@ -44,13 +44,15 @@ from bench.corpus_gen import generate  # noqa: E402
 from corpusclean.tasks.corpus import corpus_state  # noqa: E402
 
 
-def _memory(pid: int) -> tuple[int, int, int]:
-    """(RSS, anonymous RSS, PSS) of one process in bytes.
+def _memory(pid: int, with_pss: bool = True) -> tuple[int, int, int]:
+    """(RSS, anonymous RSS, PSS) of one process in bytes (PSS 0 unless ``with_pss``).
 
     RSS also counts file-backed pages: shared libraries (mapped by every worker, so summing RSS
     counts them once per process) and memory-mapped staged files (reclaimable page cache).
     RssAnon is the process's own heap (Python objects, numpy/Arrow buffers): what the pipeline
-    really allocates. PSS counts each shared page once overall, split between its processes.
+    really allocates. PSS counts each shared page once overall, split between its processes; the
+    kernel walks every mapping of the process to compute it (milliseconds for a worker), so it is
+    read only near a peak (``communicate_sampling``).
     """
     rss = anon = pss = 0
     try:
@@ -60,11 +62,12 @@ def _memory(pid: int) -> tuple[int, int, int]:
                     rss = int(line.split()[1]) * 1024
                 elif line.startswith("RssAnon:"):
                     anon = int(line.split()[1]) * 1024
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    pss = int(line.split()[1]) * 1024
-                    break
+        if with_pss:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss = int(line.split()[1]) * 1024
+                        break
     except OSError:
         pass
     return rss, anon, pss
@@ -97,36 +100,48 @@ def is_api_server(cmdline: str) -> bool:
     return "uvicorn" in cmdline or "prefect.server" in cmdline
 
 
-def _tree_memory(root_pid: int) -> dict[str, int]:
+def _tree_memory(root_pid: int, tree: list[tuple[int, str]] | None = None,
+                 pss_above: int | None = None) -> dict[str, int]:
     """Memory of the pipeline's processes (the command, its flow and its workers), summed over the
     process tree, in bytes: ``rss``, ``anon`` (RssAnon), ``pss``, ``flow_rss`` and ``flow_anon``
     (the root process alone: the flow, with the run-level dedup) and ``server`` (RSS of Prefect's
-    temporary API server, not counted in the others)."""
+    temporary API server, not counted in the others). ``tree``: the processes, if already listed;
+    ``pss_above``: read PSS only if the summed RSS is at least this."""
     total = dict.fromkeys(("rss", "anon", "pss", "flow_rss", "flow_anon", "server"), 0)
-    for pid, cmdline in process_tree(root_pid):
-        rss, anon, pss = _memory(pid)
+    tree = process_tree(root_pid) if tree is None else tree
+    sizes = [(pid, cmdline, _memory(pid, with_pss=False)) for pid, cmdline in tree]
+    for pid, cmdline, (rss, anon, _) in sizes:
         if is_api_server(cmdline):
             total["server"] += rss
             continue
         total["rss"] += rss
         total["anon"] += anon
-        total["pss"] += pss
         if pid == root_pid:
             total["flow_rss"], total["flow_anon"] = rss, anon
+    if pss_above is None or total["rss"] >= pss_above:
+        total["pss"] = sum(_memory(pid)[2] for pid, cmdline, _ in sizes if not is_api_server(cmdline))
     return total
 
 
-def communicate_sampling(proc: subprocess.Popen, every: float = 0.05) -> tuple[str, str, dict, dict]:
+def communicate_sampling(proc: subprocess.Popen, every: float = 0.05, tree_every: float = 0.5) -> tuple[str, str, dict, dict]:
     """``proc.communicate()`` while sampling its process tree's memory (``_tree_memory``) every
     ``every`` seconds: (stdout, stderr, the peak of each measure, every measure at the sample
-    with the highest summed RSS)."""
+    with the highest summed RSS).
+
+    The sampler shares the machine with the run, so it is kept cheap (it took ~10% of one core
+    when it listed every process and read every PSS at each sample): the process tree is listed
+    again every ``tree_every`` seconds (workers and the server start once), and PSS is read only
+    at samples within 3% of the highest summed RSS so far."""
     peak = dict.fromkeys(("rss", "anon", "pss", "flow_rss", "flow_anon", "server"), 0)
     at_peak = dict(peak)
     done = threading.Event()
 
     def sample() -> None:
+        tree, listed = None, 0.0
         while not done.is_set():
-            now = _tree_memory(proc.pid)
+            if tree is None or time.monotonic() - listed >= tree_every:
+                tree, listed = process_tree(proc.pid), time.monotonic()
+            now = _tree_memory(proc.pid, tree, pss_above=int(peak["rss"] * 0.97))
             if now["rss"] > peak["rss"]:
                 at_peak.update(now)
             for name, value in now.items():
@@ -141,14 +156,25 @@ def communicate_sampling(proc: subprocess.Popen, every: float = 0.05) -> tuple[s
     return stdout, stderr, peak, at_peak
 
 
-def run_pipeline(raw: Path, out: Path, extra: list[str]) -> dict:
+def _mark(timeline: Path | None, name: str) -> None:
+    if timeline is not None:
+        with timeline.open("a") as f:
+            f.write(json.dumps({"name": name, "ph": "I", "pid": os.getpid(), "t": time.time(), "cpu": 0.0}) + "\n")
+
+
+def run_pipeline(raw: Path, out: Path, extra: list[str], timeline: Path | None = None) -> dict:
     cmd = [str(REPO / ".venv" / "bin" / "corpusclean"), "run", "--quiet", "--raw", str(raw), "--out", str(out), *extra]
-    started = time.perf_counter()
     # This checkout's code first: the virtualenv may be shared with other checkouts (its editable install points at one).
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    if timeline is not None:  # every process of the run appends its events (tasks/plumbing/timeline.py)
+        timeline.unlink(missing_ok=True)
+        env["CORPUSCLEAN_TIMELINE"] = str(timeline)
+    _mark(timeline, "launch")
+    started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     stdout, stderr, peak, at_peak = communicate_sampling(proc)
     wall = time.perf_counter() - started
+    _mark(timeline, "done")
     if proc.returncode != 0:
         raise SystemExit(f"corpusclean failed ({proc.returncode}):\n{stderr}")
     report = json.loads((out / "report.json").read_text())
@@ -242,6 +268,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / "out", help="where corpora and outputs go")
     parser.add_argument("--threads", action="store_true", help="use the thread runner (default: processes)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override, repeatable")
+    parser.add_argument("--timeline", type=Path, help="record every process's events here and print where the "
+                        "wall time went (bench/timeline.py)")
     parser.add_argument("--sample-mb", type=float, default=0.3, help="paragraph sample for the datasketch ratio")
     args = parser.parse_args()
 
@@ -257,7 +285,7 @@ def main() -> None:
         extra += ["--set", override]
     print(f"running corpusclean on {raw} ({'threads' if args.threads else 'processes'}) ...", flush=True)
     shutil.rmtree(out, ignore_errors=True)  # a fresh corpus: runs into an existing one only clean new files
-    result = run_pipeline(raw, out, extra)
+    result = run_pipeline(raw, out, extra, args.timeline)
     report = result["report"]
     mb = report["inputs"]["bytes"] / 1e6
     flow_s = report["wall_seconds"]
@@ -305,6 +333,14 @@ def main() -> None:
         },
         "signatures": sig, "counts": report["counts"],
     }
+    if args.timeline is not None:
+        from bench.timeline import load, render, summarise
+
+        timeline = summarise(load(args.timeline))
+        print()
+        print(render(timeline))
+        record["timeline"] = {"phases": timeline["phases"], "busy_fraction": timeline["busy_fraction"],
+                              "workers": {str(k): v for k, v in timeline["workers"].items()}}
     (args.work / f"result-{raw.name}.json").write_text(json.dumps(record, indent=2))
 
 

@@ -17,6 +17,7 @@ from corpusclean.flows.lifecycle import worker_init
 from corpusclean.flows.pool import EarlyProcessPoolTaskRunner
 from corpusclean.tasks import prefect_tasks as t
 from corpusclean.tasks.plumbing import progress
+from corpusclean.tasks.plumbing.timeline import event
 from corpusclean.tasks.corpus import runs
 from corpusclean.tasks.config import Config, RunConfig, load_config
 from corpusclean.tasks.corpus.shard import plan_shards
@@ -42,6 +43,19 @@ def make_task_runner(run: RunConfig, shards: int | None = None, config: Config |
     return ThreadPoolTaskRunner(max_workers=run.workers)
 
 
+def _as_is():
+    """``quote`` for the mapped arguments of the running flow's task runner: Prefect's process and
+    thread runners unwrap each call's quoted value without walking it; prefect-dask hands the
+    annotation itself to the task, so there the arguments go unquoted (walked, as before)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    runner = getattr(ctx, "task_runner", None) if ctx is not None else None
+    if runner is not None and type(runner).__name__ == "DaskTaskRunner":
+        return lambda value: value
+    return quote
+
+
 # Scheduled and deployed runs load this function by name, so its default runner is the one they
 # use: worker processes on both cores (the CLI picks the runner from the config instead). The
 # result (the report's summary) is persisted as JSON so that the UI and API show it.
@@ -61,6 +75,7 @@ def clean_corpus(
     the whole corpus. The run commits all its files at once, or nothing.
     Returns the run report's summary (report.json without the config).
     """
+    event("flow", "B")
     log = get_run_logger()
     config: Config = load_config(config_path, overrides)
     run = runs.start_run(raw_dir, out_dir, config, flow_run_id=flow_run.get_id())
@@ -75,11 +90,16 @@ def clean_corpus(
         progress.report("reading", files_total=len(plan.process), bytes_total=total_bytes, shards_total=len(shards),
                         staging_dir=run.staging_dir)
         tracker = artifacts.ProgressArtifact(run.run_id)
-        futures = t.clean_shard.map(range(len(shards)), shards, unmapped(config), unmapped(run.staging_dir))
+        event("submit_shards", n=len(shards))
+        # Biggest first: the workers take shards in this order, so the last ones to start are the
+        # smallest and the workers finish closer together. Results are put back in index order.
+        order = sorted(range(len(shards)), key=lambda i: (-sum(f.size for f in shards[i]), i))
+        futures = t.clean_shard.map(order, [shards[i] for i in order], unmapped(config), unmapped(run.staging_dir))
         results = []
         done_bytes = done_docs = done_files = 0
         for done, future in enumerate(as_completed(futures), start=1):
             result = future.result()
+            event("shard_result", index=result.index)
             results.append(result)
             done_bytes, done_docs, done_files = done_bytes + result.bytes_in, done_docs + result.n_docs, done_files + result.n_files
             progress.report("reading", shards_done=done, bytes_done=done_bytes, docs_done=done_docs, files_done=done_files)
@@ -98,14 +118,22 @@ def clean_corpus(
         parts = runs.new_parts(run, results)
         progress.report("writing", write_total=len(results) + len(dedup.rewrites), write_done=0)
         summaries = []
+        event("submit_finalize")
+        # as_is(): each call gets its shard's result and decisions as they are. Otherwise Prefect walks
+        # every element of them (the decisions' cluster ids, the document ids) to look for futures,
+        # in the flow process when it submits and again in the worker: ~0.3 CPU s per task.
+        as_is = _as_is()
         for done, future in enumerate(as_completed(t.finalize_shard.map(
-                results, dedup.decisions, parts, unmapped(run.out_dir), unmapped(run.run_id), unmapped(run.pipeline_version))),
+                as_is(results), as_is(dedup.decisions), as_is(parts), unmapped(run.out_dir), unmapped(run.run_id),
+                unmapped(run.pipeline_version))),
                 start=1):
             summaries.append(future.result())
+            event("finalize_result", index=summaries[-1].index)
             progress.report("writing", write_done=done)
         summaries.sort(key=lambda s: s.index)  # as_completed gives them in finishing order
         replaced = [run.manifest.parts[r.position] for r in dedup.rewrites]
-        rewritten = t.rewrite_part.map(unmapped(run.out_dir), replaced, dedup.rewrites, unmapped(run.run_dir)).result()
+        rewritten = t.rewrite_part.map(unmapped(run.out_dir), as_is(replaced), as_is(dedup.rewrites),
+                                       unmapped(run.run_dir)).result()
         progress.report("writing", write_done=len(results) + len(dedup.rewrites))
         tracker.update(artifacts.WRITE_SHARE)
         report = t.write_report(run, quote(plan), quote(results), quote(dedup), quote(summaries))
@@ -120,6 +148,7 @@ def clean_corpus(
                  c["rejects"], run.out_dir / "report.html")
         artifacts.publish_report(report, run.out_dir)
         progress.report("done")
+        event("flow", "E")
         return {k: v for k, v in report.items() if k != "config"}
     finally:
         runs.cleanup(run)

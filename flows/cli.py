@@ -231,6 +231,9 @@ def run(
 
     def body() -> dict | _NothingNew:
         """Everything after the lock, in a thread: the main thread stays free for the signals."""
+        from corpusclean.tasks.plumbing.timeline import event
+
+        event("command_body")
         plan = pending_inputs(raw, out_dir, cfg, retry_rejects)
         if not plan.process:  # nothing new: answered without starting Prefect at all
             return _NothingNew(len(plan.unchanged))
@@ -257,7 +260,9 @@ def run(
             from corpusclean.tasks.plumbing.warmup import warm_up
 
             warm_up(cfg)  # shards run in this process: set up the stages while the server starts
+        event("wait_api", "B")
         url = server.wait() if server is not None else None
+        event("wait_api", "E")
         if url is not None:
             # Also for what runs outside the flow's settings context: Prefect's thread that forwards
             # the pool workers' events reads the global settings, and without an API URL there it
@@ -267,6 +272,7 @@ def run(
             os.environ["PREFECT_API_URL"] = url
             refresh_global_settings_context()
         display.update("starting", detail="starting the flow run")
+        event("flow_call")
         return in_api(url, lambda: flow(raw_dir=raw, out_dir=out_dir, config_path=config, overrides=overrides,
                                          retry_rejects=retry_rejects))
 
@@ -274,6 +280,9 @@ def run(
     api_env = os.environ.get("PREFECT_API_URL")  # body() may set it: restored below (in-process callers)
     try:
         report = lifecycle.run_stoppable(body)
+        from corpusclean.tasks.plumbing.timeline import event
+
+        event("body_returned")
     except lifecycle.Stopped as stop:
         display.close()
         _stop(stop)
@@ -734,9 +743,12 @@ def main() -> None:
             # exit, where Prefect's exit handlers and teardown took ~2 s more on a busy machine.
             from corpusclean.flows.lifecycle import end_descendants
 
+            from corpusclean.tasks.plumbing.timeline import event
+
             sys.stdout.flush()
             sys.stderr.flush()
             end_descendants(grace=2.0)  # none is expected; whatever is left must not outlive us
+            event("exit")
             os._exit(0)
         raise
 

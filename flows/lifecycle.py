@@ -62,9 +62,12 @@ def worker_init(config=None) -> None:
     # waiting on the pool's shutdown (5.4 s measured at the end of a run, load ~14).
     atexit.register(_exit_now)
     if config is not None:
+        from corpusclean.tasks.plumbing.timeline import event
         from corpusclean.tasks.plumbing.warmup import warm_worker
 
+        event("warm_worker", "B")
         warm_worker(config)
+        event("warm_worker", "E")
 
 
 def _exit_now() -> None:

@@ -354,6 +354,7 @@ def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed
     )
     stats.lines_in = n
     stats.add_time(started)
+    stats.cpu_seconds += getattr(mapper, "cpu_seconds", 0.0)  # the steps run in worker processes
     return RunDedup(decisions[len(committed):], stats, rewrites)
 
 

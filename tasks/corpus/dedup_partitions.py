@@ -63,6 +63,39 @@ def _call(fn, args):
     return fn(*args)
 
 
+class PoolMap:
+    """Each step's calls on a ``concurrent.futures`` executor: the run's worker processes, idle while
+    the flow process searches. ``parallel``: how many run at once (``search`` makes at least that
+    many partitions of a large run, so that every step has work for each of them)."""
+
+    def __init__(self, executor, parallel: int) -> None:
+        self.executor, self.parallel = executor, parallel
+        self.cpu_seconds = 0.0  # CPU time of the calls run in the workers (the stage's report counts it)
+
+    def __call__(self, fn: Callable, argsets: list[tuple]) -> list:
+        if len(argsets) < 2:
+            return local_map(fn, argsets)
+        futures = [self.executor.submit(_timed_call, fn, args) for args in argsets]
+        out = []
+        for f in futures:
+            value, cpu = f.result()
+            self.cpu_seconds += cpu
+            out.append(value)
+        return out
+
+
+def _timed_call(fn, args):
+    import time
+
+    started = time.thread_time()
+    value = fn(*args)
+    return value, time.thread_time() - started
+
+
+#: Keyed paragraphs from which a parallel mapper gets one partition per worker (below, one).
+PARALLEL_MIN_PARAGRAPHS = 50_000
+
+
 def dask_map(client) -> Mapper:
     """Each step's partitions as Dask futures on ``client``'s workers (results gathered back: small).
 
@@ -477,9 +510,19 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
     committed clusters that lose rows (decided again)."""
     from ..stages.sketch import lsh_shape
 
+    from ..plumbing.timeline import span
+
+    inner = mapper
+
+    def mapper(fn: Callable, argsets: list[tuple]) -> list:  # each step on the run's timeline
+        with span(f"dedup:{fn.__name__}", n=len(argsets)):
+            return inner(fn, argsets)
+
     n_bands = lsh_shape(dedup)[0]
     n = sum(len(s.key_rows) for s in segments)
     P = n_parts or partitions_for(n, per_partition)
+    if not n_parts and n >= PARALLEL_MIN_PARAGRAPHS:  # any P gives the same decisions
+        P = max(P, getattr(inner, "parallel", 1))
     work.mkdir(parents=True, exist_ok=True)
     S = len(segments)
     for s in segments:
@@ -513,6 +556,11 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
                                verify_chunk, near[p]) for p in range(P)])
     _unlink(pair_map)
     # 6. connected components over the edges (clustered paragraphs only)
+    with span("dedup:clusters"):
+        return _clusters(segments, ex_out, near, star, P, ex_stats, bp, vp, chrome)
+
+
+def _clusters(segments, ex_out, near, star, P, ex_stats, bp, vp, chrome):
     src_parts, dst_parts = [], []
     ex_src_parts, ex_dst_parts = [], []
     for path in ex_out:

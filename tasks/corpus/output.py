@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import schema
@@ -122,8 +122,49 @@ def _decided_paragraphs(paras: pa.RecordBatch | pa.Table, d: RowDecisions, run_i
     return pa.table([columns[name] for name in schema.PARAGRAPHS.names], schema=schema.PARAGRAPHS)
 
 
+def _array(column) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _documents_by_arrays(docs: pa.RecordBatch | pa.Table, paras: pa.Table) -> dict[str, pa.Array] | None:
+    """``_documents_from_paragraphs`` with Arrow and numpy (no Python step per paragraph), when the
+    rows are simple: distinct document ids, every paragraph's document among them, in document
+    order, and no null flag. None otherwise (the loop below then decides, and raises if it must)."""
+    doc_ids = _array(docs.column("doc_id"))
+    n_docs, total = len(doc_ids), paras.num_rows
+    flags = [_array(paras.column(name)) for name in ("is_boilerplate", "is_duplicate")]
+    if doc_ids.null_count or any(f.null_count for f in flags):
+        return None
+    if n_docs and pc.count_distinct(doc_ids).as_py() != n_docs:
+        return None
+    where = _array(pc.index_in(paras.column("doc_id"), value_set=doc_ids))
+    if where.null_count:
+        return None
+    doc = where.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    if total > 1 and bool(np.any(doc[1:] < doc[:-1])):
+        return None
+    chrome, dup = (np.asarray(f.to_numpy(zero_copy_only=False), bool) for f in flags)
+    dup &= ~chrome  # a paragraph is counted once: boilerplate first
+    kept = ~(chrome | dup)
+    n_kept = np.bincount(doc[kept], minlength=n_docs)
+    offsets = np.zeros(n_docs + 1, np.int64)
+    np.cumsum(n_kept, out=offsets[1:])
+    kept_text = _array(paras.column("text")).filter(pa.array(kept, pa.bool_()))
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), kept_text)
+    return {
+        "text": pc.binary_join(lists, CLEAN_TEXT_SEPARATOR).cast(pa.string()),
+        "n_paragraphs": pa.array(np.bincount(doc, minlength=n_docs), pa.int32()),
+        "n_kept": pa.array(n_kept, pa.int32()),
+        "n_boilerplate": pa.array(np.bincount(doc[chrome], minlength=n_docs), pa.int32()),
+        "n_duplicate": pa.array(np.bincount(doc[dup], minlength=n_docs), pa.int32()),
+    }
+
+
 def _documents_from_paragraphs(docs: pa.RecordBatch | pa.Table, paras: pa.Table) -> dict[str, pa.Array]:
     """Each document's clean text and counts, from its final paragraph rows (grouped by document, in order)."""
+    by_arrays = _documents_by_arrays(docs, paras)
+    if by_arrays is not None:
+        return by_arrays
     p_doc = paras.column("doc_id").to_pylist()
     p_text = paras.column("text").to_pylist()
     p_chrome = paras.column("is_boilerplate").to_pylist()
@@ -215,12 +256,17 @@ def _final_documents(
     docs: pa.RecordBatch, paras: pa.Table, run_id: str, pipeline_version: str, summary: ShardSummary
 ) -> pa.Table:
     counted = _documents_from_paragraphs(docs, paras)
-    chrome = paras.column("is_boilerplate").to_pylist()
-    summary.boilerplate.update(r for r, c in zip(paras.column("boilerplate_reason").to_pylist(), chrome) if c)
-    summary.chars_clean += sum(len(t) for t in counted["text"].to_pylist())
+    chrome = _array(paras.column("is_boilerplate"))
+    reasons = _array(paras.column("boilerplate_reason")).filter(chrome.fill_null(False))
+    if reasons.null_count:  # (never written: a flagged row has its reason)
+        summary.boilerplate.update(reasons.to_pylist())
+    elif len(reasons):  # value_counts lists values in order of first appearance, as Counter.update counts them
+        counts = pc.value_counts(reasons)
+        summary.boilerplate.update(dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist())))
+    summary.chars_clean += pc.sum(pc.utf8_length(counted["text"])).as_py() or 0
     summary.documents += docs.num_rows
     summary.paragraphs += paras.num_rows
-    summary.kept += pa.compute.sum(counted["n_kept"]).as_py() or 0
+    summary.kept += pc.sum(counted["n_kept"]).as_py() or 0
     summary.languages.update(docs.column("lang").to_pylist())
     columns = {name: docs.column(name) for name in docs.column_names}
     columns.update(

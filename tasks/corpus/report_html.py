@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -74,10 +75,18 @@ def add_figures(figures: dict, table, site_of: dict[str, str]) -> None:
     examples = figures["examples"]
     candidates = np.flatnonzero(reason_column.is_valid().to_numpy(zero_copy_only=False))
     if len(candidates):
-        reasons = reason_column.take(candidates).to_pylist()
-        for i, reason in zip(candidates.tolist(), reasons):
+        # The first rows of each reason, reasons in order of first appearance: what a walk over every
+        # flagged row appending while a reason has fewer than EXAMPLES_PER_REASON examples picks.
+        encoded = reason_column.take(candidates)
+        encoded = pc.dictionary_encode(encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded)
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        order = np.argsort(codes, kind="stable")  # rows of each reason together, in row order
+        bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1)).tolist()
+        for code, reason in enumerate(encoded.dictionary.to_pylist()):
             picked = examples.setdefault(reason, [])
-            if len(picked) < EXAMPLES_PER_REASON:
+            start = bounds[code]
+            end = min(bounds[code + 1], start + max(0, EXAMPLES_PER_REASON - len(picked)))
+            for i in candidates[order[start:end]].tolist():
                 picked.append((table.column("source_path")[i].as_py(), table.column("text")[i].as_py()))
 
 

@@ -156,6 +156,55 @@ def _word_ngrams(key: str) -> list[str]:
     return out
 
 
+def _gram_code(gram: str) -> int:
+    """An n-gram of 1 to 3 characters as one integer: each code point + 1 in 21 bits, the last lowest
+    (``_word_codes`` computes the same codes with numpy)."""
+    code = 0
+    for ch in gram:
+        code = (code << 21) | (ord(ch) + 1)
+    return code
+
+
+_SPACE_CODE = ord(" ") + 1  # the one-character n-gram " ", never a feature
+_MIN_FILL = 16  # new words below which filling the cache word by word is as cheap
+
+
+def _simple_word(word: str) -> bool:
+    """``_word_ngrams(word + " ")`` takes its fast path (no state machine) for this word."""
+    return word[:1].strip() != "" and " " not in word and sum(map(str.isupper, word)) <= 1
+
+
+def _word_codes(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The n-gram codes of ``_word_ngrams(w + " ")`` for simple words (``_simple_word``), in the same
+    order, without " ": ``(codes, counts)``, ``counts[i]`` codes for word i, laid end to end.
+
+    For ``s = " " + w + " "`` the fast path gives ``s[1], s[:2]``, then ``s[p], s[p-1:p+1],
+    s[p-2:p+1]`` for ``p`` from 2 to ``len(s) - 1``."""
+    joined = "".join(" " + w + " " for w in words)
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64) + np.uint64(1)
+    lengths = np.fromiter((len(w) + 2 for w in words), dtype=np.int64, count=len(words))
+    starts = np.zeros(len(words), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    total = int(cps.shape[0])
+    prev1 = np.zeros(total, dtype=np.uint64)
+    prev1[1:] = cps[:-1]
+    prev2 = np.zeros(total, dtype=np.uint64)
+    prev2[2:] = cps[:-2]
+    grams = np.empty((total, 3), dtype=np.uint64)
+    grams[:, 0] = cps
+    grams[:, 1] = (prev1 << np.uint64(21)) | cps
+    grams[:, 2] = (prev2 << np.uint64(42)) | grams[:, 1]
+    pos = np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)  # p within its word's s
+    take = np.empty((total, 3), dtype=bool)
+    take[:, 0] = pos >= 1
+    take[:, 1] = pos >= 1
+    take[:, 2] = pos >= 2
+    take[:, 0] &= cps != np.uint64(_SPACE_CODE)  # the trailing " " (rows_for drops the gram " ")
+    codes = grams[take]
+    counts = np.add.reduceat(take.sum(axis=1), starts) if total else np.zeros(len(words), np.int64)
+    return codes, counts
+
+
 class _Model:
     """A factory's profile probabilities as float64 rows, and a per-word cache."""
 
@@ -167,6 +216,64 @@ class _Model:
         self.ngram_of_row: list[str] = []
         self.matrix = np.zeros((_INITIAL_ROWS, self.nlang), dtype=np.float64)
         self.words = _WordCache(self)
+        # The profiles' n-grams by code (sorted), and the row each has (-1: none yet), for ``fill``.
+        known = [g for g in self.word_lang_prob_map if 1 <= len(g) <= 3 and g != " "]
+        codes = np.fromiter(map(_gram_code, known), dtype=np.uint64, count=len(known))
+        order = np.argsort(codes, kind="stable")
+        self.known_codes = codes[order]
+        self.known_grams = [known[i] for i in order.tolist()]
+        self.code_row = np.full(len(known), -1, dtype=np.int32)
+
+    def _add_row(self, g: str, k: int | None = None) -> int:
+        """A new row for the n-gram ``g`` (under ``self.lock``); ``k``: its position in
+        ``known_codes``, if known."""
+        r = len(self.ngram_of_row)
+        if r >= self.matrix.shape[0]:
+            bigger = np.zeros((2 * self.matrix.shape[0], self.nlang), dtype=np.float64)
+            bigger[:r] = self.matrix[:r]
+            self.matrix = bigger  # readers keep the old array, still valid for them
+        self.matrix[r] = self.word_lang_prob_map[g]  # float -> float64: exact
+        self.ngram_of_row.append(g)
+        self.row_of[g] = r
+        if k is None and 1 <= len(g) <= 3:
+            k = int(np.searchsorted(self.known_codes, np.uint64(_gram_code(g))))
+        if k is not None and k < len(self.known_codes) and self.known_grams[k] == g:
+            self.code_row[k] = r
+        return r
+
+    def fill(self, words) -> None:
+        """Put ``rows_for(w + " ")`` of each of these words (not yet cached) in the word cache, the
+        simple ones computed together with numpy: the same rows, in the same order."""
+        cache = self.words
+        simple = [w for w in words if _simple_word(w)]
+        if len(simple) < _MIN_FILL:
+            return
+        if len(cache) + len(simple) > _WORD_CACHE_LIMIT:
+            cache.clear()
+            cache[""] = b""
+            simple = simple[: _WORD_CACHE_LIMIT - 1]  # the cache's bound holds (the rest: one by one)
+        codes, counts = _word_codes(simple)
+        known = self.known_codes
+        k = np.searchsorted(known, codes)
+        np.minimum(k, len(known) - 1, out=k)
+        hit = known[k] == codes
+        k = k[hit]
+        per_word = np.add.reduceat(hit, np.concatenate([[0], np.cumsum(counts)[:-1]])) if len(codes) else counts
+        per_word[counts == 0] = 0
+        with self.lock:
+            rows = self.code_row[k]
+            missing = np.flatnonzero(rows < 0)
+            if missing.size:
+                grams = self.known_grams
+                for j in np.unique(k[missing]).tolist():
+                    self._add_row(grams[j], j)
+                rows = self.code_row[k]
+        raw = rows.astype(np.int32).tobytes()
+        ends = np.cumsum(per_word) * 4
+        lo = 0
+        for w, hi in zip(simple, ends.tolist()):
+            cache[w] = raw[lo:hi]
+            lo = hi
 
     def matches(self, detector: Detector) -> bool:
         return detector.word_lang_prob_map is self.word_lang_prob_map and len(detector.langlist) == self.nlang
@@ -188,14 +295,7 @@ class _Model:
             for g in grams:
                 r = row_of.get(g)
                 if r is None:
-                    r = len(self.ngram_of_row)
-                    if r >= self.matrix.shape[0]:
-                        bigger = np.zeros((2 * self.matrix.shape[0], self.nlang), dtype=np.float64)
-                        bigger[:r] = self.matrix[:r]
-                        self.matrix = bigger  # readers keep the old array, still valid for them
-                    self.matrix[r] = known[g]  # float -> float64: exact
-                    self.ngram_of_row.append(g)
-                    row_of[g] = r
+                    r = self._add_row(g)
                 rows.append(r)
         return rows.tobytes()
 
@@ -366,14 +466,36 @@ class FastDetector(Detector):
     def _model(self) -> _Model:
         return _model_for(self._factory, self)
 
-    def _extract_rows(self, model: _Model) -> np.ndarray:
-        """Profile rows of the text's n-grams, in ``Detector._extract_ngrams`` order."""
-        tokens = normalize_text(self.text).split(" ")
-        last = tokens.pop()  # the only token not followed by a space
-        buf = b"".join(map(model.words.__getitem__, tokens))
+    def _tokens(self) -> list[str]:
+        """The normalised text split at spaces: each token but the last is followed by a space."""
+        return normalize_text(self.text).split(" ")
+
+    @staticmethod
+    def _cached_parts(model: _Model, tokens: list[str]) -> list[bytes | None]:
+        """The word cache's rows of each token but the last; None for words not cached yet."""
+        return list(map(model.words.get, tokens[:-1]))
+
+    @staticmethod
+    def _rows_of(model: _Model, tokens: list[str], parts: list[bytes | None]) -> np.ndarray:
+        """Profile rows of the n-grams of ``tokens``, from their ``_cached_parts`` (misses computed now)."""
+        if None in parts:
+            words = model.words
+            parts = [words[t] if p is None else p for t, p in zip(tokens, parts)]
+        buf = b"".join(parts)
+        last = tokens[-1]  # the only token not followed by a space
         if last:
             buf += model.rows_for(last)
         return np.frombuffer(buf, dtype=np.int32)
+
+    def _extract_rows(self, model: _Model) -> np.ndarray:
+        """Profile rows of the text's n-grams, in ``Detector._extract_ngrams`` order."""
+        tokens = self._tokens()
+        parts = self._cached_parts(model, tokens)
+        if None in parts:
+            new = {t for t, p in zip(tokens, parts) if p is None}
+            if len(new) >= _MIN_FILL:
+                model.fill(new)
+        return self._rows_of(model, tokens, parts)
 
     def _extract_ngrams(self):
         """The list of ``Detector._extract_ngrams`` (the fast path uses ``_extract_rows``)."""
@@ -533,6 +655,8 @@ def detect_many(detectors: list[FastDetector]) -> list[list[float] | None]:
     accs: list[np.ndarray] = []
     words = stream.ensure(_MANY_WINDOW + 64)
     shifted: dict[int, np.ndarray] = {}
+    usable: list[tuple[int, FastDetector, list[str], list]] = []
+    new: set[str] = set()
     for k, det in enumerate(detectors):
         if (
             det.verbose
@@ -546,7 +670,15 @@ def detect_many(detectors: list[FastDetector]) -> list[list[float] | None]:
         ):
             continue
         det.cleaning_text()
-        rows = det._extract_rows(model)
+        tokens = det._tokens()
+        cached = det._cached_parts(model, tokens)
+        if None in cached:
+            new.update(t for t, p in zip(tokens, cached) if p is None)
+        usable.append((k, det, tokens, cached))
+    if len(new) >= _MIN_FILL:  # the words no text of the batch had met yet: their rows in bulk
+        model.fill(new)
+    for k, det, tokens, cached in usable:
+        rows = det._rows_of(model, tokens, cached)
         n = len(rows)
         if not n:
             continue  # get_probabilities() raises CantDetectError, as langdetect does

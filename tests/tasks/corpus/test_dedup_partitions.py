@@ -256,3 +256,25 @@ def test_take_rows_reads_chunk_by_chunk_and_matches_take():
     assert take_rows(column, rows) == column.take(pa.array(rows)).to_pylist()
     assert take_rows(column.combine_chunks(), rows) == column.take(pa.array(rows)).to_pylist()
     assert take_rows(column, np.zeros(0, np.int64)) == []
+
+
+def test_pool_map_on_worker_processes_same_rows(tmp_path, monkeypatch):
+    # the process runner's mapper: steps on a process pool, a partition per worker from
+    # PARALLEL_MIN_PARAGRAPHS keyed paragraphs; the same rows as one partition in this process
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    config = Config()
+    raw = tmp_path / "raw"
+    write_corpus(raw, 1)
+    results = _shards(raw, tmp_path / "staging", config)
+    local = find_run_duplicates(results, config.dedup, work_dir=tmp_path, mapper=local_map)
+    monkeypatch.setattr(dp, "PARALLEL_MIN_PARAGRAPHS", 1)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        mapper = dp.PoolMap(pool, 2)
+        got = find_run_duplicates(results, config.dedup, work_dir=tmp_path, mapper=mapper)
+    assert got.stats.counts["partitions"] == 2 and local.stats.counts["partitions"] == 1
+    assert _rows(got) == _rows(local) and _counts(got) == _counts(local) and local.stats.counts["duplicates"] > 0
+    assert mapper.cpu_seconds > 0 and got.stats.cpu_seconds >= mapper.cpu_seconds  # the workers' CPU is counted

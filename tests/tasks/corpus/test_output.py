@@ -59,3 +59,41 @@ def test_rewrite_applies_new_decisions_and_drops_superseded_documents(tmp_path):
     assert pq.read_table(tmp_path / new.rejects).num_rows == 0  # b.txt's reject went with it
     # The committed files are untouched.
     assert pq.read_table(tmp_path / part.paragraphs).num_rows == 4
+
+
+def test_documents_by_arrays_equal_the_loop(monkeypatch):
+    # the vectorised per-document text and counts against the per-paragraph loop, on random rows
+    # (documents without paragraphs, every flag combination, non-ASCII text) and on unusual ones
+    import random
+
+    import pyarrow as pa
+
+    from corpusclean.tasks.corpus import output as out
+
+    rng = random.Random(3)
+    for trial in range(60):
+        n_docs = rng.randint(0, 12)
+        ids = [f"d{i}" for i in range(n_docs)]
+        rows = [(d, rng.choice(["a", "é ü", "", "x" * rng.randint(1, 30), "中文"]), rng.random() < 0.5, rng.random() < 0.3)
+                for d in ids for _ in range(rng.choice([0, 1, 3, 7]))]
+        docs = pa.table({"doc_id": pa.array(ids, pa.string())})
+        paras = pa.table({"doc_id": pa.array([r[0] for r in rows], pa.string()), "text": pa.array([r[1] for r in rows], pa.string()),
+                          "is_boilerplate": pa.array([r[2] for r in rows]), "is_duplicate": pa.array([r[3] for r in rows])})
+        fast = out._documents_by_arrays(docs, paras)
+        assert fast is not None
+        with monkeypatch.context() as m:
+            m.setattr(out, "_documents_by_arrays", lambda docs, paras: None)
+            slow = out._documents_from_paragraphs(docs, paras)
+        assert fast.keys() == slow.keys()
+        for name in fast:
+            assert fast[name].equals(slow[name]), (trial, name)
+    # out of document order, unknown or repeated documents, null flags: left to the loop
+    docs = pa.table({"doc_id": pa.array(["a", "b"], pa.string())})
+    mixed = pa.table({"doc_id": ["b", "a"], "text": ["x", "y"], "is_boilerplate": [False, False], "is_duplicate": [False, False]})
+    assert out._documents_by_arrays(docs, mixed) is None
+    unknown = pa.table({"doc_id": ["c"], "text": ["x"], "is_boilerplate": [False], "is_duplicate": [False]})
+    assert out._documents_by_arrays(docs, unknown) is None
+    nulls = pa.table({"doc_id": ["a"], "text": ["x"], "is_boilerplate": pa.array([None], pa.bool_()), "is_duplicate": [False]})
+    assert out._documents_by_arrays(docs, nulls) is None
+    twice = pa.table({"doc_id": pa.array(["a", "a"], pa.string())})
+    assert out._documents_by_arrays(twice, unknown.slice(0, 0)) is None

@@ -42,3 +42,33 @@ def test_an_empty_run_still_renders():
     page = render(empty, {"sites": {}, "lengths": {k: Counter() for k in ("kept", "boilerplate", "duplicate")},
                           "cluster_sizes": Counter(), "examples": {}})
     assert "no boilerplate in this run" in page and "no duplicate clusters" in page
+
+
+def test_examples_are_the_first_rows_of_each_reason():
+    # add_figures' examples against the walk over every flagged row, across tables (some reasons
+    # already full from an earlier table), reasons in order of first appearance
+    import random
+
+    import pyarrow as pa
+
+    from corpusclean.tasks.corpus import report_html as rh
+
+    rng = random.Random(8)
+    reasons = ["nav", "share", "cookie", "caption", None]
+    figures, expect = rh.empty_figures(), {}
+    for t in range(6):
+        n = rng.randint(0, 40)
+        rs = [rng.choice(reasons) for _ in range(n)]
+        table = pa.table({
+            "is_boilerplate": [r is not None for r in rs], "is_duplicate": [False] * n,
+            "text": [f"t{t}-{i}" for i in range(n)], "doc_id": [f"d{i // 5}" for i in range(n)],
+            "dup_cluster": pa.array([None] * n, pa.string()), "boilerplate_reason": pa.array(rs, pa.string()),
+            "source_path": [f"s{t}" for _ in range(n)],
+        })
+        rh.add_figures(figures, table, {})
+        for i, r in enumerate(rs):
+            if r is not None:
+                picked = expect.setdefault(r, [])
+                if len(picked) < rh.EXAMPLES_PER_REASON:
+                    picked.append((f"s{t}", f"t{t}-{i}"))
+    assert list(figures["examples"].items()) == list(expect.items())

@@ -563,3 +563,54 @@ def test_word_ngrams_fast_path_matches_the_state_machine():
     for key in keys:
         # as _extract_ngrams: a lone " " is never a feature
         assert [g for g in fast._word_ngrams(key) if g != " "] == [g for g in stock(key) if g != " "], key
+
+
+def test_fill_gives_the_rows_of_rows_for(factory):
+    # the word cache filled in bulk (numpy n-gram codes) holds what rows_for computes word by word,
+    # in the same order; words that are not simple (two capitals, a leading non-space blank) are left
+    # to rows_for; the rows of a fresh model and of one that already has some are the same n-grams
+    rng = random.Random(11)
+    alphabet = "abcdefghijklmnopqrstuvwxyzAÉéçßøπΩжЖ中文日本語한국어\u0301\U0001f600'-.0123\t"
+    words = ["", "a", "A", "Ab", "aB", "AB", "Ωmega", "über", "\tx", "x\ty", "中文", "é" * 40, "\U0001f600", "ⅻ"]
+    words += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(5000)]
+    words = list(dict.fromkeys(words))
+    for warm in (0, 300):
+        model = fast._Model(factory)
+        for w in words[:warm]:
+            model.rows_for(w + " ")
+        model.fill(words)
+        filled = {w: model.words[w] for w in words if w in model.words}
+        assert len(filled) > 4000
+        reference = fast._Model(factory)
+        for w, rows in filled.items():
+            expect = [reference.ngram_of_row[r] for r in fast.np.frombuffer(reference.rows_for(w + " "), fast.np.int32)]
+            got = [model.ngram_of_row[r] for r in fast.np.frombuffer(rows, fast.np.int32)]
+            assert got == expect, w
+        for g, r in model.row_of.items():  # every row holds its n-gram's profile
+            assert model.matrix[r].tolist() == [float(x) for x in factory.word_lang_prob_map[g]]
+
+
+def test_detect_many_with_bulk_filled_words_is_bit_identical(factory, monkeypatch):
+    # fresh models (every word new: filled in bulk) against the stock detector
+    rng = random.Random(5)
+    vocab = ["the", "of", "und", "der", "le", "la", "el", "pour", "Haus", "Straße", "économie", "дом", "中文", "NASA",
+             "x", "Ünïcödé", "https://example.org/a", "mail@example.org"]
+    texts = [" ".join(rng.choice(vocab) + rng.choice(["", "s", "en", "é"]) for _ in range(rng.randint(1, 120)))
+             for _ in range(60)]
+    monkeypatch.setattr(fast, "_MODELS", weakref.WeakKeyDictionary())
+    dets = []
+    for text in texts:
+        d = create_detector(factory)
+        d.append(text)
+        dets.append(d)
+    got = fast.detect_many(dets)
+    for text, langprob in zip(texts, got):
+        stock = factory.create()
+        stock.append(text)
+        try:
+            stock.get_probabilities()
+        except LangDetectException:
+            assert langprob is None
+            continue
+        if langprob is not None:
+            assert langprob == stock.langprob
