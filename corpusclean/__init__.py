@@ -7,7 +7,15 @@ project's own ``tasks``/``flows`` packages never collide with ours. ``python -m 
 is the ``corpusclean`` command.
 """
 
+import os as _os
 from pathlib import Path as _Path
+
+# One BLAS thread per process, unless the user says otherwise. Our matrix products are small
+# (a batch's lines x ~40 features), so extra OpenBLAS threads only spin: with two workers on two
+# cores each worker's BLAS threads took CPU from the other (a third more process CPU in the
+# boilerplate stage), and the thread count could change a product's summation order from one
+# machine to the next. Set before numpy loads OpenBLAS; worker processes inherit it.
+_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # From a source tree (an editable install, or PYTHONPATH pointing at a checkout) the two folders
 # sit beside this one: let ``corpusclean.tasks`` resolve to the checkout's own ``tasks/`` rather
@@ -15,4 +23,4 @@ from pathlib import Path as _Path
 _here = _Path(__file__).resolve().parent
 if not (_here / "tasks").is_dir() and (_here.parent / "tasks" / "__init__.py").is_file():
     __path__.append(str(_here.parent))  # noqa: F821 (a package's __path__)
-del _Path, _here
+del _os, _Path, _here
