@@ -35,6 +35,7 @@ packs' patterns are large word alternations inside repeats, and compiling them t
 from __future__ import annotations
 
 import re
+import threading
 import re._casefix as _casefix  # the regex engine's extra case equivalences (stdlib, 3.11+)
 import re._constants as _c
 import re._compiler as _compiler
@@ -708,6 +709,15 @@ class _LiteralScanner:
         self.lengths = np.array([len(x) for x in literals], dtype=np.int64)
         self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self.db.compile(expressions=literals, ids=list(range(len(literals))), elements=len(literals), flags=0, literal=True)
+        # A scan needs scratch space no other scan is using at the time: one per thread (the
+        # thread runner cleans several shards at once with one matcher).
+        self._local = threading.local()
+
+    def _scratch(self) -> "hyperscan.Scratch":
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self.db)
+        return scratch
 
     def scan(self, data: bytes) -> np.ndarray | None:
         """(literal, start) of every occurrence in ``data``, as rows; ``None`` if none."""
@@ -719,7 +729,7 @@ class _LiteralScanner:
             add_id(literal)
             add_end(end)
 
-        self.db.scan(data, match_event_handler=on_match)
+        self.db.scan(data, match_event_handler=on_match, scratch=self._scratch())
         if not ids:
             return None
         found = np.empty((len(ids), 2), dtype=np.int64)

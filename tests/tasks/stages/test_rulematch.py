@@ -10,6 +10,7 @@ import re
 import tomllib
 from functools import lru_cache
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -585,6 +586,22 @@ def test_literal_scanner_finds_every_occurrence():
         got = sorted(map(tuple, found.tolist())) if found is not None else []
         want = sorted((i, s) for i, x in enumerate(literals) for s in range(len(data)) if data.startswith(x.encode("utf-8"), s))
         assert got == want, text
+
+
+def test_literal_scanner_from_several_threads():
+    """The thread runner cleans shards side by side with one matcher: concurrent scans each get
+    their own scratch space (a shared one fails with ScratchInUseError) and the same answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from corpusclean.tasks.stages.rulematch import _LiteralScanner
+
+    scanner = _LiteralScanner([b"share", b"\nmenu", b"cookie"])
+    data = b"\nmenu share cookie text" * 40_000
+    want = scanner.scan(data)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: scanner.scan(data), range(16)))
+    for got in results:
+        assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize(
