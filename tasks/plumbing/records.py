@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import xxhash
 
 
@@ -95,12 +96,11 @@ class Batch:
     def doc_ranges(self) -> list[tuple[int, int]]:
         """[start, end) rows of ``paragraphs`` for each document (paragraphs are grouped by doc)."""
         ranges = [(0, 0)] * len(self.docs)
-        pos = self.paragraphs.doc_pos
-        i, n = 0, len(pos)
-        while i < n:
-            j = i
-            while j < n and pos[j] == pos[i]:
-                j += 1
-            ranges[pos[i]] = (i, j)
-            i = j
+        pos = np.asarray(self.paragraphs.doc_pos, dtype=np.int64)
+        if len(pos):  # a run of equal doc_pos is one document's rows: cut where it changes
+            cut = np.flatnonzero(pos[1:] != pos[:-1]) + 1
+            starts = [0, *cut.tolist()]
+            ends = [*cut.tolist(), len(pos)]
+            for d, start, end in zip(pos[starts].tolist(), starts, ends):
+                ranges[d] = (start, end)
         return ranges

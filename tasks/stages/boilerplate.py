@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 from ..config import BoilerplateConfig
 from .linefeatures import (
     CLASSIFIER_REASONS,
@@ -676,7 +674,7 @@ class BoilerplateStage(Stage):
         texts = paragraphs.text
         reasons: list[str | None] = [None] * len(texts)
         if self.classifier is not None and texts:
-            ranges = _doc_ranges(paragraphs.doc_pos, len(batch.docs))
+            ranges = batch.doc_ranges()
             docs = [d for d, (start, end) in enumerate(ranges) if end > start]
             # each document's language, read once for all the documents of the batch: it picks the
             # rule packs and is passed on to the classifier (``document_language_evidence``)
@@ -724,15 +722,3 @@ class BoilerplateStage(Stage):
             counts["kept" if reason is None else "boilerplate:" + reason] += count
         return batch
 
-
-def _doc_ranges(doc_pos: Sequence[int], n_docs: int) -> list[tuple[int, int]]:
-    """``Batch.doc_ranges`` from the paragraphs' ``doc_pos`` (grouped by document), on an array."""
-    ranges = [(0, 0)] * n_docs
-    pos = np.asarray(doc_pos, dtype=np.int64)
-    if len(pos):
-        cut = np.flatnonzero(pos[1:] != pos[:-1]) + 1
-        starts = [0, *cut.tolist()]
-        ends = [*cut.tolist(), len(pos)]
-        for d, start, end in zip(pos[starts].tolist(), starts, ends):
-            ranges[d] = (start, end)
-    return ranges

@@ -731,8 +731,6 @@ def test_a_batch_decides_each_document_as_it_alone(monkeypatch):
 
 
 def test_doc_ranges_from_the_paragraphs_rows():
-    from corpusclean.tasks.stages.boilerplate import _doc_ranges
-
     batch = make_batch(["a\nb", "", "c", "\n\n", "d\ne\nf"])
-    assert _doc_ranges(batch.paragraphs.doc_pos, len(batch.docs)) == batch.doc_ranges()
-    assert _doc_ranges([], 2) == [(0, 0), (0, 0)]
+    assert batch.doc_ranges() == [(0, 2), (0, 0), (2, 3), (0, 0), (3, 6)]
+    assert make_batch(["", ""]).doc_ranges() == [(0, 0), (0, 0)]
