@@ -48,7 +48,8 @@ and each source is scored left out with the combination best on the other four (
 - ``fb`` with ``stay1``/``stay0``/``alpha``: the posterior of a two-state HMM (forward-backward,
   ``posterior_content``; emissions ``alpha * logit(p)``, staying in content / chrome with those
   probabilities) held to the bars instead of ``p``;
-- ``sandwich`` / ``headings`` / ``gaps`` false: the decoder in place of those hand-made steps.
+- ``sandwich`` / ``headings`` / ``gaps`` false: the decoder in place of those hand-made steps;
+- ``emit`` ``z``: the decoder reads the line model's scores instead of the context model's.
 
 ``--exact``: score.py's figures (~4 s a combination); without it a per-line label proxy (~2 s).
 
@@ -567,7 +568,9 @@ def make_decoded_classifier(lf):
             columns = np.asarray(vectors).reshape(-1, len(lf.CONTEXT_FEATURES))
             in_main_block = (columns[:, lf._IN_BLOCK] != 0).tolist()
             in_block = (columns[:, lf._IN_CORE] != 0).tolist()
-            keep = decode_keep(dec, doc, probs, in_block).tolist()
+            # ``emit`` "z": the line model's own scores (no context model) are the emissions
+            emit = probs if dec.get("emit", "p") == "p" else 1 / (1 + np.exp(-np.clip(np.asarray(z), -30, 30)))
+            keep = decode_keep(dec, doc, emit, in_block).tolist()
             if dec.get("sandwich", True):
                 high, low = self.sandwich_high, self.sandwich_low
                 for j in range(1, len(keep) - 1):
