@@ -29,6 +29,34 @@ the same offset under any mode (``--model mlp --offset``: an MLP correcting toda
     PYTHONPATH=. .venv/bin/python bench/quality_proto.py run ... --mode ctxonly --train trafilatura
 
 A run takes 1.5-15 minutes on this machine (the MLP ~2-3 minutes of fitting per fold).
+
+``decode`` (issue 9, a structured decoder instead of hand-made block decisions): no refit; each
+page's unflagged lines are decoded from today's context-model probabilities, then the rest of
+today's decisions run (headline, gaps, comment threads, reasons; sandwich and headings unless
+turned off). ``--decode-grid`` is JSON, name -> candidate values, every combination is scored,
+and each source is scored left out with the combination best on the other four (mean F1):
+
+- ``lam``: a two-state Viterbi segmentation (``viterbi_keep``) maximising, over the lines called
+  content, the sum of ``logit(p) - logit(bar)`` (bar: ``t_core`` in the block's core, ``t_out``
+  outside; today 0.25 / 0.6) minus ``lam`` per switch; ``lam_rule`` the switch cost just after a
+  rule-flagged chrome line, ``clip`` bounds each line's evidence, ``w_short`` weighs short lines',
+  ``edge`` the cost of content at a page's ends. ``lam`` 0 is today's threshold exactly;
+- ``combine`` ``and`` / ``or`` with ``where`` ``core`` / ``out``: the decoder only removes (and)
+  or only adds (or) lines against today's threshold, only in (outside) the core; ``drop_only``
+  ``nonterminal`` / ``short``: (and) removes only lines without a sentence end / short ones
+  (``max_words``: and of at most that many words);
+- ``fb`` with ``stay1``/``stay0``/``alpha``: the posterior of a two-state HMM (forward-backward,
+  ``posterior_content``; emissions ``alpha * logit(p)``, staying in content / chrome with those
+  probabilities) held to the bars instead of ``p``;
+- ``sandwich`` / ``headings`` / ``gaps`` false: the decoder in place of those hand-made steps;
+- ``emit`` ``z``: the decoder reads the line model's scores instead of the context model's.
+
+``--exact``: score.py's figures (~4 s a combination); without it a per-line label proxy (~2 s).
+
+    PYTHONPATH=. .venv/bin/python bench/quality_proto.py decode /tmp/wtq/base.pkl /tmp/wtq/feat.pkl --exact \
+        --decode-grid '{"lam": [0.5, 1, 2, 4], "clip": [0, 2], "w_short": [1, 0.5]}'
+
+Figures (2026-11-30) in the README, *Boilerplate*, "A structured decoder": none beats today.
 """
 
 from __future__ import annotations
@@ -263,7 +291,7 @@ def design(doc, z, ctx, mode):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["prep", "run"])
+    ap.add_argument("cmd", choices=["prep", "run", "decode"])
     ap.add_argument("dump", type=Path)
     ap.add_argument("feat", type=Path)
     ap.add_argument("--mode", default="ext", choices=["ctx", "ext", "resid", "ctxonly", "ctxext"])
@@ -277,7 +305,13 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true")
     ap.add_argument("--band", type=float, default=0.0, help="resid: train only on lines with |today's logit| < band (0: all)")
     ap.add_argument("--train", help="fixed training sources (comma separated): one fit, every set scored")
+    ap.add_argument("--decode-grid", default='{"lam": [0.0, 1.0]}', help="decode: JSON name -> candidate values")
+    ap.add_argument("--exact", action="store_true", help="decode: score.py's figures (else the per-line label proxy)")
+    ap.add_argument("--save", type=Path)
     a = ap.parse_args()
+    if a.cmd == "decode":
+        decode_main(a)
+        return
     if a.cmd == "prep":
         prep(a.dump, a.feat)
         return
@@ -377,6 +411,281 @@ def main() -> None:
     if final:
         gold = [final[s] for s in GOLD_SETS if s in final]
         print("LEFT OUT:", {k: round(v, 4) for k, v in final.items()}, "mean4", round(float(np.mean(gold)), 4) if gold else "-")
+
+
+# ---------------------------------------------------------------------------------------------
+# structured decoder (issue 9): a two-state segmentation of each page's unflagged lines over
+# today's calibrated probabilities, a handful of constants chosen on the training sets only
+
+
+def viterbi_keep(e, switch, edge):
+    """Two states per row (1 content, emission ``e[j]``; 0 chrome, emission 0); moving between
+    rows j-1 and j in another state costs ``switch[j]``; starting or ending in content costs
+    ``edge``. Returns the best state sequence (bool), ties to chrome."""
+    m = len(e)
+    out = np.zeros(m, dtype=np.bool_)
+    if m == 0:
+        return out
+    s0, s1 = 0.0, e[0] - edge
+    b0 = np.zeros(m, dtype=np.int8)
+    b1 = np.zeros(m, dtype=np.int8)
+    for j in range(1, m):
+        c = switch[j]
+        if s0 >= s1 - c:
+            n0, b0[j] = s0, 0
+        else:
+            n0, b0[j] = s1 - c, 1
+        if s1 > s0 - c:
+            n1, b1[j] = s1, 1
+        else:
+            n1, b1[j] = s0 - c, 0
+        s0, s1 = n0, n1 + e[j]
+    state = 1 if s1 - edge > s0 else 0
+    for j in range(m - 1, -1, -1):
+        out[j] = state == 1
+        state = b1[j] if state == 1 else b0[j]
+    return out
+
+
+try:
+    from numba import njit as _njit
+
+    viterbi_keep = _njit(cache=False)(viterbi_keep)
+except Exception:  # pragma: no cover
+    pass
+
+
+def posterior_content(e, stay1, stay0):
+    """Forward-backward of a two-state HMM (content / chrome) whose per-row evidence for content
+    is the log-likelihood ratio ``e[j]``, staying in content / chrome with probability
+    ``stay1`` / ``stay0``, uniform start: each row's posterior probability of content."""
+    m = len(e)
+    q = np.zeros(m)
+    if m == 0:
+        return q
+    l11, l10 = np.log(stay1), np.log(1 - stay1)
+    l00, l01 = np.log(stay0), np.log(1 - stay0)
+    f1 = np.zeros(m)
+    f0 = np.zeros(m)
+    f1[0], f0[0] = e[0], 0.0
+    for j in range(1, m):
+        a1 = f1[j - 1] + l11
+        b1 = f0[j - 1] + l01
+        a0 = f0[j - 1] + l00
+        b0 = f1[j - 1] + l10
+        f1[j] = max(a1, b1) + np.log1p(np.exp(-abs(a1 - b1))) + e[j]
+        f0[j] = max(a0, b0) + np.log1p(np.exp(-abs(a0 - b0)))
+    g1, g0 = 0.0, 0.0
+    for j in range(m - 1, -1, -1):
+        x = f1[j] + g1 - (f0[j] + g0)
+        q[j] = 1.0 / (1.0 + np.exp(-x)) if x > -700 else 0.0
+        if j:
+            # backward: g(j-1) over the next state's (row j) emission
+            a = l11 + e[j] + g1
+            b = l10 + g0
+            c = l01 + e[j] + g1
+            d = l00 + g0
+            g1 = max(a, b) + np.log1p(np.exp(-abs(a - b)))
+            g0 = max(c, d) + np.log1p(np.exp(-abs(c - d)))
+    return q
+
+
+try:
+    posterior_content = _njit(cache=False)(posterior_content)
+except Exception:  # pragma: no cover
+    pass
+
+
+def _logit(p):
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def decode_keep(dec, doc, probs, in_core):
+    """The decoder's keep mask of one page's unflagged rows (``dec``: its constants)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    in_core = np.asarray(in_core, dtype=bool)
+    bar = np.where(in_core, dec["t_core"], dec["t_out"])
+    if dec.get("fb"):
+        e = dec.get("alpha", 1.0) * (_logit(probs) - dec.get("shift", 0.0))
+        q = posterior_content(e, dec["stay1"], dec["stay0"])
+        return q > bar
+    e = _logit(probs) - _logit(bar)
+    c = dec.get("clip", 0.0)
+    if c:
+        e = np.clip(e, -c, c)
+    short = np.asarray(doc.short, dtype=bool)
+    e = np.where(short, e * dec.get("w_short", 1.0), e)
+    lam = dec["lam"]
+    rule_prev = np.asarray(doc.rule_prev, dtype=bool)
+    switch = np.where(rule_prev, dec.get("lam_rule", lam), lam).astype(np.float64)
+    # leaving / entering the core costs lam_core instead
+    if "lam_core" in dec:
+        edge_core = np.r_[False, in_core[1:] != in_core[:-1]]
+        switch = np.where(edge_core, np.minimum(switch, dec["lam_core"]), switch)
+    states = viterbi_keep(e, switch, dec.get("edge", 0.0))
+    combine = dec.get("combine", "dec")
+    if combine == "dec":  # the decoder decides every line (``where`` is not read)
+        return states
+    plain = probs > bar
+    where = dec.get("where", "all")  # the decoder decides only here
+    region = np.ones(len(probs), dtype=bool) if where == "all" else (in_core if where == "core" else ~in_core)
+    if combine == "or":
+        out = plain | states
+    elif combine == "and":
+        out = plain & states
+        only = dec.get("drop_only")  # the decoder removes only lines of this form
+        if only:
+            from corpusclean.tasks.stages import linefeatures as lf
+
+            v = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(lf.LINE_FEATURES))
+            form = v[:, lf._F["terminal"]] == 0 if only == "nonterminal" else short
+            if dec.get("max_words"):  # ... and of at most this many words
+                form &= v[:, lf._F["log_words"]] <= np.log1p(dec["max_words"])
+            out = np.where(form, out, plain)
+    else:
+        out = states
+    return np.where(region, out, plain)
+
+
+def make_decoded_classifier(lf):
+    class Decoded(lf.ContentClassifier):
+        """``ContentClassifier`` whose threshold (and optionally sandwich / headings / gaps) is the decoder."""
+
+        def __init__(self, dec, **kw):
+            super().__init__(**kw)
+            self.dec = dec
+
+        def score(self, lines, reasons, vectors=None, lang=None, prepared=None):
+            from bisect import bisect_left
+
+            dec = self.dec
+            n = len(lines)
+            line_z = [None] * n
+            content_p = [None] * n
+            kept = [False] * n
+            doc, z, vectors, probs = prepared
+            columns = np.asarray(vectors).reshape(-1, len(lf.CONTEXT_FEATURES))
+            in_main_block = (columns[:, lf._IN_BLOCK] != 0).tolist()
+            in_block = (columns[:, lf._IN_CORE] != 0).tolist()
+            # ``emit`` "z": the line model's own scores (no context model) are the emissions
+            emit = probs if dec.get("emit", "p") == "p" else 1 / (1 + np.exp(-np.clip(np.asarray(z), -30, 30)))
+            keep = decode_keep(dec, doc, emit, in_block).tolist()
+            if dec.get("sandwich", True):
+                high, low = self.sandwich_high, self.sandwich_low
+                for j in range(1, len(keep) - 1):
+                    if not keep[j] and probs[j] >= low and probs[j - 1] > high and probs[j + 1] > high:
+                        keep[j] = True
+            if dec.get("headings", True):
+                short = doc.short
+                for j in range(1, len(keep) - 1):
+                    if not keep[j] and short[j] and in_block[j] and keep[j - 1] and keep[j + 1] and not short[j + 1]:
+                        keep[j] = True
+            start = next((j for j, b in enumerate(in_block) if b), 0)
+            first = next((j for j, b in enumerate(in_main_block) if b), 0)
+            if dec.get("headline", True):
+                if first > 0 and not keep[first - 1] and probs[first - 1] > self.threshold:
+                    keep[first - 1] = True
+                for j in (start - 1, start) if start > 0 else (start,):
+                    if not keep[j] and lf._headline(lines[doc.index[j]], doc.vectors[j]):
+                        keep[j] = True
+                        break
+            if dec.get("gaps", True) and self.gap_lines > 0:
+                found = self.markers.markers(lines)
+                limit = bisect_left(doc.index, found[0]) if found else len(keep)
+                lf.fill_article_gaps(keep, in_block, probs, limit, self.gap_lines, self.gap_floor)
+            matrix = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(lf.LINE_FEATURES))
+            links = ((matrix[:, lf._F["url"]] != 0) | (matrix[:, lf._F["separators"]] >= 2)).tolist()
+            link_like = [None] * n
+            for j, i in enumerate(doc.index):
+                line_z[i] = z[j]
+                content_p[i] = probs[j]
+                kept[i] = keep[j]
+                link_like[i] = links[j]
+            return lf.LineScores(doc.lang, line_z, content_p, kept, link_like)
+
+    return Decoded
+
+
+def proxy_f1(pages, reasons_by_key):
+    """Line-label F1 per source (fast proxy of score.py: the dump's per-line labels)."""
+    from collections import Counter
+
+    c = {}
+    for page in pages:
+        r = reasons_by_key.get((page.source, page.name), page.reasons)
+        cc = c.setdefault(page.source, Counter())
+        for lab, rr in zip(page.label, r):
+            if lab is None:
+                continue
+            k = rr is None
+            cc["tp" if lab and k else "fp" if k else "fn" if lab else "tn"] += 1
+    out = {}
+    for s, cc in c.items():
+        p = cc["tp"] / max(1, cc["tp"] + cc["fp"])
+        r = cc["tp"] / max(1, cc["tp"] + cc["fn"])
+        out[s] = 2 * p * r / (p + r) if p + r else 0.0
+    return out
+
+
+def decode_main(a) -> None:
+    import itertools
+    import json as _json
+
+    from bench import whatif
+    from corpusclean.tasks.stages import linefeatures as lf
+
+    pages = whatif.load(a.dump)
+    with open(a.feat, "rb") as f:
+        feats = pickle.load(f)
+    keys = list(feats)
+    by_name = {(p.source, p.name): p for p in pages}
+    W = np.asarray(lf.CONTEXT_WEIGHTS)
+    probs = {k: 1 / (1 + np.exp(-(feats[k][2] @ W))) for k in keys}
+    Decoded = make_decoded_classifier(lf)
+    D = lf.DECISION
+    t_core0, t_out0 = D["block_threshold"], D["threshold"] + D["outside_margin"]
+
+    def run(dec):
+        content = Decoded(dec)
+        out = {}
+        for k in keys:
+            doc, z, ctx, _ = feats[k]
+            page = by_name[k]
+            out[k] = content.classify(page.lines, page.rules, prepared=(doc, z.tolist(), ctx, probs[k].tolist()))
+        return out
+
+    grid_spec = _json.loads(a.decode_grid)
+    base = {"t_core": t_core0, "t_out": t_out0, "lam": 0.0}
+    names = list(grid_spec)
+    combos = [dict(base, **dict(zip(names, vals))) for vals in itertools.product(*grid_spec.values())]
+    scorer = whatif.Scorer(pages) if a.exact else None
+    today = scorer.table(lambda p: p.reasons, label="dump (today)") if scorer else proxy_f1(pages, {})
+    print("today proxy", {s: round(v, 4) for s, v in proxy_f1(pages, {}).items()}, flush=True)
+    results = []
+    for dec in combos:
+        t = time.perf_counter()
+        res = run(dec)
+        if scorer:
+            f = scorer.f1(lambda p: res.get((p.source, p.name), p.reasons))
+        else:
+            f = proxy_f1(pages, res)
+        results.append((dec, f))
+        print(_json.dumps({kk: vv for kk, vv in dec.items()}), " ".join(f"{s[:5]} {f[s]:.4f}{f[s]-today[s]:+.4f}" for s in SOURCES),
+              f"mean4 {np.mean([f[s] for s in GOLD_SETS]):.4f}", f"{time.perf_counter() - t:.0f}s", flush=True)
+    # left out: for each source, the combo with the best mean over the other four
+    print("LEFT OUT (choice on the other four sources):")
+    lo = {}
+    for held in SOURCES:
+        train = [s for s in SOURCES if s != held]
+        dec, f = max(results, key=lambda r: np.mean([r[1][s] for s in train]))
+        lo[held] = f[held]
+        fr = f" (fr {f['snippet:fr']:.4f}, today {today['snippet:fr']:.4f})" if held == SNIPPET_SET and "snippet:fr" in f else ""
+        print(f"  {held:<12} {f[held]:.4f} ({f[held] - today[held]:+.4f}){fr} with {dec}")
+    print("  mean4", round(float(np.mean([lo[s] for s in GOLD_SETS])), 4), "today", round(float(np.mean([today[s] for s in GOLD_SETS])), 4))
+    if a.save:
+        with open(a.save, "wb") as fh:
+            pickle.dump(results, fh)
 
 
 if __name__ == "__main__":
