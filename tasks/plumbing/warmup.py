@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from ..config import Config
@@ -66,3 +67,16 @@ def warm_worker(config: Config) -> None:
     except Exception:
         pass
     warm_up(config)
+    # The boilerplate stage's compiled kernels (numba, LLVM: ~0.8 CPU s per process, which the
+    # warm-up's small pages never reach) load in the background: while the worker waits for its
+    # first shard, not inside that shard's stage.
+    threading.Thread(target=_warm_compiled, args=(config,), name="corpusclean-warm-kernels", daemon=True).start()
+
+
+def _warm_compiled(config: Config) -> None:
+    try:
+        from ..stages.boilerplate import warm_compiled
+
+        warm_compiled(config.boilerplate)
+    except Exception:
+        pass

@@ -722,3 +722,33 @@ class BoilerplateStage(Stage):
             counts["kept" if reason is None else "boilerplate:" + reason] += count
         return batch
 
+
+def warm_compiled(config: BoilerplateConfig) -> bool:
+    """Load the stage's compiled kernels (numba and its LLVM, ``tasks/stages/linekernels.py`` from
+    the on-disk cache) in this process, by running the stage over one batch of
+    ``COMPILED_MIN_ROWS`` synthetic lines: the kernels are reached with exactly the argument
+    types of a real batch. ~0.8 CPU s the first time in a process (numba's import and the
+    kernels' load; ~0.05 s afterwards), which a worker's first shard otherwise pays inside the
+    stage. Returns whether it ran (``False`` when the stage or its classifier is off)."""
+    if not config.enabled or not config.classifier:
+        return False
+    from ..plumbing.records import Document
+    from .paragraphs import ParagraphStage
+
+    prose = (
+        "The committee met on Tuesday to discuss the new budget for the library and agreed to "
+        "extend its opening hours during the winter months, after a long debate in the council.",
+        "Residents had asked for longer hours for years, and the librarians said they were glad "
+        "that the city had finally found the money to pay for the extra staff it would need.",
+    )
+    lines = ["Local news", "Library hours", "Login", prose[0], "Weather", prose[1], "Opening times",
+             prose[0] + " It was the first time.", "Council meeting", "Photos of the week", "Alice Martin"]
+    page = "\n\n".join(lines)
+    # every line of these pages is read by the classifier: twice the rows of the compiled paths
+    docs = [
+        Document(f"warm-{k}", f"warm-{k}.txt", "0" * 64, 0, page, "utf-8")
+        for k in range(-(-2 * COMPILED_MIN_ROWS // len(lines)))
+    ]
+    BoilerplateStage(config)(ParagraphStage()(Batch(docs)))
+    return True
+

@@ -734,3 +734,46 @@ def test_doc_ranges_from_the_paragraphs_rows():
     batch = make_batch(["a\nb", "", "c", "\n\n", "d\ne\nf"])
     assert batch.doc_ranges() == [(0, 2), (0, 0), (2, 3), (0, 0), (3, 6)]
     assert make_batch(["", ""]).doc_ranges() == [(0, 0), (0, 0)]
+
+
+_WARM_CHECK = r"""
+import json, sys
+from corpusclean.tasks.config import BoilerplateConfig
+from corpusclean.tasks.stages import linekernels
+from corpusclean.tasks.stages.boilerplate import warm_compiled
+from corpusclean.tasks.stages.linefeatures import COMPILED_MIN_ROWS
+NAMES = ("scan_kernel", "context_kernel", "language_lines_kernel", "gaps_kernel")
+config = BoilerplateConfig()
+assert warm_compiled(config)
+after_warm = {n: [str(s) for s in getattr(linekernels, n).signatures] for n in NAMES}
+# a real-looking batch afterwards: the kernels it reaches were all loaded, with the same types
+from corpusclean.tasks.plumbing.records import Batch, Document
+from corpusclean.tasks.stages.boilerplate import BoilerplateStage
+from corpusclean.tasks.stages.paragraphs import ParagraphStage
+lines = ["Home", "Sport", "Der Gemeinderat hat am Dienstag den Haushalt der Stadt beschlossen, mit mehr Geld.",
+         "Weather", "The council met on Tuesday and agreed to extend the opening hours of the library.",
+         "Contact", "Photo : AFP", "Les habitants attendaient depuis longtemps une réponse de la mairie."]
+docs = [Document(f"d{k}", f"d{k}.txt", "0" * 64, 0, "\n\n".join(lines + [f"Item {k}"]), "utf-8")
+        for k in range(2 * COMPILED_MIN_ROWS // len(lines))]
+BoilerplateStage(config)(ParagraphStage()(Batch(docs)))
+after_batch = {n: [str(s) for s in getattr(linekernels, n).signatures] for n in NAMES}
+print(json.dumps([after_warm, after_batch, warm_compiled(BoilerplateConfig(classifier=False))]))
+"""
+
+
+def test_warm_compiled_loads_every_kernel_a_batch_uses():
+    """``warm_compiled`` (a worker's warm-up) reaches all four compiled kernels with the argument
+    types of a real batch: the first shard then loads nothing (a fresh process, so the test
+    process's own kernels do not count)."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _WARM_CHECK], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    after_warm, after_batch, without_classifier = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(len(sigs) == 1 for sigs in after_warm.values()), after_warm
+    assert after_batch == after_warm
+    assert without_classifier is False
