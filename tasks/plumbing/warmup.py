@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 from ..config import Config
@@ -69,14 +68,10 @@ def warm_worker(config: Config) -> None:
     warm_up(config)
     # The boilerplate stage's compiled kernels (numba, LLVM: ~0.8 CPU s per process, which the
     # warm-up's small pages never reach) load in the background: while the worker waits for its
-    # first shard, not inside that shard's stage.
-    threading.Thread(target=_warm_compiled, args=(config,), name="corpusclean-warm-kernels", daemon=True).start()
-
-
-def _warm_compiled(config: Config) -> None:
+    # first shard, not inside that shard's stage (which waits for them if it comes first).
     try:
-        from ..stages.boilerplate import warm_compiled
+        from ..stages.boilerplate import warm_compiled_in_background
 
-        warm_compiled(config.boilerplate)
+        warm_compiled_in_background(config.boilerplate)
     except Exception:
         pass

@@ -28,6 +28,7 @@ Nothing here is site-specific: the built-in packs describe what news sites say, 
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -670,6 +671,10 @@ class BoilerplateStage(Stage):
         return pinned + tuple(p for p in chosen if p not in pinned)
 
     def process(self, batch: Batch) -> Batch:
+        if _WARMING.locked() and threading.get_ident() != _WARMER[0]:
+            # a worker's warm-up still loading the kernels: wait for it (no CPU), not race it
+            with _WARMING:
+                pass
         paragraphs = batch.paragraphs
         texts = paragraphs.text
         reasons: list[str | None] = [None] * len(texts)
@@ -751,4 +756,29 @@ def warm_compiled(config: BoilerplateConfig) -> bool:
     ]
     BoilerplateStage(config)(ParagraphStage()(Batch(docs)))
     return True
+
+
+_WARMING = threading.Lock()  # held while ``warm_compiled_in_background`` runs
+_WARMER = [0]  # the identity of its thread
+
+
+def warm_compiled_in_background(config: BoilerplateConfig) -> threading.Thread:
+    """``warm_compiled`` in a daemon thread (a pool worker's warm-up: it loads while the worker
+    waits for its first shard). Until it is done, ``BoilerplateStage.process`` waits for it
+    rather than run beside it: the stage's process-wide tables (the word index, the matchers)
+    are built by one thread at a time. The lock is taken here, before the thread starts."""
+    _WARMING.acquire()
+
+    def run() -> None:
+        try:
+            _WARMER[0] = threading.get_ident()
+            warm_compiled(config)
+        except Exception:
+            pass  # the first shard loads the kernels itself
+        finally:
+            _WARMING.release()
+
+    thread = threading.Thread(target=run, name="corpusclean-warm-kernels", daemon=True)
+    thread.start()
+    return thread
 

@@ -777,3 +777,40 @@ def test_warm_compiled_loads_every_kernel_a_batch_uses():
     assert all(len(sigs) == 1 for sigs in after_warm.values()), after_warm
     assert after_batch == after_warm
     assert without_classifier is False
+
+
+def test_warm_compiled_in_background_is_waited_for_not_raced(monkeypatch):
+    """A stage called while the background warm-up runs waits for it to finish (the stage's
+    process-wide tables are built by one thread at a time), then decides as without it."""
+    import threading
+    import time
+
+    import corpusclean.tasks.stages.boilerplate as bp
+
+    events = []
+    release = threading.Event()
+    real = bp.warm_compiled
+
+    def slow_warm(config):
+        events.append("warm start")
+        release.wait(10)
+        real(config)
+        events.append("warm end")
+        return True
+
+    monkeypatch.setattr(bp, "warm_compiled", slow_warm)
+    config = BoilerplateConfig()
+    lines = ["Home", "Share this article", "The council met on Tuesday and agreed to extend the library's hours."]
+    expected = BoilerplateStage(config)(make_batch(["\n".join(lines)])).paragraphs.boilerplate_reason
+    thread = bp.warm_compiled_in_background(config)
+    done = []
+    stage_thread = threading.Thread(target=lambda: done.append(BoilerplateStage(config)(make_batch(["\n".join(lines)]))))
+    stage_thread.start()
+    time.sleep(0.3)
+    assert not done and bp._WARMING.locked()  # the stage waits for the warm-up
+    release.set()
+    thread.join(60)
+    stage_thread.join(60)
+    assert events == ["warm start", "warm end"]
+    assert not bp._WARMING.locked()
+    assert done[0].paragraphs.boilerplate_reason == expected
