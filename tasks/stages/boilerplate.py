@@ -730,9 +730,9 @@ class BoilerplateStage(Stage):
 
 def warm_compiled(config: BoilerplateConfig) -> bool:
     """Load the stage's compiled kernels (numba and its LLVM, ``tasks/stages/linekernels.py`` from
-    the on-disk cache) in this process, by running the stage over one batch of
-    ``COMPILED_MIN_ROWS`` synthetic lines: the kernels are reached with exactly the argument
-    types of a real batch. ~0.8 CPU s the first time in a process (numba's import and the
+    the on-disk cache) in this process, by running the stage over one batch of synthetic
+    pages (twice ``COMPILED_MIN_ROWS`` lines, all read by the classifier): the kernels are
+    reached with exactly the argument types of a real batch. ~0.8 CPU s the first time in a process (numba's import and the
     kernels' load; ~0.05 s afterwards), which a worker's first shard otherwise pays inside the
     stage. Returns whether it ran (``False`` when the stage or its classifier is off)."""
     if not config.enabled or not config.classifier:
@@ -779,6 +779,10 @@ def warm_compiled_in_background(config: BoilerplateConfig) -> threading.Thread:
             _WARMING.release()
 
     thread = threading.Thread(target=run, name="corpusclean-warm-kernels", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except BaseException:
+        _WARMING.release()  # no thread: nothing to wait for
+        raise
     return thread
 
