@@ -66,3 +66,12 @@ def warm_worker(config: Config) -> None:
     except Exception:
         pass
     warm_up(config)
+    # The boilerplate stage's compiled kernels (numba, LLVM: ~0.8 CPU s per process, which the
+    # warm-up's small pages never reach) load in the background: while the worker waits for its
+    # first shard, not inside that shard's stage (which waits for them if it comes first).
+    try:
+        from ..stages.boilerplate import warm_compiled_in_background
+
+        warm_compiled_in_background(config.boilerplate)
+    except Exception:
+        pass

@@ -28,6 +28,7 @@ Nothing here is site-specific: the built-in packs describe what news sites say, 
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -670,6 +671,10 @@ class BoilerplateStage(Stage):
         return pinned + tuple(p for p in chosen if p not in pinned)
 
     def process(self, batch: Batch) -> Batch:
+        if _WARMING.locked() and threading.get_ident() != _WARMER[0]:
+            # a worker's warm-up still loading the kernels: wait for it (no CPU), not race it
+            with _WARMING:
+                pass
         paragraphs = batch.paragraphs
         texts = paragraphs.text
         reasons: list[str | None] = [None] * len(texts)
@@ -721,4 +726,63 @@ class BoilerplateStage(Stage):
         for reason, count in Counter(reasons).items():
             counts["kept" if reason is None else "boilerplate:" + reason] += count
         return batch
+
+
+def warm_compiled(config: BoilerplateConfig) -> bool:
+    """Load the stage's compiled kernels (numba and its LLVM, ``tasks/stages/linekernels.py`` from
+    the on-disk cache) in this process, by running the stage over one batch of synthetic
+    pages (twice ``COMPILED_MIN_ROWS`` lines, all read by the classifier): the kernels are
+    reached with exactly the argument types of a real batch. ~0.8 CPU s the first time in a process (numba's import and the
+    kernels' load; ~0.05 s afterwards), which a worker's first shard otherwise pays inside the
+    stage. Returns whether it ran (``False`` when the stage or its classifier is off)."""
+    if not config.enabled or not config.classifier:
+        return False
+    from ..plumbing.records import Document
+    from .paragraphs import ParagraphStage
+
+    prose = (
+        "The committee met on Tuesday to discuss the new budget for the library and agreed to "
+        "extend its opening hours during the winter months, after a long debate in the council.",
+        "Residents had asked for longer hours for years, and the librarians said they were glad "
+        "that the city had finally found the money to pay for the extra staff it would need.",
+    )
+    lines = ["Local news", "Library hours", "Login", prose[0], "Weather", prose[1], "Opening times",
+             prose[0] + " It was the first time.", "Council meeting", "Photos of the week", "Alice Martin"]
+    page = "\n\n".join(lines)
+    # every line of these pages is read by the classifier: twice the rows of the compiled paths
+    docs = [
+        Document(f"warm-{k}", f"warm-{k}.txt", "0" * 64, 0, page, "utf-8")
+        for k in range(-(-2 * COMPILED_MIN_ROWS // len(lines)))
+    ]
+    BoilerplateStage(config)(ParagraphStage()(Batch(docs)))
+    return True
+
+
+_WARMING = threading.Lock()  # held while ``warm_compiled_in_background`` runs
+_WARMER = [0]  # the identity of its thread
+
+
+def warm_compiled_in_background(config: BoilerplateConfig) -> threading.Thread:
+    """``warm_compiled`` in a daemon thread (a pool worker's warm-up: it loads while the worker
+    waits for its first shard). Until it is done, ``BoilerplateStage.process`` waits for it
+    rather than run beside it: the stage's process-wide tables (the word index, the matchers)
+    are built by one thread at a time. The lock is taken here, before the thread starts."""
+    _WARMING.acquire()
+
+    def run() -> None:
+        try:
+            _WARMER[0] = threading.get_ident()
+            warm_compiled(config)
+        except Exception:
+            pass  # the first shard loads the kernels itself
+        finally:
+            _WARMING.release()
+
+    thread = threading.Thread(target=run, name="corpusclean-warm-kernels", daemon=True)
+    try:
+        thread.start()
+    except BaseException:
+        _WARMING.release()  # no thread: nothing to wait for
+        raise
+    return thread
 

@@ -705,7 +705,6 @@ class _LiteralScanner:
     """Every occurrence of a set of byte strings (overlapping ones too), by one hyperscan scan."""
 
     def __init__(self, literals: list[bytes]):
-        self.literals = literals
         self.lengths = np.array([len(x) for x in literals], dtype=np.int64)
         self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self.db.compile(expressions=literals, ids=list(range(len(literals))), elements=len(literals), flags=0, literal=True)

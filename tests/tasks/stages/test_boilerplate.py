@@ -734,3 +734,83 @@ def test_doc_ranges_from_the_paragraphs_rows():
     batch = make_batch(["a\nb", "", "c", "\n\n", "d\ne\nf"])
     assert batch.doc_ranges() == [(0, 2), (0, 0), (2, 3), (0, 0), (3, 6)]
     assert make_batch(["", ""]).doc_ranges() == [(0, 0), (0, 0)]
+
+
+_WARM_CHECK = r"""
+import json, sys
+from corpusclean.tasks.config import BoilerplateConfig
+from corpusclean.tasks.stages import linekernels
+from corpusclean.tasks.stages.boilerplate import warm_compiled
+from corpusclean.tasks.stages.linefeatures import COMPILED_MIN_ROWS
+NAMES = ("scan_kernel", "context_kernel", "language_lines_kernel", "gaps_kernel")
+config = BoilerplateConfig()
+assert warm_compiled(config)
+after_warm = {n: [str(s) for s in getattr(linekernels, n).signatures] for n in NAMES}
+# a real-looking batch afterwards: the kernels it reaches were all loaded, with the same types
+from corpusclean.tasks.plumbing.records import Batch, Document
+from corpusclean.tasks.stages.boilerplate import BoilerplateStage
+from corpusclean.tasks.stages.paragraphs import ParagraphStage
+lines = ["Home", "Sport", "Der Gemeinderat hat am Dienstag den Haushalt der Stadt beschlossen, mit mehr Geld.",
+         "Weather", "The council met on Tuesday and agreed to extend the opening hours of the library.",
+         "Contact", "Photo : AFP", "Les habitants attendaient depuis longtemps une réponse de la mairie."]
+docs = [Document(f"d{k}", f"d{k}.txt", "0" * 64, 0, "\n\n".join(lines + [f"Item {k}"]), "utf-8")
+        for k in range(2 * COMPILED_MIN_ROWS // len(lines))]
+BoilerplateStage(config)(ParagraphStage()(Batch(docs)))
+after_batch = {n: [str(s) for s in getattr(linekernels, n).signatures] for n in NAMES}
+print(json.dumps([after_warm, after_batch, warm_compiled(BoilerplateConfig(classifier=False))]))
+"""
+
+
+def test_warm_compiled_loads_every_kernel_a_batch_uses():
+    """``warm_compiled`` (a worker's warm-up) reaches all four compiled kernels with the argument
+    types of a real batch: the first shard then loads nothing (a fresh process, so the test
+    process's own kernels do not count)."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _WARM_CHECK], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    after_warm, after_batch, without_classifier = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(len(sigs) == 1 for sigs in after_warm.values()), after_warm
+    assert after_batch == after_warm
+    assert without_classifier is False
+
+
+def test_warm_compiled_in_background_is_waited_for_not_raced(monkeypatch):
+    """A stage called while the background warm-up runs waits for it to finish (the stage's
+    process-wide tables are built by one thread at a time), then decides as without it."""
+    import threading
+    import time
+
+    import corpusclean.tasks.stages.boilerplate as bp
+
+    events = []
+    release = threading.Event()
+    real = bp.warm_compiled
+
+    def slow_warm(config):
+        events.append("warm start")
+        release.wait(10)
+        real(config)
+        events.append("warm end")
+        return True
+
+    monkeypatch.setattr(bp, "warm_compiled", slow_warm)
+    config = BoilerplateConfig()
+    lines = ["Home", "Share this article", "The council met on Tuesday and agreed to extend the library's hours."]
+    expected = BoilerplateStage(config)(make_batch(["\n".join(lines)])).paragraphs.boilerplate_reason
+    thread = bp.warm_compiled_in_background(config)
+    done = []
+    stage_thread = threading.Thread(target=lambda: done.append(BoilerplateStage(config)(make_batch(["\n".join(lines)]))))
+    stage_thread.start()
+    time.sleep(0.3)
+    assert not done and bp._WARMING.locked()  # the stage waits for the warm-up
+    release.set()
+    thread.join(60)
+    stage_thread.join(60)
+    assert events == ["warm start", "warm end"]
+    assert not bp._WARMING.locked()
+    assert done[0].paragraphs.boilerplate_reason == expected
