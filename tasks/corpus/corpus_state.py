@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.dataset as ds
 
 from .. import schema
 from .dedup_index import docs_path
@@ -218,11 +219,7 @@ class Snapshot:
     def files(self, table: str) -> list[Path]:
         return [self.out_dir / rel for rel in self.manifest.files(table)]
 
-    def dataset(self, table: str) -> "pyarrow.dataset.Dataset":
-        # Imported here: pyarrow.dataset imports pandas (~60 MiB of RSS in every process of a run,
-        # the flow's and each worker's, which never read the corpus through a dataset).
-        import pyarrow.dataset as ds
-
+    def dataset(self, table: str) -> ds.Dataset:
         return ds.dataset([str(p) for p in self.files(table)], format="parquet", schema=schema.TABLES[table])
 
     def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
