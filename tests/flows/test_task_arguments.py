@@ -94,19 +94,3 @@ def test_quoted_survives_pickling() -> None:
     back = cloudpickle.loads(cloudpickle.dumps(Quoted(value)))
     assert isinstance(back, Quoted) and isinstance(back, quote) and back.unwrap() == value
 
-
-def test_the_flow_process_does_not_import_pandas() -> None:
-    """pyarrow.dataset imports pandas (~60 MiB of RSS): the flow module and the task wrappers must
-    not import it (only reading a committed corpus through a dataset does)."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[2]
-    code = ("import sys, corpusclean.flows.cli, corpusclean.flows.clean_corpus, corpusclean.tasks.prefect_tasks; "
-            "print(sorted(m for m in ('pandas', 'pyarrow.dataset') if m in sys.modules))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=repo, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
