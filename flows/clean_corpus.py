@@ -54,9 +54,9 @@ def _as_is():
     them twice more (collecting the task run's inputs, resolving its parameters), ~0.3 CPU s per
     write task. So on the process runner each element is quoted twice: the flow process takes
     off one quote, the worker's engine the other (``Quoted``: it crosses the pickle intact), and
-    neither walks the value. The thread
-    runner's engine takes off the only one; prefect-dask hands the annotation itself to the
-    task, so there the arguments go unquoted (walked, as before)."""
+    neither walks the value. The thread runner's engine takes off the only one; prefect-dask
+    hands the annotation itself to the task, so there the arguments go unquoted (walked, as
+    before)."""
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
