@@ -83,12 +83,19 @@ def summarise(events: list[dict]) -> dict:
         busy = sum(s["end"] - s["start"] for s in mine)
         cpu = sum(s["cpu"] for s in mine)
         warm = [s for s in sp if s["name"] == "warm_worker" and s["pid"] == pid]
+        writes = sorted((s for s in finals if s["pid"] == pid), key=lambda s: s["start"])
+        # The worker's process CPU from its first write's start to its last write's end, against the
+        # writes' own: the rest is what the task runner costs between them (Prefect's engine).
+        begun = [e for e in events if e["pid"] == pid and e["name"] == "finalize_shard" and e["ph"] == "B"]
+        ended = [e for e in events if e["pid"] == pid and e["name"] == "finalize_shard" and e["ph"] == "E"]
+        write_gap_cpu = (ended[-1]["cpu"] - begun[0]["cpu"] - sum(s["cpu"] for s in writes)) if len(writes) > 1 else None
         per_worker[pid] = {
             "warm": (warm[0]["start"] - t0, warm[0]["end"] - t0, warm[0]["cpu"]) if warm else None,
             "shards": [(s["index"], s["start"] - t0, s["end"] - t0, s["cpu"], s.get("bytes", 0)) for s in mine],
             "finals": [(s["index"], s["start"] - t0, s["end"] - t0, s["cpu"])
                        for s in sorted((s for s in finals if s["pid"] == pid), key=lambda s: s["start"])],
             "busy": busy, "cpu": cpu,
+            "write_gap_cpu": write_gap_cpu,
         }
     span_clean = (clean_end - clean_start) if clean_start is not None and clean_end is not None else None
     busy_fraction = (sum(w["busy"] for w in per_worker.values()) / (len(per_worker) * span_clean)
@@ -120,6 +127,9 @@ def render(summary: dict) -> str:
             lines.append(f"   shard {index:>3} {nbytes / 1e6:>6.1f} MB  {a:>7.2f} -> {b:>7.2f}  wall {b - a:>6.2f}  CPU {cpu:>6.2f}")
         for index, a, b, cpu in w["finals"]:
             lines.append(f"   write {index:>3}            {a:>7.2f} -> {b:>7.2f}  wall {b - a:>6.2f}  CPU {cpu:>6.2f}")
+        if w.get("write_gap_cpu") is not None:
+            lines.append(f"   between its writes (the task runner's engine per write task): "
+                         f"{w['write_gap_cpu'] / (len(w['finals']) - 1):.2f} CPU s per task")
     if summary["busy_fraction"] is not None:
         lines.append(f"workers' busy fraction while cleaning: {summary['busy_fraction']:.3f} "
                      f"(cleaning phase {summary['clean_span']:.2f} s)")
