@@ -17,7 +17,7 @@ import pytest
 
 from corpusclean.tasks.corpus import output, shard
 from corpusclean.tasks.config import Config
-from corpusclean.tasks.corpus.corpus_dedup import find_run_duplicates, load_committed
+from corpusclean.tasks.corpus.corpus_dedup import committed_parts, find_run_duplicates
 from corpusclean.tasks.corpus.dedup_partitions import dask_map, local_map
 from corpusclean.tasks.stages.read import discover
 
@@ -76,16 +76,17 @@ def _rows(dedup):
 
 
 def _rewrites(dedup):
+    rewrites = [r.load() for r in dedup.rewrites]
     return [(r.position, r.key_rows.tolist(), r.doc_live.tolist(), sorted(r.superseded),
              None if r.decisions is None else (r.decisions.chrome.tolist(), r.decisions.cluster, r.decisions.kind.tolist()))
-            for r in dedup.rewrites]
+            for r in rewrites]
 
 
 def _counts(dedup):
-    return {k: v for k, v in dedup.stats.counts.items() if k != "partitions"}
+    return {k: v for k, v in dedup.stats.counts.items() if k not in ("partitions", "touched_clusters")}
 
 
-def _compare(results_fn, config, committed_fn, tmp_path, partitions=(1, 3, 7)):
+def _compare(results_fn, config, committed_fn, tmp_path, partitions=(1, 3, 7), touched=None):
     single = find_run_duplicates(results_fn(), config.dedup, committed=committed_fn(), partitioned=False)
     for p in partitions:
         cfg = config.dedup.model_copy(update={"partition_paragraphs": max(1, single.stats.counts["keyed_paragraphs"] // p)})
@@ -93,6 +94,8 @@ def _compare(results_fn, config, committed_fn, tmp_path, partitions=(1, 3, 7)):
         assert _rows(got) == _rows(single), p
         assert _rewrites(got) == _rewrites(single), p
         assert _counts(got) == _counts(single), p
+        if touched is not None:
+            touched.append(got.stats.counts["touched_clusters"])
     return single
 
 
@@ -146,7 +149,7 @@ def test_incremental_same_rows(tmp_path):
         results = _shards(raw, staging, config, only=new)
 
         def committed():
-            return [load_committed(out, i, p, superseded) for i, p in enumerate(parts)]
+            return committed_parts(out, parts, superseded)
 
         single = _compare(lambda: results, config, committed, tmp_path)
         print(day, single.stats.counts)
@@ -157,6 +160,55 @@ def test_incremental_same_rows(tmp_path):
             assert single.rewrites
         # commit what the single search decided (rewrites are not applied: later days see the
         # committed decisions as they were, which exercises clusters decided again)
+        parts += _commit(results, single, out, f"r{day}", config)
+
+
+@pytest.mark.parametrize("apply_rewrites", [False, True])
+def test_incremental_overlapping_days_same_rows(tmp_path, apply_rewrites):
+    """Later days repeat some committed documents (exact and near copies join committed clusters,
+    more pages learn chrome) while other committed clusters are left alone: the partitioned search
+    applies the committed decisions of the clusters no new edge touches and decides the others
+    again, with the single search's rows. With ``apply_rewrites`` the committed decisions are kept
+    current (as the flow does), else they stay as first written."""
+    config = Config()
+    out = tmp_path / "out"
+    raw = tmp_path / "raw"
+    parts: list = []
+    write_corpus(raw, 21, n_files=4, name="a")
+    days = [({f"a{i:02d}.jsonl" for i in range(4)}, set()),
+            (set(), set()),  # b00: a copy of a00 (same seed), b01 new
+            ({"a03.jsonl"}, {"a03.jsonl"})]  # a03 changed: its rows leave; c00 new
+    clusters_so_far = 0
+    for day, (new, superseded) in enumerate(days):
+        if day == 1:
+            write_corpus(raw, 21, n_files=1, name="b")
+            write_corpus(raw / "x", 22, n_files=1, name="b")
+            (raw / "x" / "b00.jsonl").rename(raw / "b01.jsonl")
+            (raw / "x").rmdir()
+            new = {"b00.jsonl", "b01.jsonl"}
+        if day == 2:
+            write_corpus(raw / "x", 23, n_files=4, name="a")
+            (raw / "x" / "a03.jsonl").replace(raw / "a03.jsonl")
+            write_corpus(raw / "x", 24, n_files=1, name="c")
+            (raw / "x" / "c00.jsonl").rename(raw / "c00.jsonl")
+            for f in (raw / "x").iterdir():
+                f.unlink()
+            (raw / "x").rmdir()
+            new = {"a03.jsonl", "c00.jsonl"}
+        results = _shards(raw, tmp_path / f"staging{day}", config, per_shard=1, only=new)
+        touched: list[int] = []
+        single = _compare(lambda: results, config, lambda: committed_parts(out, parts, superseded), tmp_path,
+                          touched=touched)
+        assert len(set(touched)) == 1, touched  # the same for any P
+        if day == 1:  # b00 repeats a00: its clusters are touched, those of a01-a03 are not
+            assert 0 < touched[0] < clusters_so_far, (touched, clusters_so_far)
+        if day == 2:
+            assert single.rewrites
+        clusters_so_far = single.stats.counts["clusters"]
+        if apply_rewrites:
+            run_dir = out / "runs" / f"r{day}"
+            for r in single.rewrites:
+                parts[r.position] = output.rewrite_part(out, parts[r.position], r, run_dir)
         parts += _commit(results, single, out, f"r{day}", config)
 
 
