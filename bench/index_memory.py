@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
   # noqa: E402
 from corpusclean.tasks.config import DedupConfig  # noqa: E402
-from corpusclean.tasks.corpus.corpus_dedup import find_run_duplicates, load_committed  # noqa: E402
+from corpusclean.tasks.corpus.corpus_dedup import committed_parts, find_run_duplicates  # noqa: E402
 from corpusclean.tasks.corpus.corpus_state import Part  # noqa: E402
 from corpusclean.tasks.corpus.dedup_index import write_decisions, write_keys  # noqa: E402
 from corpusclean.tasks.corpus.dedup_partitions import dask_map, local_map  # noqa: E402
@@ -110,7 +110,7 @@ def main() -> None:
     base = _hwm()
     started = time.perf_counter()
     cpu0 = time.process_time()
-    committed = [load_committed(args.work, i, part, set()) for i, part in enumerate(parts)]
+    committed = committed_parts(args.work, parts, set())  # (the single search loads them all)
     loaded = time.perf_counter() - started
     # One new (empty) shard: the search runs over the committed keys as it does every night.
     new = ShardResult(0, args.work / "x.arrow", args.work / "y.arrow", args.work / "z.arrow")
@@ -130,7 +130,8 @@ def main() -> None:
     print(f"index on disk: {disk / 2**20:,.0f} MiB = {disk / n:.0f} B per paragraph")
     print(f"load {loaded:.1f} s, load + search {total:.1f} s wall, {cpu:.1f} s CPU here; this process's peak "
           f"{peak / 2**20:,.0f} MiB ({(peak - base) / 2**20:,.0f} MiB above its start = {(peak - base) / n:.0f} B per "
-          f"paragraph); rewrites: {len(result.rewrites)}, known pairs skipped: {counts['known_pairs_skipped']:,}")
+          f"paragraph); rewrites: {len(result.rewrites)}, known pairs skipped: {counts['known_pairs_skipped']:,}, "
+          f"committed clusters touched: {counts.get('touched_clusters', '-')}")
     if args.workers:
         peaks = client.run(_hwm)
         wcpu = sum(client.run(time.process_time).values()) - worker_cpu0

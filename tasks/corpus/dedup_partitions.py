@@ -32,6 +32,7 @@ per partition). Any P gives the same decisions.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -243,29 +244,43 @@ def _write(path: Path, columns: dict[str, np.ndarray]) -> None:
         writer.write_table(table)  # one record batch: columns read back as zero-copy views
 
 
-def _scatter(path: Path, part: np.ndarray, n_parts: int, columns: dict[str, np.ndarray]) -> list[int]:
-    """Write ``columns`` sorted (stably) by ``part``; return the P+1 offsets of the partitions."""
+def _file(work: Path, kind: str, i: int) -> Path:
+    """A step's file in the work folder: every step finds its inputs by name, so what the coordinating
+    process hands a step is a few numbers, not a list per segment or partition."""
+    return Path(work) / f"{kind}-{i:05d}.arrow"
+
+
+def _offsets_path(path: Path) -> Path:
+    return path.with_suffix(".off.npy")
+
+
+def _scatter(path: Path, part: np.ndarray, n_parts: int, columns: dict[str, np.ndarray]) -> int:
+    """Write ``columns`` sorted (stably) by ``part``, and beside them the P+1 offsets of the partitions
+    (read by the consumers, never by the coordinating process: S x P numbers in all)."""
     order = np.argsort(part, kind="stable")
     _write(path, {k: v[order] for k, v in columns.items()})
-    return np.searchsorted(part[order], np.arange(n_parts + 1)).tolist()
-
-
-# (file, first row, end row, producing segment[, record batch]) of one partition in one map output
-Slice = tuple
+    np.save(_offsets_path(path), np.searchsorted(part[order], np.arange(n_parts + 1)).astype(np.int64))
+    return int(part.shape[0])
 
 # Columns of a segment's map output that hold segment-local numbers (uint32 on disk: the segment is
 # the file's), read back as orders ``segment << 40 | number``.
 _LOCAL = ("o", "doc")
 
 
-def _read_slices(slices: Sequence[Slice], names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The partition's rows from every map output, concatenated (in producer order)."""
+def _read_slices(work: Path, kind: str, producers: int, p: int, names: Sequence[str], per_segment: bool = True,
+                 batch: int | None = None) -> dict[str, np.ndarray]:
+    """Partition ``p``'s rows from every map output of ``kind`` (``producers`` files), concatenated (in
+    producer order). ``batch``: in that record batch of each file (its offsets are that row)."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    for path, lo, hi, seg, *batch in slices:
+    for producer in range(producers):
+        path = _file(work, kind, producer)
+        off = np.load(_offsets_path(path), mmap_mode="r")
+        lo, hi = (int(x) for x in (off[p:p + 2] if batch is None else off[batch, p:p + 2]))
+        seg = producer if per_segment else -1
         if hi <= lo:
             continue
-        if batch:
-            table = pa.ipc.open_file(pa.memory_map(str(path))).get_batch(batch[0]).slice(lo, hi - lo)
+        if batch is not None:
+            table = pa.ipc.open_file(pa.memory_map(str(path))).get_batch(batch).slice(lo, hi - lo)
         else:
             table = read_ipc(Path(path)).select(list(names)).slice(lo, hi - lo)
         for k in names:
@@ -274,11 +289,6 @@ def _read_slices(slices: Sequence[Slice], names: Sequence[str]) -> dict[str, np.
                 col = (np.int64(seg) << np.int64(SEG_SHIFT)) | col.astype(np.int64)
             parts[k].append(col)
     return {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
-
-
-def _slices(paths: Sequence[Path], offsets: Sequence[Sequence[int]], p: int, per_segment: bool = True) -> list[Slice]:
-    return [(str(path), off[p], off[p + 1], s if per_segment else -1)
-            for s, (path, off) in enumerate(zip(paths, offsets))]
 
 
 def _local(values: np.ndarray) -> np.ndarray:
@@ -319,11 +329,11 @@ def _committed_nodes(seg: Segment, rows: SegmentRows) -> np.ndarray:
     return _nodes(seg.old_decisions(rows)[1])
 
 
-def scatter_exact(seg: Segment, n_parts: int, path: Path) -> list[int]:
+def scatter_exact(seg: Segment, n_parts: int, work: Path) -> int:
     rows = seg.meta()
     exact = seg.load_exact(rows)
     sites = seg.sites()
-    return _scatter(path, exact[:, 0] % np.uint64(n_parts), n_parts, {
+    return _scatter(_file(work, "exact-map", seg.index), exact[:, 0] % np.uint64(n_parts), n_parts, {
         "o": _local(rows.key_rows),
         "hi": np.ascontiguousarray(exact[:, 0]),
         "lo": np.ascontiguousarray(exact[:, 1]),
@@ -337,12 +347,12 @@ def scatter_exact(seg: Segment, n_parts: int, path: Path) -> list[int]:
 _EXACT_COLUMNS = ("o", "hi", "lo", "site", "doc", "len", "node")
 
 
-def exact_pass(slices: list[Slice], min_docs: int, max_chars: int, path: Path) -> dict:
+def exact_pass(work: Path, n_segments: int, p: int, min_docs: int, max_chars: int) -> dict:
     """Chrome and exact groups of one exact partition; writes ``(o, chrome, rep, inode)`` sorted by o
     (rep: the earliest content copy of the row's text, -1 on chrome; inode: on an exact copy whose
     representative is in the same committed cluster, that cluster's node, else 0). Returns its
     counts and the committed clusters that lose a row to chrome (``dirty``)."""
-    cols = _read_slices(slices, _EXACT_COLUMNS)
+    cols = _read_slices(work, "exact-map", n_segments, p, _EXACT_COLUMNS)
     o = cols["o"] if cols["o"] is not None else np.zeros(0, np.int64)
     n = o.shape[0]
     chrome = np.zeros(n, bool)
@@ -382,19 +392,19 @@ def exact_pass(slices: list[Slice], min_docs: int, max_chars: int, path: Path) -
         dirty = np.unique(node[chrome & (node != 0)])
         same = (node[c_rows] != 0) & (node[c_rows] == node[rep_row]) & (c_rows != rep_row)
         inode[c_rows[same]] = node[c_rows[same]]
-    _write(path, {"o": o, "chrome": chrome, "rep": rep, "inode": inode})
+    _write(_file(work, "exact", p), {"o": o, "chrome": chrome, "rep": rep, "inode": inode})
     return {"rows": n, "chrome": int(chrome.sum()), "exact_edges": int(np.count_nonzero((rep >= 0) & (rep != o))),
             "dirty": dirty}
 
 
-def _gather_status(seg: Segment, rows: SegmentRows, exact_out: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
+def _gather_status(seg: Segment, rows: SegmentRows, work: Path, n_parts: int) -> tuple[np.ndarray, np.ndarray]:
     """(chrome, rep) of a segment's keyed rows, from every exact partition's output."""
     n = len(rows.key_rows)
     chrome = np.zeros(n, bool)
     rep = np.full(n, -1, np.int64)
     lo_o, hi_o = np.int64(seg.index) << np.int64(SEG_SHIFT), np.int64(seg.index + 1) << np.int64(SEG_SHIFT)
-    for path in exact_out:
-        table = read_ipc(path)
+    for p in range(n_parts):
+        table = read_ipc(_file(work, "exact", p))
         o = table.column("o").to_numpy()  # a view of the mapped file: the search touches log n pages
         a, b = (int(x) for x in np.searchsorted(o, [lo_o, hi_o]))
         if b <= a:
@@ -414,10 +424,9 @@ def _in(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[at] == values
 
 
-def scatter_bands(seg: Segment, exact_out: list[Path], dirty: np.ndarray, n_parts: int, path: Path,
-                  star_path: Path, n_bands: int) -> list[int]:
+def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_bands: int) -> None:
     rows = seg.meta()
-    chrome, rep = _gather_status(seg, rows, exact_out)
+    chrome, rep = _gather_status(seg, rows, work, n_parts)
     o = seg.order(rows)
     is_rep = (rep >= 0) & (rep == o)
     known = np.zeros(len(o), bool)
@@ -433,15 +442,16 @@ def scatter_bands(seg: Segment, exact_out: list[Path], dirty: np.ndarray, n_part
         linked = np.flatnonzero(known & (node != 0))
         star_src = o[linked]
         star_dst = node[linked]
-        _write(star_path, {"src": star_src, "dst": star_dst})  # sorted by src
+        _write(_file(work, "star", seg.index), {"src": star_src, "dst": star_dst})  # sorted by src
     reps = np.flatnonzero(is_rep)
     bands = seg.load_bands(rows, reps)  # the representatives' band keys only
     local_rows = _local(rows.key_rows[reps])
     known = known[reps]
     # One record batch per band, each sorted by partition: a band partition reads one band at a
     # time, and this holds one band's entries at a time.
-    offsets: list[list[int]] = []
+    offsets: list[np.ndarray] = []
     schema = pa.schema([("o", pa.uint32()), ("key", pa.uint64()), ("known", pa.bool_())])
+    path = _file(work, "band-map", seg.index)
     with pa.ipc.new_file(str(path), schema) as writer:
         for j in range(n_bands):
             key = np.ascontiguousarray(bands[:, j])
@@ -449,8 +459,8 @@ def scatter_bands(seg: Segment, exact_out: list[Path], dirty: np.ndarray, n_part
             order = np.argsort(part, kind="stable")
             writer.write_batch(pa.record_batch([pa.array(local_rows[order]), pa.array(key[order]), pa.array(known[order])],
                                                schema=schema))
-            offsets.append(np.searchsorted(part[order], np.arange(n_parts + 1)).tolist())
-    return offsets
+            offsets.append(np.searchsorted(part[order], np.arange(n_parts + 1)))
+    np.save(_offsets_path(path), np.array(offsets, np.int64).reshape(n_bands, n_parts + 1))
 
 
 def _pair_partition(lo: np.ndarray, hi: np.ndarray, n_parts: int) -> np.ndarray:
@@ -471,16 +481,14 @@ def _unique_pairs(lo: np.ndarray, hi: np.ndarray, *extra: np.ndarray):
     return (lo[keep], hi[keep], *(e[order][keep] for e in extra))
 
 
-def band_pass(files: list[str], offsets: list[list[int]], p: int, n_bands: int, n_parts: int,
-              path: Path) -> tuple[list[int], dict[str, int]]:
+def band_pass(work: Path, n_segments: int, p: int, n_bands: int, n_parts: int) -> dict[str, int]:
     """Candidate pairs of one band partition, one band at a time (the single search's rules: every
     group of equal keys of a band is here whole)."""
     los, his, boths = [], [], []
     n_big = 0
     largest = 0
     for j in range(n_bands):
-        cols = _read_slices([(f, off[j][p], off[j][p + 1], s, j) for s, (f, off) in enumerate(zip(files, offsets))],
-                            ("o", "key", "known"))
+        cols = _read_slices(work, "band-map", n_segments, p, ("o", "key", "known"), batch=j)
         if cols["o"] is None or cols["o"].size < 2:
             continue
         members, known = cols["o"], cols["known"]  # members ascend (segments in order, rows ascending)
@@ -498,8 +506,8 @@ def band_pass(files: list[str], offsets: list[list[int]], p: int, n_bands: int, 
     hi = np.concatenate(his) if his else np.zeros(0, np.int64)
     both = np.concatenate(boths) if boths else np.zeros(0, bool)
     lo, hi, both = _unique_pairs(lo, hi, both)
-    offsets_out = _scatter(path, _pair_partition(lo, hi, n_parts), n_parts, {"lo": lo, "hi": hi, "known": both})
-    return offsets_out, {"big_band_groups": n_big, "max_band_group": largest}
+    _scatter(_file(work, "pair-map", p), _pair_partition(lo, hi, n_parts), n_parts, {"lo": lo, "hi": hi, "known": both})
+    return {"big_band_groups": n_big, "max_band_group": largest}
 
 
 class _Texts:
@@ -549,16 +557,16 @@ def take_rows(column: pa.ChunkedArray, rows: np.ndarray) -> list:
     return out
 
 
-def verify_pass(slices: list[Slice], text_paths: list[str], ngram: int, threshold: float, chunk: int,
-                path: Path) -> dict[str, int]:
-    cols = _read_slices(slices, ("lo", "hi", "known"))
+def verify_pass(work: Path, n_parts: int, p: int, ngram: int, threshold: float, chunk: int) -> dict[str, int]:
+    cols = _read_slices(work, "pair-map", n_parts, p, ("lo", "hi", "known"), per_segment=False)
+    path = _file(work, "near", p)
     if cols["lo"] is None:
         _write(path, {"src": np.zeros(0, np.int64), "dst": np.zeros(0, np.int64)})
         return {"candidate_pairs": 0, "known_pairs": 0, "verified_pairs": 0}
     lo, hi, known = _unique_pairs(cols["lo"], cols["hi"], cols["known"])
     n_cand, n_known = int(lo.size), int(known.sum())
     lo, hi = lo[~known], hi[~known]
-    texts = _Texts(text_paths)
+    texts = _Texts(json.loads((Path(work) / "texts.json").read_text(encoding="utf-8")))
 
     def shingles(orders: np.ndarray) -> list[np.ndarray]:
         return batch_shingle_hashes([normalize_for_dedup(t) for t in texts.read(orders)], ngram)
@@ -569,10 +577,10 @@ def verify_pass(slices: list[Slice], text_paths: list[str], ngram: int, threshol
     return {"candidate_pairs": n_cand - n_known, "known_pairs": n_known, "verified_pairs": int(ok.sum())}
 
 
-def exact_touching(path: Path, dirty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def exact_touching(work: Path, p: int, dirty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An exact partition's edges (copy -> representative) for the connected components: all but
     those inside a committed cluster that stands (same cluster on both ends, not dirty)."""
-    table = read_ipc(path)
+    table = read_ipc(_file(work, "exact", p))
     o, rep, inode = (table.column(k).to_numpy() for k in ("o", "rep", "inode"))
     edge = (rep >= 0) & (rep != o)
     keep = np.flatnonzero(edge & ((inode == 0) | _in(inode, dirty)))
@@ -589,20 +597,20 @@ def _range(sorted_orders: np.ndarray, seg: int) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def star_touched(seg_index: int, star_path: Path, endpoints_path: Path) -> np.ndarray:
+def star_touched(work: Path, seg_index: int) -> np.ndarray:
     """The committed clusters (nodes) of a part's rows that are an end of an edge."""
-    star = read_ipc(star_path)
+    star = read_ipc(_file(work, "star", seg_index))
     src, dst = star.column("src").to_numpy(), star.column("dst").to_numpy()
-    ends = read_ipc(endpoints_path).column("o").to_numpy()
+    ends = read_ipc(Path(work) / "endpoints.arrow").column("o").to_numpy()
     a, b = _range(ends, seg_index)
     return np.unique(dst[_in(src, ends[a:b])])
 
 
-def star_edges(star_path: Path, touched_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def star_edges(work: Path, seg_index: int) -> tuple[np.ndarray, np.ndarray]:
     """A part's edges row -> committed cluster, for the clusters an edge touches only."""
-    star = read_ipc(star_path)
+    star = read_ipc(_file(work, "star", seg_index))
     src, dst = star.column("src").to_numpy(), star.column("dst").to_numpy()
-    keep = np.flatnonzero(_in(dst, read_ipc(touched_path).column("node").to_numpy()))
+    keep = np.flatnonzero(_in(dst, read_ipc(Path(work) / "touched.arrow").column("node").to_numpy()))
     return src[keep].copy(), dst[keep].copy()
 
 
@@ -610,8 +618,7 @@ def segment_ids(seg: Segment, orders: np.ndarray) -> list[str]:
     return seg.paragraph_ids(orders)
 
 
-def apply_segment(seg: Segment, exact_out: list[Path], clusters_path: Path, dirty: np.ndarray,
-                  rewrite_path: Path) -> dict:
+def apply_segment(seg: Segment, work: Path, n_parts: int, dirty: np.ndarray, rewrite_path: Path) -> dict:
     """The decisions of one segment: chrome from the exact partitions, cluster and kind from the
     connected components (``clusters_path``: clustered rows of the clusters this run touched, with
     their original), committed decisions where the cluster stands untouched.
@@ -619,12 +626,13 @@ def apply_segment(seg: Segment, exact_out: list[Path], clusters_path: Path, dirt
     A new shard gets its decisions back (``chrome``, ``cluster``, ``kind``). A committed part's are
     compared with the committed ones here: when they differ (or rows leave), they are written to
     ``rewrite_path`` (its live keyed ``row`` and the decisions) for the part's replacement, and only
-    ``rewrite`` (True) comes back, with the counts."""
+    ``rewrite`` (True) comes back, with the counts. ``clusters.arrow``: clustered rows of the clusters
+    this run touched, with their original."""
     rows = seg.meta()
     n = rows.key_rows.shape[0]
-    chrome, rep = _gather_status(seg, rows, exact_out)
+    chrome, rep = _gather_status(seg, rows, work, n_parts)
     o = seg.order(rows)
-    clusters = read_ipc(clusters_path)
+    clusters = read_ipc(Path(work) / "clusters.arrow")
     c_o = clusters.column("o").to_numpy()
     a, b = _range(c_o, seg.index)
     k = np.searchsorted(rows.key_rows, c_o[a:b] & ROW_MASK)
@@ -708,45 +716,36 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
         if s.key_rows is not None and len(s.key_rows) > 1 and not bool(np.all(s.key_rows[1:] > s.key_rows[:-1])):
             raise ValueError("key rows of a segment must ascend")
     # 1-2. exact
-    ex_map = [work / f"exact-map-{s:05d}.arrow" for s in range(S)]
-    ex_off = mapper(scatter_exact, [(seg, P, p) for seg, p in zip(segments, ex_map)])
-    ex_out = [work / f"exact-{p:05d}.arrow" for p in range(P)]
-    ex_stats = mapper(exact_pass, [(_slices(ex_map, ex_off, p), dedup.repeated_line_min_docs,
-                                    dedup.repeated_line_max_chars, ex_out[p]) for p in range(P)])
-    _unlink(ex_map)
+    mapper(scatter_exact, [(seg, P, work) for seg in segments])
+    ex_stats = mapper(exact_pass, [(work, S, p, dedup.repeated_line_min_docs, dedup.repeated_line_max_chars)
+                                   for p in range(P)])
+    _unlink_maps(work, "exact-map", S)
     # 3. committed clusters decided again: those that lose a row (superseded, or now chrome)
     dirty = np.unique(np.concatenate([np.zeros(0, np.int64)] + [i["dropped"] for i in info] + [x["dirty"] for x in ex_stats]))
-    band_map = [work / f"band-map-{s:05d}.arrow" for s in range(S)]
-    star = [work / f"star-{s:05d}.arrow" for s in range(S)]
-    band_off = mapper(scatter_bands, [(seg, ex_out, dirty, P, band_map[i], star[i], n_bands)
-                                      for i, seg in enumerate(segments)])
+    mapper(scatter_bands, [(seg, work, dirty, P, n_bands) for seg in segments])
     # 4. candidate pairs per band partition
-    pair_map = [work / f"pair-map-{p:05d}.arrow" for p in range(P)]
-    bp = mapper(band_pass, [([str(f) for f in band_map], band_off, p, n_bands, P, pair_map[p]) for p in range(P)])
-    _unlink(band_map)
+    bp = mapper(band_pass, [(work, S, p, n_bands, P) for p in range(P)])
+    _unlink_maps(work, "band-map", S)
     # 5. verification per pair partition
-    text_paths = [str(seg.text_path) for seg in segments]
-    near = [work / f"near-{p:05d}.arrow" for p in range(P)]
-    vp = mapper(verify_pass, [(_slices(pair_map, [o for o, _ in bp], p, per_segment=False), text_paths, dedup.ngram, dedup.threshold,
-                               verify_chunk, near[p]) for p in range(P)])
-    _unlink(pair_map)
+    (work / "texts.json").write_text(json.dumps([str(seg.text_path) for seg in segments]), encoding="utf-8")
+    vp = mapper(verify_pass, [(work, P, p, dedup.ngram, dedup.threshold, verify_chunk) for p in range(P)])
+    _unlink_maps(work, "pair-map", P)
     # 6. connected components over the edges this run adds, and the committed clusters they touch
     committed = [i for i, seg in enumerate(segments) if seg.committed]
-    edges = mapper(exact_touching, [(path, dirty) for path in ex_out])
-    edges += [read_edges(path) for path in near]
-    _unlink(near)
+    edges = mapper(exact_touching, [(work, p, dirty) for p in range(P)])
+    edges += [read_edges(_file(work, "near", p)) for p in range(P)]
+    _unlink([_file(work, "near", p) for p in range(P)])
     src = np.concatenate([np.zeros(0, np.int64)] + [e[0] for e in edges])
     dst = np.concatenate([np.zeros(0, np.int64)] + [e[1] for e in edges])
     del edges
-    ends_path, touched_path = work / "endpoints.arrow", work / "touched.arrow"
-    _write(ends_path, {"o": np.unique(np.concatenate((src, dst)))})
-    touched = mapper(star_touched, [(i, star[i], ends_path) for i in committed])
+    _write(work / "endpoints.arrow", {"o": np.unique(np.concatenate((src, dst)))})
+    touched = mapper(star_touched, [(work, i) for i in committed])
     touched = np.unique(np.concatenate([np.zeros(0, np.int64)] + touched))
     n_touched = int(touched.shape[0])
-    _write(touched_path, {"node": touched})
+    _write(work / "touched.arrow", {"node": touched})
     del touched
-    kept = mapper(star_edges, [(star[i], touched_path) for i in committed])
-    _unlink([ends_path, touched_path] + star)
+    kept = mapper(star_edges, [(work, i) for i in committed])
+    _unlink([work / "endpoints.arrow", work / "touched.arrow"] + [_file(work, "star", i) for i in committed])
     src = np.concatenate([src] + [e[0] for e in kept])
     dst = np.concatenate([dst] + [e[1] for e in kept])
     del kept
@@ -760,16 +759,14 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
     ids = mapper(segment_ids, [(segments[s], originals[o_seg == s]) for s in seg_of.tolist()])
     id_array = pa.array([i for part in ids for i in part], pa.string())
     del ids
-    clusters_path = work / "clusters.arrow"
-    _write_table(clusters_path, pa.table({"o": pa.array(c_order), "orig": pa.array(c_orig),
-                                          "id": id_array.take(pa.array(np.searchsorted(originals, c_orig)))}))
+    _write_table(work / "clusters.arrow", pa.table({"o": pa.array(c_order), "orig": pa.array(c_orig),
+                                                    "id": id_array.take(pa.array(np.searchsorted(originals, c_orig)))}))
     del c_order, c_orig, id_array
     # 8. each segment's decisions, applied (and compared with the committed ones) where it is read
     rewrite_dir.mkdir(parents=True, exist_ok=True)
     rewrite_paths = [rewrite_dir / f"decisions-{s:05d}.arrow" for s in range(S)]
-    applied = mapper(apply_segment, [(seg, ex_out, clusters_path, dirty, rewrite_paths[i])
-                                     for i, seg in enumerate(segments)])
-    _unlink(ex_out + [clusters_path])
+    applied = mapper(apply_segment, [(seg, work, P, dirty, rewrite_paths[i]) for i, seg in enumerate(segments)])
+    _unlink([_file(work, "exact", p) for p in range(P)] + [work / "clusters.arrow", work / "texts.json"])
     counts = {
         "partitions": P,
         "keyed_paragraphs": n,
@@ -780,7 +777,7 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
         "candidate_pairs": sum(v["candidate_pairs"] for v in vp),
         "verified_pairs": sum(v["verified_pairs"] for v in vp),
         "known_pairs_skipped": sum(v["known_pairs"] for v in vp),
-        "big_band_groups": sum(b["big_band_groups"] for _, b in bp),
+        "big_band_groups": sum(b["big_band_groups"] for b in bp),
         "exact_edges": sum(x["exact_edges"] for x in ex_stats),
         "touched_clusters": n_touched,
     }
@@ -810,6 +807,12 @@ def _components(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarra
     real_nodes = np.flatnonzero(real)
     clustered = real_nodes[comp_real[labels[real_nodes]] >= 2]
     return nodes[clustered], comp_min[labels[clustered]]
+
+
+def _unlink_maps(work: Path, kind: str, n: int) -> None:
+    for i in range(n):
+        path = _file(work, kind, i)
+        _unlink([path, _offsets_path(path)])
 
 
 def _unlink(paths: Sequence[Path]) -> None:
