@@ -4,30 +4,44 @@ Same decisions as ``corpus_dedup.find_run_duplicates`` over one array of keys (t
 row), computed as a sequence of independent steps over P partitions, exchanging Arrow files in
 a work folder (the run's staging folder: on a shared file system under Dask):
 
+0. **Info** (per segment): a committed part is handed to the steps as its files only; each step
+   reads the columns it needs there. This one counts its live keyed rows and lists the committed
+   clusters that lose superseded rows.
 1. **Scatter exact** (per segment = committed part or new shard): each keyed paragraph's
-   ``(order, exact key, site hash, document, length)`` goes to partition ``exact_hi % P``. A
-   segment writes one file sorted by partition (a "map output" with P+1 offsets), so the
-   number of files is the number of segments, not segments x partitions.
+   ``(order, exact key, site hash, document, length, committed cluster node)`` goes to partition
+   ``exact_hi % P``. A segment writes one file sorted by partition (a "map output", its P+1
+   offsets in a ``.off.npy`` beside it), so the number of files is the number of segments, not
+   segments x partitions, and the coordinating process never holds offsets.
 2. **Exact pass** (per partition): every copy of one text is in one partition, so corpus-learned
    chrome (documents per (text, site)) and the exact groups (representative = earliest copy
-   among content) are decided there. Output sorted by order: ``(order, chrome, representative)``.
+   among content) are decided there. Output sorted by order: ``(order, chrome, representative,
+   inode)``, inode marking an exact copy whose representative is in its own committed cluster;
+   returns the committed clusters that lose a row to chrome (dirty).
 3. **Gather + scatter bands** (per segment): a segment reads its rows' status back (a binary
    search in each partition's output), writes the ``(order, band, band key, known)`` entries of
    its content representatives to partition ``band_key % P`` and the edges that keep committed
-   clusters (``order -> cluster``) that this run does not decide again.
+   clusters (``order -> cluster``) that this run does not decide again (the "star" file).
 4. **Band pass** (per partition): every member of a band group is in one partition, so the
    candidate pairs are those of the single search (same small/big group rules); pairs go to
    pair partition ``hash(pair) % P``.
 5. **Verify** (per pair partition): distinct pairs, both-known pairs skipped, the others
    verified on the exact Jaccard of the texts, read for the rows needed only.
-6. **Clusters**: connected components over the edges (exact copies, verified pairs, kept
-   committed clusters), which only clustered paragraphs have; the original of a cluster is its
-   earliest member, ``kind`` exact when the member's text is the original's.
+6. **Clusters** (the coordinating process): connected components over the edges this run adds
+   (exact copies but those inside a committed cluster that stands, verified pairs) and the star
+   edges of the committed clusters those edges touch (two segment steps find them); committed
+   clusters no edge touches are not read at all. The original of a cluster is its earliest member.
+7. **Ids** (per segment holding originals): the originals' paragraph ids.
+8. **Apply** (per segment): chrome, cluster and kind of every row (``kind`` exact when the row's
+   exact representative is the original), committed decisions kept for untouched clusters. A
+   committed part compares them with its committed decisions there and, when they differ, stages
+   them for its rewrite: what comes back is a few counts per part.
 
 ``order`` = ``segment << 40 | paragraph row``: corpus order (a segment's key rows ascend), so
 "lowest index" in the single search is "lowest order" here. Memory per step is a partition's
 share (about ``keyed paragraphs / P``); P comes from the corpus size (``partition_paragraphs``
-per partition). Any P gives the same decisions.
+per partition). Any P gives the same decisions. The coordinating process holds this run's shards'
+row metadata and decisions, the edges of the clusters this run touches, and a few numbers per
+segment and partition: nothing per committed paragraph.
 """
 
 from __future__ import annotations
@@ -739,13 +753,15 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
     dst = np.concatenate([np.zeros(0, np.int64)] + [e[1] for e in edges])
     del edges
     _write(work / "endpoints.arrow", {"o": np.unique(np.concatenate((src, dst)))})
-    touched = mapper(star_touched, [(work, i) for i in committed])
+    # (no edge: no committed cluster touched, the star files are not read)
+    starred = committed if src.size else []
+    touched = mapper(star_touched, [(work, i) for i in starred])
     touched = np.unique(np.concatenate([np.zeros(0, np.int64)] + touched))
     n_touched = int(touched.shape[0])
     _write(work / "touched.arrow", {"node": touched})
     del touched
-    kept = mapper(star_edges, [(work, i) for i in committed])
-    _unlink([work / "endpoints.arrow", work / "touched.arrow"] + [_file(work, "star", i) for i in committed])
+    kept = mapper(star_edges, [(work, i) for i in starred])
+    _unlink([work / "endpoints.arrow", work / "touched.arrow"] + [_file(work, "star", i) for i in range(S)])
     src = np.concatenate([src] + [e[0] for e in kept])
     dst = np.concatenate([dst] + [e[1] for e in kept])
     del kept

@@ -330,3 +330,91 @@ def test_pool_map_on_worker_processes_same_rows(tmp_path, monkeypatch):
     assert got.stats.counts["partitions"] == 2 and local.stats.counts["partitions"] == 1
     assert _rows(got) == _rows(local) and _counts(got) == _counts(local) and local.stats.counts["duplicates"] > 0
     assert mapper.cpu_seconds > 0 and got.stats.cpu_seconds >= mapper.cpu_seconds  # the workers' CPU is counted
+
+
+def _fake_committed(out: Path, n_parts: int, per_part: int, seed: int = 0):
+    """Committed parts of random keys (never candidates), 20% of them in committed clusters of two."""
+    from corpusclean.tasks.corpus.corpus_state import Part
+    from corpusclean.tasks.corpus.dedup_index import write_decisions, write_keys
+    from corpusclean.tasks.stages.sketch import DedupKeys, lsh_shape
+
+    n_bands, _ = lsh_shape(Config().dedup)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k in range(n_parts):
+        d = f"runs/r{k}"
+        part = Part(f"r{k}", f"{d}/documents/p.parquet", f"{d}/paragraphs/p.parquet", f"{d}/rejects/p.parquet",
+                    keys=f"{d}/keys/p.arrow", decisions=f"{d}/decisions/p.arrow", sources=[f"f{k}.jsonl"])
+        rows = np.arange(per_part, dtype=np.int64)
+        doc_ids = [f"{k:04d}{i:012x}" for i in range(per_part // 10)]
+        write_keys(out / part.keys, rows, (rows // 10).astype(np.int32), (rows % 10).astype(np.int32),
+                   np.full(per_part, 300, np.int32),
+                   DedupKeys(rows, rng.integers(0, 2**63, (per_part, 2), dtype=np.uint64),
+                             rng.integers(0, 2**63, (per_part, n_bands), dtype=np.uint64)),
+                   doc_ids, ["site.example"] * len(doc_ids), [f"f{k}.jsonl"] * len(doc_ids))
+        cluster: list = [None] * per_part
+        kind = np.zeros(per_part, np.int8)
+        for i in range(0, per_part // 5, 2):
+            cluster[i] = cluster[i + 1] = f"{doc_ids[i // 10]}:{i % 10}"
+            kind[i + 1] = 2
+        write_decisions(out / part.decisions, np.zeros(per_part, bool), cluster, kind)
+        parts.append(part)
+    return parts
+
+
+def test_coordinator_exchanges_nothing_per_committed_paragraph(tmp_path):
+    """What goes between the coordinating process and the steps (every argument and result, pickled as
+    a worker would get them) does not grow with the committed corpus when no new edge touches it: the
+    committed parts are read where they are searched and their decisions applied there. 4x the
+    committed paragraphs, same partitions: the same bytes, give or take a few per part."""
+    import pickle
+
+    from corpusclean.tasks.corpus.shard import ShardResult
+    from corpusclean.tasks.stages.sketch import DedupKeys, lsh_shape
+
+    n_bands, _ = lsh_shape(Config().dedup)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 10**9})
+    exchanged = {}
+    for per_part in (5_000, 20_000):
+        out = tmp_path / f"out{per_part}"
+        parts = _fake_committed(out, 3, per_part)
+        new = ShardResult(0, out / "new.arrow", out / "d.arrow", out / "r.arrow")
+        new.keys = DedupKeys(np.zeros(0, np.int64), np.zeros((0, 2), np.uint64), np.zeros((0, n_bands), np.uint64))
+        sizes = []
+
+        def mapper(fn, argsets):
+            results = local_map(fn, argsets)
+            sizes.append(len(pickle.dumps(argsets)) + len(pickle.dumps(results)))
+            return results
+
+        got = find_run_duplicates([new], cfg, committed=committed_parts(out, parts, set()), work_dir=tmp_path,
+                                  mapper=mapper)
+        c = got.stats.counts
+        assert c["committed_paragraphs"] == 3 * per_part and c["clusters"] == 3 * per_part // 10
+        assert c["duplicates"] == 3 * per_part // 10 and c["touched_clusters"] == 0 and not got.rewrites
+        exchanged[per_part] = sum(sizes)
+    assert exchanged[20_000] < exchanged[5_000] + 3 * 200, exchanged
+    assert exchanged[5_000] < 3 * 5_000, exchanged  # (less than a byte per committed paragraph)
+
+
+def test_superseded_committed_part_rewritten_from_staged_decisions(tmp_path):
+    """A committed part that loses a source (half its documents): the clusters of those documents
+    leave, the rewrite is staged in the work folder, and its rows are those of the single search."""
+    out = tmp_path / "out"
+    parts = _fake_committed(out, 2, 2_000)
+    from corpusclean.tasks.corpus.dedup_index import write_docs
+
+    # part 0's documents come from two sources; the second changes
+    keys = out / parts[0].keys
+    n_docs = 200
+    write_docs(keys, [f"0000{i:012x}" for i in range(n_docs)], ["site.example"] * n_docs,
+               ["f0.jsonl" if i % 2 else "g0.jsonl" for i in range(n_docs)])
+    parts[0].sources = ["f0.jsonl", "g0.jsonl"]
+    cfg = Config().dedup
+    single = find_run_duplicates([], cfg, committed=committed_parts(out, parts, {"g0.jsonl"}), partitioned=False)
+    got = find_run_duplicates([], cfg, committed=committed_parts(out, parts, {"g0.jsonl"}), work_dir=tmp_path)
+    assert [r.position for r in got.rewrites] == [0] and got.rewrites[0].staged is not None
+    assert got.rewrites[0].staged.exists()
+    assert _rewrites(got) == _rewrites(single) and _counts(got) == _counts(single)
+    # clusters of two made of consecutive rows of one document: half of part 0's are kept whole
+    assert single.stats.counts["clusters"] == 200 + 100
