@@ -281,15 +281,23 @@ def _scatter(path: Path, part: np.ndarray, n_parts: int, columns: dict[str, np.n
 _LOCAL = ("o", "doc")
 
 
+def _ranges(work: Path, kind: str, producers: int, p: int) -> np.ndarray:
+    """Where partition ``p`` is in each map output of ``kind``: (producers, batches, 2) row ranges."""
+    out = [np.load(_offsets_path(_file(work, kind, s)), mmap_mode="r") for s in range(producers)]
+    return np.array([np.atleast_2d(off)[:, p:p + 2] for off in out], np.int64).reshape(producers, -1, 2)
+
+
 def _read_slices(work: Path, kind: str, producers: int, p: int, names: Sequence[str], per_segment: bool = True,
-                 batch: int | None = None) -> dict[str, np.ndarray]:
+                 batch: int | None = None, ranges: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Partition ``p``'s rows from every map output of ``kind`` (``producers`` files), concatenated (in
-    producer order). ``batch``: in that record batch of each file (its offsets are that row)."""
+    producer order). ``batch``: in that record batch of each file (its offsets are that row);
+    ``ranges``: ``_ranges`` of the partition (read once by a caller that reads several batches)."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    if ranges is None:
+        ranges = _ranges(work, kind, producers, p)
     for producer in range(producers):
         path = _file(work, kind, producer)
-        off = np.load(_offsets_path(path), mmap_mode="r")
-        lo, hi = (int(x) for x in (off[p:p + 2] if batch is None else off[batch, p:p + 2]))
+        lo, hi = (int(x) for x in ranges[producer, batch or 0])
         seg = producer if per_segment else -1
         if hi <= lo:
             continue
@@ -501,8 +509,9 @@ def band_pass(work: Path, n_segments: int, p: int, n_bands: int, n_parts: int) -
     los, his, boths = [], [], []
     n_big = 0
     largest = 0
+    ranges = _ranges(work, "band-map", n_segments, p)
     for j in range(n_bands):
-        cols = _read_slices(work, "band-map", n_segments, p, ("o", "key", "known"), batch=j)
+        cols = _read_slices(work, "band-map", n_segments, p, ("o", "key", "known"), batch=j, ranges=ranges)
         if cols["o"] is None or cols["o"].size < 2:
             continue
         members, known = cols["o"], cols["known"]  # members ascend (segments in order, rows ascending)
