@@ -283,6 +283,8 @@ _LOCAL = ("o", "doc")
 
 def _ranges(work: Path, kind: str, producers: int, p: int) -> np.ndarray:
     """Where partition ``p`` is in each map output of ``kind``: (producers, batches, 2) row ranges."""
+    if not producers:
+        return np.zeros((0, 1, 2), np.int64)
     out = [np.load(_offsets_path(_file(work, kind, s)), mmap_mode="r") for s in range(producers)]
     return np.array([np.atleast_2d(off)[:, p:p + 2] for off in out], np.int64).reshape(producers, -1, 2)
 

@@ -418,3 +418,10 @@ def test_superseded_committed_part_rewritten_from_staged_decisions(tmp_path):
     assert _rewrites(got) == _rewrites(single) and _counts(got) == _counts(single)
     # clusters of two made of consecutive rows of one document: half of part 0's are kept whole
     assert single.stats.counts["clusters"] == 200 + 100
+
+
+def test_nothing_to_search(tmp_path):
+    """No segment at all (nothing committed, no keyed paragraph in this run): no partition has a
+    producer, and the search returns nothing rather than failing."""
+    got = find_run_duplicates([], Config().dedup, committed=[], work_dir=tmp_path)
+    assert got.decisions == [] and got.rewrites == [] and got.stats.counts["keyed_paragraphs"] == 0
