@@ -10,6 +10,11 @@ index's own cost, not verification.
     python bench/index_memory.py --paragraphs 5000000 --workers 2        # partitions on a Dask LocalCluster
     python bench/index_memory.py --paragraphs 5000000 --single           # the single search (all keys in one process)
     python bench/index_memory.py --paragraphs 20000000 --keep            # reuse the index written before
+    python bench/index_memory.py --paragraphs 5000000 --new 200000 --touch 20000  # a run that adds paragraphs
+
+``--new N``: the run adds N paragraphs (random keys), ``--touch K`` of them exact copies of committed
+paragraphs in committed clusters (one per cluster, spread over the parts): those clusters are
+touched by this run's edges and decided again (no verification: their band keys stay random).
 
 Peak memory is each process's VmHWM (its peak RSS): the coordinating process (loads the
 committed decisions, runs the steps or hands them to the workers, merges clusters) and, with
@@ -34,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
   # noqa: E402
 from corpusclean.tasks.config import DedupConfig  # noqa: E402
-from corpusclean.tasks.corpus.corpus_dedup import find_run_duplicates, load_committed  # noqa: E402
+from corpusclean.tasks.corpus.corpus_dedup import committed_parts, find_run_duplicates  # noqa: E402
 from corpusclean.tasks.corpus.corpus_state import Part  # noqa: E402
 from corpusclean.tasks.corpus.dedup_index import write_decisions, write_keys  # noqa: E402
 from corpusclean.tasks.corpus.dedup_partitions import dask_map, local_map  # noqa: E402
@@ -79,6 +84,8 @@ def main() -> None:
     parser.add_argument("--single", action="store_true", help="the single search (every key in one process)")
     parser.add_argument("--partition", type=int, default=None, help="keyed paragraphs per partition (default: config)")
     parser.add_argument("--keep", action="store_true", help="reuse the index in --work if it has --paragraphs")
+    parser.add_argument("--new", type=int, default=0, help="paragraphs this run adds (random keys)")
+    parser.add_argument("--touch", type=int, default=0, help="of them, exact copies of committed clustered paragraphs")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     config = DedupConfig()
@@ -99,7 +106,7 @@ def main() -> None:
         cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None,
                                            memory_limit=args.worker_memory)
         client = distributed.Client(cluster)
-        mapper = dask_map(client)
+        mapper = traced(dask_map(client), client)
         worker_cpu0 = sum(client.run(time.process_time).values())
     else:
         mapper = local_map
@@ -110,11 +117,10 @@ def main() -> None:
     base = _hwm()
     started = time.perf_counter()
     cpu0 = time.process_time()
-    committed = [load_committed(args.work, i, part, set()) for i, part in enumerate(parts)]
+    committed = committed_parts(args.work, parts, set())  # (the single search loads them all)
     loaded = time.perf_counter() - started
-    # One new (empty) shard: the search runs over the committed keys as it does every night.
-    new = ShardResult(0, args.work / "x.arrow", args.work / "y.arrow", args.work / "z.arrow")
-    new.keys = DedupKeys(np.zeros(0, np.int64), np.zeros((0, 2), np.uint64), np.zeros((0, n_bands), np.uint64))
+    # One new shard (empty by default): the search runs over the committed keys as it does every night.
+    new = new_shard(args.work, parts, args.new, args.touch, n_bands)
     work = args.work / "search"
     work.mkdir(exist_ok=True)
     result = find_run_duplicates([new], config, committed=committed, partitioned=not args.single, work_dir=work,
@@ -130,13 +136,64 @@ def main() -> None:
     print(f"index on disk: {disk / 2**20:,.0f} MiB = {disk / n:.0f} B per paragraph")
     print(f"load {loaded:.1f} s, load + search {total:.1f} s wall, {cpu:.1f} s CPU here; this process's peak "
           f"{peak / 2**20:,.0f} MiB ({(peak - base) / 2**20:,.0f} MiB above its start = {(peak - base) / n:.0f} B per "
-          f"paragraph); rewrites: {len(result.rewrites)}, known pairs skipped: {counts['known_pairs_skipped']:,}")
+          f"paragraph); rewrites: {len(result.rewrites)}, known pairs skipped: {counts['known_pairs_skipped']:,}, "
+          f"committed clusters touched: {counts.get('touched_clusters', '-')}")
     if args.workers:
-        peaks = client.run(_hwm)
+        peaks = {w: max(step[4][w] for step in mapper.steps) for w in client.run(_hwm)}  # (reset per step)
         wcpu = sum(client.run(time.process_time).values()) - worker_cpu0
         print(f"workers: peak {', '.join(f'{v / 2**20:,.0f}' for v in peaks.values())} MiB; CPU {wcpu:.1f} s (summed)")
+        print("per step: calls, wall s, workers' CPU s, largest worker peak MiB (peak reset before each step)")
+        for name, calls, wall, wc, peak in mapper.steps:
+            print(f"  {name:16s} {calls:6d} {wall:8.1f} {wc:8.1f} {max(peak.values()) / 2**20:8,.0f}")
         client.close()
         cluster.close()
+
+
+def new_shard(work: Path, parts: list[Part], n: int, touch: int, n_bands: int) -> ShardResult:
+    """This run's shard: ``n`` paragraphs of random keys, the first ``touch`` with the exact key of a
+    committed clustered paragraph (the first of a cluster of two; one cluster per copy)."""
+    from corpusclean.tasks.corpus.dedup_index import read_exact
+
+    rng = np.random.default_rng(1)
+    new = ShardResult(0, work / "x.arrow", work / "y.arrow", work / "z.arrow")
+    exact = rng.integers(0, 2**63, (n, 2), dtype=np.uint64)
+    clustered = PER_PART // 5 // 2  # clusters of two per part
+    for k, part in enumerate(parts[: -(-touch // clustered) if touch else 0]):
+        take = np.arange(0, 2 * min(clustered, touch - k * clustered), 2)
+        exact[k * clustered : k * clustered + take.size] = read_exact(work / part.keys)[take]
+    rows = np.arange(n, dtype=np.int64)
+    new.n_docs = -(-n // PARAS_PER_DOC)
+    new.n_paragraphs = n
+    new.doc_ids = [f"new{d:029x}" for d in range(new.n_docs)]
+    new.doc_sites = ["site.example"] * new.n_docs
+    new.key_rows, new.key_doc = rows, (rows // PARAS_PER_DOC).astype(np.int32)
+    new.key_pidx, new.key_len = (rows % PARAS_PER_DOC).astype(np.int32), np.full(n, 300, np.int32)
+    new.keys = DedupKeys(rows, exact, rng.integers(0, 2**63, (n, n_bands), dtype=np.uint64))
+    return new
+
+
+def traced(mapper, client):
+    """The Dask mapper, recording per step its wall time, the workers' CPU and their peak RSS (each
+    worker's VmHWM is reset before the step: ``clear_refs``)."""
+    steps = []
+
+    def run(fn, argsets):
+        client.run(_reset_hwm)
+        cpu0 = sum(client.run(time.process_time).values())
+        t0 = time.perf_counter()
+        out = mapper(fn, argsets)
+        wall = time.perf_counter() - t0
+        steps.append((fn.__name__, len(argsets), wall, sum(client.run(time.process_time).values()) - cpu0,
+                      client.run(_hwm)))
+        return out
+
+    run.steps = steps
+    return run
+
+
+def _reset_hwm() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def _hwm() -> int:

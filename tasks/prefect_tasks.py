@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from .corpus import corpus_state, output, runs, shard
 from .config import Config, DedupConfig
-from .corpus.corpus_dedup import PartRewrite, RunDedup, ShardDecisions, find_run_duplicates, load_committed
+from .corpus.corpus_dedup import PartRewrite, RunDedup, ShardDecisions, committed_parts, find_run_duplicates
 from .corpus.corpus_state import InputPlan, Manifest, Part
 from .plumbing.faults import fault_point
 from .plumbing.memory import release_memory
@@ -82,7 +82,7 @@ def find_duplicates(
     fault_point("after_clean")
     event("find_duplicates", "B")
     superseded = plan.superseded
-    committed = [load_committed(out_dir, i, part, superseded) for i, part in enumerate(manifest.parts)]
+    committed = committed_parts(out_dir, manifest.parts, superseded)  # where the parts are: read where searched
     try:
         return find_run_duplicates(results, config, reference, committed, work_dir=work_dir,
                                    mapper=_partition_mapper())

@@ -23,7 +23,7 @@ from ..stages.minhash import batch_shingle_hashes, normalize_for_dedup, unique_s
 from ..plumbing.records import make_paragraph_id
 from .shard import ShardResult, open_staged
 from .dedup_index import docs_path, keys_of, read_ipc, read_keys
-from .dedup_partitions import ROW_MASK, SEG_SHIFT, Mapper, Segment, local_map, search, take_rows
+from .dedup_partitions import Mapper, Segment, local_map, search, take_rows
 from ..stages.sketch import DedupKeys, lsh_shape
 from ..plumbing.stage import StageStats, clock
 
@@ -65,10 +65,22 @@ class RunDedup:
 @dataclass
 class PartRewrite:
     position: int  # index of the part in the manifest
-    key_rows: np.ndarray  # committed paragraph rows of the live keyed paragraphs
-    decisions: ShardDecisions | None  # their new decisions, aligned with key_rows (None: dedup off)
+    key_rows: np.ndarray | None  # committed paragraph rows of the live keyed paragraphs (None: in ``staged``)
+    decisions: ShardDecisions | None  # their new decisions, aligned with key_rows (None: dedup off, or in ``staged``)
     doc_live: np.ndarray  # per committed document: kept (False: its source is superseded)
     superseded: set[str] = field(default_factory=set)  # source paths whose rows (documents and rejects) leave
+    # The partitioned search leaves the key rows and decisions in a file of the run's staging folder
+    # (written where the part was decided): the flow process never holds a part's decisions.
+    staged: Path | None = None
+
+    def load(self) -> PartRewrite:
+        """This rewrite with its key rows and decisions in memory (read from ``staged``)."""
+        if self.staged is None:
+            return self
+        t = read_ipc(self.staged)
+        decisions = ShardDecisions(t.column("chrome").to_numpy(zero_copy_only=False), t.column("cluster").to_pylist(),
+                                   t.column("kind").to_numpy())
+        return PartRewrite(self.position, t.column("row").to_numpy(), decisions, self.doc_live, self.superseded)
 
 
 @dataclass
@@ -87,6 +99,25 @@ class CommittedKeys:
     @property
     def loses_rows(self) -> bool:  # rewritten whatever the decisions
         return bool(self.superseded) or not bool(self.doc_live.all())
+
+
+@dataclass
+class CommittedPart:
+    """A committed part as the run-level search is handed it: where its files are, nothing per
+    paragraph (the partitioned search reads its keys, documents and decisions where it searches)."""
+
+    out_dir: Path
+    position: int  # index of the part in the manifest
+    part: object  # corpus_state.Part
+    superseded: set[str] = field(default_factory=set)  # its inputs that changed
+
+    def load(self) -> CommittedKeys:
+        """Its row metadata and committed decisions in memory (the single search)."""
+        return load_committed(self.out_dir, self.position, self.part, self.superseded)
+
+
+def committed_parts(out_dir: Path, parts, superseded: set[str]) -> list[CommittedPart]:
+    return [CommittedPart(out_dir, i, p, superseded & set(p.sources)) for i, p in enumerate(parts)]
 
 
 def load_committed(out_dir: Path, position: int, part, superseded: set[str]) -> CommittedKeys:
@@ -193,7 +224,7 @@ def find_run_duplicates(
     results: list[ShardResult],
     config: DedupConfig,
     reference: bool = False,
-    committed: list[CommittedKeys] | None = None,
+    committed: list[CommittedPart] | None = None,
     *,
     work_dir: Path | None = None,
     mapper: Mapper | None = None,
@@ -212,11 +243,13 @@ def find_run_duplicates(
     results = sorted(results, key=lambda r: r.index)
     if not config.enabled:
         stats.add_time(started)
+        loaded = [c.load() for c in committed if c.superseded]  # (only parts with superseded inputs lose rows)
         rewrites = [PartRewrite(c.position, np.zeros(0, np.int64), None, c.doc_live, c.superseded)
-                    for c in committed if c.loses_rows]
+                    for c in loaded if c.loses_rows]
         return RunDedup([ShardDecisions() for _ in results], stats, rewrites)
     if partitioned and not reference:  # the reference chain keeps the single all-pairs search
         return _find_partitioned(results, config, committed, work_dir, mapper or local_map, stats, started)
+    committed = [c.load() for c in committed]  # the single search: every part's rows in memory
     for c in committed:
         if c.result.keys is None and c.keys_file is not None:
             c.result.keys = committed_keys(c)
@@ -295,53 +328,51 @@ def find_run_duplicates(
     return RunDedup(decisions[len(committed) :], stats, rewrites)
 
 
-def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed: list[CommittedKeys],
+def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed: list[CommittedPart],
                       work_dir: Path | None, mapper: Mapper, stats: StageStats, started: float) -> RunDedup:
-    """The same decisions as the single search, from ``dedup_partitions.search`` (bounded memory)."""
+    """The same decisions as the single search, from ``dedup_partitions.search`` (bounded memory:
+    nothing per committed paragraph is held here; a committed part's new decisions, when they
+    differ from its committed ones, are left in a staged file for its rewrite)."""
     segments: list[Segment] = []
-    for i, c in enumerate(committed):
-        r = c.result
-        segments.append(Segment(i, r.key_rows, r.key_doc, r.key_len, r.doc_sites, r.paragraphs_path,
-                                keys_path=c.keys_file, live=c.live, keys=r.keys,
-                                old_chrome=c.decisions.chrome, old_cluster=c.decisions.cluster))
+    positions: list[int] = []
+    rewrites: list[PartRewrite] = []
+    for c in committed:
+        if c.part.keys is None:  # written with dedup off: nothing to search, rewritten if it loses rows
+            if c.superseded:
+                k = c.load()
+                rewrites.append(PartRewrite(c.position, k.result.key_rows, ShardDecisions(), k.doc_live, k.superseded))
+            continue
+        segments.append(Segment(len(segments), c.out_dir / c.part.paragraphs, keys_path=c.out_dir / c.part.keys,
+                                decisions_path=c.out_dir / c.part.decisions, changed=frozenset(c.superseded)))
+        positions.append(c.position)
+    n_committed = len(segments)
     for r in results:
-        segments.append(Segment(len(segments), r.key_rows, r.key_doc, r.key_len, r.doc_sites, r.paragraphs_path,
-                                keys_path=r.keys_path, keys=r.keys))
-    dropped = set().union(*(c.dropped_clusters for c in committed)) if committed else set()
+        segments.append(Segment(len(segments), r.paragraphs_path, keys_path=r.keys_path, key_rows=r.key_rows,
+                                key_doc=r.key_doc, key_len=r.key_len, key_pidx=r.key_pidx, doc_sites=r.doc_sites,
+                                doc_ids=r.doc_ids, keys=r.keys))
+    superseded = {c.position: c.superseded for c in committed}
     with tempfile.TemporaryDirectory(prefix="dedup-", dir=work_dir) as tmp:
-        found = search(segments, config, Path(tmp), dropped=dropped, mapper=mapper,
+        # Rewritten parts' decisions stay in the run's staging folder until the parts are written.
+        rewrite_dir = Path(tempfile.mkdtemp(prefix="dedup-rewrites-", dir=work_dir)) if work_dir else Path(tmp) / "rewrites"
+        found = search(segments, config, Path(tmp) / "search", rewrite_dir, mapper=mapper,
                        per_partition=config.partition_paragraphs, verify_chunk=_VERIFY_CHUNK)
+        for s in range(n_committed):
+            a = found.segments[s]
+            if a["rewrite"]:
+                rw = PartRewrite(positions[s], None, None, a["doc_live"], superseded[positions[s]],
+                                 staged=found.rewrite_paths[s])
+                rewrites.append(rw if work_dir else _detach(rw.load()))  # (no staging folder: in memory)
     for seg in segments:
         seg.keys = None
-    for r in results + [c.result for c in committed]:
+    for r in results:
         r.keys = None  # consumed: release the mapping, ship no keys to finalize
-    # The paragraph_id of every cluster original, made once per original.
-    originals = np.unique(np.concatenate(found.original)) if segments else np.zeros(0, np.int64)
-    o_seg = originals >> SEG_SHIFT
-    original_id: dict[int, str] = {}
-    for s in np.unique(o_seg).tolist():
-        w = originals[o_seg == s]
-        r = (committed[s].result if s < len(committed) else results[s - len(committed)])
-        k = np.searchsorted(r.key_rows, w & ROW_MASK)
-        for o, kk in zip(w.tolist(), k.tolist()):
-            original_id[o] = make_paragraph_id(r.doc_ids[r.key_doc[kk]], int(r.key_pidx[kk]))
-    decisions = []
-    for s in range(len(segments)):
-        cluster: list[str | None] = [None] * len(segments[s].key_rows)
-        for k, o in zip(found.clustered[s].tolist(), found.original[s].tolist()):
-            cluster[k] = original_id[o]
-        decisions.append(ShardDecisions(found.chrome[s], cluster, found.kind[s]))
-    rewrites = [
-        PartRewrite(c.position, c.result.key_rows, d, c.doc_live, c.superseded)
-        for c, d in zip(committed, decisions[: len(committed)])
-        if c.loses_rows or not d.same_as(c.decisions)
-    ]
-    n = sum(len(s.key_rows) for s in segments)
+    rewrites.sort(key=lambda r: r.position)
+    decisions = [ShardDecisions(a["chrome"], a["cluster"], a["kind"]) for a in found.segments[n_committed:]]
     counts = found.counts
     stats.counts.update(
         {
-            "keyed_paragraphs": n,
-            "committed_paragraphs": sum(len(c.result.key_rows) for c in committed),
+            "keyed_paragraphs": counts["keyed_paragraphs"],
+            "committed_paragraphs": counts["committed_paragraphs"],
             "repeated_lines": counts["repeated_lines"],
             "clusters": counts["clusters"],
             "duplicates": counts["duplicates"],
@@ -350,12 +381,22 @@ def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed
             "known_pairs_skipped": counts["known_pairs_skipped"],
             "rewritten_parts": len(rewrites),
             "partitions": counts["partitions"],
+            "touched_clusters": counts["touched_clusters"],  # committed clusters an edge of this run touches
         }
     )
-    stats.lines_in = n
+    stats.lines_in = counts["keyed_paragraphs"]
     stats.add_time(started)
     stats.cpu_seconds += getattr(mapper, "cpu_seconds", 0.0)  # the steps run in worker processes
-    return RunDedup(decisions[len(committed):], stats, rewrites)
+    return RunDedup(decisions, stats, rewrites)
+
+
+def _detach(r: PartRewrite) -> PartRewrite:
+    """A copy of a rewrite's arrays (not views of a file about to be deleted)."""
+    if r.decisions is None or r.key_rows is None:
+        return r
+    d = r.decisions
+    return PartRewrite(r.position, np.array(r.key_rows), ShardDecisions(np.array(d.chrome), list(d.cluster), np.array(d.kind)),
+                       r.doc_live, r.superseded)
 
 
 def _gather_keys(segments: list[ShardResult], offsets: np.ndarray, n_bands: int) -> tuple[np.ndarray, np.ndarray]:

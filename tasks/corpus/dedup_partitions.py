@@ -4,34 +4,49 @@ Same decisions as ``corpus_dedup.find_run_duplicates`` over one array of keys (t
 row), computed as a sequence of independent steps over P partitions, exchanging Arrow files in
 a work folder (the run's staging folder: on a shared file system under Dask):
 
+0. **Info** (per segment): a committed part is handed to the steps as its files only; each step
+   reads the columns it needs there. This one counts its live keyed rows and lists the committed
+   clusters that lose superseded rows.
 1. **Scatter exact** (per segment = committed part or new shard): each keyed paragraph's
-   ``(order, exact key, site hash, document, length)`` goes to partition ``exact_hi % P``. A
-   segment writes one file sorted by partition (a "map output" with P+1 offsets), so the
-   number of files is the number of segments, not segments x partitions.
+   ``(order, exact key, site hash, document, length, committed cluster node)`` goes to partition
+   ``exact_hi % P``. A segment writes one file sorted by partition (a "map output", its P+1
+   offsets in a ``.off.npy`` beside it), so the number of files is the number of segments, not
+   segments x partitions, and the coordinating process never holds offsets.
 2. **Exact pass** (per partition): every copy of one text is in one partition, so corpus-learned
    chrome (documents per (text, site)) and the exact groups (representative = earliest copy
-   among content) are decided there. Output sorted by order: ``(order, chrome, representative)``.
+   among content) are decided there. Output sorted by order: ``(order, chrome, representative,
+   inode)``, inode marking an exact copy whose representative is in its own committed cluster;
+   returns the committed clusters that lose a row to chrome (dirty).
 3. **Gather + scatter bands** (per segment): a segment reads its rows' status back (a binary
    search in each partition's output), writes the ``(order, band, band key, known)`` entries of
    its content representatives to partition ``band_key % P`` and the edges that keep committed
-   clusters (``order -> cluster``) that this run does not decide again.
+   clusters (``order -> cluster``) that this run does not decide again (the "star" file).
 4. **Band pass** (per partition): every member of a band group is in one partition, so the
    candidate pairs are those of the single search (same small/big group rules); pairs go to
    pair partition ``hash(pair) % P``.
 5. **Verify** (per pair partition): distinct pairs, both-known pairs skipped, the others
    verified on the exact Jaccard of the texts, read for the rows needed only.
-6. **Clusters**: connected components over the edges (exact copies, verified pairs, kept
-   committed clusters), which only clustered paragraphs have; the original of a cluster is its
-   earliest member, ``kind`` exact when the member's text is the original's.
+6. **Clusters** (the coordinating process): connected components over the edges this run adds
+   (exact copies but those inside a committed cluster that stands, verified pairs) and the star
+   edges of the committed clusters those edges touch (two segment steps find them); committed
+   clusters no edge touches are not read at all. The original of a cluster is its earliest member.
+7. **Ids** (per segment holding originals): the originals' paragraph ids.
+8. **Apply** (per segment): chrome, cluster and kind of every row (``kind`` exact when the row's
+   exact representative is the original), committed decisions kept for untouched clusters. A
+   committed part compares them with its committed decisions there and, when they differ, stages
+   them for its rewrite: what comes back is a few counts per part.
 
 ``order`` = ``segment << 40 | paragraph row``: corpus order (a segment's key rows ascend), so
 "lowest index" in the single search is "lowest order" here. Memory per step is a partition's
 share (about ``keyed paragraphs / P``); P comes from the corpus size (``partition_paragraphs``
-per partition). Any P gives the same decisions.
+per partition). Any P gives the same decisions. The coordinating process holds this run's shards'
+row metadata and decisions, the edges of the clusters this run touches, and a few numbers per
+segment and partition: nothing per committed paragraph.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,11 +54,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
 from ..stages.dedup import KIND_EXACT, KIND_NEAR, _band_pairs, _group_starts, jaccard_pairs
-from .dedup_index import read_bands, read_exact, read_ipc
+from .dedup_index import docs_path, read_bands, read_exact, read_ipc
+from ..plumbing.records import make_paragraph_id
 from ..stages.minhash import batch_shingle_hashes, normalize_for_dedup, unique_sorted
 from ..stages.sketch import DedupKeys
 
@@ -130,42 +147,99 @@ def partitions_for(n: int, per_partition: int) -> int:
 
 @dataclass
 class Segment:
+    """One segment of the corpus (a committed part or a new shard), as small as a step's argument can be.
+
+    A new shard's row metadata is in memory (this run's paragraphs). A committed part's is not:
+    ``key_rows`` etc. are None and every step reads what it needs from the part's index files
+    (``keys_path``, its ``.docs.arrow``, ``decisions_path``), in the process that runs the step,
+    so the coordinating process holds nothing per committed paragraph."""
+
     index: int  # position in corpus order
-    key_rows: np.ndarray  # paragraph row of each keyed row (ascending)
-    key_doc: np.ndarray
-    key_len: np.ndarray
-    doc_sites: list[str]
     text_path: Path  # the paragraphs (staged Arrow, or a committed part's Parquet)
     keys_path: Path | None = None  # keys file (staged or committed index), read when keys is None
-    live: np.ndarray | None = None  # committed: keyed rows of the keys file that are still live
+    key_rows: np.ndarray | None = None  # paragraph row of each keyed row (ascending); None: read from the files
+    key_doc: np.ndarray | None = None
+    key_len: np.ndarray | None = None
+    key_pidx: np.ndarray | None = None
+    doc_sites: list[str] | None = None
+    doc_ids: list[str] | None = None
     keys: DedupKeys | None = None  # keys already in memory (tests, in-process runs)
-    # Committed decisions (None for this run's shards), aligned with key_rows.
-    old_chrome: np.ndarray | None = None
-    old_cluster: list[str | None] | None = None
+    decisions_path: Path | None = None  # a committed part: its committed decisions
+    changed: frozenset[str] = frozenset()  # a committed part: its inputs superseded by this run
 
-    def _superseded_in_file(self) -> bool:
-        """Whether the keys file also holds rows that are no longer live (see ``live``)."""
-        return self.live is not None and not self.live.all()
+    @property
+    def committed(self) -> bool:
+        return self.decisions_path is not None
 
-    def _file_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Rows of the keys file of the given keyed rows."""
-        return np.flatnonzero(self.live)[rows] if self._superseded_in_file() else rows
+    def meta(self) -> SegmentRows:
+        """The segment's live keyed rows (a committed part's read from its index files)."""
+        if self.key_rows is not None:
+            return SegmentRows(self.key_rows, self.key_doc, self.key_len, None, None)
+        keys = read_ipc(self.keys_path)
+        key_doc = keys.column("doc").to_numpy()
+        doc_live = live = None
+        if self.changed:
+            sources = read_ipc(docs_path(self.keys_path)).column("source_path")
+            doc_live = ~np.asarray(pc.is_in(sources, value_set=pa.array(sorted(self.changed), pa.string()))
+                                   .to_numpy(zero_copy_only=False), bool)
+            if not doc_live.all():
+                live = doc_live[key_doc]
+        pick = (lambda a: np.array(a)) if live is None else (lambda a: a[live])
+        return SegmentRows(pick(keys.column("row").to_numpy()), pick(key_doc), pick(keys.column("length").to_numpy()),
+                           live, doc_live)
 
-    def load_exact(self) -> np.ndarray:
+    def sites(self) -> list[str]:
+        return self.doc_sites if self.doc_sites is not None else read_ipc(docs_path(self.keys_path)).column("site").to_pylist()
+
+    def old_decisions(self, rows: SegmentRows) -> tuple[np.ndarray, list[str | None], np.ndarray]:
+        """A committed part's decisions as committed (chrome, cluster, kind), on its live keyed rows."""
+        decided = read_ipc(self.decisions_path)
+        chrome = decided.column("chrome").to_numpy(zero_copy_only=False)
+        kind = decided.column("kind").to_numpy()
+        cluster = decided.column("cluster")
+        if rows.live is not None:
+            keep = pa.array(rows.live)
+            chrome, kind, cluster = chrome[rows.live], kind[rows.live], cluster.filter(keep)
+        return np.asarray(chrome, bool), cluster.to_pylist(), np.array(kind)
+
+    def paragraph_ids(self, orders: np.ndarray) -> list[str]:
+        """The paragraph_id of the given orders (rows of this segment, ascending)."""
+        rows = self.meta()
+        k = np.searchsorted(rows.key_rows, orders & ROW_MASK)
+        if self.key_rows is not None:
+            doc, pidx, ids = self.key_doc[k], self.key_pidx[k], self.doc_ids
+            return [make_paragraph_id(ids[d], int(i)) for d, i in zip(doc.tolist(), pidx.tolist())]
+        keys = read_ipc(self.keys_path)
+        file_rows = k if rows.live is None else np.flatnonzero(rows.live)[k]
+        doc = keys.column("doc").to_numpy()[file_rows]
+        pidx = keys.column("pidx").to_numpy()[file_rows]
+        ids = read_ipc(docs_path(self.keys_path)).column("doc_id").take(pa.array(doc)).to_pylist()
+        return [make_paragraph_id(d, int(i)) for d, i in zip(ids, pidx.tolist())]
+
+    def load_exact(self, rows: SegmentRows) -> np.ndarray:
         """The exact keys of the keyed rows, (n, 2), without reading the band keys."""
         if self.keys is not None:
             return np.asarray(self.keys.exact)
         exact = read_exact(self.keys_path)
-        return exact[self.live] if self._superseded_in_file() else exact
+        return exact if rows.live is None else exact[rows.live]
 
-    def load_bands(self, rows: np.ndarray) -> np.ndarray:
+    def load_bands(self, rows: SegmentRows, which: np.ndarray) -> np.ndarray:
         """The band keys of the given keyed rows (ascending) only."""
         if self.keys is not None:
-            return np.asarray(self.keys.bands)[rows]
-        return read_bands(self.keys_path, self._file_rows(rows))
+            return np.asarray(self.keys.bands)[which]
+        return read_bands(self.keys_path, which if rows.live is None else np.flatnonzero(rows.live)[which])
 
-    def order(self) -> np.ndarray:
-        return (np.int64(self.index) << np.int64(SEG_SHIFT)) | self.key_rows.astype(np.int64)
+    def order(self, rows: SegmentRows) -> np.ndarray:
+        return (np.int64(self.index) << np.int64(SEG_SHIFT)) | rows.key_rows.astype(np.int64)
+
+
+@dataclass
+class SegmentRows:
+    key_rows: np.ndarray
+    key_doc: np.ndarray
+    key_len: np.ndarray
+    live: np.ndarray | None  # committed: keyed rows of the keys file still live (None: all)
+    doc_live: np.ndarray | None  # committed with superseded inputs: per document, still live
 
 
 def _site_hash(sites: Sequence[str]) -> np.ndarray:
@@ -184,42 +258,72 @@ def _write(path: Path, columns: dict[str, np.ndarray]) -> None:
         writer.write_table(table)  # one record batch: columns read back as zero-copy views
 
 
-def _scatter(path: Path, part: np.ndarray, n_parts: int, columns: dict[str, np.ndarray]) -> list[int]:
-    """Write ``columns`` sorted (stably) by ``part``; return the P+1 offsets of the partitions."""
+def _file(work: Path, kind: str, i: int) -> Path:
+    """A step's file in the work folder: every step finds its inputs by name, so what the coordinating
+    process hands a step is a few numbers, not a list per segment or partition."""
+    return Path(work) / f"{kind}-{i:05d}.arrow"
+
+
+def _offsets_path(path: Path) -> Path:
+    return path.with_suffix(".off.npy")
+
+
+def _scatter(path: Path, part: np.ndarray, n_parts: int, columns: dict[str, np.ndarray]) -> int:
+    """Write ``columns`` sorted (stably) by ``part``, and beside them the P+1 offsets of the partitions
+    (read by the consumers, never by the coordinating process: S x P numbers in all)."""
     order = np.argsort(part, kind="stable")
     _write(path, {k: v[order] for k, v in columns.items()})
-    return np.searchsorted(part[order], np.arange(n_parts + 1)).tolist()
-
-
-# (file, first row, end row, producing segment[, record batch]) of one partition in one map output
-Slice = tuple
+    np.save(_offsets_path(path), np.searchsorted(part[order], np.arange(n_parts + 1)).astype(np.int64))
+    return int(part.shape[0])
 
 # Columns of a segment's map output that hold segment-local numbers (uint32 on disk: the segment is
 # the file's), read back as orders ``segment << 40 | number``.
 _LOCAL = ("o", "doc")
 
 
-def _read_slices(slices: Sequence[Slice], names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The partition's rows from every map output, concatenated (in producer order)."""
+def _ranges(work: Path, kind: str, producers: int, p: int) -> np.ndarray:
+    """Where partition ``p`` is in each map output of ``kind``: (producers, batches, 2) row ranges."""
+    if not producers:
+        return np.zeros((0, 1, 2), np.int64)
+    out = [np.load(_offsets_path(_file(work, kind, s)), mmap_mode="r") for s in range(producers)]
+    return np.array([np.atleast_2d(off)[:, p:p + 2] for off in out], np.int64).reshape(producers, -1, 2)
+
+
+def _read_slices(work: Path, kind: str, producers: int, p: int, names: Sequence[str], per_segment: bool = True,
+                 batch: int | None = None, ranges: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Partition ``p``'s rows from every map output of ``kind`` (``producers`` files), concatenated (in
+    producer order). ``batch``: in that record batch of each file (its offsets are that row);
+    ``ranges``: ``_ranges`` of the partition (read once by a caller that reads several batches)."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    for path, lo, hi, seg, *batch in slices:
+    if ranges is None:
+        ranges = _ranges(work, kind, producers, p)
+    for producer in range(producers):
+        path = _file(work, kind, producer)
+        lo, hi = (int(x) for x in ranges[producer, batch or 0])
+        seg = producer if per_segment else -1
         if hi <= lo:
             continue
-        if batch:
-            table = pa.ipc.open_file(pa.memory_map(str(path))).get_batch(batch[0]).slice(lo, hi - lo)
-        else:
-            table = read_ipc(Path(path)).select(list(names)).slice(lo, hi - lo)
+        # Each slice is copied and the file unmapped before the next one: with a view of every
+        # producer's mapping alive until the concatenation, the kernel's fault-around and
+        # readahead mapped ~half of each file (a 500k-paragraph exact partition read from 200
+        # segments peaked at +550 MB of mapped file pages; grown with the number of segments).
+        table = pa.ipc.open_file(pa.memory_map(str(path))).get_batch(batch or 0)
         for k in names:
-            col = table.column(k).to_numpy(zero_copy_only=False)
+            col = _column_slice(table.column(k), lo, hi)
             if seg >= 0 and k in _LOCAL:
                 col = (np.int64(seg) << np.int64(SEG_SHIFT)) | col.astype(np.int64)
+            else:
+                col = np.array(col)
             parts[k].append(col)
+        del table
     return {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
 
 
-def _slices(paths: Sequence[Path], offsets: Sequence[Sequence[int]], p: int, per_segment: bool = True) -> list[Slice]:
-    return [(str(path), off[p], off[p + 1], s if per_segment else -1)
-            for s, (path, off) in enumerate(zip(paths, offsets))]
+def _column_slice(column: pa.Array, lo: int, hi: int) -> np.ndarray:
+    """Rows lo:hi of a column without nulls, as numpy (a view of the file, bools copied)."""
+    if pa.types.is_boolean(column.type):
+        return column.slice(lo, hi - lo).to_numpy(zero_copy_only=False)
+    return column.to_numpy()[lo:hi]
 
 
 def _local(values: np.ndarray) -> np.ndarray:
@@ -233,29 +337,63 @@ def _local(values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def scatter_exact(seg: Segment, n_parts: int, path: Path) -> list[int]:
-    exact = seg.load_exact()
-    return _scatter(path, exact[:, 0] % np.uint64(n_parts), n_parts, {
-        "o": _local(seg.key_rows),
+def segment_info(seg: Segment) -> dict:
+    """A segment's keyed rows now, and (committed, with superseded inputs) the committed clusters
+    that lose rows (decided again) and which documents stay."""
+    rows = seg.meta()
+    out = {"n": int(rows.key_rows.shape[0]), "dropped": np.zeros(0, np.int64), "doc_live": rows.doc_live}
+    if seg.committed and rows.live is not None:
+        cluster = read_ipc(seg.decisions_path).column("cluster").filter(pa.array(~rows.live)).to_pylist()
+        out["dropped"] = np.unique(_nodes(cluster))
+        out["dropped"] = out["dropped"][out["dropped"] != 0]
+    return out
+
+
+def _nodes(cids: Sequence[str | None]) -> np.ndarray:
+    """A negative node id per committed cluster id (never an order, so never a cluster's original);
+    0 where a row is in no cluster."""
+    h = np.fromiter((-1 - (xxhash.xxh3_64_intdigest(c.encode()) & ((1 << 62) - 1)) if c is not None else 0
+                     for c in cids), np.int64, count=len(cids))
+    return h
+
+
+def _committed_nodes(seg: Segment, rows: SegmentRows) -> np.ndarray:
+    """Per keyed row: the node of its committed cluster (0: none, or a new shard's row)."""
+    if not seg.committed:
+        return np.zeros(rows.key_rows.shape[0], np.int64)
+    return _nodes(seg.old_decisions(rows)[1])
+
+
+def scatter_exact(seg: Segment, n_parts: int, work: Path) -> int:
+    rows = seg.meta()
+    exact = seg.load_exact(rows)
+    sites = seg.sites()
+    return _scatter(_file(work, "exact-map", seg.index), exact[:, 0] % np.uint64(n_parts), n_parts, {
+        "o": _local(rows.key_rows),
         "hi": np.ascontiguousarray(exact[:, 0]),
         "lo": np.ascontiguousarray(exact[:, 1]),
-        "site": _site_hash(seg.doc_sites)[seg.key_doc] if len(seg.key_doc) else np.zeros(0, np.uint64),
-        "doc": _local(seg.key_doc),
-        "len": seg.key_len.astype(np.int32),
+        "site": _site_hash(sites)[rows.key_doc] if len(rows.key_doc) else np.zeros(0, np.uint64),
+        "doc": _local(rows.key_doc),
+        "len": rows.key_len.astype(np.int32),
+        "node": _committed_nodes(seg, rows),
     })
 
 
-_EXACT_COLUMNS = ("o", "hi", "lo", "site", "doc", "len")
+_EXACT_COLUMNS = ("o", "hi", "lo", "site", "doc", "len", "node")
 
 
-def exact_pass(slices: list[Slice], min_docs: int, max_chars: int, path: Path) -> dict[str, int]:
-    """Chrome and exact groups of one exact partition; writes ``(o, chrome, rep)`` sorted by o
-    (rep: the earliest content copy of the row's text; -1 on chrome)."""
-    cols = _read_slices(slices, _EXACT_COLUMNS)
+def exact_pass(work: Path, n_segments: int, p: int, min_docs: int, max_chars: int) -> dict:
+    """Chrome and exact groups of one exact partition; writes ``(o, chrome, rep, inode)`` sorted by o
+    (rep: the earliest content copy of the row's text, -1 on chrome; inode: on an exact copy whose
+    representative is in the same committed cluster, that cluster's node, else 0). Returns its
+    counts and the committed clusters that lose a row to chrome (``dirty``)."""
+    cols = _read_slices(work, "exact-map", n_segments, p, _EXACT_COLUMNS)
     o = cols["o"] if cols["o"] is not None else np.zeros(0, np.int64)
     n = o.shape[0]
     chrome = np.zeros(n, bool)
     rep = np.full(n, -1, np.int64)
+    inode = np.zeros(n, np.int64)
+    dirty = np.zeros(0, np.int64)
     if n:
         hi, lo = cols["hi"], cols["lo"]
         key_order = np.lexsort((lo, hi))  # stable: ascending o inside a group
@@ -281,82 +419,83 @@ def exact_pass(slices: list[Slice], min_docs: int, max_chars: int, path: Path) -
         c_group = group[c_rows]
         first = np.concatenate(([True], c_group[1:] != c_group[:-1])) if c_rows.size else np.zeros(0, bool)
         first_row = c_rows[first]
-        rep[c_rows] = o[np.repeat(first_row, np.diff(np.append(np.flatnonzero(first), c_rows.size)))]
-    _write(path, {"o": o, "chrome": chrome, "rep": rep})
-    return {"rows": n, "chrome": int(chrome.sum()), "exact_edges": int(np.count_nonzero((rep >= 0) & (rep != o)))}
+        rep_row = np.repeat(first_row, np.diff(np.append(np.flatnonzero(first), c_rows.size)))
+        rep[c_rows] = o[rep_row]
+        node = cols["node"]
+        # A committed clustered row's node implies it was content when committed (chrome rows are
+        # in no cluster): now chrome, its cluster is broken.
+        dirty = np.unique(node[chrome & (node != 0)])
+        same = (node[c_rows] != 0) & (node[c_rows] == node[rep_row]) & (c_rows != rep_row)
+        inode[c_rows[same]] = node[c_rows[same]]
+    _write(_file(work, "exact", p), {"o": o, "chrome": chrome, "rep": rep, "inode": inode})
+    return {"rows": n, "chrome": int(chrome.sum()), "exact_edges": int(np.count_nonzero((rep >= 0) & (rep != o))),
+            "dirty": dirty}
 
 
-def _gather_status(seg: Segment, exact_out: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
+def _gather_status(seg: Segment, rows: SegmentRows, work: Path, n_parts: int) -> tuple[np.ndarray, np.ndarray]:
     """(chrome, rep) of a segment's keyed rows, from every exact partition's output."""
-    n = len(seg.key_rows)
+    n = len(rows.key_rows)
     chrome = np.zeros(n, bool)
     rep = np.full(n, -1, np.int64)
     lo_o, hi_o = np.int64(seg.index) << np.int64(SEG_SHIFT), np.int64(seg.index + 1) << np.int64(SEG_SHIFT)
-    for path in exact_out:
-        table = read_ipc(path)
+    for p in range(n_parts):
+        table = read_ipc(_file(work, "exact", p))
         o = table.column("o").to_numpy()  # a view of the mapped file: the search touches log n pages
         a, b = (int(x) for x in np.searchsorted(o, [lo_o, hi_o]))
         if b <= a:
             continue
-        k = np.searchsorted(seg.key_rows, o[a:b] & ROW_MASK)
+        k = np.searchsorted(rows.key_rows, o[a:b] & ROW_MASK)
         part = table.slice(a, b - a)
         chrome[k] = part.column("chrome").to_numpy(zero_copy_only=False)
         rep[k] = part.column("rep").to_numpy()
     return chrome, rep
 
 
-def segment_status(seg: Segment, exact_out: list[Path]) -> tuple[np.ndarray, set[str]]:
-    """The segment's chrome now, and (committed) the clusters broken by rows that became chrome."""
-    chrome, _ = _gather_status(seg, exact_out)
-    dirty: set[str] = set()
-    if seg.old_cluster is not None:
-        for i in np.flatnonzero(~seg.old_chrome & chrome).tolist():
-            if seg.old_cluster[i] is not None:
-                dirty.add(seg.old_cluster[i])
-    return chrome, dirty
+def _in(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin`` against an ascending array (a view of a mapped file: searched, not copied)."""
+    if sorted_set.shape[0] == 0 or values.shape[0] == 0:
+        return np.zeros(values.shape[0], bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), sorted_set.shape[0] - 1)
+    return sorted_set[at] == values
 
 
-def _cluster_node(cids: Sequence[str]) -> np.ndarray:
-    """A negative node id per committed cluster (never an order, so never a cluster's original)."""
-    h = np.fromiter((xxhash.xxh3_64_intdigest(c.encode()) & ((1 << 62) - 1) for c in cids), np.int64, count=len(cids))
-    return -1 - h
-
-
-def scatter_bands(seg: Segment, exact_out: list[Path], dirty: set[str], n_parts: int, path: Path,
-                  star_path: Path, n_bands: int) -> list[int]:
-    chrome, rep = _gather_status(seg, exact_out)
-    o = seg.order()
+def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_bands: int) -> None:
+    rows = seg.meta()
+    chrome, rep = _gather_status(seg, rows, work, n_parts)
+    o = seg.order(rows)
     is_rep = (rep >= 0) & (rep == o)
     known = np.zeros(len(o), bool)
     star_src = np.zeros(0, np.int64)
     star_dst = np.zeros(0, np.int64)
-    if seg.old_cluster is not None:
+    if seg.committed:
         # Committed rows keep their decisions among themselves unless their cluster is broken
         # (a row superseded or now chrome) or they come back from chrome (never verified).
-        cl = seg.old_cluster
-        broken = np.fromiter((c is not None and c in dirty for c in cl), bool, count=len(cl))
-        known = ~chrome & ~(seg.old_chrome & ~chrome) & ~broken
-        linked = np.flatnonzero(known & np.fromiter((c is not None for c in cl), bool, count=len(cl)))
+        old_chrome, cluster, _ = seg.old_decisions(rows)
+        node = _nodes(cluster)
+        broken = (node != 0) & _in(node, dirty)
+        known = ~chrome & ~(old_chrome & ~chrome) & ~broken
+        linked = np.flatnonzero(known & (node != 0))
         star_src = o[linked]
-        star_dst = _cluster_node([cl[i] for i in linked.tolist()])
-    _write(star_path, {"src": star_src, "dst": star_dst})
+        star_dst = node[linked]
+        _write(_file(work, "star", seg.index), {"src": star_src, "dst": star_dst})  # sorted by src
     reps = np.flatnonzero(is_rep)
-    bands = seg.load_bands(reps)  # the representatives' band keys only
-    rows = _local(seg.key_rows[reps])
+    bands = seg.load_bands(rows, reps)  # the representatives' band keys only
+    local_rows = _local(rows.key_rows[reps])
     known = known[reps]
     # One record batch per band, each sorted by partition: a band partition reads one band at a
     # time, and this holds one band's entries at a time.
-    offsets: list[list[int]] = []
+    offsets: list[np.ndarray] = []
     schema = pa.schema([("o", pa.uint32()), ("key", pa.uint64()), ("known", pa.bool_())])
+    path = _file(work, "band-map", seg.index)
     with pa.ipc.new_file(str(path), schema) as writer:
         for j in range(n_bands):
             key = np.ascontiguousarray(bands[:, j])
             part = key % np.uint64(n_parts)
             order = np.argsort(part, kind="stable")
-            writer.write_batch(pa.record_batch([pa.array(rows[order]), pa.array(key[order]), pa.array(known[order])],
+            writer.write_batch(pa.record_batch([pa.array(local_rows[order]), pa.array(key[order]), pa.array(known[order])],
                                                schema=schema))
-            offsets.append(np.searchsorted(part[order], np.arange(n_parts + 1)).tolist())
-    return offsets
+            offsets.append(np.searchsorted(part[order], np.arange(n_parts + 1)))
+    np.save(_offsets_path(path), np.array(offsets, np.int64).reshape(n_bands, n_parts + 1))
 
 
 def _pair_partition(lo: np.ndarray, hi: np.ndarray, n_parts: int) -> np.ndarray:
@@ -377,16 +516,15 @@ def _unique_pairs(lo: np.ndarray, hi: np.ndarray, *extra: np.ndarray):
     return (lo[keep], hi[keep], *(e[order][keep] for e in extra))
 
 
-def band_pass(files: list[str], offsets: list[list[int]], p: int, n_bands: int, n_parts: int,
-              path: Path) -> tuple[list[int], dict[str, int]]:
+def band_pass(work: Path, n_segments: int, p: int, n_bands: int, n_parts: int) -> dict[str, int]:
     """Candidate pairs of one band partition, one band at a time (the single search's rules: every
     group of equal keys of a band is here whole)."""
     los, his, boths = [], [], []
     n_big = 0
     largest = 0
+    ranges = _ranges(work, "band-map", n_segments, p)
     for j in range(n_bands):
-        cols = _read_slices([(f, off[j][p], off[j][p + 1], s, j) for s, (f, off) in enumerate(zip(files, offsets))],
-                            ("o", "key", "known"))
+        cols = _read_slices(work, "band-map", n_segments, p, ("o", "key", "known"), batch=j, ranges=ranges)
         if cols["o"] is None or cols["o"].size < 2:
             continue
         members, known = cols["o"], cols["known"]  # members ascend (segments in order, rows ascending)
@@ -404,8 +542,8 @@ def band_pass(files: list[str], offsets: list[list[int]], p: int, n_bands: int, 
     hi = np.concatenate(his) if his else np.zeros(0, np.int64)
     both = np.concatenate(boths) if boths else np.zeros(0, bool)
     lo, hi, both = _unique_pairs(lo, hi, both)
-    offsets_out = _scatter(path, _pair_partition(lo, hi, n_parts), n_parts, {"lo": lo, "hi": hi, "known": both})
-    return offsets_out, {"big_band_groups": n_big, "max_band_group": largest}
+    _scatter(_file(work, "pair-map", p), _pair_partition(lo, hi, n_parts), n_parts, {"lo": lo, "hi": hi, "known": both})
+    return {"big_band_groups": n_big, "max_band_group": largest}
 
 
 class _Texts:
@@ -455,16 +593,16 @@ def take_rows(column: pa.ChunkedArray, rows: np.ndarray) -> list:
     return out
 
 
-def verify_pass(slices: list[Slice], text_paths: list[str], ngram: int, threshold: float, chunk: int,
-                path: Path) -> dict[str, int]:
-    cols = _read_slices(slices, ("lo", "hi", "known"))
+def verify_pass(work: Path, n_parts: int, p: int, ngram: int, threshold: float, chunk: int) -> dict[str, int]:
+    cols = _read_slices(work, "pair-map", n_parts, p, ("lo", "hi", "known"), per_segment=False)
+    path = _file(work, "near", p)
     if cols["lo"] is None:
         _write(path, {"src": np.zeros(0, np.int64), "dst": np.zeros(0, np.int64)})
         return {"candidate_pairs": 0, "known_pairs": 0, "verified_pairs": 0}
     lo, hi, known = _unique_pairs(cols["lo"], cols["hi"], cols["known"])
     n_cand, n_known = int(lo.size), int(known.sum())
     lo, hi = lo[~known], hi[~known]
-    texts = _Texts(text_paths)
+    texts = _Texts(json.loads((Path(work) / "texts.json").read_text(encoding="utf-8")))
 
     def shingles(orders: np.ndarray) -> list[np.ndarray]:
         return batch_shingle_hashes([normalize_for_dedup(t) for t in texts.read(orders)], ngram)
@@ -475,16 +613,101 @@ def verify_pass(slices: list[Slice], text_paths: list[str], ngram: int, threshol
     return {"candidate_pairs": n_cand - n_known, "known_pairs": n_known, "verified_pairs": int(ok.sum())}
 
 
-def exact_edges(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    table = read_ipc(path)
-    o, rep = table.column("o").to_numpy(), table.column("rep").to_numpy()
-    dup = np.flatnonzero((rep >= 0) & (rep != o))
-    return o[dup].copy(), rep[dup].copy()
+def exact_touching(work: Path, p: int, dirty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An exact partition's edges (copy -> representative) for the connected components: all but
+    those inside a committed cluster that stands (same cluster on both ends, not dirty)."""
+    table = read_ipc(_file(work, "exact", p))
+    o, rep, inode = (table.column(k).to_numpy() for k in ("o", "rep", "inode"))
+    edge = (rep >= 0) & (rep != o)
+    keep = np.flatnonzero(edge & ((inode == 0) | _in(inode, dirty)))
+    return o[keep].copy(), rep[keep].copy()
 
 
 def read_edges(path: Path) -> tuple[np.ndarray, np.ndarray]:
     table = read_ipc(path)
     return table.column("src").to_numpy().copy(), table.column("dst").to_numpy().copy()
+
+
+def _range(sorted_orders: np.ndarray, seg: int) -> tuple[int, int]:
+    a, b = np.searchsorted(sorted_orders, [np.int64(seg) << np.int64(SEG_SHIFT), np.int64(seg + 1) << np.int64(SEG_SHIFT)])
+    return int(a), int(b)
+
+
+def star_touched(work: Path, seg_index: int) -> np.ndarray:
+    """The committed clusters (nodes) of a part's rows that are an end of an edge."""
+    star = read_ipc(_file(work, "star", seg_index))
+    src, dst = star.column("src").to_numpy(), star.column("dst").to_numpy()
+    ends = read_ipc(Path(work) / "endpoints.arrow").column("o").to_numpy()
+    a, b = _range(ends, seg_index)
+    return np.unique(dst[_in(src, ends[a:b])])
+
+
+def star_edges(work: Path, seg_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """A part's edges row -> committed cluster, for the clusters an edge touches only."""
+    star = read_ipc(_file(work, "star", seg_index))
+    src, dst = star.column("src").to_numpy(), star.column("dst").to_numpy()
+    keep = np.flatnonzero(_in(dst, read_ipc(Path(work) / "touched.arrow").column("node").to_numpy()))
+    return src[keep].copy(), dst[keep].copy()
+
+
+def segment_ids(seg: Segment, orders: np.ndarray) -> list[str]:
+    return seg.paragraph_ids(orders)
+
+
+def apply_segment(seg: Segment, work: Path, n_parts: int, dirty: np.ndarray, rewrite_path: Path) -> dict:
+    """The decisions of one segment: chrome from the exact partitions, cluster and kind from the
+    connected components (``clusters_path``: clustered rows of the clusters this run touched, with
+    their original), committed decisions where the cluster stands untouched.
+
+    A new shard gets its decisions back (``chrome``, ``cluster``, ``kind``). A committed part's are
+    compared with the committed ones here: when they differ (or rows leave), they are written to
+    ``rewrite_path`` (its live keyed ``row`` and the decisions) for the part's replacement, and only
+    ``rewrite`` (True) comes back, with the counts. ``clusters.arrow``: clustered rows of the clusters
+    this run touched, with their original."""
+    rows = seg.meta()
+    n = rows.key_rows.shape[0]
+    chrome, rep = _gather_status(seg, rows, work, n_parts)
+    o = seg.order(rows)
+    clusters = read_ipc(Path(work) / "clusters.arrow")
+    c_o = clusters.column("o").to_numpy()
+    a, b = _range(c_o, seg.index)
+    k = np.searchsorted(rows.key_rows, c_o[a:b] & ROW_MASK)
+    c_orig = clusters.column("orig").to_numpy()[a:b]
+    c_ids = clusters.column("id").slice(a, b - a).to_pylist()
+    kind = np.zeros(n, np.int8)
+    cluster: list[str | None]
+    if seg.committed:
+        old_chrome, old_cluster, old_kind = seg.old_decisions(rows)
+        node = _nodes(old_cluster)
+        # A committed cluster stands as committed when every row of it is still in the search (not
+        # dirty) and no edge of this run touches it; the rows of a touched one are all in the
+        # components (through their star edges) and take their decisions from there, below.
+        stands = (node != 0) & ~chrome & ~old_chrome & ~_in(node, dirty)
+        cluster = [c if s else None for c, s in zip(old_cluster, stands.tolist())]
+        kind[stands] = old_kind[stands]
+    else:
+        cluster = [None] * n
+    for i, cid in zip(k.tolist(), c_ids):
+        cluster[i] = cid
+    kind[k] = np.where(c_orig == o[k], 0, np.where(rep[k] == c_orig, KIND_EXACT, KIND_NEAR))
+    has = np.fromiter((c is not None for c in cluster), bool, count=n)
+    counts = {"clusters": int(np.count_nonzero(has & (kind == 0))), "duplicates": int(np.count_nonzero(kind != 0))}
+    if not seg.committed:
+        return {**counts, "chrome": chrome, "cluster": cluster, "kind": kind}
+    same = np.array_equal(chrome, old_chrome) and np.array_equal(kind, old_kind) and cluster == old_cluster
+    rewrite = bool(seg.changed) or not same
+    if rewrite:
+        _write_table(rewrite_path, pa.table({"row": pa.array(rows.key_rows, pa.int64()), "chrome": pa.array(chrome),
+                                             "cluster": pa.array(cluster, pa.string()), "kind": pa.array(kind)}))
+    doc_live = rows.doc_live
+    if rewrite and doc_live is None:
+        doc_live = np.ones(read_ipc(docs_path(seg.keys_path)).num_rows, bool)
+    return {**counts, "rewrite": rewrite, "doc_live": doc_live if rewrite else None}
+
+
+def _write_table(path: Path, table: pa.Table) -> None:
+    with pa.ipc.new_file(str(path), table.schema) as writer:
+        writer.write_table(table)
 
 
 # --------------------------------------------------------------------------------------
@@ -493,21 +716,20 @@ def read_edges(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class Clusters:
-    """Result of the partitioned search, per segment (aligned with each segment's key_rows)."""
+class Outcome:
+    """What the partitioned search returns, per segment (``apply_segment``) and in all."""
 
-    chrome: list[np.ndarray]
-    clustered: list[np.ndarray]  # key indices of the segment's rows in a cluster (ascending)
-    original: list[np.ndarray]  # order of their cluster's original (aligned with clustered)
-    kind: list[np.ndarray]  # KIND_* codes of every keyed row
+    segments: list[dict]  # per segment: counts; a new shard its decisions, a committed part whether it is rewritten
+    rewrite_paths: list[Path]  # per segment: where a committed part's new decisions are, when rewritten
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | None = None,
-           mapper: Mapper = local_map, per_partition: int = 500_000, n_parts: int | None = None,
-           verify_chunk: int = 4096) -> Clusters:
-    """Chrome and duplicate clusters over ``segments`` (corpus order), partitioned. ``dropped``:
-    committed clusters that lose rows (decided again)."""
+def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, mapper: Mapper = local_map,
+           per_partition: int = 500_000, n_parts: int | None = None, verify_chunk: int = 4096) -> Outcome:
+    """Chrome and duplicate clusters over ``segments`` (corpus order), partitioned; every segment's
+    decisions applied where the segment is read (``apply_segment``): the coordinating process holds
+    this run's shards' decisions, the edges of the clusters this run touches, and a few numbers per
+    committed part."""
     from ..stages.sketch import lsh_shape
 
     from ..plumbing.timeline import span
@@ -519,117 +741,116 @@ def search(segments: list[Segment], dedup, work: Path, *, dropped: set[str] | No
             return inner(fn, argsets)
 
     n_bands = lsh_shape(dedup)[0]
-    n = sum(len(s.key_rows) for s in segments)
+    info = mapper(segment_info, [(seg,) for seg in segments])
+    n = sum(i["n"] for i in info)
     P = n_parts or partitions_for(n, per_partition)
     if not n_parts and n >= PARALLEL_MIN_PARAGRAPHS:  # any P gives the same decisions
         P = max(P, getattr(inner, "parallel", 1))
     work.mkdir(parents=True, exist_ok=True)
     S = len(segments)
     for s in segments:
-        if len(s.key_rows) > 1 and not bool(np.all(s.key_rows[1:] > s.key_rows[:-1])):
+        if s.key_rows is not None and len(s.key_rows) > 1 and not bool(np.all(s.key_rows[1:] > s.key_rows[:-1])):
             raise ValueError("key rows of a segment must ascend")
     # 1-2. exact
-    ex_map = [work / f"exact-map-{s:05d}.arrow" for s in range(S)]
-    ex_off = mapper(scatter_exact, [(seg, P, p) for seg, p in zip(segments, ex_map)])
-    ex_out = [work / f"exact-{p:05d}.arrow" for p in range(P)]
-    ex_stats = mapper(exact_pass, [(_slices(ex_map, ex_off, p), dedup.repeated_line_min_docs,
-                                    dedup.repeated_line_max_chars, ex_out[p]) for p in range(P)])
-    _unlink(ex_map)
-    # 3. status back to segments; committed clusters broken by new chrome
-    status = mapper(segment_status, [(seg, ex_out) for seg in segments])
-    chrome = [c for c, _ in status]
-    dirty = set(dropped or ())
-    for _, d in status:
-        dirty |= d
-    band_map = [work / f"band-map-{s:05d}.arrow" for s in range(S)]
-    star = [work / f"star-{s:05d}.arrow" for s in range(S)]
-    band_off = mapper(scatter_bands, [(seg, ex_out, dirty, P, band_map[i], star[i], n_bands)
-                                      for i, seg in enumerate(segments)])
+    mapper(scatter_exact, [(seg, P, work) for seg in segments])
+    ex_stats = mapper(exact_pass, [(work, S, p, dedup.repeated_line_min_docs, dedup.repeated_line_max_chars)
+                                   for p in range(P)])
+    _unlink_maps(work, "exact-map", S)
+    # 3. committed clusters decided again: those that lose a row (superseded, or now chrome)
+    dirty = np.unique(np.concatenate([np.zeros(0, np.int64)] + [i["dropped"] for i in info] + [x["dirty"] for x in ex_stats]))
+    mapper(scatter_bands, [(seg, work, dirty, P, n_bands) for seg in segments])
     # 4. candidate pairs per band partition
-    pair_map = [work / f"pair-map-{p:05d}.arrow" for p in range(P)]
-    bp = mapper(band_pass, [([str(f) for f in band_map], band_off, p, n_bands, P, pair_map[p]) for p in range(P)])
-    _unlink(band_map)
+    bp = mapper(band_pass, [(work, S, p, n_bands, P) for p in range(P)])
+    _unlink_maps(work, "band-map", S)
     # 5. verification per pair partition
-    text_paths = [str(seg.text_path) for seg in segments]
-    near = [work / f"near-{p:05d}.arrow" for p in range(P)]
-    vp = mapper(verify_pass, [(_slices(pair_map, [o for o, _ in bp], p, per_segment=False), text_paths, dedup.ngram, dedup.threshold,
-                               verify_chunk, near[p]) for p in range(P)])
-    _unlink(pair_map)
-    # 6. connected components over the edges (clustered paragraphs only)
+    (work / "texts.json").write_text(json.dumps([str(seg.text_path) for seg in segments]), encoding="utf-8")
+    vp = mapper(verify_pass, [(work, P, p, dedup.ngram, dedup.threshold, verify_chunk) for p in range(P)])
+    _unlink_maps(work, "pair-map", P)
+    # 6. connected components over the edges this run adds, and the committed clusters they touch
+    committed = [i for i, seg in enumerate(segments) if seg.committed]
+    edges = mapper(exact_touching, [(work, p, dirty) for p in range(P)])
+    edges += [read_edges(_file(work, "near", p)) for p in range(P)]
+    _unlink([_file(work, "near", p) for p in range(P)])
+    src = np.concatenate([np.zeros(0, np.int64)] + [e[0] for e in edges])
+    dst = np.concatenate([np.zeros(0, np.int64)] + [e[1] for e in edges])
+    del edges
+    _write(work / "endpoints.arrow", {"o": np.unique(np.concatenate((src, dst)))})
+    # (no edge: no committed cluster touched, the star files are not read)
+    starred = committed if src.size else []
+    touched = mapper(star_touched, [(work, i) for i in starred])
+    touched = np.unique(np.concatenate([np.zeros(0, np.int64)] + touched))
+    n_touched = int(touched.shape[0])
+    _write(work / "touched.arrow", {"node": touched})
+    del touched
+    kept = mapper(star_edges, [(work, i) for i in starred])
+    _unlink([work / "endpoints.arrow", work / "touched.arrow"] + [_file(work, "star", i) for i in range(S)])
+    src = np.concatenate([src] + [e[0] for e in kept])
+    dst = np.concatenate([dst] + [e[1] for e in kept])
+    del kept
     with span("dedup:clusters"):
-        return _clusters(segments, ex_out, near, star, P, ex_stats, bp, vp, chrome)
-
-
-def _clusters(segments, ex_out, near, star, P, ex_stats, bp, vp, chrome):
-    src_parts, dst_parts = [], []
-    ex_src_parts, ex_dst_parts = [], []
-    for path in ex_out:
-        a, b = exact_edges(path)
-        ex_src_parts.append(a)
-        ex_dst_parts.append(b)
-    for path in near + star:
-        a, b = read_edges(path)
-        src_parts.append(a)
-        dst_parts.append(b)
-    _unlink(ex_out + near + star)
-    ex_src = np.concatenate(ex_src_parts) if ex_src_parts else np.zeros(0, np.int64)
-    ex_dst = np.concatenate(ex_dst_parts) if ex_dst_parts else np.zeros(0, np.int64)
-    src = np.concatenate([ex_src] + src_parts)
-    dst = np.concatenate([ex_dst] + dst_parts)
-    nodes, inv = np.unique(np.concatenate((src, dst)), return_inverse=True)
-    inv = inv.reshape(-1)
-    m = nodes.shape[0]
-    comp_min = np.zeros(0, np.int64)
-    labels = np.zeros(0, np.int64)
-    if m:
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
-        e = src.shape[0]
-        graph = coo_matrix((np.ones(e, np.int8), (inv[:e], inv[e:])), shape=(m, m)).tocsr()
-        _, labels = connected_components(graph, directed=True, connection="weak")
-        real = nodes >= 0
-        comp_min = np.full(int(labels.max()) + 1, np.iinfo(np.int64).max, np.int64)
-        np.minimum.at(comp_min, labels[real], nodes[real])
-        comp_real = np.bincount(labels[real], minlength=comp_min.shape[0])
-    # Per segment: original and kind of each clustered row.
-    in_cluster = [np.zeros(0, np.int64) for _ in segments]
-    original = [np.zeros(0, np.int64) for _ in segments]
-    kind = [np.zeros(len(seg.key_rows), np.int8) for seg in segments]
-    n_clusters = n_dups = 0
-    if m:
-        real_nodes = np.flatnonzero(nodes >= 0)
-        clustered = real_nodes[comp_real[labels[real_nodes]] >= 2]
-        c_order = nodes[clustered]
-        c_orig = comp_min[labels[clustered]]
-        # exact representative of each clustered row (own order for a representative)
-        c_rep = c_order.copy()
-        if ex_src.size:
-            pos = np.searchsorted(nodes, ex_src)
-            where = np.searchsorted(clustered, pos)
-            ok = (where < clustered.size) & (clustered[np.minimum(where, clustered.size - 1)] == pos)
-            c_rep[where[ok]] = ex_dst[ok]
-        c_kind = np.where(c_orig == c_order, 0, np.where(c_rep == c_orig, KIND_EXACT, KIND_NEAR)).astype(np.int8)
-        n_clusters = int(np.count_nonzero(c_orig == c_order))
-        n_dups = int(np.count_nonzero(c_orig != c_order))
-        c_seg = c_order >> SEG_SHIFT
-        for s in np.unique(c_seg).tolist():
-            w = np.flatnonzero(c_seg == s)
-            k = np.searchsorted(segments[s].key_rows, c_order[w] & ROW_MASK)  # ascending, as c_order
-            in_cluster[s], original[s] = k, c_orig[w]
-            kind[s][k] = c_kind[w]
+        c_order, c_orig = _components(src, dst)
+    del src, dst
+    # 7. the originals' paragraph ids, read where their segment is
+    originals = np.unique(c_orig)
+    o_seg = originals >> SEG_SHIFT
+    seg_of = np.unique(o_seg)
+    ids = mapper(segment_ids, [(segments[s], originals[o_seg == s]) for s in seg_of.tolist()])
+    id_array = pa.array([i for part in ids for i in part], pa.string())
+    del ids
+    _write_table(work / "clusters.arrow", pa.table({"o": pa.array(c_order), "orig": pa.array(c_orig),
+                                                    "id": id_array.take(pa.array(np.searchsorted(originals, c_orig)))}))
+    del c_order, c_orig, id_array
+    # 8. each segment's decisions, applied (and compared with the committed ones) where it is read
+    rewrite_dir.mkdir(parents=True, exist_ok=True)
+    rewrite_paths = [rewrite_dir / f"decisions-{s:05d}.arrow" for s in range(S)]
+    applied = mapper(apply_segment, [(seg, work, P, dirty, rewrite_paths[i]) for i, seg in enumerate(segments)])
+    _unlink([_file(work, "exact", p) for p in range(P)] + [work / "clusters.arrow", work / "texts.json"])
     counts = {
         "partitions": P,
-        "repeated_lines": int(sum(c.sum() for c in chrome)),
-        "clusters": n_clusters,
-        "duplicates": n_dups,
+        "keyed_paragraphs": n,
+        "committed_paragraphs": sum(info[i]["n"] for i in committed),
+        "repeated_lines": sum(x["chrome"] for x in ex_stats),
+        "clusters": sum(a["clusters"] for a in applied),
+        "duplicates": sum(a["duplicates"] for a in applied),
         "candidate_pairs": sum(v["candidate_pairs"] for v in vp),
         "verified_pairs": sum(v["verified_pairs"] for v in vp),
         "known_pairs_skipped": sum(v["known_pairs"] for v in vp),
-        "big_band_groups": sum(b["big_band_groups"] for _, b in bp),
+        "big_band_groups": sum(b["big_band_groups"] for b in bp),
         "exact_edges": sum(x["exact_edges"] for x in ex_stats),
+        "touched_clusters": n_touched,
     }
-    return Clusters(chrome, in_cluster, original, kind, counts)
+    return Outcome(applied, rewrite_paths, counts)
+
+
+def _components(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components over the edges: every clustered row (order, ascending) and its cluster's
+    original (the earliest order of its component; committed cluster nodes are negative, never one)."""
+    nodes, inv = np.unique(np.concatenate((src, dst)), return_inverse=True)
+    inv = inv.reshape(-1)
+    m = nodes.shape[0]
+    if not m:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    e = src.shape[0]
+    graph = coo_matrix((np.ones(e, np.int8), (inv[:e], inv[e:])), shape=(m, m)).tocsr()
+    del inv
+    _, labels = connected_components(graph, directed=True, connection="weak")
+    del graph
+    real = nodes >= 0
+    comp_min = np.full(int(labels.max()) + 1, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(comp_min, labels[real], nodes[real])
+    comp_real = np.bincount(labels[real], minlength=comp_min.shape[0])
+    real_nodes = np.flatnonzero(real)
+    clustered = real_nodes[comp_real[labels[real_nodes]] >= 2]
+    return nodes[clustered], comp_min[labels[clustered]]
+
+
+def _unlink_maps(work: Path, kind: str, n: int) -> None:
+    for i in range(n):
+        path = _file(work, kind, i)
+        _unlink([path, _offsets_path(path)])
 
 
 def _unlink(paths: Sequence[Path]) -> None:

@@ -282,6 +282,7 @@ def rewrite_part(out_dir: Path, part: Part, rewrite: PartRewrite, run_dir: Path)
 
     Rows keep their ``run_id`` (the run that ingested them); the committed files are not touched.
     """
+    rewrite = rewrite.load()  # its decisions, staged by the search
     old_run, name = part.paragraphs.split("/")[1], Path(part.paragraphs).stem
     new = part_files(run_dir, out_dir, part.run_id, f"from-{old_run}-{name}", part.sources, part.keys is not None)
     for rel in new.files():

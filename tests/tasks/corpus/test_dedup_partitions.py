@@ -17,7 +17,7 @@ import pytest
 
 from corpusclean.tasks.corpus import output, shard
 from corpusclean.tasks.config import Config
-from corpusclean.tasks.corpus.corpus_dedup import find_run_duplicates, load_committed
+from corpusclean.tasks.corpus.corpus_dedup import committed_parts, find_run_duplicates
 from corpusclean.tasks.corpus.dedup_partitions import dask_map, local_map
 from corpusclean.tasks.stages.read import discover
 
@@ -76,16 +76,17 @@ def _rows(dedup):
 
 
 def _rewrites(dedup):
+    rewrites = [r.load() for r in dedup.rewrites]
     return [(r.position, r.key_rows.tolist(), r.doc_live.tolist(), sorted(r.superseded),
              None if r.decisions is None else (r.decisions.chrome.tolist(), r.decisions.cluster, r.decisions.kind.tolist()))
-            for r in dedup.rewrites]
+            for r in rewrites]
 
 
 def _counts(dedup):
-    return {k: v for k, v in dedup.stats.counts.items() if k != "partitions"}
+    return {k: v for k, v in dedup.stats.counts.items() if k not in ("partitions", "touched_clusters")}
 
 
-def _compare(results_fn, config, committed_fn, tmp_path, partitions=(1, 3, 7)):
+def _compare(results_fn, config, committed_fn, tmp_path, partitions=(1, 3, 7), touched=None):
     single = find_run_duplicates(results_fn(), config.dedup, committed=committed_fn(), partitioned=False)
     for p in partitions:
         cfg = config.dedup.model_copy(update={"partition_paragraphs": max(1, single.stats.counts["keyed_paragraphs"] // p)})
@@ -93,6 +94,8 @@ def _compare(results_fn, config, committed_fn, tmp_path, partitions=(1, 3, 7)):
         assert _rows(got) == _rows(single), p
         assert _rewrites(got) == _rewrites(single), p
         assert _counts(got) == _counts(single), p
+        if touched is not None:
+            touched.append(got.stats.counts["touched_clusters"])
     return single
 
 
@@ -146,7 +149,7 @@ def test_incremental_same_rows(tmp_path):
         results = _shards(raw, staging, config, only=new)
 
         def committed():
-            return [load_committed(out, i, p, superseded) for i, p in enumerate(parts)]
+            return committed_parts(out, parts, superseded)
 
         single = _compare(lambda: results, config, committed, tmp_path)
         print(day, single.stats.counts)
@@ -157,6 +160,55 @@ def test_incremental_same_rows(tmp_path):
             assert single.rewrites
         # commit what the single search decided (rewrites are not applied: later days see the
         # committed decisions as they were, which exercises clusters decided again)
+        parts += _commit(results, single, out, f"r{day}", config)
+
+
+@pytest.mark.parametrize("apply_rewrites", [False, True])
+def test_incremental_overlapping_days_same_rows(tmp_path, apply_rewrites):
+    """Later days repeat some committed documents (exact and near copies join committed clusters,
+    more pages learn chrome) while other committed clusters are left alone: the partitioned search
+    applies the committed decisions of the clusters no new edge touches and decides the others
+    again, with the single search's rows. With ``apply_rewrites`` the committed decisions are kept
+    current (as the flow does), else they stay as first written."""
+    config = Config()
+    out = tmp_path / "out"
+    raw = tmp_path / "raw"
+    parts: list = []
+    write_corpus(raw, 21, n_files=4, name="a")
+    days = [({f"a{i:02d}.jsonl" for i in range(4)}, set()),
+            (set(), set()),  # b00: a copy of a00 (same seed), b01 new
+            ({"a03.jsonl"}, {"a03.jsonl"})]  # a03 changed: its rows leave; c00 new
+    clusters_so_far = 0
+    for day, (new, superseded) in enumerate(days):
+        if day == 1:
+            write_corpus(raw, 21, n_files=1, name="b")
+            write_corpus(raw / "x", 22, n_files=1, name="b")
+            (raw / "x" / "b00.jsonl").rename(raw / "b01.jsonl")
+            (raw / "x").rmdir()
+            new = {"b00.jsonl", "b01.jsonl"}
+        if day == 2:
+            write_corpus(raw / "x", 23, n_files=4, name="a")
+            (raw / "x" / "a03.jsonl").replace(raw / "a03.jsonl")
+            write_corpus(raw / "x", 24, n_files=1, name="c")
+            (raw / "x" / "c00.jsonl").rename(raw / "c00.jsonl")
+            for f in (raw / "x").iterdir():
+                f.unlink()
+            (raw / "x").rmdir()
+            new = {"a03.jsonl", "c00.jsonl"}
+        results = _shards(raw, tmp_path / f"staging{day}", config, per_shard=1, only=new)
+        touched: list[int] = []
+        single = _compare(lambda: results, config, lambda: committed_parts(out, parts, superseded), tmp_path,
+                          touched=touched)
+        assert len(set(touched)) == 1, touched  # the same for any P
+        if day == 1:  # b00 repeats a00: its clusters are touched, those of a01-a03 are not
+            assert 0 < touched[0] < clusters_so_far, (touched, clusters_so_far)
+        if day == 2:
+            assert single.rewrites
+        clusters_so_far = single.stats.counts["clusters"]
+        if apply_rewrites:
+            run_dir = out / "runs" / f"r{day}"
+            for r in single.rewrites:
+                parts[r.position] = output.rewrite_part(out, parts[r.position], r, run_dir)
         parts += _commit(results, single, out, f"r{day}", config)
 
 
@@ -278,3 +330,98 @@ def test_pool_map_on_worker_processes_same_rows(tmp_path, monkeypatch):
     assert got.stats.counts["partitions"] == 2 and local.stats.counts["partitions"] == 1
     assert _rows(got) == _rows(local) and _counts(got) == _counts(local) and local.stats.counts["duplicates"] > 0
     assert mapper.cpu_seconds > 0 and got.stats.cpu_seconds >= mapper.cpu_seconds  # the workers' CPU is counted
+
+
+def _fake_committed(out: Path, n_parts: int, per_part: int, seed: int = 0):
+    """Committed parts of random keys (never candidates), 20% of them in committed clusters of two."""
+    from corpusclean.tasks.corpus.corpus_state import Part
+    from corpusclean.tasks.corpus.dedup_index import write_decisions, write_keys
+    from corpusclean.tasks.stages.sketch import DedupKeys, lsh_shape
+
+    n_bands, _ = lsh_shape(Config().dedup)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k in range(n_parts):
+        d = f"runs/r{k}"
+        part = Part(f"r{k}", f"{d}/documents/p.parquet", f"{d}/paragraphs/p.parquet", f"{d}/rejects/p.parquet",
+                    keys=f"{d}/keys/p.arrow", decisions=f"{d}/decisions/p.arrow", sources=[f"f{k}.jsonl"])
+        rows = np.arange(per_part, dtype=np.int64)
+        doc_ids = [f"{k:04d}{i:012x}" for i in range(per_part // 10)]
+        write_keys(out / part.keys, rows, (rows // 10).astype(np.int32), (rows % 10).astype(np.int32),
+                   np.full(per_part, 300, np.int32),
+                   DedupKeys(rows, rng.integers(0, 2**63, (per_part, 2), dtype=np.uint64),
+                             rng.integers(0, 2**63, (per_part, n_bands), dtype=np.uint64)),
+                   doc_ids, ["site.example"] * len(doc_ids), [f"f{k}.jsonl"] * len(doc_ids))
+        cluster: list = [None] * per_part
+        kind = np.zeros(per_part, np.int8)
+        for i in range(0, per_part // 5, 2):
+            cluster[i] = cluster[i + 1] = f"{doc_ids[i // 10]}:{i % 10}"
+            kind[i + 1] = 2
+        write_decisions(out / part.decisions, np.zeros(per_part, bool), cluster, kind)
+        parts.append(part)
+    return parts
+
+
+def test_coordinator_exchanges_nothing_per_committed_paragraph(tmp_path):
+    """What goes between the coordinating process and the steps (every argument and result, pickled as
+    a worker would get them) does not grow with the committed corpus when no new edge touches it: the
+    committed parts are read where they are searched and their decisions applied there. 4x the
+    committed paragraphs, same partitions: the same bytes, give or take a few per part."""
+    import pickle
+
+    from corpusclean.tasks.corpus.shard import ShardResult
+    from corpusclean.tasks.stages.sketch import DedupKeys, lsh_shape
+
+    n_bands, _ = lsh_shape(Config().dedup)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 10**9})
+    exchanged = {}
+    for per_part in (5_000, 20_000):
+        out = tmp_path / f"out{per_part}"
+        parts = _fake_committed(out, 3, per_part)
+        new = ShardResult(0, out / "new.arrow", out / "d.arrow", out / "r.arrow")
+        new.keys = DedupKeys(np.zeros(0, np.int64), np.zeros((0, 2), np.uint64), np.zeros((0, n_bands), np.uint64))
+        sizes = []
+
+        def mapper(fn, argsets):
+            results = local_map(fn, argsets)
+            sizes.append(len(pickle.dumps(argsets)) + len(pickle.dumps(results)))
+            return results
+
+        got = find_run_duplicates([new], cfg, committed=committed_parts(out, parts, set()), work_dir=tmp_path,
+                                  mapper=mapper)
+        c = got.stats.counts
+        assert c["committed_paragraphs"] == 3 * per_part and c["clusters"] == 3 * per_part // 10
+        assert c["duplicates"] == 3 * per_part // 10 and c["touched_clusters"] == 0 and not got.rewrites
+        exchanged[per_part] = sum(sizes)
+    assert exchanged[20_000] < exchanged[5_000] + 3 * 200, exchanged
+    assert exchanged[5_000] < 3 * 5_000, exchanged  # (less than a byte per committed paragraph)
+
+
+def test_superseded_committed_part_rewritten_from_staged_decisions(tmp_path):
+    """A committed part that loses a source (half its documents): the clusters of those documents
+    leave, the rewrite is staged in the work folder, and its rows are those of the single search."""
+    out = tmp_path / "out"
+    parts = _fake_committed(out, 2, 2_000)
+    from corpusclean.tasks.corpus.dedup_index import write_docs
+
+    # part 0's documents come from two sources; the second changes
+    keys = out / parts[0].keys
+    n_docs = 200
+    write_docs(keys, [f"0000{i:012x}" for i in range(n_docs)], ["site.example"] * n_docs,
+               ["f0.jsonl" if i % 2 else "g0.jsonl" for i in range(n_docs)])
+    parts[0].sources = ["f0.jsonl", "g0.jsonl"]
+    cfg = Config().dedup
+    single = find_run_duplicates([], cfg, committed=committed_parts(out, parts, {"g0.jsonl"}), partitioned=False)
+    got = find_run_duplicates([], cfg, committed=committed_parts(out, parts, {"g0.jsonl"}), work_dir=tmp_path)
+    assert [r.position for r in got.rewrites] == [0] and got.rewrites[0].staged is not None
+    assert got.rewrites[0].staged.exists()
+    assert _rewrites(got) == _rewrites(single) and _counts(got) == _counts(single)
+    # clusters of two made of consecutive rows of one document: half of part 0's are kept whole
+    assert single.stats.counts["clusters"] == 200 + 100
+
+
+def test_nothing_to_search(tmp_path):
+    """No segment at all (nothing committed, no keyed paragraph in this run): no partition has a
+    producer, and the search returns nothing rather than failing."""
+    got = find_run_duplicates([], Config().dedup, committed=[], work_dir=tmp_path)
+    assert got.decisions == [] and got.rewrites == [] and got.stats.counts["keyed_paragraphs"] == 0
