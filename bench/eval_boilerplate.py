@@ -561,6 +561,11 @@ def fast_scores(pages: list[FitPage], content) -> dict[str, float]:
             for is_with, hits in p.snippets:
                 k = any(kept[i] for i in hits)
                 c["tp" if is_with and k else "fp" if k else "fn" if is_with else "tn"] += 1
+    return f1_by_source(counts)
+
+
+def f1_by_source(counts: dict) -> dict[str, float]:
+    """F1 per source from its confusion counts (``tp``, ``fp``, ``fn``)."""
     out = {}
     for source, c in counts.items():
         precision = c["tp"] / max(1, c["tp"] + c["fp"])

@@ -72,7 +72,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.eval_boilerplate import GOLD_SETS, SNIPPET_SET, SOURCES, half_of  # noqa: E402
+from bench.eval_boilerplate import GOLD_SETS, SNIPPET_SET, SOURCES, f1_by_source, half_of  # noqa: E402
 
 
 def prep(dump_path: Path, out: Path) -> None:
@@ -572,15 +572,9 @@ def make_decoded_classifier(lf):
             emit = probs if dec.get("emit", "p") == "p" else 1 / (1 + np.exp(-np.clip(np.asarray(z), -30, 30)))
             keep = decode_keep(dec, doc, emit, in_block).tolist()
             if dec.get("sandwich", True):
-                high, low = self.sandwich_high, self.sandwich_low
-                for j in range(1, len(keep) - 1):
-                    if not keep[j] and probs[j] >= low and probs[j - 1] > high and probs[j + 1] > high:
-                        keep[j] = True
+                lf.keep_sandwiched(keep, probs, self.sandwich_high, self.sandwich_low)
             if dec.get("headings", True):
-                short = doc.short
-                for j in range(1, len(keep) - 1):
-                    if not keep[j] and short[j] and in_block[j] and keep[j - 1] and keep[j + 1] and not short[j + 1]:
-                        keep[j] = True
+                lf.keep_section_headings(keep, doc.short, in_block)
             start = next((j for j, b in enumerate(in_block) if b), 0)
             first = next((j for j, b in enumerate(in_main_block) if b), 0)
             if dec.get("headline", True):
@@ -620,12 +614,7 @@ def proxy_f1(pages, reasons_by_key):
                 continue
             k = rr is None
             cc["tp" if lab and k else "fp" if k else "fn" if lab else "tn"] += 1
-    out = {}
-    for s, cc in c.items():
-        p = cc["tp"] / max(1, cc["tp"] + cc["fp"])
-        r = cc["tp"] / max(1, cc["tp"] + cc["fn"])
-        out[s] = 2 * p * r / (p + r) if p + r else 0.0
-    return out
+    return f1_by_source(c)
 
 
 def decode_main(a) -> None:

@@ -1194,6 +1194,21 @@ def fill_article_gaps(keep, in_core, probs, limit: int, max_gap: int, floor: flo
         last = r
 
 
+
+def keep_sandwiched(keep: list[bool], probs: Sequence[float], high: float, low: float) -> None:
+    """Keep (in place) a removed line scoring at least ``low`` between two lines above ``high``."""
+    for j in range(1, len(keep) - 1):
+        if not keep[j] and probs[j] >= low and probs[j - 1] > high and probs[j + 1] > high:
+            keep[j] = True
+
+
+def keep_section_headings(keep: list[bool], short: Sequence[bool], in_block: Sequence[bool]) -> None:
+    """Keep (in place) a short removed line of the block between two kept lines, the next one long."""
+    for j in range(1, len(keep) - 1):
+        if not keep[j] and short[j] and in_block[j] and keep[j - 1] and keep[j + 1] and not short[j + 1]:
+            keep[j] = True
+
+
 class ContentClassifier:
     """Decide, for the lines no rule flagged, which are article text; give the others a reason.
 
@@ -1286,17 +1301,11 @@ class ContentClassifier:
         block_threshold, outside = self.block_threshold, self.threshold + self.outside_margin
         keep = [p > (block_threshold if b else outside) for p, b in zip(probs, in_block)]
         # a line between two confident article lines is part of the article (heading, bullet)
-        high, low = self.sandwich_high, self.sandwich_low
-        for j in range(1, len(keep) - 1):
-            if not keep[j] and probs[j] >= low and probs[j - 1] > high and probs[j + 1] > high:
-                keep[j] = True
+        keep_sandwiched(keep, probs, self.sandwich_high, self.sandwich_low)
         # inside the main block, a short line between two kept lines, the second one long, is a
         # section heading of the article
         if self.headings:
-            short = doc.short
-            for j in range(1, len(keep) - 1):
-                if not keep[j] and short[j] and in_block[j] and keep[j - 1] and keep[j + 1] and not short[j + 1]:
-                    keep[j] = True
+            keep_section_headings(keep, doc.short, in_block)
         # the headline: the first line of the main content block, or the line just before it,
         # if it reads like a title
         start = next((j for j, b in enumerate(in_block) if b), 0)
