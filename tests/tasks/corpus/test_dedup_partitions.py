@@ -425,3 +425,48 @@ def test_nothing_to_search(tmp_path):
     producer, and the search returns nothing rather than failing."""
     got = find_run_duplicates([], Config().dedup, committed=[], work_dir=tmp_path)
     assert got.decisions == [] and got.rewrites == [] and got.stats.counts["keyed_paragraphs"] == 0
+
+
+@pytest.mark.parametrize("n_parts", [1, 3, 7])
+def test_band_slices_read_with_pread_match_arrow(tmp_path, n_parts):
+    """A band pass reads its slices with pread at the column positions saved beside the offsets:
+    the same rows as the Arrow file's record batches (bitmaps sliced off byte boundaries, empty
+    slices and empty bands included)."""
+    import pyarrow as pa
+
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    rng = np.random.default_rng(n_parts)
+    n_bands, sizes = 4, [0, 1, 13, 1000]
+    schema = pa.schema([("o", pa.uint32()), ("key", pa.uint64()), ("known", pa.bool_())])
+    written = []
+    for s, n in enumerate(sizes):
+        path = dp._file(tmp_path, "band-map", s)
+        offsets, bands = [], []
+        with pa.ipc.new_file(str(path), schema) as writer:
+            for j in range(n_bands):
+                m = 0 if j == 2 else n  # an empty band
+                key = rng.integers(0, 2**64 - 1, m, dtype=np.uint64)
+                part = key % np.uint64(n_parts)
+                order = np.argsort(part, kind="stable")
+                o, k, known = np.arange(m, dtype=np.uint32), key[order], rng.random(m) < 0.5
+                writer.write_batch(pa.record_batch([pa.array(o), pa.array(k), pa.array(known)], schema=schema))
+                off = np.searchsorted(part[order], np.arange(n_parts + 1))
+                offsets.append(off)
+                bands.append((o, k, known, off))
+        np.save(dp._offsets_path(path), np.concatenate([np.array(offsets, np.int64),
+                                                        dp._column_positions(path, n_bands)], axis=1))
+        written.append(bands)
+    for p in range(n_parts):
+        got = list(dp._band_slices(tmp_path, len(sizes), p, n_bands))
+        assert len(got) == n_bands
+        for j, (members, keys, known) in enumerate(got):
+            want = [((np.int64(s) << np.int64(dp.SEG_SHIFT)) | w[j][0][w[j][3][p]:w[j][3][p + 1]].astype(np.int64),
+                     w[j][1][w[j][3][p]:w[j][3][p + 1]], w[j][2][w[j][3][p]:w[j][3][p + 1]])
+                    for s, w in enumerate(written) if w[j][3][p + 1] > w[j][3][p]]
+            if not want:
+                assert members is None and keys is None and known is None
+                continue
+            assert np.array_equal(members, np.concatenate([x[0] for x in want]))
+            assert np.array_equal(keys, np.concatenate([x[1] for x in want]))
+            assert known.dtype == bool and np.array_equal(known, np.concatenate([x[2] for x in want]))
