@@ -13,6 +13,7 @@ metadata, the copy of the slice's three columns; and the whole ``band_pass`` rea
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,28 +21,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from tasks.corpus import dedup_partitions as dp
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from corpusclean.tasks.corpus import dedup_partitions as dp  # noqa: E402
 
 
 def write(work: Path, segments: int, parts: int, rows: int, bands: int, rng) -> None:
-    schema = pa.schema([("o", pa.uint32()), ("key", pa.uint64()), ("known", pa.bool_())])
     local = np.arange(rows, dtype=np.uint32)
     known = rng.random(rows) < 0.5
     for s in range(segments):
-        offsets = []
-        path = dp._file(work, "band-map", s)
-        with pa.ipc.new_file(str(path), schema) as writer:
-            for _ in range(bands):
-                key = rng.integers(0, 2**63, rows, dtype=np.uint64)
-                part = key % np.uint64(parts)
-                order = np.argsort(part, kind="stable")
-                writer.write_batch(pa.record_batch([pa.array(local[order]), pa.array(key[order]), pa.array(known[order])],
-                                                   schema=schema))
-                offsets.append(np.searchsorted(part[order], np.arange(parts + 1)))
-        offsets = np.array(offsets, np.int64).reshape(bands, parts + 1)
-        if hasattr(dp, "_column_positions"):  # (as scatter_bands saves them)
-            offsets = np.concatenate([offsets, dp._column_positions(path, bands)], axis=1)
-        np.save(dp._offsets_path(path), offsets)
+        keys = (rng.integers(0, 2**63, rows, dtype=np.uint64) for _ in range(bands))
+        dp.write_band_map(dp._file(work, "band-map", s), local, keys, known, parts)
 
 
 def timed(label: str, n: int, fn) -> float:

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -482,26 +482,31 @@ def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_b
     bands = seg.load_bands(rows, reps)  # the representatives' band keys only
     local_rows = _local(rows.key_rows[reps])
     known = known[reps]
-    # One record batch per band, each sorted by partition: a band partition reads one band at a
-    # time, and this holds one band's entries at a time.
+    write_band_map(_file(work, "band-map", seg.index), local_rows,
+                   (np.ascontiguousarray(bands[:, j]) for j in range(n_bands)), known, n_parts)
+
+
+_BAND_COLUMNS = (("o", np.uint32), ("key", np.uint64), ("known", None))  # known: a bitmap
+
+
+def write_band_map(path: Path, local_rows: np.ndarray, band_keys: Iterable[np.ndarray], known: np.ndarray,
+                   n_parts: int) -> None:
+    """A segment's band map: one record batch per band (``band_keys``, one array per band), rows
+    sorted by partition (``key % n_parts``), so a band partition reads one band at a time and this
+    holds one band's entries at a time; beside it each band's P+1 offsets and where its columns'
+    data start in the file (a band pass reads its slices with pread, see ``_band_slices``)."""
     offsets: list[np.ndarray] = []
     schema = pa.schema([("o", pa.uint32()), ("key", pa.uint64()), ("known", pa.bool_())])
-    path = _file(work, "band-map", seg.index)
     with pa.ipc.new_file(str(path), schema) as writer:
-        for j in range(n_bands):
-            key = np.ascontiguousarray(bands[:, j])
+        for key in band_keys:
             part = key % np.uint64(n_parts)
             order = np.argsort(part, kind="stable")
             writer.write_batch(pa.record_batch([pa.array(local_rows[order]), pa.array(key[order]), pa.array(known[order])],
                                                schema=schema))
             offsets.append(np.searchsorted(part[order], np.arange(n_parts + 1)))
+    n_bands = len(offsets)
     offsets_ = np.array(offsets, np.int64).reshape(n_bands, n_parts + 1)
-    # Beside each band's P+1 offsets, where its columns' data start in the file: a band pass reads
-    # its slices with pread, without opening the Arrow file (see _band_slices).
     np.save(_offsets_path(path), np.concatenate([offsets_, _column_positions(path, n_bands)], axis=1))
-
-
-_BAND_COLUMNS = (("o", np.uint32), ("key", np.uint64), ("known", None))  # known: a bitmap
 
 
 def _column_positions(path: Path, n_batches: int) -> np.ndarray:
