@@ -272,9 +272,33 @@ def _scatter(path: Path, part: np.ndarray, n_parts: int, columns: dict[str, np.n
     """Write ``columns`` sorted (stably) by ``part``, and beside them the P+1 offsets of the partitions
     (read by the consumers, never by the coordinating process: S x P numbers in all)."""
     order = np.argsort(part, kind="stable")
-    _write(path, {k: v[order] for k, v in columns.items()})
-    np.save(_offsets_path(path), np.searchsorted(part[order], np.arange(n_parts + 1)).astype(np.int64))
+    sorted_columns = {k: v[order] for k, v in columns.items()}
+    _write(path, sorted_columns)
+    offsets = np.searchsorted(part[order], np.arange(n_parts + 1)).astype(np.int64)
+    # (an empty table is written with no record batch: no positions to read, no slice to read)
+    positions = _column_positions(path, 1)[0] if offsets[-1] else np.zeros(len(sorted_columns), np.int64)
+    index = [[_name_code(k), int(at), ord(np.dtype(v.dtype).char)]
+             for (k, v), at in zip(sorted_columns.items(), positions)]
+    np.save(_offsets_path(path), np.concatenate([offsets, np.array(index, np.int64).reshape(-1), [len(index)]]))
     return int(part.shape[0])
+
+
+def _name_code(name: str) -> int:
+    """A column name (up to 8 ASCII characters) as one int64, for the index beside a map output."""
+    raw = name.encode("ascii")
+    if len(raw) > 8:
+        raise ValueError(f"map output column names have at most 8 characters: {name!r}")
+    return int(np.frombuffer(raw.ljust(8, b"\0"), np.int64)[0])
+
+
+def _scattered_columns(index: np.ndarray) -> tuple[int, dict[str, tuple[int, np.dtype]]]:
+    """A ``_scatter`` output's index (``.off.npy``): ``[P+1 offsets, (name, position, dtype) per column,
+    columns]`` -> (P, {name: (byte position of its data in the Arrow file, dtype)})."""
+    n_cols = int(index[-1])
+    n_parts = index.shape[0] - 2 - 3 * n_cols
+    cols = np.asarray(index[n_parts + 1:-1]).reshape(n_cols, 3)
+    return n_parts, {np.int64(c[0]).tobytes().rstrip(b"\0").decode("ascii"): (int(c[1]), np.dtype(chr(int(c[2]))))
+                     for c in cols}
 
 # Columns of a segment's map output that hold segment-local numbers (uint32 on disk: the segment is
 # the file's), read back as orders ``segment << 40 | number``.
@@ -316,6 +340,38 @@ def _read_slices(work: Path, kind: str, producers: int, p: int, names: Sequence[
                 col = np.array(col)
             parts[k].append(col)
         del table
+    return {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
+
+
+def _pread_slices(work: Path, kind: str, producers: int, p: int, names: Sequence[str],
+                  per_segment: bool = True) -> dict[str, np.ndarray]:
+    """``_read_slices`` of a ``_scatter`` output (one record batch), read with pread at the column
+    positions saved beside its offsets: no Arrow file opened, no mapping (as ``_band_slices``)."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    paths = [str(_file(work, kind, s)) for s in range(producers)]
+    for producer, path in enumerate(paths):
+        index = np.load(path[:-len(".arrow")] + ".off.npy")
+        n_parts, columns = _scattered_columns(index)
+        lo, hi = int(index[p]), int(index[p + 1])
+        del index
+        if hi <= lo:
+            continue
+        seg = producer if per_segment else -1
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            for k in names:
+                at, dtype = columns[k]
+                if dtype == np.bool_:
+                    first = lo // 8
+                    bits = _pread(fd, at + first, (hi + 7) // 8 - first, np.uint8)
+                    col = np.unpackbits(bits, bitorder="little")[lo - 8 * first:hi - 8 * first].astype(bool)
+                else:
+                    col = _pread(fd, at + dtype.itemsize * lo, hi - lo, dtype)
+                if seg >= 0 and k in _LOCAL:
+                    col = (np.int64(seg) << np.int64(SEG_SHIFT)) | col.astype(np.int64)
+                parts[k].append(col)
+        finally:
+            os.close(fd)
     return {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
 
 
@@ -387,7 +443,7 @@ def exact_pass(work: Path, n_segments: int, p: int, min_docs: int, max_chars: in
     (rep: the earliest content copy of the row's text, -1 on chrome; inode: on an exact copy whose
     representative is in the same committed cluster, that cluster's node, else 0). Returns its
     counts and the committed clusters that lose a row to chrome (``dirty``)."""
-    cols = _read_slices(work, "exact-map", n_segments, p, _EXACT_COLUMNS)
+    cols = _pread_slices(work, "exact-map", n_segments, p, _EXACT_COLUMNS)
     o = cols["o"] if cols["o"] is not None else np.zeros(0, np.int64)
     n = o.shape[0]
     chrome = np.zeros(n, bool)
@@ -673,7 +729,7 @@ def take_rows(column: pa.ChunkedArray, rows: np.ndarray) -> list:
 
 
 def verify_pass(work: Path, n_parts: int, p: int, ngram: int, threshold: float, chunk: int) -> dict[str, int]:
-    cols = _read_slices(work, "pair-map", n_parts, p, ("lo", "hi", "known"), per_segment=False)
+    cols = _pread_slices(work, "pair-map", n_parts, p, ("lo", "hi", "known"), per_segment=False)
     path = _file(work, "near", p)
     if cols["lo"] is None:
         _write(path, {"src": np.zeros(0, np.int64), "dst": np.zeros(0, np.int64)})
