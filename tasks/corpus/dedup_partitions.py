@@ -272,15 +272,21 @@ def _scatter(path: Path, part: np.ndarray, n_parts: int, columns: dict[str, np.n
     """Write ``columns`` sorted (stably) by ``part``, and beside them the P+1 offsets of the partitions
     (read by the consumers, never by the coordinating process: S x P numbers in all)."""
     order = np.argsort(part, kind="stable")
-    sorted_columns = {k: v[order] for k, v in columns.items()}
-    _write(path, sorted_columns)
-    offsets = np.searchsorted(part[order], np.arange(n_parts + 1)).astype(np.int64)
-    # (an empty table is written with no record batch: no positions to read, no slice to read)
-    positions = _column_positions(path, 1)[0] if offsets[-1] else np.zeros(len(sorted_columns), np.int64)
-    index = [[_name_code(k), int(at), ord(np.dtype(v.dtype).char)]
-             for (k, v), at in zip(sorted_columns.items(), positions)]
-    np.save(_offsets_path(path), np.concatenate([offsets, np.array(index, np.int64).reshape(-1), [len(index)]]))
+    _write_indexed(path, {k: v[order] for k, v in columns.items()},
+                   np.searchsorted(part[order], np.arange(n_parts + 1)))
     return int(part.shape[0])
+
+
+def _write_indexed(path: Path, columns: dict[str, np.ndarray], offsets: np.ndarray) -> None:
+    """``_write``, and beside it (``.off.npy``) ``offsets`` (the rows' ranges, a consumer reads one) and
+    where each column's data starts in the file, so a consumer reads its range with pread (see
+    ``_pread_slices``): ``[offsets, (name, position, dtype) per column, columns]``."""
+    _write(path, columns)
+    offsets = np.asarray(offsets, np.int64)
+    # (an empty table is written with no record batch: no positions to read, no slice to read)
+    positions = _column_positions(path, 1)[0] if offsets[-1] else np.zeros(len(columns), np.int64)
+    index = [[_name_code(k), int(at), ord(np.dtype(v.dtype).char)] for (k, v), at in zip(columns.items(), positions)]
+    np.save(_offsets_path(path), np.concatenate([offsets, np.array(index, np.int64).reshape(-1), [len(index)]]))
 
 
 def _name_code(name: str) -> int:
@@ -348,31 +354,43 @@ def _pread_slices(work: Path, kind: str, producers: int, p: int, names: Sequence
     """``_read_slices`` of a ``_scatter`` output (one record batch), read with pread at the column
     positions saved beside its offsets: no Arrow file opened, no mapping (as ``_band_slices``)."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    paths = [str(_file(work, kind, s)) for s in range(producers)]
-    for producer, path in enumerate(paths):
-        index = np.load(path[:-len(".arrow")] + ".off.npy")
-        n_parts, columns = _scattered_columns(index)
-        lo, hi = int(index[p]), int(index[p + 1])
-        del index
-        if hi <= lo:
+    for producer in range(producers):
+        got = _pread_range(str(_file(work, kind, producer)), p, names)
+        if got is None:
             continue
-        seg = producer if per_segment else -1
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            for k in names:
-                at, dtype = columns[k]
-                if dtype == np.bool_:
-                    first = lo // 8
-                    bits = _pread(fd, at + first, (hi + 7) // 8 - first, np.uint8)
-                    col = np.unpackbits(bits, bitorder="little")[lo - 8 * first:hi - 8 * first].astype(bool)
-                else:
-                    col = _pread(fd, at + dtype.itemsize * lo, hi - lo, dtype)
-                if seg >= 0 and k in _LOCAL:
-                    col = (np.int64(seg) << np.int64(SEG_SHIFT)) | col.astype(np.int64)
-                parts[k].append(col)
-        finally:
-            os.close(fd)
+        for k in names:
+            col = got[k]
+            if per_segment and k in _LOCAL:
+                col = (np.int64(producer) << np.int64(SEG_SHIFT)) | col.astype(np.int64)
+            parts[k].append(col)
     return {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
+
+
+def _pread_range(path: str, i: int, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """Range ``i`` (rows ``offsets[i]:offsets[i+1]``) of the columns ``names`` of a ``_write_indexed``
+    file, read with pread; None when the range is empty."""
+    index = np.load(path[:-len(".arrow")] + ".off.npy")
+    n, columns = _scattered_columns(index)
+    if not 0 <= i < n:
+        raise IndexError(f"range {i} of {n} in {path}")
+    lo, hi = int(index[i]), int(index[i + 1])
+    del index
+    if hi <= lo:
+        return None
+    out = {}
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for k in names:
+            at, dtype = columns[k]
+            if dtype == np.bool_:
+                first = lo // 8
+                bits = _pread(fd, at + first, (hi + 7) // 8 - first, np.uint8)
+                out[k] = np.unpackbits(bits, bitorder="little")[lo - 8 * first:hi - 8 * first].astype(bool)
+            else:
+                out[k] = _pread(fd, at + dtype.itemsize * lo, hi - lo, dtype)
+    finally:
+        os.close(fd)
+    return out
 
 
 def _column_slice(column: pa.Array, lo: int, hi: int) -> np.ndarray:
@@ -483,7 +501,10 @@ def exact_pass(work: Path, n_segments: int, p: int, min_docs: int, max_chars: in
         dirty = np.unique(node[chrome & (node != 0)])
         same = (node[c_rows] != 0) & (node[c_rows] == node[rep_row]) & (c_rows != rep_row)
         inode[c_rows[same]] = node[c_rows[same]]
-    _write(_file(work, "exact", p), {"o": o, "chrome": chrome, "rep": rep, "inode": inode})
+    # beside it, where each segment's rows are (o ascends): a segment step reads its rows with pread
+    seg_starts = np.arange(n_segments + 1, dtype=np.int64) << np.int64(SEG_SHIFT)
+    _write_indexed(_file(work, "exact", p), {"o": o, "chrome": chrome, "rep": rep, "inode": inode},
+                   np.searchsorted(o, seg_starts))
     return {"rows": n, "chrome": int(chrome.sum()), "exact_edges": int(np.count_nonzero((rep >= 0) & (rep != o))),
             "dirty": dirty}
 
@@ -493,17 +514,15 @@ def _gather_status(seg: Segment, rows: SegmentRows, work: Path, n_parts: int) ->
     n = len(rows.key_rows)
     chrome = np.zeros(n, bool)
     rep = np.full(n, -1, np.int64)
-    lo_o, hi_o = np.int64(seg.index) << np.int64(SEG_SHIFT), np.int64(seg.index + 1) << np.int64(SEG_SHIFT)
+    # Each partition's rows of this segment, read with pread at the positions the exact pass saved
+    # beside its output (no Arrow file opened, no mapping: S x P reads per search).
     for p in range(n_parts):
-        table = read_ipc(_file(work, "exact", p))
-        o = table.column("o").to_numpy()  # a view of the mapped file: the search touches log n pages
-        a, b = (int(x) for x in np.searchsorted(o, [lo_o, hi_o]))
-        if b <= a:
+        part = _pread_range(str(_file(work, "exact", p)), seg.index, ("o", "chrome", "rep"))
+        if part is None:
             continue
-        k = np.searchsorted(rows.key_rows, o[a:b] & ROW_MASK)
-        part = table.slice(a, b - a)
-        chrome[k] = part.column("chrome").to_numpy(zero_copy_only=False)
-        rep[k] = part.column("rep").to_numpy()
+        k = np.searchsorted(rows.key_rows, part["o"] & ROW_MASK)
+        chrome[k] = part["chrome"]
+        rep[k] = part["rep"]
     return chrome, rep
 
 
@@ -939,7 +958,8 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
     rewrite_dir.mkdir(parents=True, exist_ok=True)
     rewrite_paths = [rewrite_dir / f"decisions-{s:05d}.arrow" for s in range(S)]
     applied = mapper(apply_segment, [(seg, work, P, dirty, rewrite_paths[i]) for i, seg in enumerate(segments)])
-    _unlink([_file(work, "exact", p) for p in range(P)] + [work / "clusters.arrow", work / "texts.json"])
+    _unlink_maps(work, "exact", P)
+    _unlink([work / "clusters.arrow", work / "texts.json"])
     counts = {
         "partitions": P,
         "keyed_paragraphs": n,

@@ -507,3 +507,34 @@ def test_scattered_slices_read_with_pread_match_arrow(tmp_path, n_parts):
                     continue
                 assert got[k].dtype == want[k].dtype, k
                 assert np.array_equal(got[k], want[k]), k
+
+
+def test_exact_output_segment_rows_read_with_pread_match_arrow(tmp_path):
+    """A segment step reads its rows of each exact pass output with pread at the positions the exact
+    pass saved beside it: the same rows as searching the Arrow file's ``o`` (empty segments included)."""
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    rng = np.random.default_rng(0)
+    S = 5
+    seg = np.sort(rng.choice([0, 1, 3], 777))  # segments 2 and 4: no rows
+    o = (seg.astype(np.int64) << np.int64(dp.SEG_SHIFT)) | rng.integers(0, 2**20, seg.size)
+    o.sort()
+    path = dp._file(tmp_path, "exact", 0)
+    dp._write_indexed(path, {"o": o, "chrome": rng.random(o.size) < 0.3, "rep": rng.integers(-1, 2**40, o.size),
+                             "inode": rng.integers(-5, 5, o.size)},
+                      np.searchsorted(o, np.arange(S + 1, dtype=np.int64) << np.int64(dp.SEG_SHIFT)))
+    table = dp.read_ipc(path)
+    col = table.column("o").to_numpy()
+    for s in range(S):
+        a, b = (int(x) for x in np.searchsorted(col, [np.int64(s) << np.int64(dp.SEG_SHIFT),
+                                                       np.int64(s + 1) << np.int64(dp.SEG_SHIFT)]))
+        got = dp._pread_range(str(path), s, ("o", "chrome", "rep"))
+        if b <= a:
+            assert got is None
+            continue
+        part = table.slice(a, b - a)
+        assert np.array_equal(got["o"], col[a:b])
+        assert np.array_equal(got["chrome"], part.column("chrome").to_numpy(zero_copy_only=False))
+        assert np.array_equal(got["rep"], part.column("rep").to_numpy())
+    with pytest.raises(IndexError):
+        dp._pread_range(str(path), S, ("o",))
