@@ -366,10 +366,27 @@ def _pread_slices(work: Path, kind: str, producers: int, p: int, names: Sequence
     return {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
 
 
+def _load_index(path: str) -> np.ndarray:
+    """A ``_write_indexed`` index (a 1-D int64 ``.npy``), read with one pread: ``np.load`` spent ~45 µs
+    of the ~100 µs fixed cost of a slice parsing the header; S x P of them per step."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        buf = os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+    head = int.from_bytes(buf[8:10], "little") if len(buf) >= 10 else 0
+    header = buf[10:10 + head]
+    if (len(buf) != size or buf[:7] != b"\x93NUMPY\x01" or b"'descr': '<i8'" not in header
+            or b"'fortran_order': False" not in header or b"'shape': (" + str((size - 10 - head) // 8).encode() + b",)" not in header):
+        return np.load(path)  # not the layout np.save writes for a 1-D int64 array here
+    return np.frombuffer(buf, np.int64, offset=10 + head)
+
+
 def _pread_range(path: str, i: int, names: Sequence[str]) -> dict[str, np.ndarray] | None:
     """Range ``i`` (rows ``offsets[i]:offsets[i+1]``) of the columns ``names`` of a ``_write_indexed``
     file, read with pread; None when the range is empty."""
-    index = np.load(path[:-len(".arrow")] + ".off.npy")
+    index = _load_index(path[:-len(".arrow")] + ".off.npy")
     n, columns = _scattered_columns(index)
     if not 0 <= i < n:
         raise IndexError(f"range {i} of {n} in {path}")

@@ -538,3 +538,17 @@ def test_exact_output_segment_rows_read_with_pread_match_arrow(tmp_path):
         assert np.array_equal(got["rep"], part.column("rep").to_numpy())
     with pytest.raises(IndexError):
         dp._pread_range(str(path), S, ("o",))
+
+
+@pytest.mark.parametrize("n", [1, 7, 30_000])
+def test_load_index_matches_np_load(tmp_path, n):
+    """The pread reader of a map output's index reads what ``np.load`` reads (and falls back to it on
+    any other layout)."""
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    values = np.random.default_rng(n).integers(-2**62, 2**62, n, dtype=np.int64)
+    np.save(tmp_path / "a.npy", values)
+    got = dp._load_index(str(tmp_path / "a.npy"))
+    assert got.dtype == np.int64 and np.array_equal(got, np.load(tmp_path / "a.npy"))
+    np.save(tmp_path / "b.npy", values.astype(np.int32))
+    assert np.array_equal(dp._load_index(str(tmp_path / "b.npy")), values.astype(np.int32))
