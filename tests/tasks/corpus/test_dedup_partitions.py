@@ -470,3 +470,85 @@ def test_band_slices_read_with_pread_match_arrow(tmp_path, n_parts):
             assert np.array_equal(members, np.concatenate([x[0] for x in want]))
             assert np.array_equal(keys, np.concatenate([x[1] for x in want]))
             assert known.dtype == bool and np.array_equal(known, np.concatenate([x[2] for x in want]))
+
+
+@pytest.mark.parametrize("n_parts", [1, 3, 7])
+def test_scattered_slices_read_with_pread_match_arrow(tmp_path, n_parts):
+    """The exact pass and the verify pass read their slices of ``_scatter`` outputs with pread at the
+    column positions saved beside the offsets: the same rows as the Arrow reader (every column type a
+    map output has, bitmaps sliced off byte boundaries, empty files and empty slices included)."""
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    rng = np.random.default_rng(n_parts)
+    sizes = [0, 1, 13, 1000]
+    for s, n in enumerate(sizes):
+        key = rng.integers(0, 2**64 - 1, n, dtype=np.uint64)
+        dp._scatter(dp._file(tmp_path, "exact-map", s), key % np.uint64(n_parts), n_parts, {
+            "o": rng.integers(0, 2**32 - 1, n, dtype=np.uint64).astype(np.uint32),
+            "hi": key, "lo": rng.integers(0, 2**64 - 1, n, dtype=np.uint64),
+            "site": rng.integers(0, 2**64 - 1, n, dtype=np.uint64),
+            "doc": rng.integers(0, 2**32 - 1, n, dtype=np.uint64).astype(np.uint32),
+            "len": rng.integers(-2**31, 2**31 - 1, n, dtype=np.int64).astype(np.int32),
+            "node": rng.integers(-2**62, 2**62, n, dtype=np.int64),
+        })
+        pair = rng.integers(0, n_parts, n)
+        dp._scatter(dp._file(tmp_path, "pair-map", s), pair, n_parts, {
+            "lo": rng.integers(-2**62, 2**62, n, dtype=np.int64), "hi": rng.integers(-2**62, 2**62, n, dtype=np.int64),
+            "known": rng.random(n) < 0.5})
+    for p in range(n_parts):
+        for kind, names, per_segment in (("exact-map", dp._EXACT_COLUMNS, True),
+                                         ("pair-map", ("lo", "hi", "known"), False)):
+            want = dp._read_slices(tmp_path, kind, len(sizes), p, names, per_segment=per_segment)
+            got = dp._pread_slices(tmp_path, kind, len(sizes), p, names, per_segment=per_segment)
+            assert set(got) == set(want)
+            for k in names:
+                if want[k] is None:
+                    assert got[k] is None
+                    continue
+                assert got[k].dtype == want[k].dtype, k
+                assert np.array_equal(got[k], want[k]), k
+
+
+def test_exact_output_segment_rows_read_with_pread_match_arrow(tmp_path):
+    """A segment step reads its rows of each exact pass output with pread at the positions the exact
+    pass saved beside it: the same rows as searching the Arrow file's ``o`` (empty segments included)."""
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    rng = np.random.default_rng(0)
+    S = 5
+    seg = np.sort(rng.choice([0, 1, 3], 777))  # segments 2 and 4: no rows
+    o = (seg.astype(np.int64) << np.int64(dp.SEG_SHIFT)) | rng.integers(0, 2**20, seg.size)
+    o.sort()
+    path = dp._file(tmp_path, "exact", 0)
+    dp._write_indexed(path, {"o": o, "chrome": rng.random(o.size) < 0.3, "rep": rng.integers(-1, 2**40, o.size),
+                             "inode": rng.integers(-5, 5, o.size)},
+                      np.searchsorted(o, np.arange(S + 1, dtype=np.int64) << np.int64(dp.SEG_SHIFT)))
+    table = dp.read_ipc(path)
+    col = table.column("o").to_numpy()
+    for s in range(S):
+        a, b = (int(x) for x in np.searchsorted(col, [np.int64(s) << np.int64(dp.SEG_SHIFT),
+                                                       np.int64(s + 1) << np.int64(dp.SEG_SHIFT)]))
+        got = dp._pread_range(str(path), s, ("o", "chrome", "rep"))
+        if b <= a:
+            assert got is None
+            continue
+        part = table.slice(a, b - a)
+        assert np.array_equal(got["o"], col[a:b])
+        assert np.array_equal(got["chrome"], part.column("chrome").to_numpy(zero_copy_only=False))
+        assert np.array_equal(got["rep"], part.column("rep").to_numpy())
+    with pytest.raises(IndexError):
+        dp._pread_range(str(path), S, ("o",))
+
+
+@pytest.mark.parametrize("n", [1, 7, 30_000])
+def test_load_index_matches_np_load(tmp_path, n):
+    """The pread reader of a map output's index reads what ``np.load`` reads (and falls back to it on
+    any other layout)."""
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    values = np.random.default_rng(n).integers(-2**62, 2**62, n, dtype=np.int64)
+    np.save(tmp_path / "a.npy", values)
+    got = dp._load_index(str(tmp_path / "a.npy"))
+    assert got.dtype == np.int64 and np.array_equal(got, np.load(tmp_path / "a.npy"))
+    np.save(tmp_path / "b.npy", values.astype(np.int32))
+    assert np.array_equal(dp._load_index(str(tmp_path / "b.npy")), values.astype(np.int32))
