@@ -399,12 +399,7 @@ def _pread_range(path: str, i: int, names: Sequence[str]) -> dict[str, np.ndarra
     try:
         for k in names:
             at, dtype = columns[k]
-            if dtype == np.bool_:
-                first = lo // 8
-                bits = _pread(fd, at + first, (hi + 7) // 8 - first, np.uint8)
-                out[k] = np.unpackbits(bits, bitorder="little")[lo - 8 * first:hi - 8 * first].astype(bool)
-            else:
-                out[k] = _pread(fd, at + dtype.itemsize * lo, hi - lo, dtype)
+            out[k] = _pread_column(fd, at, dtype, lo, hi)
     finally:
         os.close(fd)
     return out
@@ -578,7 +573,7 @@ def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_b
                    (np.ascontiguousarray(bands[:, j]) for j in range(n_bands)), known, n_parts)
 
 
-_BAND_COLUMNS = (("o", np.uint32), ("key", np.uint64), ("known", None))  # known: a bitmap
+_BAND_COLUMNS = (("o", np.uint32), ("key", np.uint64), ("known", np.bool_))  # known: a bitmap
 
 
 def write_band_map(path: Path, local_rows: np.ndarray, band_keys: Iterable[np.ndarray], known: np.ndarray,
@@ -635,6 +630,17 @@ def _pread(fd: int, position: int, count: int, dtype) -> np.ndarray:
     return out
 
 
+def _pread_column(fd: int, at: int, dtype, lo: int, hi: int) -> np.ndarray:
+    """Rows lo:hi of an Arrow column whose data starts at byte ``at``: fixed-width values, or a
+    boolean bitmap (bit i of the column is row i, least significant bit first)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        first = lo // 8
+        bits = _pread(fd, at + first, (hi + 7) // 8 - first, np.uint8)
+        return np.unpackbits(bits, bitorder="little")[lo - 8 * first:hi - 8 * first].astype(bool)
+    return _pread(fd, at + dtype.itemsize * lo, hi - lo, dtype)
+
+
 def _band_slices(work: Path, n_segments: int, p: int, n_bands: int):
     """Band partition ``p``'s rows, one band at a time: ``(o, key, known)`` of band j from every
     segment's band-map, concatenated in segment order. Each slice is read with pread at the byte
@@ -659,15 +665,13 @@ def _band_slices(work: Path, n_segments: int, p: int, n_bands: int):
                 continue
             fd = os.open(paths[s], os.O_RDONLY)
             try:
-                o = _pread(fd, int(positions[s, j, 0]) + 4 * lo, hi - lo, np.uint32)
-                key = _pread(fd, int(positions[s, j, 1]) + 8 * lo, hi - lo, np.uint64)
-                first = lo // 8
-                bits = _pread(fd, int(positions[s, j, 2]) + first, (hi + 7) // 8 - first, np.uint8)
+                o, key, known = (_pread_column(fd, int(positions[s, j, c]), dtype, lo, hi)
+                                 for c, (_, dtype) in enumerate(_BAND_COLUMNS))
             finally:
                 os.close(fd)
             parts[0].append((np.int64(s) << np.int64(SEG_SHIFT)) | o.astype(np.int64))
             parts[1].append(key)
-            parts[2].append(np.unpackbits(bits, bitorder="little")[lo - 8 * first:hi - 8 * first].astype(bool))
+            parts[2].append(known)
         yield tuple(np.concatenate(v) if v else None for v in parts)
 
 
