@@ -21,10 +21,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from corpusclean.tasks import __version__
-from corpusclean.tasks.config import ConfigError, config_to_toml, load_config
-from corpusclean.tasks.plumbing.faults import EXIT_CANTCREAT, EXIT_IOERR, describe_failure  # noqa: F401  (statuses 73, 74)
-from corpusclean.tasks.corpus.runs import NoInput, OutputBusy, UsageError, check_inputs, check_paths, lock_output, unlock_output
+from corpusclean.tasks.plumbing.imports import arrow_without_pandas
+
+arrow_without_pandas()  # before the imports below reach pyarrow.dataset: see tasks/plumbing/imports.py
+
+from corpusclean.tasks import __version__  # noqa: E402
+from corpusclean.tasks.config import ConfigError, config_to_toml, load_config  # noqa: E402
+from corpusclean.tasks.plumbing.faults import EXIT_CANTCREAT, EXIT_IOERR, describe_failure  # noqa: F401, E402  (statuses 73, 74)
+from corpusclean.tasks.corpus.runs import NoInput, OutputBusy, UsageError, check_inputs, check_paths, lock_output, unlock_output  # noqa: E402
 
 EXIT_FAILED = 1  # the run failed
 EXIT_USAGE = 2  # a user mistake: paths, options, config, a missing optional dependency

@@ -46,6 +46,9 @@ def worker_init(config=None) -> None:
     stages, so that its first shard does not pay for it."""
     import multiprocessing
 
+    from corpusclean.tasks.plumbing.imports import arrow_without_pandas
+
+    arrow_without_pandas()  # a worker never uses pandas: see tasks/plumbing/imports.py
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # also where the command did not ignore it (a deployment run)
     spawner = multiprocessing.parent_process()  # its pid was recorded at spawn time
     parent = spawner.pid if spawner is not None and spawner.pid else os.getppid()
