@@ -27,6 +27,10 @@ trying ~100 regexes per line in Python was most of the boilerplate stage's cost.
    long as the filters are necessary conditions, which ``tests/tasks/stages/test_rulematch.py``
    checks rule by rule and line by line on real pages and on case-folding edge cases.
 
+What step 1 derives from the patterns (the literals, their hyperscan databases) depends on the
+rules alone and costs ~1.2 CPU s per worker: it is kept on disk between processes
+(``_MatcherPlan``: ``tasks/stages/__pycache__/rulematch/``, else ``~/.cache/corpusclean``).
+
 Whole rules in one hyperscan database (``HS_FLAG_PREFILTER``) were measured and not kept: the
 packs' patterns are large word alternations inside repeats, and compiling them took minutes
 (see the README, *Performance*).
@@ -34,7 +38,13 @@ packs' patterns are large word alternations inside repeats, and compiling them t
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import pickle
 import re
+import sys
+import tempfile
 import threading
 import re._casefix as _casefix  # the regex engine's extra case equivalences (stdlib, 3.11+)
 import re._constants as _c
@@ -43,6 +53,7 @@ import re._parser as _parser
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import product
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import _sre
@@ -441,6 +452,144 @@ def _signature(rule: "Rule") -> tuple:
     return (rule.pattern.pattern, rule.pattern.flags, rule.full, rule.min_chars, rule.max_chars, rule.keywords)
 
 
+class _MatcherPlan:
+    """What a ``RuleMatcher`` derives from its rules' patterns alone: each rule's top-level
+    branches, the rules without a usable literal, and per line-length tier the literals with
+    their compiled hyperscan database. Parsing every pattern and compiling the databases is
+    ~1.2 CPU s for the packs a worker uses; every worker of every run used to pay it while the
+    run started (the CPU is short then: the API server and the other workers start too). So a
+    plan is kept on disk, keyed by the rules and by this module's code, and a process that finds
+    it loads it (~10 ms) instead. Any failure to read or write the cache just builds the plan."""
+
+    __slots__ = ("branches", "no_literal", "tiers")
+
+    def __init__(self, branches: list[tuple[str, ...]], no_literal: list[int], tiers: list[tuple]):
+        self.branches = branches
+        self.no_literal = no_literal
+        self.tiers = tiers  # (lower, upper, literals, _LiteralScanner, pointers, rules)
+
+    @classmethod
+    def for_rules(cls, rules: Sequence["Rule"]) -> "_MatcherPlan":
+        key = _plan_key(rules)
+        plan = _read_plan(key)
+        if plan is None:
+            plan = cls.build(rules)
+            _write_plan(key, plan)
+        return plan
+
+    @classmethod
+    def build(cls, rules: Sequence["Rule"]) -> "_MatcherPlan":
+        literals: dict[str, set[int]] = {}
+        no_literal: list[int] = []  # rules tried on every line their edges admit
+        branches: list[tuple[str, ...]] = []
+        for k, rule in enumerate(rules):
+            branches.append(_top_level_branches(rule.pattern.pattern) or (rule.pattern.pattern,))
+            plan = _literal_plan(rule, branches[-1])
+            if plan is None:
+                no_literal.append(k)  # a branch without a literal: the rule is tried on every admitted line
+                continue
+            for lit in plan:
+                literals.setdefault(lit, set()).add(k)
+        # Lines are scanned by length tier: a line of (lower, upper] characters only by the literals
+        # of rules that admit more than ``lower`` characters (the others cannot match it). Long
+        # lines, where most of the text is, are scanned by a few hundred literals instead of
+        # thousands: far fewer hits to turn into candidates. Two tiers: each is a hyperscan
+        # database to compile (~0.1 s per thousand literals), more cost more than they saved.
+        def max_of(k: int) -> int:
+            limit = rules[k].max_chars
+            return 2**62 if limit is None else limit
+
+        tiers = []
+        bounds = [t for t in _TIERS if any(r.max_chars is None or r.max_chars > t for r in rules)]
+        for lower, upper in zip(bounds, bounds[1:] + [None]):
+            tier = {key: ks for key, ks in ((key, [k for k in sorted(ks) if max_of(k) > lower]) for key, ks in literals.items()) if ks}
+            if tier:
+                keys = list(tier)
+                tiers.append((lower, upper, keys, *_automaton(tier)))
+        return cls(branches, no_literal, tiers)
+
+    def dumps(self) -> bytes:
+        tiers = [(lower, upper, keys, hyperscan.dumpb(scanner.db), ptr, rules_of)
+                 for lower, upper, keys, scanner, ptr, rules_of in self.tiers]
+        return pickle.dumps((self.branches, self.no_literal, tiers), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def loads(cls, data: bytes) -> "_MatcherPlan":
+        branches, no_literal, tiers = pickle.loads(data)
+        return cls(branches, no_literal, [
+            (lower, upper, keys, _LiteralScanner([key.encode("utf-8") for key in keys], serialized=db), ptr, rules_of)
+            for lower, upper, keys, db, ptr, rules_of in tiers
+        ])
+
+
+_PLAN_FORMAT = 1
+
+
+def _plan_dirs() -> list[Path]:
+    """Where plans are kept: beside this module (``__pycache__``, as numba keeps the compiled
+    kernels), else the user's cache folder."""
+    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "corpusclean" / "rulematch"
+    return [Path(__file__).resolve().parent / "__pycache__" / "rulematch", user]
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """This module's source, hyperscan's and Python's versions: a plan is only valid for them."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(f"{_PLAN_FORMAT} {hyperscan.__version__} {sys.version_info[:3]}".encode())
+    return digest.hexdigest()
+
+
+def _plan_key(rules: Sequence["Rule"]) -> str:
+    digest = hashlib.sha256(_code_digest().encode())
+    for rule in rules:
+        digest.update(repr(_signature(rule)).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:40]
+
+
+def _read_plan(key: str) -> "_MatcherPlan | None":
+    for folder in _plan_dirs():
+        try:
+            data = (folder / f"{key}.plan").read_bytes()
+        except OSError:
+            continue
+        try:
+            return _MatcherPlan.loads(data)
+        except Exception:  # a damaged or foreign file: build the plan again (and replace it)
+            return None
+    return None
+
+
+_MAX_PLANS = 64  # plans kept per folder (each pack list, each edited user rule file adds one)
+
+
+def _write_plan(key: str, plan: "_MatcherPlan") -> None:
+    try:
+        data = plan.dumps()
+    except Exception:
+        return
+    for folder in _plan_dirs():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from the other users of the install
+                os.replace(tmp, folder / f"{key}.plan")  # whole or absent: workers may write the same plan at once
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError:
+            continue  # not writable: the next folder
+        with contextlib.suppress(OSError):
+            plans = sorted(folder.glob("*.plan"), key=lambda p: p.stat().st_mtime)
+            for old in plans[:-_MAX_PLANS]:
+                old.unlink()
+        return
+
+
 _MATCHERS: dict[tuple, "RuleMatcher"] = {}
 
 
@@ -466,35 +615,19 @@ class RuleMatcher:
         # - edges: a full-match branch can only match a line whose first and last characters
         #   its edge atoms admit (``edge_atoms``).
         # A rule is a candidate for a line when its edges admit the line AND one of its
-        # literals occurs in it (or it has no usable literal).
-        literals: dict[str, set[int]] = {}
-        no_literal: set[int] = set()  # rules tried on every line their edges admit
+        # literals occurs in it (or it has no usable literal). The literals and their scanners
+        # are a pure function of the rules, kept on disk between processes (``_MatcherPlan``).
+        plan = _MatcherPlan.for_rules(self.rules)
         edges: dict[int, list | None] = {}  # rule -> [(first atoms, last atoms)] per branch; None: any line
         for k, rule in enumerate(self.rules):
-            branches = _top_level_branches(rule.pattern.pattern) or (rule.pattern.pattern,)
             if rule.full:
-                pairs = [(edge_atoms(b, rule.pattern.flags), edge_atoms(b, rule.pattern.flags, last=True)) for b in branches]
+                flags = rule.pattern.flags
+                pairs = [(edge_atoms(b, flags), edge_atoms(b, flags, last=True)) for b in plan.branches[k]]
                 edges[k] = None if any(f is None and l is None for f, l in pairs) else pairs
             else:
                 edges[k] = None
-            plan = _literal_plan(rule, branches)
-            if plan is None:
-                no_literal.add(k)  # a branch without a literal: the rule is tried on every admitted line
-                continue
-            for lit in plan:
-                literals.setdefault(lit, set()).add(k)
-        self._no_literal = frozenset(no_literal)
-        # Lines are scanned by length tier: a line of (lower, upper] characters only by the literals
-        # of rules that admit more than ``lower`` characters (the others cannot match it). Long
-        # lines, where most of the text is, are scanned by a few hundred literals instead of
-        # thousands: far fewer hits to turn into candidates. Two tiers: each is a hyperscan
-        # database to compile (~0.1 s per thousand literals), more cost more than they saved.
-        self._tiers = []
-        bounds = [t for t in _TIERS if any(r.max_chars is None or r.max_chars > t for r in self.rules)]
-        for lower, upper in zip(bounds, bounds[1:] + [None]):
-            tier = {key: ks for key, ks in ((key, [k for k in sorted(ks) if self._max_of(k) > lower]) for key, ks in literals.items()) if ks}
-            if tier:
-                self._tiers.append((lower, upper, *_automaton(tier)))
+        self._no_literal = frozenset(plan.no_literal)
+        self._tiers = [(lower, upper, scanner, ptr, rules_of) for lower, upper, _keys, scanner, ptr, rules_of in plan.tiers]
         # Branch j (of rule _branch_rule[j]) as a bit; a line's mask has the bits of the branches
         # whose first atoms admit its first character AND last atoms its last one. Masks are
         # cached per character, the admitted rules per mask.
@@ -521,10 +654,6 @@ class RuleMatcher:
         self._tests = [_tester(r) for r in self.rules]
         limits = [r.max_chars for r in self.rules if r.max_chars is not None]
         self.max_chars = None if any(r.max_chars is None for r in self.rules) else max(limits, default=0)
-
-    def _max_of(self, k: int) -> int:
-        limit = self.rules[k].max_chars
-        return 2**62 if limit is None else limit
 
     def __reduce__(self):
         # the hyperscan databases are not picklable: a process worker rebuilds the matcher from the rules
@@ -704,10 +833,13 @@ def _automaton(literals: dict[str, list[int]]):
 class _LiteralScanner:
     """Every occurrence of a set of byte strings (overlapping ones too), by one hyperscan scan."""
 
-    def __init__(self, literals: list[bytes]):
+    def __init__(self, literals: list[bytes], serialized: bytes | None = None):
         self.lengths = np.array([len(x) for x in literals], dtype=np.int64)
-        self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self.db.compile(expressions=literals, ids=list(range(len(literals))), elements=len(literals), flags=0, literal=True)
+        if serialized is not None:  # a database compiled before from these literals (``_MatcherPlan``)
+            self.db = hyperscan.loadb(serialized, hyperscan.HS_MODE_BLOCK)
+        else:
+            self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            self.db.compile(expressions=literals, ids=list(range(len(literals))), elements=len(literals), flags=0, literal=True)
         # A scan needs scratch space no other scan is using at the time: one per thread (the
         # thread runner cleans several shards at once with one matcher).
         self._local = threading.local()

@@ -736,3 +736,77 @@ def test_fold_edge_cases_anchored(tmp_path, line, expected):
     assert want == [expected], f"reference: {line!r} -> {want} (the test's expectation is wrong)"
     batch = ["nothing", line, "ΣΕΛΊΔΕΣ", line + " tail", "İ" + line]
     assert matcher.first_matches(batch, [fold(b) for b in batch]) == reference(classifier, batch)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. plans kept on disk between processes
+
+
+def _plan_lines() -> list[str]:
+    lines = builtin_examples() + ["share this", "Nothing here", "HAUPTSTRAſSE 5", "© 2024 Reuters", ""]
+    lines += [f"{e} and then a long tail of ordinary words {k}" * (1 + k % 4) for k, e in enumerate(builtin_examples())]
+    return lines
+
+
+def test_matcher_from_a_saved_plan_is_the_built_one(tmp_path, monkeypatch):
+    from corpusclean.tasks.stages import rulematch
+
+    monkeypatch.setattr(rulematch, "_plan_dirs", lambda: [tmp_path])
+    rules = builtin_rules()
+    built = RuleMatcher(rules)  # no plan yet: built, then saved
+    assert len(list(tmp_path.glob("*.plan"))) == 1
+
+    def no_build(cls, rules):
+        raise AssertionError("the saved plan was not used")
+
+    monkeypatch.setattr(rulematch._MatcherPlan, "build", classmethod(no_build))
+    loaded = RuleMatcher(rules)
+    assert loaded._no_literal == built._no_literal
+    assert len(loaded._tiers) == len(built._tiers) > 0
+    for (lo_a, up_a, _, ptr_a, rules_a), (lo_b, up_b, _, ptr_b, rules_b) in zip(loaded._tiers, built._tiers):
+        assert (lo_a, up_a) == (lo_b, up_b)
+        assert np.array_equal(ptr_a, ptr_b) and np.array_equal(rules_a, rules_b)
+    assert loaded._branch_atoms == built._branch_atoms
+    lines = _plan_lines()
+    folded = [fold(line) for line in lines]
+    got = loaded.first_matches(lines, folded)
+    assert got == built.first_matches(lines, folded)
+    assert sum(k >= 0 for k in got) > 100
+
+
+def test_a_plan_is_keyed_by_the_rules(tmp_path, monkeypatch, handmade):
+    from corpusclean.tasks.stages import rulematch
+
+    monkeypatch.setattr(rulematch, "_plan_dirs", lambda: [tmp_path])
+    small_rules, _, _ = handmade
+    RuleMatcher(small_rules)
+    RuleMatcher(small_rules[:-1])  # other rules: another plan
+    RuleMatcher(small_rules)  # the same rules again: the same plan
+    assert len(list(tmp_path.glob("*.plan"))) == 2
+    assert rulematch._plan_key(small_rules) != rulematch._plan_key(small_rules[:-1])
+
+
+def test_a_damaged_plan_is_built_again_and_replaced(tmp_path, monkeypatch, handmade):
+    from corpusclean.tasks.stages import rulematch
+
+    monkeypatch.setattr(rulematch, "_plan_dirs", lambda: [tmp_path])
+    small_rules, small, _ = handmade
+    path = tmp_path / f"{rulematch._plan_key(small_rules)}.plan"
+    path.write_bytes(b"not a plan")
+    lines = _plan_lines()
+    folded = [fold(line) for line in lines]
+    assert RuleMatcher(small_rules).first_matches(lines, folded) == small.first_matches(lines, folded)
+    assert rulematch._read_plan(rulematch._plan_key(small_rules)) is not None  # replaced by a good one
+
+
+def test_no_writable_cache_folder_still_builds(tmp_path, monkeypatch, handmade):
+    from corpusclean.tasks.stages import rulematch
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    monkeypatch.setattr(rulematch, "_plan_dirs", lambda: [blocker / "plans", blocker / "other"])
+    small_rules, small, _ = handmade
+    lines = _plan_lines()
+    folded = [fold(line) for line in lines]
+    assert RuleMatcher(small_rules).first_matches(lines, folded) == small.first_matches(lines, folded)
+    assert blocker.read_text() == "x"
