@@ -461,11 +461,13 @@ class _MatcherPlan:
     plan is kept on disk, keyed by the rules and by this module's code, and a process that finds
     it loads it (~10 ms) instead. Any failure to read or write the cache just builds the plan."""
 
-    __slots__ = ("branches", "no_literal", "tiers")
+    __slots__ = ("branches", "no_literal", "keyword_plans", "tiers")
 
-    def __init__(self, branches: list[tuple[str, ...]], no_literal: list[int], tiers: list[tuple]):
+    def __init__(self, branches: list[tuple[str, ...]], no_literal: list[int], keyword_plans: list[int],
+                 tiers: list[tuple]):
         self.branches = branches
         self.no_literal = no_literal
+        self.keyword_plans = keyword_plans  # rules whose literals are exactly their (ASCII) keywords
         self.tiers = tiers  # (lower, upper, literals, _LiteralScanner, pointers, rules)
 
     @classmethod
@@ -481,6 +483,7 @@ class _MatcherPlan:
     def build(cls, rules: Sequence["Rule"]) -> "_MatcherPlan":
         literals: dict[str, set[int]] = {}
         no_literal: list[int] = []  # rules tried on every line their edges admit
+        keyword_plans: list[int] = []
         branches: list[tuple[str, ...]] = []
         for k, rule in enumerate(rules):
             branches.append(_top_level_branches(rule.pattern.pattern) or (rule.pattern.pattern,))
@@ -488,6 +491,9 @@ class _MatcherPlan:
             if plan is None:
                 no_literal.append(k)  # a branch without a literal: the rule is tried on every admitted line
                 continue
+            if rule.keywords and all(k.isascii() and casefold(k) == k for k in rule.keywords) \
+                    and plan == frozenset(rule.keywords):
+                keyword_plans.append(k)
             for lit in plan:
                 literals.setdefault(lit, set()).add(k)
         # Lines are scanned by length tier: a line of (lower, upper] characters only by the literals
@@ -506,17 +512,17 @@ class _MatcherPlan:
             if tier:
                 keys = list(tier)
                 tiers.append((lower, upper, keys, *_automaton(tier)))
-        return cls(branches, no_literal, tiers)
+        return cls(branches, no_literal, keyword_plans, tiers)
 
     def dumps(self) -> bytes:
         tiers = [(lower, upper, keys, hyperscan.dumpb(scanner.db), ptr, rules_of)
                  for lower, upper, keys, scanner, ptr, rules_of in self.tiers]
-        return pickle.dumps((self.branches, self.no_literal, tiers), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((self.branches, self.no_literal, self.keyword_plans, tiers), protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def loads(cls, data: bytes) -> "_MatcherPlan":
-        branches, no_literal, tiers = pickle.loads(data)
-        return cls(branches, no_literal, [
+        branches, no_literal, keyword_plans, tiers = pickle.loads(data)
+        return cls(branches, no_literal, keyword_plans, [
             (lower, upper, keys, _LiteralScanner([key.encode("utf-8") for key in keys], serialized=db), ptr, rules_of)
             for lower, upper, keys, db, ptr, rules_of in tiers
         ])
@@ -652,6 +658,12 @@ class RuleMatcher:
         self._min_chars = np.array([r.min_chars for r in self.rules], dtype=np.int64)
         self._max_chars = np.array([r.max_chars if r.max_chars is not None else 2**62 for r in self.rules], dtype=np.int64)
         self._tests = [_tester(r) for r in self.rules]
+        # On an ASCII line, a candidate of a rule whose literals are its keywords holds one of them
+        # (the line was scanned as str.lower(), what the keyword test reads): the regex alone decides.
+        self._ascii_tests = list(self._tests)
+        for k in plan.keyword_plans:
+            rule = self.rules[k]
+            self._ascii_tests[k] = rule.pattern.fullmatch if rule.full else rule.pattern.search
         limits = [r.max_chars for r in self.rules if r.max_chars is not None]
         self.max_chars = None if any(r.max_chars is None for r in self.rules) else max(limits, default=0)
 
@@ -746,6 +758,7 @@ class RuleMatcher:
         n_rules = len(self.rules)
         pair_line = np.zeros(0, dtype=np.int64)
         pair_rule = np.zeros(0, dtype=np.int64)
+        ascii_lines = None
         if self._tiers:
             # one scan per length tier (folded as re.IGNORECASE folds, the tier's lines at once)
             scanned_lengths = lengths[scanned]
@@ -803,14 +816,25 @@ class RuleMatcher:
         pair_line, pair_rule = np.divmod(pairs, n_rules)
         starts = np.flatnonzero(np.r_[True, pair_line[1:] != pair_line[:-1]])
         ends = np.r_[starts[1:], len(pairs)]
-        tests = self._tests
+        # each round's candidates grouped by rule (one test function mapped over its lines), and
+        # per rule ASCII lines apart (``_ascii_tests``)
+        tests = (self._tests, self._ascii_tests)
+        line_ascii = ascii_lines if ascii_lines is not None else np.fromiter(map(str.isascii, folded), dtype=bool, count=n)
+        get = folded.__getitem__
         at = starts
         while len(at):
             line_ids, rule_ids = pair_line[at], pair_rule[at]
-            found = np.fromiter(
-                (tests[k](folded[i]) is not None for i, k in zip(line_ids.tolist(), rule_ids.tolist())),
-                dtype=bool, count=len(at),
-            )
+            key = rule_ids * 2 + line_ascii[line_ids]
+            order = np.argsort(key, kind="stable")
+            key_sorted = key[order]
+            bounds = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1], True]).tolist()
+            ordered_lines = line_ids[order].tolist()
+            found_sorted = np.empty(len(at), dtype=bool)
+            for a, b in zip(bounds, bounds[1:]):
+                k, in_ascii = divmod(int(key_sorted[a]), 2)
+                found_sorted[a:b] = [m is not None for m in map(tests[in_ascii][k], map(get, ordered_lines[a:b]))]
+            found = np.empty(len(at), dtype=bool)
+            found[order] = found_sorted
             out[line_ids[found]] = rule_ids[found]
             at, ends = at[~found] + 1, ends[~found]
             more = at < ends
