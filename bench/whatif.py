@@ -13,6 +13,7 @@ that changes a few pages is rescored in a fraction of a second.
     PYTHONPATH=. .venv/bin/python bench/whatif.py dump /tmp/whatif.pkl
     PYTHONPATH=. .venv/bin/python bench/whatif.py lost /tmp/whatif.pkl --only readability   # why article lines go
     PYTHONPATH=. .venv/bin/python bench/whatif.py score /tmp/whatif.pkl                      # the figures of the dump
+    PYTHONPATH=. .venv/bin/python bench/whatif.py cores /tmp/whatif.pkl                      # errors on pages whose core misses the article
 
 In a session: ``pages = load(path); s = Scorer(pages); s.table(lambda p: p.reasons)``.
 """
@@ -240,9 +241,39 @@ def lost(pages: list[Page], only: str | None, show: int) -> None:
             print(f"  {e[0][:28]:<28} {e[1]:4d} p={p} blk={int(e[3])}{int(e[4])} | {e[5]}")
 
 
+def cores(pages: list[Page]) -> None:
+    """Per source, the pages the classifier reads whose article lies mostly outside the main block's
+    core (more labelled article lines outside it than in it, at least 3): how many, and their share
+    of the source's errors (score.py's fp + fn), by where the article lies (above / below the core)."""
+    sm = load_score_module()
+    for source in SOURCES:
+        total = Counter()
+        for page in pages:
+            if page.source != source or not page.classified:
+                continue
+            c = _PageScore(page, sm).counts([r is None for r in page.reasons])
+            errors = c["fp"] + c["fn"]
+            total["pages"] += 1
+            total["errors"] += errors
+            core = [i for i, b in enumerate(page.in_core) if b]
+            if not core:
+                continue
+            inside = sum(1 for i in core if page.label[i])
+            outside = [i for i, lab in enumerate(page.label) if lab and not page.in_core[i]]
+            if len(outside) > inside and len(outside) >= 3:
+                above = sum(1 for i in outside if i < core[0])
+                where = "above" if 2 * above > len(outside) else "below"
+                total[where] += 1
+                total[where + " errors"] += errors
+        share = lambda k: total[k + " errors"] / max(1, total["errors"])  # noqa: E731
+        print(f"{source:<12} {total['pages']:5d} pages, {total['errors']:6d} errors; article mostly above the core: "
+              f"{total['above']:4d} pages, {share('above'):.0%} of the errors; below: {total['below']:4d} pages, "
+              f"{share('below'):.0%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["dump", "score", "lost"])
+    ap.add_argument("command", choices=["dump", "score", "lost", "cores"])
     ap.add_argument("path", type=Path)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--only")
@@ -258,6 +289,8 @@ def main() -> None:
         t = time.perf_counter()
         Scorer(pages).table(lambda p: p.reasons, label="dump")
         print(f"scored in {time.perf_counter() - t:.0f} s")
+    elif a.command == "cores":
+        cores(load(a.path))
     else:
         lost(load(a.path), a.only, a.show)
 

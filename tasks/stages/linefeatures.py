@@ -26,7 +26,7 @@ Decisions (``ContentClassifier``): a line is kept when the context model's proba
 ``threshold`` plus ``outside_margin`` (0.5 + 0.1) outside the main block's core, or
 ``block_threshold`` (0.25) inside it, where only strong evidence removes a line. The core is the
 main block cut where rules flagged page chrome between its lines (a comment section after the
-article), the part with the most evidence.
+article), the first part with at least ``_CORE_SHARE`` (0.4) of the evidence of the part with the most.
 Inside an article, a short line between two kept lines (a section heading), a line between two
 confident article lines, and the headline (first line of the main block, or the one before it,
 if it reads like a title) are kept too, and so are short gaps in the core before the first comment
@@ -427,7 +427,8 @@ CONTEXT_FEATURES = (
                       # an article's headings alone
     "in_core",  # inside the main block's core: the block cut where a line flagged by a rule as page
                 # chrome precedes a line with another such line near (e.g. "42 comments", "Leave a
-                # reply" before a comment section), the part with the most evidence
+                # reply" before a comment section), the first part with at least _CORE_SHARE of the
+                # evidence of the part with the most
 )
 
 #: The fitted weights and decision constants: ``tasks/stages/models/content_classifier.json`` (feature name ->
@@ -458,6 +459,7 @@ IN_ARTICLE_REASONS = frozenset({"caption", "photo_credit", "image_placeholder", 
 _SWITCH_COST = 1.0  # Viterbi: cost of switching between content and chrome (in log-odds)
 _EMISSION_FLOOR = 1.0  # ... and no single line counts for more than this against content
 _SHORT_WEIGHT = 0.5  # weight of a short line in the main-block sum (long lines: 1 + log words)
+_CORE_SHARE = 0.4  # the core: the first part of the block with at least this share of the best part's evidence
 
 
 def _max_sum_run(values: Sequence[float]) -> tuple[int, int]:
@@ -499,16 +501,18 @@ def _smooth(z: Sequence[float], cost: float) -> list[int]:
 def _core(block_start: int, block_end: int, rule_prev, rules_near, evidence) -> tuple[int, int]:
     """[start, end] of the main block's core: the block cut before each line that follows page
     chrome flagged by a rule with at least one more such line near (a single "Share" line inside
-    an article does not cut); the part with the most evidence."""
-    core_start, core_end, part_start, part_mass, core_mass = block_start, block_end, block_start, 0.0, -1.0
+    an article does not cut); the first part with at least ``_CORE_SHARE`` of the evidence of the
+    part with the most (an article comes before the comment section under it, which can be longer)."""
+    parts: list[tuple[int, int, float]] = []
+    part_start, part_mass = block_start, 0.0
     for j in range(block_start, block_end + 2):
         if j > block_end or (j > part_start and rule_prev[j] and rules_near[j] >= 2):
-            if part_mass > core_mass:
-                core_start, core_end, core_mass = part_start, j - 1, part_mass
+            parts.append((part_start, j - 1, part_mass))
             part_start, part_mass = j, 0.0
         if j <= block_end:
             part_mass += evidence[j]
-    return core_start, core_end
+    bar = _CORE_SHARE * max(mass for _, _, mass in parts)
+    return next((start, end) for start, end, mass in parts if mass >= bar)
 
 
 def context_vectors(
@@ -700,7 +704,7 @@ def context_matrix_many(
         z, p, np.ascontiguousarray(log_words, dtype=np.float64), np.ascontiguousarray(short, dtype=bool),
         np.ascontiguousarray(rule_prev, dtype=bool), np.ascontiguousarray(rule_next, dtype=bool),
         np.ascontiguousarray(rules_near, dtype=np.int64), starts, ends, _log1p_table(int((ends - starts).max()) + 2),
-        _SHORT_WEIGHT, _EMISSION_FLOOR, _SWITCH_COST, X,
+        _SHORT_WEIGHT, _EMISSION_FLOOR, _SWITCH_COST, _CORE_SHARE, X,
     )
     return X
 

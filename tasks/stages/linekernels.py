@@ -33,7 +33,7 @@ N_CONTEXT = 30
 
 @njit(cache=True, nogil=True)
 def context_kernel(z, p, lw, short, rule_prev, rule_next, rules_near, starts, ends, log1p_table, short_weight,
-                   emission_floor, switch_cost, X):
+                   emission_floor, switch_cost, core_share, X):
     """Fill ``X`` (rows x N_CONTEXT, zeros) with the context features of the documents whose rows
     are [starts[d], ends[d]). ``p`` is the sigmoid of ``z`` (numpy's), ``log1p_table[k]`` is
     log1p(k) for every k up to the longest document."""
@@ -167,18 +167,30 @@ def context_kernel(z, p, lw, short, rule_prev, rule_next, rules_near, starts, en
                 X[r, _TOP2_SEGMENT] = 1.0 if content and (s == first or s == second) else 0.0
                 X[r, _SEGMENT_SHARE] = share
                 X[r, _LOG_SEGMENT_LINES] = log1p_table[size]
-        # the main block's core: cut before a line after rule-flagged chrome with more near
+        # the main block's core: cut before a line after rule-flagged chrome with more near; the
+        # first part with at least core_share of the best part's evidence (two passes, the same sums)
+        best_part = -1.0
+        part_start = bs
+        part_mass = 0.0
+        for j in range(bs, be + 2):
+            if j > be or (j > part_start and rule_prev[a + j] and rules_near[a + j] >= 2):
+                if part_mass > best_part:
+                    best_part = part_mass
+                part_start = j
+                part_mass = 0.0
+            if j <= be:
+                part_mass += evidence[j]
+        bar = core_share * best_part
         core_start = bs
         core_end = be
         part_start = bs
         part_mass = 0.0
-        core_mass = -1.0
         for j in range(bs, be + 2):
             if j > be or (j > part_start and rule_prev[a + j] and rules_near[a + j] >= 2):
-                if part_mass > core_mass:
+                if part_mass >= bar:
                     core_start = part_start
                     core_end = j - 1
-                    core_mass = part_mass
+                    break
                 part_start = j
                 part_mass = 0.0
             if j <= be:

@@ -228,6 +228,18 @@ def test_max_sum_run_finds_the_main_block():
     assert lf._max_sum_run([]) == (-1, -1)
 
 
+def test_core_is_the_first_part_with_enough_evidence():
+    # a block of 8 lines cut before line 4 (after rule-flagged chrome, another such line near):
+    # the article (lines 0-3) comes before a comment section with more evidence (lines 4-7)
+    rule_prev = [False, False, False, False, True, False, False, False]
+    rules_near = [0, 0, 0, 2, 2, 2, 0, 0]
+    article, comments = [2.0, 2.0, 2.0, 2.0], [3.0, 3.0, 3.0, 3.0]
+    assert lf._core(0, 7, rule_prev, rules_near, article + comments) == (0, 3)  # 8 >= 0.4 * 12
+    assert lf._core(0, 7, rule_prev, rules_near, [1.0, 0.0, 0.0, 0.0] + comments) == (4, 7)  # 1 < 0.4 * 12
+    assert lf._core(0, 7, rule_prev, [0, 0, 0, 1, 1, 1, 0, 0], article + comments) == (0, 7)  # one rule line: no cut
+    assert lf._core(2, 5, rule_prev, rules_near, [0.0] * 8) == (2, 3)  # no evidence: the first part
+
+
 def test_smoothing_ignores_single_weak_lines_but_not_runs():
     # one weak line inside a strong run stays content; a long weak run does not
     z = [-3.0, -3.0, 2.0, 2.0, -0.5, 2.0, 2.0, -3.0, -3.0, -3.0]
