@@ -145,7 +145,8 @@ def main() -> None:
     print(f"load {loaded:.1f} s, load + search {total:.1f} s wall, {cpu:.1f} s CPU here; this process's peak "
           f"{peak / 2**20:,.0f} MiB ({(peak - base) / 2**20:,.0f} MiB above its start = {(peak - base) / n:.0f} B per "
           f"paragraph); rewrites: {len(result.rewrites)}, known pairs skipped: {counts['known_pairs_skipped']:,}, "
-          f"committed clusters touched: {counts.get('touched_clusters', '-')}")
+          f"committed clusters touched: {counts.get('touched_clusters', '-')}"
+          + (f", index exceptions: {counts['index_exceptions']:,}" if args.index else ""))
     if args.workers:
         peaks = {w: max(step[4][w] for step in mapper.steps) for w in client.run(_hwm)}  # (reset per step)
         wcpu = sum(client.run(time.process_time).values()) - worker_cpu0

@@ -410,6 +410,7 @@ def _search_partitioned(results: list[ShardResult], config: DedupConfig, committ
             "rewritten_parts": len(rewrites),
             "partitions": counts["partitions"],
             "touched_clusters": counts["touched_clusters"],  # committed clusters an edge of this run touches
+            "index_exceptions": counts["index_exceptions"],  # (with the persisted index) rows it had otherwise
         }
     )
     stats.lines_in = counts["keyed_paragraphs"]

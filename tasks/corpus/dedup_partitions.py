@@ -541,8 +541,8 @@ def exact_pass(work: Path, n_segments: int, p: int, min_docs: int, max_chars: in
     cols = _pread_slices(work, "exact-map", n_segments if scattered is None else scattered, p, _EXACT_COLUMNS)
     if index is not None:
         pieces = [c for c in [cols] if c["o"] is not None] + _layer_exact(index, p, _EXACT_COLUMNS)
-        if pieces:
-            cols = {k: np.concatenate([c[k] for c in pieces]) for k in _EXACT_COLUMNS}
+        if pieces:  # (one piece: not copied)
+            cols = {k: np.concatenate([c[k] for c in pieces]) if len(pieces) > 1 else pieces[0][k] for k in _EXACT_COLUMNS}
             if not _ascending(cols["o"]):  # corpus order, as the maps' concatenation is
                 by_order = np.argsort(cols["o"], kind="stable")
                 cols = {k: v[by_order] for k, v in cols.items()}
@@ -618,7 +618,7 @@ def _in(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[at] == values
 
 
-def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_bands: int) -> None:
+def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_bands: int) -> int | None:
     rows = seg.meta()
     chrome, rep = _gather_status(seg, rows, work, n_parts)
     o = seg.order(rows)
@@ -645,7 +645,7 @@ def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_b
             write_band_map(_file(work, "bandx-map", seg.index), _local(rows.key_rows[differ]),
                            (np.ascontiguousarray(bands[:, j]) for j in range(n_bands)), known[differ], n_parts,
                            rep=is_rep[differ])
-            return
+            return int(differ.size)
     reps = np.flatnonzero(is_rep)
     bands = seg.load_bands(rows, reps)  # the representatives' band keys only
     local_rows = _local(rows.key_rows[reps])
@@ -1080,7 +1080,7 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
     _unlink_maps(work, "exact-map", S)
     # 3. committed clusters decided again: those that lose a row (superseded, or now chrome)
     dirty = np.unique(np.concatenate([np.zeros(0, np.int64)] + [i["dropped"] for i in info] + [x["dirty"] for x in ex_stats]))
-    mapper(scatter_bands, [(seg, work, dirty, P, n_bands) for seg in segments])
+    exceptions = mapper(scatter_bands, [(seg, work, dirty, P, n_bands) for seg in segments])
     # 4. candidate pairs per band partition
     bp = mapper(band_pass, [(work, S, p, n_bands, P, index, scattered or (), excepted) for p in range(P)])
     _unlink_maps(work, "band-map", S)
@@ -1142,6 +1142,7 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
         "big_band_groups": sum(b["big_band_groups"] for b in bp),
         "exact_edges": sum(x["exact_edges"] for x in ex_stats),
         "touched_clusters": n_touched,
+        "index_exceptions": sum(e for e in exceptions if e is not None),  # indexed parts' rows not as the index says
     }
     return Outcome(applied, rewrite_paths, counts)
 
