@@ -61,7 +61,8 @@ class RunDedup:
     # replacement files by this run.
     rewrites: list[PartRewrite] = field(default_factory=list)
     # The persisted partitioned index, when the search read one: "full" (rebuilt), "layer" (this run's
-    # new or rewritten parts added), "reused" (read as it was); None: not used.
+    # new or rewritten parts added), "reused" (read as it was); "unusable" (it could not be read or
+    # written: OSError, the committed keys scattered as without it); None: not used.
     index: str | None = None
 
 
@@ -344,15 +345,20 @@ def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed
     differ from its committed ones, are left in a staged file for its rewrite). With ``index_dir``
     the persisted index is made current first (``partitioned_index.prepare``) and read by the steps."""
     with tempfile.TemporaryDirectory(prefix="dedup-", dir=work_dir) as tmp:
-        prepared = None
+        prepared, unusable = None, False
         if index_dir is not None and committed:
             from .partitioned_index import prepare
 
-            prepared = prepare(committed[0].out_dir, committed, config, sum(len(r.key_rows) for r in results),
-                               Path(tmp), mapper, index_dir, getattr(mapper, "parallel", 1))
+            try:
+                prepared = prepare(committed[0].out_dir, committed, config, sum(len(r.key_rows) for r in results),
+                                   Path(tmp), mapper, index_dir, getattr(mapper, "parallel", 1))
+            except OSError:  # a cache: the search does without it (a full disk, a read-only folder)
+                unusable = True
         found = _search_partitioned(results, config, committed, work_dir, mapper, stats, started, Path(tmp), prepared)
         if prepared is not None:
             found.index = prepared.built or "reused"
+        elif unusable:
+            found.index = "unusable"
         return found
 
 

@@ -701,3 +701,34 @@ def test_index_killed_mid_write_next_run_correct(tmp_path, monkeypatch, where):
     assert _index_run(out, parts, cfg, tmp_path, index_dir).index == "reused"
     names = {layer["name"] for layer in json.loads((index_dir / "index.json").read_text())["layers"]}
     assert {p.name for p in index_dir.iterdir() if p.is_dir()} == names and len(names) == 2
+
+
+def test_index_unusable_search_does_without(tmp_path):
+    """The index is a cache: when its folder cannot be written (here a file is in its place) the
+    search scatters the committed keys as without it, with the same rows."""
+    out = tmp_path / "out"
+    parts = _fake_committed(out, 2, 2_000)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 1_000})
+    (out / "_dedup_index").write_text("not a folder")
+    assert _index_run(out, parts, cfg, tmp_path, out / "_dedup_index").index == "unusable"
+
+
+def test_index_with_pool_map_same_rows(tmp_path):
+    """The index built and read by the process runner's worker processes (spawned: everything a step
+    gets is pickled) gives the single search's rows."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    out = tmp_path / "out"
+    parts = _fake_committed(out, 3, 3_000)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 2_000})
+    single = find_run_duplicates([_new_shard(out, parts, 500, 40)], cfg, committed=committed_parts(out, parts, set()),
+                                 partitioned=False)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for want in ("full", "reused"):
+            got = find_run_duplicates([_new_shard(out, parts, 500, 40)], cfg, committed=committed_parts(out, parts, set()),
+                                      work_dir=tmp_path, mapper=dp.PoolMap(pool, 2), index_dir=out / "_dedup_index")
+            assert got.index == want
+            assert _rows(got) == _rows(single) and _rewrites(got) == _rewrites(single) and _counts(got) == _counts(single)
