@@ -169,6 +169,7 @@ class Segment:
     # A committed part whose keys are in the persisted partitioned index (``partitioned_index``): its
     # exact and band rows are read there by the exact and band passes, not scattered by this run.
     indexed: bool = False
+    index_rep_path: str | None = None  # indexed: its rows the index holds as representatives (a bitmap)
 
     @property
     def committed(self) -> bool:
@@ -512,7 +513,7 @@ def _committed_nodes(seg: Segment, rows: SegmentRows) -> np.ndarray:
     return _nodes(seg.old_decisions(rows)[1])
 
 
-def scatter_exact(seg: Segment, n_parts: int, work: Path) -> int:
+def scatter_exact(seg: Segment, n_parts: int, work: Path, extra: dict[str, np.ndarray] | None = None) -> int:
     rows = seg.meta()
     exact = seg.load_exact(rows)
     sites = seg.sites()
@@ -524,6 +525,7 @@ def scatter_exact(seg: Segment, n_parts: int, work: Path) -> int:
         "doc": _local(rows.key_doc),
         "len": rows.key_len.astype(np.int32),
         "node": _committed_nodes(seg, rows),
+        **(extra or {}),
     })
 
 
@@ -638,9 +640,9 @@ def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_b
         star_dst = node[linked]
         _write(_file(work, "star", seg.index), {"src": star_src, "dst": star_dst})  # sorted by src
         if seg.indexed:
-            # The persisted index holds the band keys of the rows that were representatives as
-            # committed (``index_rep``), all known: only the rows that differ now go to the band pass.
-            differ = np.flatnonzero((is_rep != index_rep(old_chrome, old_kind)) | (is_rep & ~known))
+            # The persisted index holds the band keys of the rows that were representatives when it
+            # was built (``index_rep_path``), all known: only the rows that differ now go to the band pass.
+            differ = np.flatnonzero((is_rep != read_rep_bits(seg.index_rep_path, len(is_rep))) | (is_rep & ~known))
             bands = seg.load_bands(rows, differ)
             write_band_map(_file(work, "bandx-map", seg.index), _local(rows.key_rows[differ]),
                            (np.ascontiguousarray(bands[:, j]) for j in range(n_bands)), known[differ], n_parts,
@@ -659,12 +661,14 @@ _BAND_COLUMNS = (("o", np.uint32), ("key", np.uint64), ("known", np.bool_))  # k
 _BANDX_COLUMNS = _BAND_COLUMNS + (("rep", np.bool_),)
 
 
-def index_rep(old_chrome: np.ndarray, old_kind: np.ndarray) -> np.ndarray:
-    """The committed rows whose band keys the persisted index holds: content rows that are not an exact
-    copy of their cluster's original, i.e. (but for exact copies of a near member) the rows that are
-    their text's representative when nothing changes. A row for which this guess is wrong in a run
-    is an exception that run (its keys read from its part), so any guess gives the same answers."""
-    return ~np.asarray(old_chrome, bool) & (np.asarray(old_kind) != KIND_EXACT)
+def read_rep_bits(path: str, n: int) -> np.ndarray:
+    """A part's rows (keyed rows, in order) whose band keys the persisted index holds: the rows that
+    were their text's representative among the indexed parts when its layer was written. A row for
+    which this is no longer true in a run is an exception that run (its keys read from its part),
+    so any such set gives the same answers; this one is right unless something changed."""
+    with open(path, "rb") as f:
+        bits = np.frombuffer(f.read(), np.uint8)
+    return np.unpackbits(bits, bitorder="little")[:n].astype(bool)
 
 
 def write_band_map(path: Path, local_rows: np.ndarray, band_keys: Iterable[np.ndarray], known: np.ndarray,

@@ -5,10 +5,13 @@
       index.json               <- the commit point of the index: P, and its layers with the parts each holds
       L00000003/exact-00000.arrow (+ .off.npy)   a layer's exact rows of exact partition p (``exact_hi % P``)
       L00000003/band-00000.arrow  (+ .off.npy)   its band rows of band partition p (``key % P``), one batch per band
+      L00000003/rep-00000.bits                   which keyed rows of its part (slot) 0 have band rows
 
 A layer holds the rows of some committed parts (its *slots*), as ``slot << 40 | row``. Exact rows are
-``(o, hi, lo, site, doc, len, node)``, exactly what ``scatter_exact`` writes for a committed part; band
-rows are ``(o, key)`` of the rows ``index_rep`` says were representatives as committed (all known).
+``(o, hi, lo, site, doc, len, node)``, exactly what ``scatter_exact`` writes for a committed part, and
+its committed chrome; band rows are ``(o, key)`` of the rows that were their text's representative
+when the layer was written (content as committed, no earlier content copy among the indexed parts),
+all known.
 A search maps each layer's slots to its segments, so the exact and band passes read the index's
 partitions directly, and an indexed part only writes the few rows whose status differs this run
 (``scatter_bands``: exceptions).
@@ -36,12 +39,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .dedup_partitions import (PARALLEL_MIN_PARAGRAPHS, IndexLayers, Mapper, Segment, _EXACT_COLUMNS,
-                               _band_slices, _column_positions, _file, _offsets_path, _pread_slices, _write_indexed,
-                               index_rep, partitions_for, scatter_exact, write_band_map)
+from .dedup_index import read_ipc
+from .dedup_partitions import (PARALLEL_MIN_PARAGRAPHS, ROW_MASK, SEG_SHIFT, IndexLayers, Mapper, Segment,
+                               _EXACT_COLUMNS, _band_slices, _column_positions, _file, _group_starts, _offsets_path,
+                               _pread_range, _pread_slices, _scatter, _write_indexed, partitions_for, scatter_exact,
+                               write_band_map)
 
 INDEX_DIR = "_dedup_index"
-LAYOUT = "corpusclean-dedup-partitions/1"
+LAYOUT = "corpusclean-dedup-partitions/2"
 INDEX_NAME = "index.json"
 #: Layers from which the next search rebuilds the index in one (each run adds one).
 MAX_LAYERS = 8
@@ -56,6 +61,14 @@ class Prepared:
     layers: list[tuple[str, int, dict[int, int]]]  # (layer folder, its slots, slot -> manifest position)
     indexed: set[int]
     built: str | None = None  # "full", "layer" or None (reused as it was)
+
+    def rep_path(self, position: int) -> str:
+        """Where the index says which rows of the part at ``position`` it holds as representatives."""
+        for folder, _, slots in self.layers:
+            for slot, pos in slots.items():
+                if pos == position:
+                    return os.path.join(folder, f"rep-{slot:05d}.bits")
+        raise KeyError(position)
 
     def for_search(self, segment_of: dict[int, int]) -> IndexLayers:
         """The layers with each slot as the search's segment (``segment_of``: manifest position -> segment)."""
@@ -93,6 +106,8 @@ def load(index_dir: Path, n_bands: int) -> dict | None:
         P = int(state["n_parts"])
         for layer in state["layers"]:
             folder = index_dir / layer["name"]
+            if not all((folder / f"rep-{slot:05d}.bits").is_file() for slot in range(len(layer["parts"]))):
+                return None
             for p in range(P):
                 for kind in ("exact", "band"):
                     if not (folder / f"{kind}-{p:05d}.arrow").is_file() or not (folder / f"{kind}-{p:05d}.off.npy").is_file():
@@ -149,7 +164,15 @@ def prepare(out_dir: Path, committed: list, dedup, n_new: int, work: Path, mappe
     if missing:
         built = built or "layer"
         name = f"L{int(state.get('next', 0)):08d}"
-        _build_layer(out_dir, index_dir, name, missing, int(state["n_parts"]), n_bands, work, mapper)
+        by_stamp_now = {json.dumps(stamps[c.position]): c.position for c in eligible}
+        others = []  # the layers kept, each slot as its part's manifest position (-1: not a part now)
+        for li, layer in enumerate(state["layers"]):
+            lut = np.full(len(layer["parts"]), -1, np.int64)
+            for slot, entry in enumerate(layer["parts"]):
+                lut[slot] = by_stamp_now.get(json.dumps(entry["stamp"]), -1)
+            others.append((str(index_dir / layer["name"]), lut))
+        new_lut = np.array([c.position for c in missing], np.int64)
+        _build_layer(out_dir, index_dir, name, missing, int(state["n_parts"]), n_bands, work, mapper, others, new_lut)
         state["layers"].append({"name": name, "parts": [{"stamp": stamps[c.position], "rows": rows[c.position]}
                                                          for c in missing]})
         state["next"] = int(state.get("next", 0)) + 1
@@ -175,18 +198,23 @@ def _remove_leftovers(index_dir: Path, keep: set[str]) -> None:
 
 
 def _build_layer(out_dir: Path, index_dir: Path, name: str, parts: list, P: int, n_bands: int, work: Path,
-                 mapper: Mapper) -> None:
-    """A layer of ``parts`` (``CommittedPart``s, in corpus order): each part scattered as the search's
-    steps 1 and 3 would (its rows ``index_rep`` only for the bands), then each partition's slices
-    gathered into one file per partition (so a pass reads one slice per layer, not per part)."""
+                 mapper: Mapper, others: list[tuple[str, np.ndarray]], new_lut: np.ndarray) -> None:
+    """A layer of ``parts`` (``CommittedPart``s, in corpus order): each part's exact rows scattered as
+    the search's step 1 would, gathered into one file per exact partition (so a pass reads one slice
+    per layer, not per part), where its representatives are found among every indexed part's rows
+    (``others``: the layers kept, slot -> manifest position); then each part's representatives' band
+    keys scattered and gathered into one file per band partition."""
     index_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="index-maps-", dir=work))
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=index_dir))
     try:
         segments = [Segment(slot, out_dir / c.part.paragraphs, keys_path=out_dir / c.part.keys,
                             decisions_path=out_dir / c.part.decisions) for slot, c in enumerate(parts)]
-        mapper(index_part, [(seg, P, n_bands, scratch) for seg in segments])
-        mapper(index_partition, [(scratch, len(segments), p, n_bands, tmp) for p in range(P)])
+        S = len(segments)
+        mapper(index_part, [(seg, P, scratch) for seg in segments])
+        mapper(index_exact_partition, [(scratch, S, p, tmp, others, new_lut) for p in range(P)])
+        mapper(index_part_bands, [(seg, P, n_bands, scratch, tmp) for seg in segments])
+        mapper(index_band_partition, [(scratch, S, p, n_bands, tmp) for p in range(P)])
         from .corpus_state import _fsync_dir, fsync_tree
 
         fsync_tree(tmp)
@@ -197,27 +225,77 @@ def _build_layer(out_dir: Path, index_dir: Path, name: str, parts: list, P: int,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def index_part(seg: Segment, P: int, n_bands: int, scratch: Path) -> int:
-    """One part's exact map (as ``scatter_exact``) and the band map of its ``index_rep`` rows."""
-    scatter_exact(seg, P, scratch)
+_LAYER_EXACT = _EXACT_COLUMNS + ("ochrome",)  # + chrome as committed (content: a representative's candidates)
+
+
+def index_part(seg: Segment, P: int, scratch: Path) -> int:
+    """One part's exact map, as ``scatter_exact`` writes it, with its rows' chrome as committed."""
+    chrome = read_ipc(seg.decisions_path).column("chrome").to_numpy(zero_copy_only=False)
+    return scatter_exact(seg, P, scratch, {"ochrome": np.asarray(chrome, bool)})
+
+
+def index_exact_partition(scratch: Path, n_slots: int, p: int, folder: Path, others: list[tuple[str, np.ndarray]],
+                          new_lut: np.ndarray) -> int:
+    """Exact partition ``p`` of a layer (``exact-p``), and which of its rows are not their text's
+    representative: an earlier content row (by committed chrome, in corpus order) of the same text is
+    in this layer or a kept one (``nonrep-p``: rows by slot, read by ``index_part_bands``)."""
+    cols = _pread_slices(scratch, "exact-map", n_slots, p, _LAYER_EXACT)
+    if cols["o"] is None:
+        cols = {"o": np.zeros(0, np.int64), "hi": np.zeros(0, np.uint64), "lo": np.zeros(0, np.uint64),
+                "site": np.zeros(0, np.uint64), "doc": np.zeros(0, np.int64), "len": np.zeros(0, np.int32),
+                "node": np.zeros(0, np.int64), "ochrome": np.zeros(0, bool)}
+    n = int(cols["o"].shape[0])
+    _write_indexed(_file(folder, "exact", p), cols, np.array([0, n], np.int64))
+    shift = np.int64(SEG_SHIFT)
+    slot = cols["o"] >> shift
+    mine = (new_lut[slot] << shift) | (cols["o"] & np.int64(ROW_MASK)) if n else np.zeros(0, np.int64)
+    orders, his, los, content = [mine], [cols["hi"]], [cols["lo"]], [~cols["ochrome"]]
+    for other, lut in others:
+        got = _pread_range(os.path.join(other, f"exact-{p:05d}.arrow"), 0, ("o", "hi", "lo", "ochrome"))
+        if got is None:
+            continue
+        pos = lut[got["o"] >> shift]
+        keep = pos >= 0
+        orders.append((pos[keep] << shift) | (got["o"][keep] & np.int64(ROW_MASK)))
+        his.append(got["hi"][keep])
+        los.append(got["lo"][keep])
+        content.append(~got["ochrome"][keep])
+    order, hi, lo, live = (np.concatenate(x) for x in (orders, his, los, content))
+    c = np.flatnonzero(live)
+    nonrep = np.zeros(order.shape[0], bool)
+    if c.size:
+        by = c[np.lexsort((order[c], lo[c], hi[c]))]  # content rows grouped by text, earliest first
+        starts = _group_starts(np.stack((hi[by], lo[by]), axis=1))
+        first = np.zeros(by.size, bool)
+        first[starts] = True
+        nonrep[by[~first]] = True
+    nonrep = np.flatnonzero(nonrep[:n])  # this layer's rows only (the first n)
+    _scatter(_file(scratch, "nonrep", p), slot[nonrep], n_slots,
+             {"o": (cols["o"][nonrep] & np.int64(ROW_MASK)).astype(np.uint32)})
+    return n
+
+
+def index_part_bands(seg: Segment, P: int, n_bands: int, scratch: Path, folder: Path) -> int:
+    """A part's representatives as the index holds them (``rep-slot.bits``: content rows as committed
+    that no earlier indexed content row has the text of) and their band map."""
     rows = seg.meta()
-    old_chrome, _, old_kind = seg.old_decisions(rows)
-    which = np.flatnonzero(index_rep(old_chrome, old_kind))
+    chrome = np.asarray(read_ipc(seg.decisions_path).column("chrome").to_numpy(zero_copy_only=False), bool)
+    nonrep = [got["o"] for got in (_pread_range(str(_file(scratch, "nonrep", p)), seg.index, ("o",)) for p in range(P))
+              if got is not None]
+    rep = ~chrome
+    if nonrep:
+        rep[np.searchsorted(rows.key_rows, np.concatenate(nonrep).astype(np.int64))] = False
+    with open(os.path.join(folder, f"rep-{seg.index:05d}.bits"), "wb") as f:
+        f.write(np.packbits(rep, bitorder="little").tobytes())
+    which = np.flatnonzero(rep)
     bands = seg.load_bands(rows, which)
     write_band_map(_file(scratch, "band-map", seg.index), rows.key_rows[which].astype(np.uint32),
                    (np.ascontiguousarray(bands[:, j]) for j in range(n_bands)), np.ones(which.size, bool), P)
     return int(which.size)
 
 
-def index_partition(scratch: Path, n_slots: int, p: int, n_bands: int, folder: Path) -> int:
-    """Partition ``p`` of a layer: every part's exact rows (``exact-p``) and band rows (``band-p``)."""
-    cols = _pread_slices(scratch, "exact-map", n_slots, p, _EXACT_COLUMNS)
-    if cols["o"] is None:
-        cols = {"o": np.zeros(0, np.int64), "hi": np.zeros(0, np.uint64), "lo": np.zeros(0, np.uint64),
-                "site": np.zeros(0, np.uint64), "doc": np.zeros(0, np.int64), "len": np.zeros(0, np.int32),
-                "node": np.zeros(0, np.int64)}
-    n = int(cols["o"].shape[0])
-    _write_indexed(_file(folder, "exact", p), cols, np.array([0, n], np.int64))
+def index_band_partition(scratch: Path, n_slots: int, p: int, n_bands: int, folder: Path) -> int:
+    """Band partition ``p`` of a layer (``band-p``): every part's representatives' band keys, one batch per band."""
     path = _file(folder, "band", p)
     schema = pa.schema([("o", pa.int64()), ("key", pa.uint64())])
     sizes = []
@@ -230,4 +308,4 @@ def index_partition(scratch: Path, n_slots: int, p: int, n_bands: int, folder: P
     positions = _column_positions(path, n_bands)
     index = np.concatenate([np.stack([np.zeros(n_bands, np.int64), np.array(sizes, np.int64)], axis=1), positions], axis=1)
     np.save(_offsets_path(path), np.ascontiguousarray(index, np.int64).reshape(-1))
-    return n
+    return int(sum(sizes))
