@@ -61,14 +61,14 @@ class Prepared:
     layers: list[tuple[str, int, dict[int, int]]]  # (layer folder, its slots, slot -> manifest position)
     indexed: set[int]
     built: str | None = None  # "full", "layer" or None (reused as it was)
+    _rep_paths: dict[int, str] | None = None
 
     def rep_path(self, position: int) -> str:
         """Where the index says which rows of the part at ``position`` it holds as representatives."""
-        for folder, _, slots in self.layers:
-            for slot, pos in slots.items():
-                if pos == position:
-                    return os.path.join(folder, f"rep-{slot:05d}.bits")
-        raise KeyError(position)
+        if self._rep_paths is None:
+            self._rep_paths = {pos: os.path.join(folder, f"rep-{slot:05d}.bits")
+                               for folder, _, slots in self.layers for slot, pos in slots.items()}
+        return self._rep_paths[position]
 
     def for_search(self, segment_of: dict[int, int]) -> IndexLayers:
         """The layers with each slot as the search's segment (``segment_of``: manifest position -> segment)."""
