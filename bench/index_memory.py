@@ -11,6 +11,8 @@ index's own cost, not verification.
     python bench/index_memory.py --paragraphs 5000000 --single           # the single search (all keys in one process)
     python bench/index_memory.py --paragraphs 20000000 --keep            # reuse the index written before
     python bench/index_memory.py --paragraphs 5000000 --new 200000 --touch 20000  # a run that adds paragraphs
+    python bench/index_memory.py --paragraphs 5000000 --workers 2 --keep --index   # with the persisted partitioned
+                                                        # index (<work>/_dedup_index): built by the first such run, read by the next
 
 ``--new N``: the run adds N paragraphs (random keys), ``--touch K`` of them exact copies of committed
 paragraphs in committed clusters (one per cluster, spread over the parts): those clusters are
@@ -86,6 +88,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the index in --work if it has --paragraphs")
     parser.add_argument("--new", type=int, default=0, help="paragraphs this run adds (random keys)")
     parser.add_argument("--touch", type=int, default=0, help="of them, exact copies of committed clustered paragraphs")
+    parser.add_argument("--index", action="store_true", help="search with the persisted partitioned index "
+                        "(<work>/_dedup_index: built when absent or stale, else read)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     config = DedupConfig()
@@ -113,7 +117,8 @@ def main() -> None:
     if args.partition:
         config = config.model_copy(update={"partition_paragraphs": args.partition})
     parts = [fake_part_files(k) for k in range((args.paragraphs + PER_PART - 1) // PER_PART)]
-    disk = sum(p.stat().st_size for p in args.work.rglob("*.arrow"))
+    disk = sum(p.stat().st_size for p in (args.work / "runs").rglob("*.arrow"))
+    index_dir = args.work / "_dedup_index"
     base = _hwm()
     started = time.perf_counter()
     cpu0 = time.process_time()
@@ -124,7 +129,7 @@ def main() -> None:
     work = args.work / "search"
     work.mkdir(exist_ok=True)
     result = find_run_duplicates([new], config, committed=committed, partitioned=not args.single, work_dir=work,
-                                 mapper=mapper)
+                                 mapper=mapper, **({"index_dir": index_dir} if args.index else {}))
     total = time.perf_counter() - started
     cpu = time.process_time() - cpu0
     peak = _hwm()
@@ -134,14 +139,19 @@ def main() -> None:
     where = f" on {args.workers} Dask workers" if args.workers else ""
     print(f"{n:,} committed keyed paragraphs in {len(parts)} parts; {how}{where}")
     print(f"index on disk: {disk / 2**20:,.0f} MiB = {disk / n:.0f} B per paragraph")
+    if args.index:
+        size = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+        print(f"persisted partitioned index: {result.index}; {size / 2**20:,.0f} MiB = {size / n:.0f} B per paragraph")
     print(f"load {loaded:.1f} s, load + search {total:.1f} s wall, {cpu:.1f} s CPU here; this process's peak "
           f"{peak / 2**20:,.0f} MiB ({(peak - base) / 2**20:,.0f} MiB above its start = {(peak - base) / n:.0f} B per "
           f"paragraph); rewrites: {len(result.rewrites)}, known pairs skipped: {counts['known_pairs_skipped']:,}, "
-          f"committed clusters touched: {counts.get('touched_clusters', '-')}")
+          f"committed clusters touched: {counts.get('touched_clusters', '-')}"
+          + (f", index exceptions: {counts['index_exceptions']:,}" if args.index else ""))
     if args.workers:
         peaks = {w: max(step[4][w] for step in mapper.steps) for w in client.run(_hwm)}  # (reset per step)
         wcpu = sum(client.run(time.process_time).values()) - worker_cpu0
         print(f"workers: peak {', '.join(f'{v / 2**20:,.0f}' for v in peaks.values())} MiB; CPU {wcpu:.1f} s (summed)")
+        print(f"CPU in all: {cpu + wcpu:.1f} s = {(cpu + wcpu) / n * 1e6:.2f} us per committed paragraph; wall {total:.1f} s")
         print("per step: calls, wall s, workers' CPU s, largest worker peak MiB (peak reset before each step)")
         for name, calls, wall, wc, peak in mapper.steps:
             print(f"  {name:16s} {calls:6d} {wall:8.1f} {wc:8.1f} {max(peak.values()) / 2**20:8,.0f}")

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from .corpus import corpus_state, output, runs, shard
 from .config import Config, DedupConfig
 from .corpus.corpus_dedup import PartRewrite, RunDedup, ShardDecisions, committed_parts, find_run_duplicates
+from .corpus.partitioned_index import INDEX_DIR
 from .corpus.corpus_state import InputPlan, Manifest, Part
 from .plumbing.faults import fault_point
 from .plumbing.memory import release_memory
@@ -85,7 +86,7 @@ def find_duplicates(
     committed = committed_parts(out_dir, manifest.parts, superseded)  # where the parts are: read where searched
     try:
         return find_run_duplicates(results, config, reference, committed, work_dir=work_dir,
-                                   mapper=_partition_mapper())
+                                   mapper=_partition_mapper(), index_dir=out_dir / INDEX_DIR)
     finally:
         del committed
         release_memory()  # the flow process holds the search's peak otherwise while workers finalize

@@ -60,6 +60,10 @@ class RunDedup:
     # Committed parts whose decisions changed, or that lose superseded rows: written again as
     # replacement files by this run.
     rewrites: list[PartRewrite] = field(default_factory=list)
+    # The persisted partitioned index, when the search read one: "full" (rebuilt), "layer" (this run's
+    # new or rewritten parts added), "reused" (read as it was); "unusable" (it could not be read or
+    # written: OSError, the committed keys scattered as without it); None: not used.
+    index: str | None = None
 
 
 @dataclass
@@ -229,6 +233,7 @@ def find_run_duplicates(
     work_dir: Path | None = None,
     mapper: Mapper | None = None,
     partitioned: bool = True,
+    index_dir: Path | None = None,
 ) -> RunDedup:
     """Decide duplicates and corpus-learned chrome over the committed corpus plus this run's shards.
 
@@ -236,6 +241,10 @@ def find_run_duplicates(
     is always the earliest-seen copy and ``duplicate_of`` can point into any earlier run.
     Every decision is recomputed over the whole corpus, as if it had been cleaned in one run;
     committed parts whose decisions change are returned in ``rewrites``.
+
+    ``index_dir``: the persisted partitioned index of the committed parts' keys (``partitioned_index``;
+    the flow's is ``<out>/_dedup_index``), made current first and read by the partitioned search
+    instead of scattering every committed part's keys again. Same decisions with or without it.
     """
     stats = StageStats("dedup")
     started = clock()
@@ -248,7 +257,7 @@ def find_run_duplicates(
                     for c in loaded if c.loses_rows]
         return RunDedup([ShardDecisions() for _ in results], stats, rewrites)
     if partitioned and not reference:  # the reference chain keeps the single all-pairs search
-        return _find_partitioned(results, config, committed, work_dir, mapper or local_map, stats, started)
+        return _find_partitioned(results, config, committed, work_dir, mapper or local_map, stats, started, index_dir)
     committed = [c.load() for c in committed]  # the single search: every part's rows in memory
     for c in committed:
         if c.result.keys is None and c.keys_file is not None:
@@ -329,10 +338,33 @@ def find_run_duplicates(
 
 
 def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed: list[CommittedPart],
-                      work_dir: Path | None, mapper: Mapper, stats: StageStats, started: float) -> RunDedup:
+                      work_dir: Path | None, mapper: Mapper, stats: StageStats, started: float,
+                      index_dir: Path | None = None) -> RunDedup:
     """The same decisions as the single search, from ``dedup_partitions.search`` (bounded memory:
     nothing per committed paragraph is held here; a committed part's new decisions, when they
-    differ from its committed ones, are left in a staged file for its rewrite)."""
+    differ from its committed ones, are left in a staged file for its rewrite). With ``index_dir``
+    the persisted index is made current first (``partitioned_index.prepare``) and read by the steps."""
+    with tempfile.TemporaryDirectory(prefix="dedup-", dir=work_dir) as tmp:
+        prepared, unusable = None, False
+        if index_dir is not None and committed:
+            from .partitioned_index import prepare
+
+            try:
+                prepared = prepare(committed[0].out_dir, committed, config, sum(len(r.key_rows) for r in results),
+                                   Path(tmp), mapper, index_dir, getattr(mapper, "parallel", 1))
+            except OSError:  # a cache: the search does without it (a full disk, a read-only folder)
+                unusable = True
+        found = _search_partitioned(results, config, committed, work_dir, mapper, stats, started, Path(tmp), prepared)
+        if prepared is not None:
+            found.index = prepared.built or "reused"
+        elif unusable:
+            found.index = "unusable"
+        return found
+
+
+def _search_partitioned(results: list[ShardResult], config: DedupConfig, committed: list[CommittedPart],
+                        work_dir: Path | None, mapper: Mapper, stats: StageStats, started: float, tmp: Path,
+                        prepared) -> RunDedup:
     segments: list[Segment] = []
     positions: list[int] = []
     rewrites: list[PartRewrite] = []
@@ -343,7 +375,10 @@ def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed
                 rewrites.append(PartRewrite(c.position, k.result.key_rows, ShardDecisions(), k.doc_live, k.superseded))
             continue
         segments.append(Segment(len(segments), c.out_dir / c.part.paragraphs, keys_path=c.out_dir / c.part.keys,
-                                decisions_path=c.out_dir / c.part.decisions, changed=frozenset(c.superseded)))
+                                decisions_path=c.out_dir / c.part.decisions, changed=frozenset(c.superseded),
+                                indexed=prepared is not None and c.position in prepared.indexed,
+                                index_rep_path=prepared.rep_path(c.position) if prepared is not None
+                                and c.position in prepared.indexed else None))
         positions.append(c.position)
     n_committed = len(segments)
     for r in results:
@@ -351,17 +386,18 @@ def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed
                                 key_doc=r.key_doc, key_len=r.key_len, key_pidx=r.key_pidx, doc_sites=r.doc_sites,
                                 doc_ids=r.doc_ids, keys=r.keys))
     superseded = {c.position: c.superseded for c in committed}
-    with tempfile.TemporaryDirectory(prefix="dedup-", dir=work_dir) as tmp:
-        # Rewritten parts' decisions stay in the run's staging folder until the parts are written.
-        rewrite_dir = Path(tempfile.mkdtemp(prefix="dedup-rewrites-", dir=work_dir)) if work_dir else Path(tmp) / "rewrites"
-        found = search(segments, config, Path(tmp) / "search", rewrite_dir, mapper=mapper,
-                       per_partition=config.partition_paragraphs, verify_chunk=_VERIFY_CHUNK)
-        for s in range(n_committed):
-            a = found.segments[s]
-            if a["rewrite"]:
-                rw = PartRewrite(positions[s], None, None, a["doc_live"], superseded[positions[s]],
-                                 staged=found.rewrite_paths[s])
-                rewrites.append(rw if work_dir else _detach(rw.load()))  # (no staging folder: in memory)
+    index = None if prepared is None else prepared.for_search({pos: s for s, pos in enumerate(positions)
+                                                              if segments[s].indexed})
+    # Rewritten parts' decisions stay in the run's staging folder until the parts are written.
+    rewrite_dir = Path(tempfile.mkdtemp(prefix="dedup-rewrites-", dir=work_dir)) if work_dir else tmp / "rewrites"
+    found = search(segments, config, tmp / "search", rewrite_dir, mapper=mapper,
+                   per_partition=config.partition_paragraphs, verify_chunk=_VERIFY_CHUNK, index=index)
+    for s in range(n_committed):
+        a = found.segments[s]
+        if a["rewrite"]:
+            rw = PartRewrite(positions[s], None, None, a["doc_live"], superseded[positions[s]],
+                             staged=found.rewrite_paths[s])
+            rewrites.append(rw if work_dir else _detach(rw.load()))  # (no staging folder: in memory)
     for seg in segments:
         seg.keys = None
     for r in results:
@@ -382,6 +418,7 @@ def _find_partitioned(results: list[ShardResult], config: DedupConfig, committed
             "rewritten_parts": len(rewrites),
             "partitions": counts["partitions"],
             "touched_clusters": counts["touched_clusters"],  # committed clusters an edge of this run touches
+            "index_exceptions": counts["index_exceptions"],  # (with the persisted index) rows it had otherwise
         }
     )
     stats.lines_in = counts["keyed_paragraphs"]

@@ -166,6 +166,10 @@ class Segment:
     keys: DedupKeys | None = None  # keys already in memory (tests, in-process runs)
     decisions_path: Path | None = None  # a committed part: its committed decisions
     changed: frozenset[str] = frozenset()  # a committed part: its inputs superseded by this run
+    # A committed part whose keys are in the persisted partitioned index (``partitioned_index``): its
+    # exact and band rows are read there by the exact and band passes, not scattered by this run.
+    indexed: bool = False
+    index_rep_path: str | None = None  # indexed: its rows the index holds as representatives (a bitmap)
 
     @property
     def committed(self) -> bool:
@@ -231,6 +235,64 @@ class Segment:
 
     def order(self, rows: SegmentRows) -> np.ndarray:
         return (np.int64(self.index) << np.int64(SEG_SHIFT)) | rows.key_rows.astype(np.int64)
+
+
+@dataclass
+class IndexLayers:
+    """The persisted partitioned index as a search reads it (``partitioned_index``): its P and, per
+    layer, its folder and which segment of this search each of its parts (slots) is (-1: not read,
+    e.g. the part was rewritten since, or loses superseded rows this run). Small: a few numbers per part."""
+
+    n_parts: int
+    layers: list[tuple[str, np.ndarray]]  # (layer folder, slot -> segment index or -1)
+
+
+def _layer_segments(o: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray | int, np.ndarray | slice]:
+    """The segment of this search of each row of a layer (``o = slot << 40 | row``), and which are read.
+    When every slot is read and slot i is segment ``lut[0] + i`` (the usual case): that shift and all rows."""
+    if lut.size and lut[0] >= 0 and (lut.size == 1 or bool(np.all(np.diff(lut) == 1))):
+        return int(lut[0]), slice(None)
+    seg = lut[(o >> np.int64(SEG_SHIFT)).astype(np.int64)] if lut.size else np.full(o.shape, -1, np.int64)
+    keep = seg >= 0
+    return seg[keep], keep
+
+
+def _as_search(seg: np.ndarray | int, values: np.ndarray) -> np.ndarray:
+    """A layer's ``slot << 40 | local`` numbers (rows kept) as this search's ``segment << 40 | local``."""
+    if isinstance(seg, int):
+        return values + np.int64(seg << SEG_SHIFT) if seg else values
+    return (seg.astype(np.int64) << np.int64(SEG_SHIFT)) | (values & np.int64(ROW_MASK))
+
+
+def _layer_exact(index: IndexLayers, p: int, names: Sequence[str]) -> list[dict[str, np.ndarray]]:
+    """Exact partition ``p``'s rows of every layer (``o`` and ``doc`` as this search's orders)."""
+    out = []
+    for folder, lut in index.layers:
+        got = _pread_range(os.path.join(folder, f"exact-{p:05d}.arrow"), 0, names)
+        if got is None:
+            continue
+        seg, keep = _layer_segments(got["o"], lut)
+        out.append({k: _as_search(seg, v[keep]) if k in _LOCAL else v[keep] for k, v in got.items()})
+    return out
+
+
+def _layer_bands(folder: str, p: int, n_bands: int, lut: np.ndarray):
+    """Band partition ``p`` of one layer, one band at a time: ``(o, key)`` as this search's orders."""
+    path = os.path.join(folder, f"band-{p:05d}.arrow")
+    index = _load_index(path[:-len(".arrow")] + ".off.npy").reshape(n_bands, 4)  # [0, n, position of o, of key]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for j in range(n_bands):
+            n = int(index[j, 1])
+            if not n:
+                yield None, None
+                continue
+            o = _pread_column(fd, int(index[j, 2]), np.int64, 0, n)
+            key = _pread_column(fd, int(index[j, 3]), np.uint64, 0, n)
+            seg, keep = _layer_segments(o, lut)
+            yield _as_search(seg, o[keep]), key[keep]
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -349,12 +411,13 @@ def _read_slices(work: Path, kind: str, producers: int, p: int, names: Sequence[
     return {k: (np.concatenate(v) if v else None) for k, v in parts.items()}
 
 
-def _pread_slices(work: Path, kind: str, producers: int, p: int, names: Sequence[str],
+def _pread_slices(work: Path, kind: str, producers: int | Sequence[int], p: int, names: Sequence[str],
                   per_segment: bool = True) -> dict[str, np.ndarray]:
     """``_read_slices`` of a ``_scatter`` output (one record batch), read with pread at the column
-    positions saved beside its offsets: no Arrow file opened, no mapping (as ``_band_slices``)."""
+    positions saved beside its offsets: no Arrow file opened, no mapping (as ``_band_slices``).
+    ``producers``: their number (all of 0..n-1), or which ones (the others wrote no map)."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    for producer in range(producers):
+    for producer in (range(producers) if isinstance(producers, int) else producers):
         got = _pread_range(str(_file(work, kind, producer)), p, names)
         if got is None:
             continue
@@ -450,7 +513,7 @@ def _committed_nodes(seg: Segment, rows: SegmentRows) -> np.ndarray:
     return _nodes(seg.old_decisions(rows)[1])
 
 
-def scatter_exact(seg: Segment, n_parts: int, work: Path) -> int:
+def scatter_exact(seg: Segment, n_parts: int, work: Path, extra: dict[str, np.ndarray] | None = None) -> int:
     rows = seg.meta()
     exact = seg.load_exact(rows)
     sites = seg.sites()
@@ -462,18 +525,29 @@ def scatter_exact(seg: Segment, n_parts: int, work: Path) -> int:
         "doc": _local(rows.key_doc),
         "len": rows.key_len.astype(np.int32),
         "node": _committed_nodes(seg, rows),
+        **(extra or {}),
     })
 
 
 _EXACT_COLUMNS = ("o", "hi", "lo", "site", "doc", "len", "node")
 
 
-def exact_pass(work: Path, n_segments: int, p: int, min_docs: int, max_chars: int) -> dict:
+def exact_pass(work: Path, n_segments: int, p: int, min_docs: int, max_chars: int,
+               scattered: Sequence[int] | None = None, index: IndexLayers | None = None) -> dict:
     """Chrome and exact groups of one exact partition; writes ``(o, chrome, rep, inode)`` sorted by o
     (rep: the earliest content copy of the row's text, -1 on chrome; inode: on an exact copy whose
     representative is in the same committed cluster, that cluster's node, else 0). Returns its
-    counts and the committed clusters that lose a row to chrome (``dirty``)."""
-    cols = _pread_slices(work, "exact-map", n_segments, p, _EXACT_COLUMNS)
+    counts and the committed clusters that lose a row to chrome (``dirty``). With ``index``: the
+    indexed parts' rows are read from the persisted index's layers, the others (``scattered``) from
+    this run's maps."""
+    cols = _pread_slices(work, "exact-map", n_segments if scattered is None else scattered, p, _EXACT_COLUMNS)
+    if index is not None:
+        pieces = [c for c in [cols] if c["o"] is not None] + _layer_exact(index, p, _EXACT_COLUMNS)
+        if pieces:  # (one piece: not copied)
+            cols = {k: np.concatenate([c[k] for c in pieces]) if len(pieces) > 1 else pieces[0][k] for k in _EXACT_COLUMNS}
+            if not _ascending(cols["o"]):  # corpus order, as the maps' concatenation is
+                by_order = np.argsort(cols["o"], kind="stable")
+                cols = {k: v[by_order] for k, v in cols.items()}
     o = cols["o"] if cols["o"] is not None else np.zeros(0, np.int64)
     n = o.shape[0]
     chrome = np.zeros(n, bool)
@@ -546,7 +620,7 @@ def _in(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[at] == values
 
 
-def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_bands: int) -> None:
+def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_bands: int) -> int | None:
     rows = seg.meta()
     chrome, rep = _gather_status(seg, rows, work, n_parts)
     o = seg.order(rows)
@@ -557,7 +631,7 @@ def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_b
     if seg.committed:
         # Committed rows keep their decisions among themselves unless their cluster is broken
         # (a row superseded or now chrome) or they come back from chrome (never verified).
-        old_chrome, cluster, _ = seg.old_decisions(rows)
+        old_chrome, cluster, old_kind = seg.old_decisions(rows)
         node = _nodes(cluster)
         broken = (node != 0) & _in(node, dirty)
         known = ~chrome & ~(old_chrome & ~chrome) & ~broken
@@ -565,6 +639,15 @@ def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_b
         star_src = o[linked]
         star_dst = node[linked]
         _write(_file(work, "star", seg.index), {"src": star_src, "dst": star_dst})  # sorted by src
+        if seg.indexed:
+            # The persisted index holds the band keys of the rows that were representatives when it
+            # was built (``index_rep_path``), all known: only the rows that differ now go to the band pass.
+            differ = np.flatnonzero((is_rep != read_rep_bits(seg.index_rep_path, len(is_rep))) | (is_rep & ~known))
+            bands = seg.load_bands(rows, differ)
+            write_band_map(_file(work, "bandx-map", seg.index), _local(rows.key_rows[differ]),
+                           (np.ascontiguousarray(bands[:, j]) for j in range(n_bands)), known[differ], n_parts,
+                           rep=is_rep[differ])
+            return int(differ.size)
     reps = np.flatnonzero(is_rep)
     bands = seg.load_bands(rows, reps)  # the representatives' band keys only
     local_rows = _local(rows.key_rows[reps])
@@ -574,22 +657,36 @@ def scatter_bands(seg: Segment, work: Path, dirty: np.ndarray, n_parts: int, n_b
 
 
 _BAND_COLUMNS = (("o", np.uint32), ("key", np.uint64), ("known", np.bool_))  # known: a bitmap
+# An indexed part's band exceptions: rows whose status differs from the index's (rep False: leaves).
+_BANDX_COLUMNS = _BAND_COLUMNS + (("rep", np.bool_),)
+
+
+def read_rep_bits(path: str, n: int) -> np.ndarray:
+    """A part's rows (keyed rows, in order) whose band keys the persisted index holds: the rows that
+    were their text's representative among the indexed parts when its layer was written. A row for
+    which this is no longer true in a run is an exception that run (its keys read from its part),
+    so any such set gives the same answers; this one is right unless something changed."""
+    with open(path, "rb") as f:
+        bits = np.frombuffer(f.read(), np.uint8)
+    return np.unpackbits(bits, bitorder="little")[:n].astype(bool)
 
 
 def write_band_map(path: Path, local_rows: np.ndarray, band_keys: Iterable[np.ndarray], known: np.ndarray,
-                   n_parts: int) -> None:
+                   n_parts: int, rep: np.ndarray | None = None) -> None:
     """A segment's band map: one record batch per band (``band_keys``, one array per band), rows
     sorted by partition (``key % n_parts``), so a band partition reads one band at a time and this
     holds one band's entries at a time; beside it each band's P+1 offsets and where its columns'
     data start in the file (a band pass reads its slices with pread, see ``_band_slices``)."""
     offsets: list[np.ndarray] = []
-    schema = pa.schema([("o", pa.uint32()), ("key", pa.uint64()), ("known", pa.bool_())])
+    fields = [("o", pa.uint32()), ("key", pa.uint64()), ("known", pa.bool_())] + ([("rep", pa.bool_())] if rep is not None else [])
+    schema = pa.schema(fields)
+    extra = [rep] if rep is not None else []
     with pa.ipc.new_file(str(path), schema) as writer:
         for key in band_keys:
             part = key % np.uint64(n_parts)
             order = np.argsort(part, kind="stable")
-            writer.write_batch(pa.record_batch([pa.array(local_rows[order]), pa.array(key[order]), pa.array(known[order])],
-                                               schema=schema))
+            writer.write_batch(pa.record_batch([pa.array(local_rows[order]), pa.array(key[order]), pa.array(known[order])]
+                                               + [pa.array(e[order]) for e in extra], schema=schema))
             offsets.append(np.searchsorted(part[order], np.arange(n_parts + 1)))
     n_bands = len(offsets)
     offsets_ = np.array(offsets, np.int64).reshape(n_bands, n_parts + 1)
@@ -641,37 +738,41 @@ def _pread_column(fd: int, at: int, dtype, lo: int, hi: int) -> np.ndarray:
     return _pread(fd, at + dtype.itemsize * lo, hi - lo, dtype)
 
 
-def _band_slices(work: Path, n_segments: int, p: int, n_bands: int):
+def _band_slices(work: Path, n_segments: int | Sequence[int], p: int, n_bands: int, kind: str = "band-map",
+                 columns: Sequence[tuple[str, type]] = _BAND_COLUMNS):
     """Band partition ``p``'s rows, one band at a time: ``(o, key, known)`` of band j from every
     segment's band-map, concatenated in segment order. Each slice is read with pread at the byte
     positions the producer saved beside its offsets: no Arrow file opened, no mapping (a file opened,
     its footer and the batch's metadata read and the slice faulted in through a mapping cost
-    ~0.4 ms per slice, i.e. 21 x S x P times per step), and one band's rows in memory at a time."""
-    ranges = np.zeros((n_segments, n_bands, 2), np.int64)
-    positions = np.zeros((n_segments, n_bands, len(_BAND_COLUMNS)), np.int64)
-    paths = [_file(work, "band-map", s) for s in range(n_segments)]
-    for s, path in enumerate(paths):
+    ~0.4 ms per slice, i.e. 21 x S x P times per step), and one band's rows in memory at a time.
+    ``n_segments``: their number (all of 0..n-1) or which segments (the others wrote no map);
+    ``kind``/``columns``: another map of the same layout (the indexed parts' band exceptions)."""
+    segments = list(range(n_segments)) if isinstance(n_segments, int) else list(n_segments)
+    n_cols = len(columns)
+    ranges = np.zeros((len(segments), n_bands, 2), np.int64)
+    positions = np.zeros((len(segments), n_bands, n_cols), np.int64)
+    paths = [_file(work, kind, s) for s in segments]
+    for i, path in enumerate(paths):
         index = np.load(_offsets_path(path), mmap_mode="r")
-        n_parts = index.shape[1] - 1 - len(_BAND_COLUMNS)
-        ranges[s] = index[:, p:p + 2]
-        positions[s] = index[:, n_parts + 1:]
+        n_parts = index.shape[1] - 1 - n_cols
+        ranges[i] = index[:, p:p + 2]
+        positions[i] = index[:, n_parts + 1:]
         del index
     paths = [str(path) for path in paths]  # (a Path built per slice cost a quarter of the read)
     for j in range(n_bands):
-        parts: list[list[np.ndarray]] = [[], [], []]
-        for s in range(n_segments):
-            lo, hi = (int(x) for x in ranges[s, j])
+        parts: list[list[np.ndarray]] = [[] for _ in range(n_cols)]
+        for i, s in enumerate(segments):
+            lo, hi = (int(x) for x in ranges[i, j])
             if hi <= lo:
                 continue
-            fd = os.open(paths[s], os.O_RDONLY)
+            fd = os.open(paths[i], os.O_RDONLY)
             try:
-                o, key, known = (_pread_column(fd, int(positions[s, j, c]), dtype, lo, hi)
-                                 for c, (_, dtype) in enumerate(_BAND_COLUMNS))
+                got = [_pread_column(fd, int(positions[i, j, c]), dtype, lo, hi) for c, (_, dtype) in enumerate(columns)]
             finally:
                 os.close(fd)
-            parts[0].append((np.int64(s) << np.int64(SEG_SHIFT)) | o.astype(np.int64))
-            parts[1].append(key)
-            parts[2].append(known)
+            got[0] = (np.int64(s) << np.int64(SEG_SHIFT)) | got[0].astype(np.int64)
+            for c in range(n_cols):
+                parts[c].append(got[c])
         yield tuple(np.concatenate(v) if v else None for v in parts)
 
 
@@ -693,13 +794,58 @@ def _unique_pairs(lo: np.ndarray, hi: np.ndarray, *extra: np.ndarray):
     return (lo[keep], hi[keep], *(e[order][keep] for e in extra))
 
 
-def band_pass(work: Path, n_segments: int, p: int, n_bands: int, n_parts: int) -> dict[str, int]:
+def _indexed_bands(work: Path, n_segments: int, p: int, n_bands: int, index: IndexLayers,
+                   scattered: Sequence[int], excepted: Sequence[int]):
+    """``_band_slices`` with the persisted index: band j of the scattered segments' maps, of the
+    index's layers (known) but the rows an indexed part lists as exceptions, and those exceptions
+    that are representatives; in corpus order."""
+    maps = _band_slices(work, scattered, p, n_bands)
+    exceptions = _band_slices(work, excepted, p, n_bands, "bandx-map", _BANDX_COLUMNS) if excepted else None
+    layers = [_layer_bands(folder, p, n_bands, lut) for folder, lut in index.layers]
+    for j in range(n_bands):
+        members, keys, known = next(maps)
+        got = []  # (layers first: usually the committed parts, in order; then this run's maps)
+        layer_o = [x for x in (next(layer) for layer in layers) if x[0] is not None and x[0].size]
+        exc = next(exceptions) if exceptions is not None else (None,) * 4
+        if layer_o:
+            o = np.concatenate([x[0] for x in layer_o]) if len(layer_o) > 1 else layer_o[0][0]
+            key = np.concatenate([x[1] for x in layer_o]) if len(layer_o) > 1 else layer_o[0][1]
+            if exc[0] is not None:
+                keep = ~_in(o, np.sort(exc[0]))
+                o, key = o[keep], key[keep]
+            got.append((o, key, np.ones(o.shape[0], bool)))
+        if members is not None:
+            got.append((members, keys, known))
+        if exc[0] is not None:
+            rep = exc[3]
+            got.append((exc[0][rep], exc[1][rep], exc[2][rep]))
+        got = [g for g in got if g[0].size]
+        if not got:
+            yield None, None, None
+            continue
+        o, key, kn = (np.concatenate([g[c] for g in got]) if len(got) > 1 else got[0][c] for c in range(3))
+        if _ascending(o):
+            yield o, key, kn
+            continue
+        by_order = np.argsort(o, kind="stable")
+        yield o[by_order], key[by_order], kn[by_order]
+
+
+def _ascending(o: np.ndarray) -> bool:
+    return o.shape[0] < 2 or bool(np.all(o[1:] >= o[:-1]))
+
+
+def band_pass(work: Path, n_segments: int, p: int, n_bands: int, n_parts: int, index: IndexLayers | None = None,
+              scattered: Sequence[int] = (), excepted: Sequence[int] = ()) -> dict[str, int]:
     """Candidate pairs of one band partition, one band at a time (the single search's rules: every
-    group of equal keys of a band is here whole)."""
+    group of equal keys of a band is here whole). With ``index``: the indexed parts' band rows come
+    from the persisted index, corrected by their exceptions of this run (``_indexed_bands``)."""
     los, his, boths = [], [], []
     n_big = 0
     largest = 0
-    for members, keys, known in _band_slices(work, n_segments, p, n_bands):
+    slices = (_band_slices(work, n_segments, p, n_bands) if index is None
+              else _indexed_bands(work, n_segments, p, n_bands, index, scattered, excepted))
+    for members, keys, known in slices:
         if members is None or members.size < 2:
             continue
         # members ascend (segments in order, rows ascending)
@@ -900,7 +1046,8 @@ class Outcome:
 
 
 def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, mapper: Mapper = local_map,
-           per_partition: int = 500_000, n_parts: int | None = None, verify_chunk: int = 4096) -> Outcome:
+           per_partition: int = 500_000, n_parts: int | None = None, verify_chunk: int = 4096,
+           index: IndexLayers | None = None) -> Outcome:
     """Chrome and duplicate clusters over ``segments`` (corpus order), partitioned; every segment's
     decisions applied where the segment is read (``apply_segment``): the coordinating process holds
     this run's shards' decisions, the edges of the clusters this run touches, and a few numbers per
@@ -921,22 +1068,27 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
     P = n_parts or partitions_for(n, per_partition)
     if not n_parts and n >= PARALLEL_MIN_PARAGRAPHS:  # any P gives the same decisions
         P = max(P, getattr(inner, "parallel", 1))
+    if index is not None:  # the persisted index's partitions (its P was chosen when it was built)
+        P = index.n_parts
+    scattered = None if index is None else [s.index for s in segments if not s.indexed]
+    excepted = [] if index is None else [s.index for s in segments if s.indexed]
     work.mkdir(parents=True, exist_ok=True)
     S = len(segments)
     for s in segments:
         if s.key_rows is not None and len(s.key_rows) > 1 and not bool(np.all(s.key_rows[1:] > s.key_rows[:-1])):
             raise ValueError("key rows of a segment must ascend")
     # 1-2. exact
-    mapper(scatter_exact, [(seg, P, work) for seg in segments])
-    ex_stats = mapper(exact_pass, [(work, S, p, dedup.repeated_line_min_docs, dedup.repeated_line_max_chars)
-                                   for p in range(P)])
+    mapper(scatter_exact, [(seg, P, work) for seg in segments if not seg.indexed])
+    ex_stats = mapper(exact_pass, [(work, S, p, dedup.repeated_line_min_docs, dedup.repeated_line_max_chars,
+                                    scattered, index) for p in range(P)])
     _unlink_maps(work, "exact-map", S)
     # 3. committed clusters decided again: those that lose a row (superseded, or now chrome)
     dirty = np.unique(np.concatenate([np.zeros(0, np.int64)] + [i["dropped"] for i in info] + [x["dirty"] for x in ex_stats]))
-    mapper(scatter_bands, [(seg, work, dirty, P, n_bands) for seg in segments])
+    exceptions = mapper(scatter_bands, [(seg, work, dirty, P, n_bands) for seg in segments])
     # 4. candidate pairs per band partition
-    bp = mapper(band_pass, [(work, S, p, n_bands, P) for p in range(P)])
+    bp = mapper(band_pass, [(work, S, p, n_bands, P, index, scattered or (), excepted) for p in range(P)])
     _unlink_maps(work, "band-map", S)
+    _unlink_maps(work, "bandx-map", S)
     # 5. verification per pair partition
     (work / "texts.json").write_text(json.dumps([str(seg.text_path) for seg in segments]), encoding="utf-8")
     vp = mapper(verify_pass, [(work, P, p, dedup.ngram, dedup.threshold, verify_chunk) for p in range(P)])
@@ -994,6 +1146,7 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
         "big_band_groups": sum(b["big_band_groups"] for b in bp),
         "exact_edges": sum(x["exact_edges"] for x in ex_stats),
         "touched_clusters": n_touched,
+        "index_exceptions": sum(e for e in exceptions if e is not None),  # indexed parts' rows not as the index says
     }
     return Outcome(applied, rewrite_paths, counts)
 

@@ -83,19 +83,28 @@ def _rewrites(dedup):
 
 
 def _counts(dedup):
-    return {k: v for k, v in dedup.stats.counts.items() if k not in ("partitions", "touched_clusters")}
+    return {k: v for k, v in dedup.stats.counts.items() if k not in ("partitions", "touched_clusters", "index_exceptions")}
 
 
-def _compare(results_fn, config, committed_fn, tmp_path, partitions=(1, 3, 7), touched=None):
+def _compare(results_fn, config, committed_fn, tmp_path, partitions=(1, 3, 7), touched=None, index_root=None,
+             index_states=None):
+    """The partitioned search at each P gives the single search's rows; with ``index_root``, also with
+    a persisted index there (one per P, kept across calls: built, extended or rebuilt as it goes),
+    twice: the second search reads the index as the first left it (``index_states``: what each did)."""
     single = find_run_duplicates(results_fn(), config.dedup, committed=committed_fn(), partitioned=False)
     for p in partitions:
         cfg = config.dedup.model_copy(update={"partition_paragraphs": max(1, single.stats.counts["keyed_paragraphs"] // p)})
-        got = find_run_duplicates(results_fn(), cfg, committed=committed_fn(), work_dir=tmp_path)
-        assert _rows(got) == _rows(single), p
-        assert _rewrites(got) == _rewrites(single), p
-        assert _counts(got) == _counts(single), p
-        if touched is not None:
-            touched.append(got.stats.counts["touched_clusters"])
+        runs = [{}] + ([{"index_dir": index_root / f"p{p}"}] * 2 if index_root is not None else [])
+        for how in runs:
+            got = find_run_duplicates(results_fn(), cfg, committed=committed_fn(), work_dir=tmp_path, **how)
+            if how and index_states is not None:
+                index_states.append(got.index)
+                index_states.append(got.stats.counts["index_exceptions"])
+            assert _rows(got) == _rows(single), (p, how)
+            assert _rewrites(got) == _rewrites(single), (p, how)
+            assert _counts(got) == _counts(single), (p, how)
+            if touched is not None:
+                touched.append(got.stats.counts["touched_clusters"])
     return single
 
 
@@ -151,8 +160,15 @@ def test_incremental_same_rows(tmp_path):
         def committed():
             return committed_parts(out, parts, superseded)
 
-        single = _compare(lambda: results, config, committed, tmp_path)
-        print(day, single.stats.counts)
+        states: list = []
+        single = _compare(lambda: results, config, committed, tmp_path, index_root=tmp_path / "index",
+                          index_states=states)
+        # day 0: nothing committed, no index; day 1: built; day 2: day 1's parts added as a layer (the
+        # parts of a00 and a01 lose rows this run: not read from it); the second search reuses it
+        assert states[0::2] == [[None, None], ["full", "reused"], ["layer", "reused"]][day] * 3, states
+        # indexed rows whose status this run is not the index's, read from their parts: none on day 1
+        # (nothing committed changed), some on day 2 (chrome learned, clusters decided again)
+        assert (min(states[1::2]) > 0) == (day == 2), states
         if day:
             assert single.stats.counts["committed_paragraphs"] > 0
             assert single.stats.counts["known_pairs_skipped"] > 0
@@ -198,7 +214,7 @@ def test_incremental_overlapping_days_same_rows(tmp_path, apply_rewrites):
         results = _shards(raw, tmp_path / f"staging{day}", config, per_shard=1, only=new)
         touched: list[int] = []
         single = _compare(lambda: results, config, lambda: committed_parts(out, parts, superseded), tmp_path,
-                          touched=touched)
+                          touched=touched, index_root=tmp_path / "index")
         assert len(set(touched)) == 1, touched  # the same for any P
         if day == 1:  # b00 repeats a00: its clusters are touched, those of a01-a03 are not
             assert 0 < touched[0] < clusters_so_far, (touched, clusters_so_far)
@@ -552,3 +568,167 @@ def test_load_index_matches_np_load(tmp_path, n):
     assert got.dtype == np.int64 and np.array_equal(got, np.load(tmp_path / "a.npy"))
     np.save(tmp_path / "b.npy", values.astype(np.int32))
     assert np.array_equal(dp._load_index(str(tmp_path / "b.npy")), values.astype(np.int32))
+
+
+def _new_shard(out: Path, parts, n: int, touch: int, seed: int = 1):
+    """A new shard of ``n`` random keys, the first ``touch`` exact copies of committed clustered rows."""
+    from corpusclean.tasks.corpus.dedup_index import read_exact
+    from corpusclean.tasks.corpus.shard import ShardResult
+    from corpusclean.tasks.stages.sketch import DedupKeys, lsh_shape
+
+    n_bands, _ = lsh_shape(Config().dedup)
+    rng = np.random.default_rng(seed)
+    exact = rng.integers(0, 2**63, (n, 2), dtype=np.uint64)
+    exact[:touch] = read_exact(out / parts[0].keys)[np.arange(0, 2 * touch, 2)]
+    rows = np.arange(n, dtype=np.int64)
+    new = ShardResult(0, out / "new.arrow", out / "d.arrow", out / "r.arrow")
+    new.n_docs = -(-n // 10)
+    new.doc_ids = [f"new{d:013x}" for d in range(new.n_docs)]
+    new.doc_sites = ["site.example"] * new.n_docs
+    new.key_rows, new.key_doc = rows, (rows // 10).astype(np.int32)
+    new.key_pidx, new.key_len = (rows % 10).astype(np.int32), np.full(n, 300, np.int32)
+    new.keys = DedupKeys(rows, exact, rng.integers(0, 2**63, (n, n_bands), dtype=np.uint64))
+    return new
+
+
+def _index_run(out, parts, cfg, tmp_path, index_dir, superseded=frozenset()):
+    new = _new_shard(out, parts, 500, 40)
+    single = find_run_duplicates([_new_shard(out, parts, 500, 40)], cfg, committed=committed_parts(out, parts, set(superseded)),
+                                 partitioned=False)
+    got = find_run_duplicates([new], cfg, committed=committed_parts(out, parts, set(superseded)), work_dir=tmp_path,
+                              index_dir=index_dir)
+    assert _rows(got) == _rows(single) and _rewrites(got) == _rewrites(single) and _counts(got) == _counts(single)
+    assert single.stats.counts["duplicates"] > 0
+    return got
+
+
+def test_index_reused_steps_read_it_not_the_parts(tmp_path, monkeypatch):
+    """A second search over the same committed parts reads the persisted index: no committed part's
+    exact keys are scattered and only its exceptions' band keys are read (here the 40 rows whose
+    committed cluster a new exact copy touches are not among them: their status is unchanged)."""
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    out = tmp_path / "out"
+    parts = _fake_committed(out, 3, 3_000)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 2_000})
+    index_dir = out / "_dedup_index"
+    first = _index_run(out, parts, cfg, tmp_path, index_dir)
+    assert first.index == "full" and first.stats.counts["partitions"] == 5
+    exact_reads, band_rows = [], []
+    load_exact, load_bands = dp.Segment.load_exact, dp.Segment.load_bands
+    monkeypatch.setattr(dp.Segment, "load_exact", lambda self, rows: exact_reads.append(self.committed) or load_exact(self, rows))
+    monkeypatch.setattr(dp.Segment, "load_bands",
+                        lambda self, rows, which: band_rows.append((self.committed, len(which))) or load_bands(self, rows, which))
+    second = _index_run(out, parts, cfg, tmp_path, index_dir)
+    assert second.index == "reused" and second.stats.counts["touched_clusters"] == 40
+    assert exact_reads == [False]  # the new shard only
+    assert sorted(band_rows) == [(False, 460), (True, 0), (True, 0), (True, 0)], band_rows  # (its 40 copies: no bands)
+
+
+def test_index_stale_after_manual_change_rebuilt(tmp_path):
+    """The index is checked against the committed files: a part's decisions changed by hand (same
+    paths) is indexed again as a new layer; an index.json that is not one, or a layer file gone, and
+    the index is rebuilt whole; a part that loses superseded rows is read from its files meanwhile."""
+    from corpusclean.tasks.corpus.dedup_index import read_ipc, write_decisions
+
+    out = tmp_path / "out"
+    parts = _fake_committed(out, 3, 3_000)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 2_000})
+    index_dir = out / "_dedup_index"
+    assert _index_run(out, parts, cfg, tmp_path, index_dir).index == "full"
+    # by hand: part 1's first clusters undone (its rows become unclustered content)
+    d = read_ipc(out / parts[1].decisions)
+    cluster = d.column("cluster").to_pylist()
+    kind = d.column("kind").to_numpy().copy()
+    for i in range(0, 200):
+        cluster[i] = None
+        kind[i] = 0
+    write_decisions(out / parts[1].decisions, d.column("chrome").to_numpy(zero_copy_only=False), cluster, kind)
+    assert _index_run(out, parts, cfg, tmp_path, index_dir).index == "layer"
+    assert _index_run(out, parts, cfg, tmp_path, index_dir).index == "reused"
+    assert len(json.loads((index_dir / "index.json").read_text())["layers"]) == 2
+    (index_dir / "index.json").write_text("{not json")
+    assert _index_run(out, parts, cfg, tmp_path, index_dir).index == "full"
+    layer = json.loads((index_dir / "index.json").read_text())["layers"][0]["name"]
+    assert sorted(p.name for p in index_dir.iterdir()) == [layer, "index.json"]
+    (index_dir / layer / "band-00002.arrow").unlink()
+    assert _index_run(out, parts, cfg, tmp_path, index_dir).index == "full"
+    assert _index_run(out, parts, cfg, tmp_path, index_dir, superseded={"f2.jsonl"}).index == "reused"
+
+
+@pytest.mark.parametrize("where", ["partition", "before_index_json"])
+def test_index_killed_mid_write_next_run_correct(tmp_path, monkeypatch, where):
+    """A search killed while writing a layer (mid-partitions, or after the layer's folder is in place
+    but before index.json names it) leaves the previous index as it was; the next search gives the
+    same rows and removes the leftovers."""
+    from corpusclean.tasks.corpus import corpus_state, partitioned_index as pi
+
+    out = tmp_path / "out"
+    parts = _fake_committed(out, 3, 3_000)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 2_000})
+    index_dir = out / "_dedup_index"
+    assert _index_run(out, parts[:2], cfg, tmp_path, index_dir).index == "full"
+    before = (index_dir / "index.json").read_text()
+
+    class Killed(Exception):
+        pass
+
+    import types
+
+    monkeypatch.setattr(pi, "shutil", types.SimpleNamespace(rmtree=lambda *a, **k: None))  # killed: no clean-up
+    calls = []
+    if where == "partition":
+        real = pi.index_exact_partition
+
+        def dying(*args):
+            calls.append(args[2])
+            if len(calls) == 3:
+                raise Killed
+            return real(*args)
+
+        monkeypatch.setattr(pi, "index_exact_partition", dying)
+    else:
+        def dying(path, text):
+            raise Killed
+
+        monkeypatch.setattr(corpus_state, "write_durable", dying)
+    with pytest.raises(Killed):
+        _index_run(out, parts, cfg, tmp_path, index_dir)
+    monkeypatch.undo()
+    assert (index_dir / "index.json").read_text() == before
+    assert len([p for p in index_dir.iterdir() if p.is_dir()]) == 2  # the old layer and what was being written
+    assert _index_run(out, parts, cfg, tmp_path, index_dir).index == "layer"
+    assert _index_run(out, parts, cfg, tmp_path, index_dir).index == "reused"
+    names = {layer["name"] for layer in json.loads((index_dir / "index.json").read_text())["layers"]}
+    assert {p.name for p in index_dir.iterdir() if p.is_dir()} == names and len(names) == 2
+
+
+def test_index_unusable_search_does_without(tmp_path):
+    """The index is a cache: when its folder cannot be written (here a file is in its place) the
+    search scatters the committed keys as without it, with the same rows."""
+    out = tmp_path / "out"
+    parts = _fake_committed(out, 2, 2_000)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 1_000})
+    (out / "_dedup_index").write_text("not a folder")
+    assert _index_run(out, parts, cfg, tmp_path, out / "_dedup_index").index == "unusable"
+
+
+def test_index_with_pool_map_same_rows(tmp_path):
+    """The index built and read by the process runner's worker processes (spawned: everything a step
+    gets is pickled) gives the single search's rows."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from corpusclean.tasks.corpus import dedup_partitions as dp
+
+    out = tmp_path / "out"
+    parts = _fake_committed(out, 3, 3_000)
+    cfg = Config().dedup.model_copy(update={"partition_paragraphs": 2_000})
+    single = find_run_duplicates([_new_shard(out, parts, 500, 40)], cfg, committed=committed_parts(out, parts, set()),
+                                 partitioned=False)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for want in ("full", "reused"):
+            got = find_run_duplicates([_new_shard(out, parts, 500, 40)], cfg, committed=committed_parts(out, parts, set()),
+                                      work_dir=tmp_path, mapper=dp.PoolMap(pool, 2), index_dir=out / "_dedup_index")
+            assert got.index == want
+            assert _rows(got) == _rows(single) and _rewrites(got) == _rewrites(single) and _counts(got) == _counts(single)
