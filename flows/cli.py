@@ -464,6 +464,8 @@ class _Display:
             printed = len(s.finished)
             key = (s.phase, s.detail if s.phase == "starting" else "")
             if self._closed.is_set():  # the last phase's line is out: done
+                if s.phase != "done" and key != shown:  # a run stopped in a phase not shown yet: where it was
+                    self._print(datetime.now(), s.line(), format_seconds(s.elapsed()))
                 return
             if s.phase != "done" and (key != shown or s.elapsed() - last >= PLAIN_EVERY):
                 self._print(datetime.now(), s.line(), format_seconds(s.elapsed()))
