@@ -130,6 +130,8 @@ def prepare(out_dir: Path, committed: list, dedup, n_new: int, work: Path, mappe
     if not eligible:
         return None
     stamps = {c.position: _stamp(out_dir, c.part) for c in eligible}
+    key_of = {pos: json.dumps(stamp) for pos, stamp in stamps.items()}  # a part's stamp as a dict key
+    by_stamp = {key: pos for pos, key in key_of.items()}
     state = load(index_dir, n_bands)
     if index_dir.is_dir():  # a killed build's folder, or a layer written but never named by index.json
         _remove_leftovers(index_dir, {layer["name"] for layer in state["layers"]} if state else set())
@@ -142,10 +144,9 @@ def prepare(out_dir: Path, committed: list, dedup, n_new: int, work: Path, mappe
                 key = json.dumps(entry["stamp"])
                 held[key] = (li, slot)
                 rows_of[key] = entry["rows"]
-        wanted = {json.dumps(s) for s in stamps.values()}
-        dead = sum(r for k, r in rows_of.items() if k not in wanted)
-    missing = [c for c in eligible if json.dumps(stamps[c.position]) not in held]
-    rows = {c.position: rows_of.get(json.dumps(stamps[c.position])) for c in eligible}
+        dead = sum(r for k, r in rows_of.items() if k not in by_stamp)
+    missing = [c for c in eligible if key_of[c.position] not in held]
+    rows = {c.position: rows_of.get(key_of[c.position]) for c in eligible}
     for c in missing:
         rows[c.position] = _key_rows(out_dir / c.part.keys)
     n_committed = sum(rows.values())
@@ -164,12 +165,11 @@ def prepare(out_dir: Path, committed: list, dedup, n_new: int, work: Path, mappe
     if missing:
         built = built or "layer"
         name = f"L{int(state.get('next', 0)):08d}"
-        by_stamp_now = {json.dumps(stamps[c.position]): c.position for c in eligible}
         others = []  # the layers kept, each slot as its part's manifest position (-1: not a part now)
         for li, layer in enumerate(state["layers"]):
             lut = np.full(len(layer["parts"]), -1, np.int64)
             for slot, entry in enumerate(layer["parts"]):
-                lut[slot] = by_stamp_now.get(json.dumps(entry["stamp"]), -1)
+                lut[slot] = by_stamp.get(json.dumps(entry["stamp"]), -1)
             others.append((str(index_dir / layer["name"]), lut))
         new_lut = np.array([c.position for c in missing], np.int64)
         _build_layer(out_dir, index_dir, name, missing, int(state["n_parts"]), n_bands, work, mapper, others, new_lut)
@@ -182,7 +182,6 @@ def prepare(out_dir: Path, committed: list, dedup, n_new: int, work: Path, mappe
         held = {json.dumps(e["stamp"]): (li, slot) for li, layer in enumerate(state["layers"])
                 for slot, e in enumerate(layer["parts"])}
     _remove_leftovers(index_dir, {layer["name"] for layer in state["layers"]})
-    by_stamp = {json.dumps(stamps[c.position]): c.position for c in eligible}
     layers = []
     for li, layer in enumerate(state["layers"]):
         slots = {slot: by_stamp[k] for k, (l2, slot) in held.items() if l2 == li and k in by_stamp}
