@@ -512,7 +512,8 @@ def _core(block_start: int, block_end: int, rule_prev, rules_near, evidence) -> 
         if j <= block_end:
             part_mass += evidence[j]
     bar = _CORE_SHARE * max(mass for _, _, mass in parts)
-    return next((start, end) for start, end, mass in parts if mass >= bar)
+    # (no part passes only when the evidence is NaN: the whole block, as the compiled kernel gives)
+    return next(((start, end) for start, end, mass in parts if mass >= bar), (block_start, block_end))
 
 
 def context_vectors(
@@ -1196,7 +1197,6 @@ def fill_article_gaps(keep, in_core, probs, limit: int, max_gap: int, floor: flo
                 if in_core[t] and probs[t] >= floor:
                     keep[t] = True
         last = r
-
 
 
 def keep_sandwiched(keep: list[bool], probs: Sequence[float], high: float, low: float) -> None:

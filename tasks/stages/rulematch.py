@@ -491,7 +491,7 @@ class _MatcherPlan:
             if plan is None:
                 no_literal.append(k)  # a branch without a literal: the rule is tried on every admitted line
                 continue
-            if rule.keywords and all(k.isascii() and casefold(k) == k for k in rule.keywords) \
+            if rule.keywords and all(w.isascii() and casefold(w) == w for w in rule.keywords) \
                     and plan == frozenset(rule.keywords):
                 keyword_plans.append(k)
             for lit in plan:
