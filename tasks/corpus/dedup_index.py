@@ -47,7 +47,8 @@ def docs_path(keys_path: Path) -> Path:
     return keys_path.with_name(keys_path.name.removesuffix(".arrow") + ".docs.arrow")
 
 
-def _write_ipc(path: Path, table: pa.Table) -> None:
+def write_ipc(path: Path, table: pa.Table) -> None:
+    """``table`` as an Arrow IPC file (its folder made if missing); ``read_ipc`` reads it back."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with pa.ipc.new_file(str(path), table.schema) as writer:
         writer.write_table(table)
@@ -70,7 +71,7 @@ def _keys_batch(key_rows, key_doc, key_pidx, key_len, keys: DedupKeys) -> pa.Rec
 
 
 def write_docs(keys_path: Path, doc_ids: list[str], doc_sites: list[str], source_paths: list[str]) -> None:
-    _write_ipc(docs_path(keys_path), pa.table([doc_ids, doc_sites, source_paths], schema=DOCS_SCHEMA))
+    write_ipc(docs_path(keys_path), pa.table([doc_ids, doc_sites, source_paths], schema=DOCS_SCHEMA))
 
 
 def write_keys(
@@ -86,7 +87,7 @@ def write_keys(
 ) -> None:
     """Write a new part's share of the index: per keyed paragraph and per document (in order)."""
     batch = _keys_batch(key_rows, key_doc, key_pidx, key_len, keys)
-    _write_ipc(path, pa.Table.from_batches([batch]))
+    write_ipc(path, pa.Table.from_batches([batch]))
     write_docs(path, doc_ids, doc_sites, source_paths)
 
 
@@ -117,13 +118,13 @@ def filter_keys(src: Path, dst: Path, doc_live: np.ndarray, row_map: np.ndarray)
     new_doc = (np.cumsum(doc_live) - 1).astype(np.int32)
     keys = keys.set_column(0, "row", pa.array(row_map[keys.column("row").to_numpy()], pa.int64()))
     keys = keys.set_column(1, "doc", pa.array(new_doc[keys.column("doc").to_numpy()], pa.int32()))
-    _write_ipc(dst, keys)
-    _write_ipc(docs_path(dst), docs.filter(pa.array(doc_live)))
+    write_ipc(dst, keys)
+    write_ipc(docs_path(dst), docs.filter(pa.array(doc_live)))
 
 
 def write_decisions(path: Path, chrome: np.ndarray, cluster: list[str | None], kind: np.ndarray) -> None:
     columns = [pa.array(chrome, pa.bool_()), pa.array(cluster, pa.string()), pa.array(kind, pa.int8())]
-    _write_ipc(path, pa.table(columns, schema=DECISIONS_SCHEMA))
+    write_ipc(path, pa.table(columns, schema=DECISIONS_SCHEMA))
 
 
 def read_ipc(path: Path) -> pa.Table:

@@ -59,7 +59,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from ..stages.dedup import KIND_EXACT, KIND_NEAR, _band_pairs, _group_starts, jaccard_pairs
-from .dedup_index import docs_path, read_bands, read_exact, read_ipc
+from .dedup_index import docs_path, read_bands, read_exact, read_ipc, write_ipc
 from ..plumbing.records import make_paragraph_id
 from ..stages.minhash import batch_shingle_hashes, normalize_for_dedup, unique_sorted
 from ..stages.sketch import DedupKeys
@@ -315,9 +315,7 @@ def _site_hash(sites: Sequence[str]) -> np.ndarray:
 
 
 def _write(path: Path, columns: dict[str, np.ndarray]) -> None:
-    table = pa.table({k: pa.array(v) for k, v in columns.items()})
-    with pa.ipc.new_file(str(path), table.schema) as writer:
-        writer.write_table(table)  # one record batch: columns read back as zero-copy views
+    write_ipc(path, pa.table({k: pa.array(v) for k, v in columns.items()}))  # one record batch: zero-copy views on read
 
 
 def _file(work: Path, kind: str, i: int) -> Path:
@@ -1018,17 +1016,12 @@ def apply_segment(seg: Segment, work: Path, n_parts: int, dirty: np.ndarray, rew
     same = np.array_equal(chrome, old_chrome) and np.array_equal(kind, old_kind) and cluster == old_cluster
     rewrite = bool(seg.changed) or not same
     if rewrite:
-        _write_table(rewrite_path, pa.table({"row": pa.array(rows.key_rows, pa.int64()), "chrome": pa.array(chrome),
+        write_ipc(rewrite_path, pa.table({"row": pa.array(rows.key_rows, pa.int64()), "chrome": pa.array(chrome),
                                              "cluster": pa.array(cluster, pa.string()), "kind": pa.array(kind)}))
     doc_live = rows.doc_live
     if rewrite and doc_live is None:
         doc_live = np.ones(read_ipc(docs_path(seg.keys_path)).num_rows, bool)
     return {**counts, "rewrite": rewrite, "doc_live": doc_live if rewrite else None}
-
-
-def _write_table(path: Path, table: pa.Table) -> None:
-    with pa.ipc.new_file(str(path), table.schema) as writer:
-        writer.write_table(table)
 
 
 # --------------------------------------------------------------------------------------
@@ -1124,7 +1117,7 @@ def search(segments: list[Segment], dedup, work: Path, rewrite_dir: Path, *, map
     ids = mapper(segment_ids, [(segments[s], originals[o_seg == s]) for s in seg_of.tolist()])
     id_array = pa.array([i for part in ids for i in part], pa.string())
     del ids
-    _write_table(work / "clusters.arrow", pa.table({"o": pa.array(c_order), "orig": pa.array(c_orig),
+    write_ipc(work / "clusters.arrow", pa.table({"o": pa.array(c_order), "orig": pa.array(c_orig),
                                                     "id": id_array.take(pa.array(np.searchsorted(originals, c_orig)))}))
     del c_order, c_orig, id_array
     # 8. each segment's decisions, applied (and compared with the committed ones) where it is read
