@@ -149,6 +149,8 @@ def _selectivity(literal: str) -> int:
     symbols 2 ("/" is rarer than "ap"), other symbols 3 (©, ▶, ⤵)."""
     score = 0
     for c in literal:
+        if c == _CASED:
+            continue
         if c in _RARE_LETTERS:
             score += 2
         elif c.isalnum() or c in _COMMON_PUNCTUATION:
@@ -172,31 +174,86 @@ def _best(*options: frozenset[str] | None) -> frozenset[str] | None:
     return best if score > 0 else None
 
 
-def _summarise(items) -> tuple[frozenset[str] | None, frozenset[str] | None]:
-    """(exact, need) of a sequence of parsed regex items."""
+def _sequence_needs(items) -> tuple[frozenset[str], list[frozenset[str] | None]]:
+    """(the exact strings of the sequence's last run of items, the sets required before it):
+    every set is necessary on its own; with no set before it, the run is all the sequence matches."""
     needs: list[frozenset[str] | None] = []
-    run: frozenset[str] | None = frozenset({""})  # exact strings of the current run of items
+    run: frozenset[str] = frozenset({""})  # exact strings of the current run of items
     for op, av in items:
         exact, need = _item(op, av)
-        if exact is not None and run is not None and len(run) * len(exact) <= _MAX_EXACT:
-            run = frozenset(a + b for a, b in product(run, exact))
+        if exact is not None and len(run) * len(exact) <= _MAX_EXACT:
+            run = frozenset(_concat(a, b) for a, b in product(run, exact))
             continue
         # the run is broken: what it matched exactly is required, and so is this item's part
-        if run is not None:
-            needs.append(run)
+        needs.append(run)
         needs.append(exact if exact is not None else need)
         run = exact if exact is not None and len(exact) <= _MAX_EXACT else frozenset({""})
+    return run, needs
+
+
+def _summarise(items) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """(exact, need) of a sequence of parsed regex items."""
+    run, needs = _sequence_needs(items)
     if not needs:
         return run, run
-    needs.append(run)
-    return None, _best(*needs)
+    return None, _best(*needs, run)
+
+
+# A string a regex must contain as written (inside ``(?-i:...)``: "AFP", not "afp" or "Afp") is
+# marked by a leading _CASED. Joined to other strings (``_concat``) it keeps the mark only if
+# they are cased too or empty; ``_finish`` drops marks inside a string (mixed: scanned folded).
+_CASED = "\0"
+
+
+def _cased(strings: frozenset[str] | None) -> frozenset[str] | None:
+    if strings is None:
+        return None
+    return frozenset(_CASED + x.replace(_CASED, "") if x else x for x in strings)
+
+
+def _concat(a: str, b: str) -> str:
+    if not a or not b:
+        return a or b
+    cased_a, cased_b = a.startswith(_CASED), b.startswith(_CASED)
+    if cased_a and cased_b:
+        return a + b[1:]  # both cased: still one cased string
+    if cased_a or cased_b:
+        return (a + b).replace(_CASED, "")  # mixed: scanned folded
+    return a + b
+
+
+def _finish(literal: str) -> str:
+    """A literal as scanned: a cased one as written (marked), any other case-folded."""
+    if literal.startswith(_CASED) and _CASED not in literal[1:]:
+        return literal
+    return casefold(literal.replace(_CASED, ""))
+
+
+def _adds_ignorecase(items) -> bool:
+    """Whether a group in ``items`` turns ``IGNORECASE`` back on (``(?i:...)``)."""
+    for op, av in items:
+        if op is _c.SUBPATTERN and (av[1] & re.IGNORECASE or _adds_ignorecase(av[3])):
+            return True
+        if op is _c.ATOMIC_GROUP and _adds_ignorecase(av):
+            return True
+        if op is _c.BRANCH and any(_adds_ignorecase(b) for b in av[1]):
+            return True
+        if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT) and _adds_ignorecase(av[2]):
+            return True
+        if op in (_c.ASSERT, _c.ASSERT_NOT) and _adds_ignorecase(av[1]):
+            return True
+    return False
 
 
 def _item(op, av) -> tuple[frozenset[str] | None, frozenset[str] | None]:
     if op is _c.LITERAL:
         return frozenset({chr(av)}), frozenset({chr(av)})
     if op is _c.SUBPATTERN:
-        return _summarise(av[3])
+        exact, need = _summarise(av[3])
+        if av[2] & re.IGNORECASE and not _adds_ignorecase(av[3]):
+            # (?-i:...): its strings are matched as written, case and all
+            exact, need = _cased(exact), _cased(need)
+        return exact, need
     if op is _c.ATOMIC_GROUP:
         return _summarise(av)
     if op is _c.BRANCH:
@@ -241,16 +298,55 @@ def required_literals(pattern: str, flags: int = 0) -> frozenset[str] | None:
 
     Only literals of at least ``MIN_LITERAL`` characters are returned (shorter ones filter nothing).
     """
+    marked = _required_marked(pattern, flags)
+    return None if marked is None else frozenset(casefold(s.replace(_CASED, "")) for s in marked)
+
+
+@lru_cache(maxsize=4096)
+def _required_marked(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """``required_literals`` with the cased ones as written (marked, ``_finish``)."""
     exact, need = _summarise(_parser.parse(pattern, flags))
     best = _best(exact, need)
     if best is None or min(_selectivity(s) for s in best) < MIN_LITERAL:
         return None
-    return frozenset(casefold(s) for s in best)
+    return frozenset(_finish(s) for s in best)
+
+
+@lru_cache(maxsize=4096)
+def necessary_sets(pattern: str, flags: int = 0) -> tuple[frozenset[str], ...]:
+    """Every set of strings found in the pattern's top-level sequence of which each match
+    contains one (``_finish``ed), each at least ``MIN_LITERAL`` selective, the most selective first.
+
+    Any two of them are a conjunction: "/" and an agency name, both required by a credit line.
+    """
+    items = list(_parser.parse(pattern, flags).data)
+    while len(items) == 1 and items[0][0] in (_c.SUBPATTERN, _c.ATOMIC_GROUP):
+        op, av = items[0]
+        if op is _c.SUBPATTERN:
+            if av[2] & re.IGNORECASE:  # a (?-i:...) around everything: _item marks its sets
+                break
+            items = list(av[3])
+        else:
+            items = list(av)
+    if len(items) == 1:
+        exact, need = _item(*items[0])
+        sets = [exact if exact is not None else need]
+    else:
+        run, needs = _sequence_needs(items)
+        sets = [*needs, run]
+    usable = {frozenset(_finish(x) for x in strings) for strings in sets if strings and _score(strings) >= MIN_LITERAL}
+    return tuple(sorted(usable, key=lambda x: (-_score(x), len(x), sorted(x))))
 
 
 def rule_literals(rule: "Rule") -> frozenset[str] | None:
     """A rule's necessary literals: from its pattern, or its keywords (the more selective)."""
-    from_pattern = required_literals(rule.pattern.pattern, rule.pattern.flags)
+    marked = _rule_literals_marked(rule)
+    return None if marked is None else frozenset(casefold(x.replace(_CASED, "")) for x in marked)
+
+
+def _rule_literals_marked(rule: "Rule") -> frozenset[str] | None:
+    """``rule_literals`` with the cased ones as written (``_finish``)."""
+    from_pattern = _required_marked(rule.pattern.pattern, rule.pattern.flags)
     from_keywords = frozenset(casefold(k) for k in rule.keywords) if rule.keywords else None
     # Keywords are tested against str.lower(), which turns İ into i + U+0307 where the fold
     # gives i: a keyword with U+0307 is in the lowered line, not in the folded one.
@@ -322,7 +418,7 @@ def anchored_literals(pattern: str, flags: int, start: bool, end: bool) -> tuple
         if strings is None or "" in strings or "\n" in "".join(strings):
             out.append(None)
         else:
-            out.append(frozenset(casefold(x) for x in strings))
+            out.append(frozenset(casefold(x.replace(_CASED, "")) for x in strings))
     return out[0], out[1]
 
 
@@ -330,35 +426,76 @@ def _score(strings: frozenset[str] | None, bonus: int = 0) -> int:
     return -1 if not strings else min(_selectivity(x) for x in strings) + bonus
 
 
-def _branch_literals(pattern: str, flags: int, full: bool) -> tuple[int, frozenset[str] | None]:
-    """(score, the scanned strings) of the best filter of one branch: its necessary literals,
-    or the strings it must start or end the line with ("\n" + s, s + "\n")."""
-    need = required_literals(pattern, flags)
+def _branch_options(pattern: str, flags: int, full: bool) -> list[tuple[int, frozenset[str]]]:
+    """(score, scanned strings) of every filter of one branch, the best first: its necessary
+    literals (``required_literals``, then each set of ``necessary_sets``), and the strings it must
+    start or end the line with ("\n" + s, s + "\n"). Each is necessary on its own."""
     first, final = anchored_literals(pattern, flags, full, full)
     options = [
-        (_score(need), need),
-        (_score(first, _ANCHOR_BONUS), frozenset("\n" + x for x in first) if first else None),
-        (_score(final, _ANCHOR_BONUS), frozenset(x + "\n" for x in final) if final else None),
+        (_score(need), need)
+        for need in (_required_marked(pattern, flags), *necessary_sets(pattern, flags))
+        if need
     ]
-    return max(options, key=lambda o: (o[0], -len(o[1] or ())))
+    if first:
+        options.append((_score(first, _ANCHOR_BONUS), frozenset("\n" + x for x in first)))
+    if final:
+        options.append((_score(final, _ANCHOR_BONUS), frozenset(x + "\n" for x in final)))
+    # the order of the former single choice: score, then fewer strings (stable otherwise)
+    return sorted(options, key=lambda o: (-o[0], len(o[1])))
 
 
-def _literal_plan(rule: "Rule", branches: Sequence[str]) -> frozenset[str] | None:
-    """The strings whose occurrence in a line (case-folded, between "\n"s) makes ``rule`` a
-    candidate for it: each one necessary for some branch, together one for every branch. The
-    whole rule's literals (pattern or keywords) or each branch's best filter, the more selective;
-    ``None`` when some branch has no filter of at least ``MIN_LITERAL``."""
-    whole = rule_literals(rule)
+def _scanned_in(literal: str, other: str) -> bool:
+    """Whether every line in which ``other`` is found (as scanned) also holds ``literal``."""
+    if literal.startswith(_CASED):
+        return other.startswith(_CASED) and literal[1:] in other[1:]
+    return literal in (casefold(other[1:]) if other.startswith(_CASED) else other)
+
+
+def _second_factor(first: frozenset[str], options: list[tuple[int, frozenset[str]]]) -> frozenset[str] | None:
+    """The most selective option not implied by ``first``, if selective enough to be worth its
+    scanning (a cased string counts one more: "AP" as written is rare, "ap" is in "map")."""
+    for _, strings in options:
+        if strings == first or all(any(_scanned_in(x, a) for x in strings) for a in first):
+            continue
+        if min(_selectivity(x) + x.startswith(_CASED) for x in strings) >= 3:
+            return strings
+    return None
+
+
+def _literal_plan(rule: "Rule", branches: Sequence[str]) -> list[tuple[frozenset[str], ...]] | None:
+    """When ``rule`` is a candidate for a line: a list of *units*, each one or two sets of
+    strings (``_finish``ed; scanned in the line between "\n"s): the rule is a candidate when, for
+    some unit, each of its sets has a string in the line. Every unit is necessary for a branch
+    of the rule, and the units together for every branch. The first set is the whole rule's
+    literals (pattern or keywords) or each branch's best filter, the more selective; a second
+    set is another filter of the same match (``_second_factor``). ``None`` when some branch has
+    no filter of at least ``MIN_LITERAL``."""
+    whole = _rule_literals_marked(rule)
     whole_score = _score(whole)
     flags = rule.pattern.flags
-    parts = [_branch_literals(b, flags, rule.full) for b in branches]
-    branch_score = min((score for score, _ in parts), default=-1)
-    if len(parts) == 1 and parts[0][1] == whole:
+    options = [_branch_options(b, flags, rule.full) for b in branches]
+    if any(not o for o in options):
         branch_score = -1
-    if whole_score >= max(branch_score, MIN_LITERAL):
-        return whole
+    else:
+        branch_score = min(o[0][0] for o in options)
+        if len(options) == 1 and options[0][0][1] == whole:
+            branch_score = -1
+    # a tie goes to the branches when there are several: each branch's own filters (a second set
+    # among them) are finer than one union of the whole rule's
+    if whole_score >= MIN_LITERAL and (whole_score > branch_score or (whole_score == branch_score and len(branches) == 1)):
+        if len(branches) == 1:
+            whole_options = options[0]
+        else:
+            whole_options = [(_score(x), x) for x in necessary_sets(rule.pattern.pattern, flags)]
+        second = _second_factor(whole, whole_options)
+        return [(whole,) if second is None else (whole, second)]
     if branch_score >= MIN_LITERAL:
-        return frozenset().union(*(strings for _, strings in parts))
+        units = []
+        for branch_options in options:
+            first = branch_options[0][1]
+            second = _second_factor(first, branch_options[1:])
+            units.append((first,) if second is None else (first, second))
+        return units
     return None
 
 
@@ -461,14 +598,17 @@ class _MatcherPlan:
     plan is kept on disk, keyed by the rules and by this module's code, and a process that finds
     it loads it (~10 ms) instead. Any failure to read or write the cache just builds the plan."""
 
-    __slots__ = ("branches", "no_literal", "keyword_plans", "tiers")
+    __slots__ = ("branches", "no_literal", "keyword_plans", "units", "tiers")
 
     def __init__(self, branches: list[tuple[str, ...]], no_literal: list[int], keyword_plans: list[int],
-                 tiers: list[tuple]):
+                 units: list[tuple[int, int]], tiers: list[tuple]):
         self.branches = branches
         self.no_literal = no_literal
         self.keyword_plans = keyword_plans  # rules whose literals are exactly their (ASCII) keywords
-        self.tiers = tiers  # (lower, upper, literals, _LiteralScanner, pointers, rules)
+        self.units = units  # (rule, how many sets) of each unit of ``_literal_plan``
+        # (lower, upper, then for the folded and the cased scan: literals, _LiteralScanner or
+        # None, pointers, codes (unit * 2 + which set))
+        self.tiers = tiers
 
     @classmethod
     def for_rules(cls, rules: Sequence["Rule"]) -> "_MatcherPlan":
@@ -481,9 +621,10 @@ class _MatcherPlan:
 
     @classmethod
     def build(cls, rules: Sequence["Rule"]) -> "_MatcherPlan":
-        literals: dict[str, set[int]] = {}
+        literals: dict[str, set[int]] = {}  # literal -> codes: unit * 2 + which set of the unit
         no_literal: list[int] = []  # rules tried on every line their edges admit
         keyword_plans: list[int] = []
+        units: list[tuple[int, int]] = []
         branches: list[tuple[str, ...]] = []
         for k, rule in enumerate(rules):
             branches.append(_top_level_branches(rule.pattern.pattern) or (rule.pattern.pattern,))
@@ -492,43 +633,56 @@ class _MatcherPlan:
                 no_literal.append(k)  # a branch without a literal: the rule is tried on every admitted line
                 continue
             if rule.keywords and all(w.isascii() and casefold(w) == w for w in rule.keywords) \
-                    and plan == frozenset(rule.keywords):
+                    and len(plan) == 1 and plan[0][0] == frozenset(rule.keywords):
                 keyword_plans.append(k)
-            for lit in plan:
-                literals.setdefault(lit, set()).add(k)
+            for sets in plan:
+                unit = len(units)
+                units.append((k, len(sets)))
+                for which, strings in enumerate(sets):
+                    for lit in strings:
+                        literals.setdefault(lit, set()).add(unit * 2 + which)
         # Lines are scanned by length tier: a line of (lower, upper] characters only by the literals
         # of rules that admit more than ``lower`` characters (the others cannot match it). Long
         # lines, where most of the text is, are scanned by a few hundred literals instead of
         # thousands: far fewer hits to turn into candidates. Two tiers: each is a hyperscan
         # database to compile (~0.1 s per thousand literals), more cost more than they saved.
-        def max_of(k: int) -> int:
-            limit = rules[k].max_chars
+        def max_of(code: int) -> int:
+            limit = rules[units[code >> 1][0]].max_chars
             return 2**62 if limit is None else limit
 
         tiers = []
         bounds = [t for t in _TIERS if any(r.max_chars is None or r.max_chars > t for r in rules)]
         for lower, upper in zip(bounds, bounds[1:] + [None]):
-            tier = {key: ks for key, ks in ((key, [k for k in sorted(ks) if max_of(k) > lower]) for key, ks in literals.items()) if ks}
+            tier = {key: cs for key, cs in ((key, [c for c in sorted(codes) if max_of(c) > lower]) for key, codes in literals.items()) if cs}
+            folded = {key: cs for key, cs in tier.items() if not key.startswith(_CASED)}
+            cased = {key[1:]: cs for key, cs in tier.items() if key.startswith(_CASED)}
             if tier:
-                keys = list(tier)
-                tiers.append((lower, upper, keys, *_automaton(tier)))
-        return cls(branches, no_literal, keyword_plans, tiers)
+                tiers.append((lower, upper, *_automaton(folded), *_automaton(cased)))
+        return cls(branches, no_literal, keyword_plans, units, tiers)
 
     def dumps(self) -> bytes:
-        tiers = [(lower, upper, keys, hyperscan.dumpb(scanner.db), ptr, rules_of)
-                 for lower, upper, keys, scanner, ptr, rules_of in self.tiers]
-        return pickle.dumps((self.branches, self.no_literal, self.keyword_plans, tiers), protocol=pickle.HIGHEST_PROTOCOL)
+        def scanner_bytes(scanner):
+            return None if scanner is None else hyperscan.dumpb(scanner.db)
+
+        tiers = [(lower, upper, keys, scanner_bytes(scanner), ptr, codes, ckeys, scanner_bytes(cscanner), cptr, ccodes)
+                 for lower, upper, keys, scanner, ptr, codes, ckeys, cscanner, cptr, ccodes in self.tiers]
+        return pickle.dumps((self.branches, self.no_literal, self.keyword_plans, self.units, tiers),
+                            protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def loads(cls, data: bytes) -> "_MatcherPlan":
-        branches, no_literal, keyword_plans, tiers = pickle.loads(data)
-        return cls(branches, no_literal, keyword_plans, [
-            (lower, upper, keys, _LiteralScanner([key.encode("utf-8") for key in keys], serialized=db), ptr, rules_of)
-            for lower, upper, keys, db, ptr, rules_of in tiers
+        branches, no_literal, keyword_plans, units, tiers = pickle.loads(data)
+
+        def scanner(keys, db):
+            return None if db is None else _LiteralScanner([key.encode("utf-8") for key in keys], serialized=db)
+
+        return cls(branches, no_literal, keyword_plans, units, [
+            (lower, upper, keys, scanner(keys, db), ptr, codes, ckeys, scanner(ckeys, cdb), cptr, ccodes)
+            for lower, upper, keys, db, ptr, codes, ckeys, cdb, cptr, ccodes in tiers
         ])
 
 
-_PLAN_FORMAT = 1
+_PLAN_FORMAT = 2
 
 
 def _plan_dirs() -> list[Path]:
@@ -633,7 +787,11 @@ class RuleMatcher:
             else:
                 edges[k] = None
         self._no_literal = frozenset(plan.no_literal)
-        self._tiers = [(lower, upper, scanner, ptr, rules_of) for lower, upper, _keys, scanner, ptr, rules_of in plan.tiers]
+        self._tiers = [(lower, upper, scanner, ptr, codes, cscanner, cptr, ccodes)
+                       for lower, upper, _k, scanner, ptr, codes, _ck, cscanner, cptr, ccodes in plan.tiers]
+        # each unit's rule, and whether it needs both of its sets (``_literal_plan``)
+        self._unit_rule = np.array([k for k, _ in plan.units] or [0], dtype=np.int64)
+        self._unit_pair = np.array([n == 2 for _, n in plan.units] or [False], dtype=bool)
         # Branch j (of rule _branch_rule[j]) as a bit; a line's mask has the bits of the branches
         # whose first atoms admit its first character AND last atoms its last one. Masks are
         # cached per character, the admitted rules per mask.
@@ -738,6 +896,22 @@ class RuleMatcher:
             rows.append(row)
         return np.array(rows, dtype=np.int64)[inverse.reshape(-1)]
 
+    def _candidates(self, line_ids: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(line, rule) pairs from the scans' (line, code) hits: a unit of one set is a candidate
+        wherever its set is found, a unit of two where both are (in the same line)."""
+        units = codes >> 1
+        pair = self._unit_pair[units]
+        if not pair.any():
+            return line_ids, self._unit_rule[units]
+        one = ~pair
+        n_units = len(self._unit_rule)
+        keys = np.unique((line_ids[pair] * n_units + units[pair]) * 2 + (codes[pair] & 1))
+        both = (keys[1:] >> 1) == (keys[:-1] >> 1)  # sorted: set 0 then set 1 of the same unit and line
+        found = keys[1:][both] >> 1
+        lines = np.concatenate((line_ids[one], found // n_units))
+        rules = np.concatenate((self._unit_rule[units[one]], self._unit_rule[found % n_units]))
+        return lines, rules
+
     def first_matches(self, lines: Sequence[str], folded: Sequence[str]) -> list[int]:
         """Index of the first matching rule of each line (``-1``: none).
 
@@ -763,8 +937,8 @@ class RuleMatcher:
             # one scan per length tier (folded as re.IGNORECASE folds, the tier's lines at once)
             scanned_lengths = lengths[scanned]
             ascii_lines = np.fromiter(map(str.isascii, folded), dtype=bool, count=n)
-            found_lines, found_rules = [], []
-            for lower, upper, automaton, lit_ptr, lit_rules in self._tiers:
+            found_lines, found_codes = [], []
+            for lower, upper, scanner, lit_ptr, lit_codes, cased_scanner, cased_ptr, cased_codes in self._tiers:
                 inside = scanned_lengths > lower
                 if upper is not None:
                     inside &= scanned_lengths <= upper
@@ -777,23 +951,26 @@ class RuleMatcher:
                 parts = [folded[i] for i in tier_lines.tolist()]
                 n_ascii = int(in_ascii.sum())
                 # "\n" before and after every line: anchored literals are "\n" + start, end + "\n"
-                data = b"".join((
-                    ("\n" + "\n".join(parts[:n_ascii])).lower().encode("ascii") if n_ascii else b"",
-                    casefold_text("\n" + "\n".join(parts[n_ascii:])).encode("utf-8", "surrogatepass") if n_ascii < len(parts) else b"",
-                    b"\n",
-                ))
-                hits = automaton.scan(data)
-                if hits is not None:
-                    # the "\n" before each line (in bytes); a hit belongs to the line its first byte is in
-                    anchors = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-                    if len(anchors) != len(parts) + 1:  # a line with a "\n" of its own
-                        sizes = [len(casefold(part).encode("utf-8", "surrogatepass")) + 1 for part in parts]
-                        anchors = np.concatenate(([0], np.cumsum(sizes)))
-                    line_ids, rule_ids = _literal_pairs(hits, tier_lines, anchors, lit_ptr, lit_rules)
-                    found_lines.append(line_ids)
-                    found_rules.append(rule_ids)
+                ascii_text = "\n" + "\n".join(parts[:n_ascii]) if n_ascii else ""
+                other_text = "\n" + "\n".join(parts[n_ascii:]) if n_ascii < len(parts) else ""
+                if scanner is not None:
+                    data = b"".join((
+                        ascii_text.lower().encode("ascii"),
+                        casefold_text(other_text).encode("utf-8", "surrogatepass"),
+                        b"\n",
+                    ))
+                    found = _scan_pairs(scanner, data, parts, tier_lines, lit_ptr, lit_codes, casefold)
+                    if found is not None:
+                        found_lines.append(found[0])
+                        found_codes.append(found[1])
+                if cased_scanner is not None:  # literals matched as written: the folded lines themselves
+                    data = b"".join((ascii_text.encode("ascii"), other_text.encode("utf-8", "surrogatepass"), b"\n"))
+                    found = _scan_pairs(cased_scanner, data, parts, tier_lines, cased_ptr, cased_codes, None)
+                    if found is not None:
+                        found_lines.append(found[0])
+                        found_codes.append(found[1])
             if found_lines:
-                pair_line, pair_rule = np.concatenate(found_lines), np.concatenate(found_rules)
+                pair_line, pair_rule = self._candidates(np.concatenate(found_lines), np.concatenate(found_codes))
         # the edges admitted by each line's first and last characters
         rows = np.zeros(n, dtype=np.int64)
         rows[scanned] = self._edge_rows_of([folded[i] for i in keep])
@@ -847,11 +1024,12 @@ _TIERS = (0, 250)  # lower bounds of the line-length tiers scanned by their own 
 
 
 def _automaton(literals: dict[str, list[int]]):
-    """(scanner, literal i -> the rules it makes candidates as flat arrays: pointers, rules)."""
+    """(literals, scanner (None: no literals), literal i -> its codes as flat arrays: pointers, codes)."""
     keys = list(literals)
     ptr = np.cumsum([0] + [len(literals[key]) for key in keys]).astype(np.int64)
-    rules = np.array([k for key in keys for k in literals[key]], dtype=np.int64)
-    return _LiteralScanner([key.encode("utf-8") for key in keys]), ptr, rules
+    codes = np.array([c for key in keys for c in literals[key]], dtype=np.int64)
+    scanner = _LiteralScanner([key.encode("utf-8") for key in keys]) if keys else None
+    return keys, scanner, ptr, codes
 
 
 class _LiteralScanner:
@@ -891,6 +1069,21 @@ class _LiteralScanner:
         found[:, 0] = ids
         found[:, 1] = np.array(ends, dtype=np.int64) - self.lengths[found[:, 0]]
         return found
+
+
+def _scan_pairs(scanner: "_LiteralScanner", data: bytes, parts: list[str], scanned: np.ndarray, lit_ptr: np.ndarray,
+                lit_codes: np.ndarray, fold_part) -> tuple[np.ndarray, np.ndarray] | None:
+    """(line, code) of every literal found in ``data`` ("\n" + the ``parts`` joined by "\n" + "\n",
+    each part folded by ``fold_part`` (None: as is); ``scanned``: the line of each part)."""
+    hits = scanner.scan(data)
+    if hits is None:
+        return None
+    # the "\n" before each line (in bytes); a hit belongs to the line its first byte is in
+    anchors = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    if len(anchors) != len(parts) + 1:  # a line with a "\n" of its own
+        sizes = [len((fold_part(part) if fold_part else part).encode("utf-8", "surrogatepass")) + 1 for part in parts]
+        anchors = np.concatenate(([0], np.cumsum(sizes)))
+    return _literal_pairs(hits, scanned, anchors, lit_ptr, lit_codes)
 
 
 def _literal_pairs(found: np.ndarray, scanned: np.ndarray, anchors: np.ndarray, lit_ptr: np.ndarray,

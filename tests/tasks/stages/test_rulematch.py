@@ -646,8 +646,34 @@ def test_builtin_rule_plans_necessary(k, data):
     text = data.draw(st.from_regex(rule.pattern, fullmatch=rule.full)).strip()
     if "\n" in text or not rule.matches(text):
         return
-    scanned = _scanned_form(text)
-    assert any(lit in scanned for lit in plan), (rule.source, text, sorted(plan)[:10])
+    assert _plan_admits(plan, text), (rule.source, text, plan)
+
+
+def _plan_admits(plan, line: str) -> bool:
+    """Whether some unit of a ``_literal_plan`` has each of its sets in the line as scanned: a
+    cased literal (marked) in the folded line as written, any other in its case-folded form."""
+    from corpusclean.tasks.stages.rulematch import _CASED
+
+    folded, scanned = "\n" + fold(line) + "\n", _scanned_form(line)
+    return any(
+        all(any(lit[1:] in folded if lit.startswith(_CASED) else lit in scanned for lit in strings) for strings in unit)
+        for unit in plan
+    )
+
+
+def test_plan_units_need_both_sets_and_case():
+    """A credit line's second branch needs "/" and an agency: both sets of one unit, the agency
+    acronym as written ("AP", not the "ap" of "map")."""
+    from corpusclean.tasks.stages.rulematch import _CASED, _literal_plan
+
+    rule = next(r for r in builtin_rules() if "(credit-line)" in r.source)
+    plan = _literal_plan(rule, _top_level_branches(rule.pattern.pattern))
+    pairs = [unit for unit in plan if len(unit) == 2]
+    assert pairs and any(frozenset({"/"}) in unit for unit in pairs)
+    assert any(_CASED + "AP" in strings for unit in pairs for strings in unit)
+    assert _plan_admits(plan, "Jane Doe / AP") and rule.matches("Jane Doe / AP")
+    assert not _plan_admits(plan, "road map / directions")  # "ap" in lower case, "/": no candidate
+    assert not _plan_admits(plan, "Jane Doe AP")  # the agency without "/"
 
 
 # Characters the regex engine folds together with ASCII or with each other (ſ ~ s, K ~ k, İ/ı ~ i,
@@ -763,9 +789,13 @@ def test_matcher_from_a_saved_plan_is_the_built_one(tmp_path, monkeypatch):
     loaded = RuleMatcher(rules)
     assert loaded._no_literal == built._no_literal
     assert len(loaded._tiers) == len(built._tiers) > 0
-    for (lo_a, up_a, _, ptr_a, rules_a), (lo_b, up_b, _, ptr_b, rules_b) in zip(loaded._tiers, built._tiers):
-        assert (lo_a, up_a) == (lo_b, up_b)
-        assert np.array_equal(ptr_a, ptr_b) and np.array_equal(rules_a, rules_b)
+    for tier_a, tier_b in zip(loaded._tiers, built._tiers):
+        assert tier_a[:2] == tier_b[:2]
+        for a, b in zip(tier_a[2:], tier_b[2:]):  # scanners (None or not), pointers, codes
+            assert (a is None) == (b is None)
+            if isinstance(a, np.ndarray):
+                assert np.array_equal(a, b)
+    assert np.array_equal(loaded._unit_rule, built._unit_rule) and np.array_equal(loaded._unit_pair, built._unit_pair)
     assert loaded._branch_atoms == built._branch_atoms
     lines = _plan_lines()
     folded = [fold(line) for line in lines]
