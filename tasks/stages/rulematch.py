@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import operator
 import os
 import pickle
 import re
@@ -451,9 +452,15 @@ def _scanned_in(literal: str, other: str) -> bool:
     return literal in (casefold(other[1:]) if other.startswith(_CASED) else other)
 
 
+_WEAK_FIRST = 3  # a first set of at most this score ("/", "ap") gets a second one
+
+
 def _second_factor(first: frozenset[str], options: list[tuple[int, frozenset[str]]]) -> frozenset[str] | None:
-    """The most selective option not implied by ``first``, if selective enough to be worth its
-    scanning (a cased string counts one more: "AP" as written is rare, "ap" is in "map")."""
+    """For a weak ``first`` set, the most selective option it does not imply, if selective enough
+    to be worth its scanning (a cased string counts one more: "AP" as written is rare, "ap" is in
+    "map"). A selective first set gets none: the second's hits would cost more than its tests."""
+    if _score(first) > _WEAK_FIRST:
+        return None
     for _, strings in options:
         if strings == first or all(any(_scanned_in(x, a) for x in strings) for a in first):
             continue
@@ -808,7 +815,11 @@ class RuleMatcher:
         # character -> branches, folded character -> branches, [(class, branches)] with each
         # distinct one-character class once), so a new character costs one test per class
         self._side_atoms = [self._gather(side) for side in (0, 1)]
-        self._pair_rows: dict[int, int] = {}  # first code point << 22 | last code point -> row
+        # per side, code point -> 1 + the id of its edge mask (0: not met yet; zero pages cost no
+        # memory until touched), mask -> 1 + id; and (first id, last id) -> row (-1: not met yet)
+        self._side_ids = [np.zeros(_NO_CHAR + 1, dtype=np.int32) for _ in (0, 1)]
+        self._side_masks: list[dict[int, int]] = [{}, {}]
+        self._pair_table = np.full((0, 0), -1, dtype=np.int64)
         self._mask_rows: dict[int, int] = {}  # branch mask -> row
         self._admitted_rules: list[np.ndarray] = []  # row -> which rules are admitted
         self._admitted_table: np.ndarray | None = None
@@ -860,41 +871,61 @@ class RuleMatcher:
     def _admitted_row(self, first: str, last: str) -> int:
         """The row of ``_admitted_rules`` for a line with these first and last characters: which
         rules the line's edges admit (rules without edges admit every line)."""
-        key = (ord(first) if first else _NO_CHAR) << 22 | (ord(last) if last else _NO_CHAR)
-        row = self._pair_rows.get(key)
+        return self._mask_row(self._edge_mask(first, 0, self._first_mask) & self._edge_mask(last, 1, self._last_mask))
+
+    def _mask_row(self, mask: int) -> int:
+        """The row of ``_admitted_rules`` of a branch mask (added when new)."""
+        row = self._mask_rows.get(mask)
         if row is None:
-            mask = self._edge_mask(first, 0, self._first_mask) & self._edge_mask(last, 1, self._last_mask)
-            row = self._mask_rows.get(mask)
-            if row is None:
-                admitted = np.zeros(len(self.rules), dtype=bool)
-                admitted[[k for j, k in enumerate(self._branch_rule) if mask >> j & 1]] = True
-                row = self._mask_rows[mask] = len(self._admitted_rules)
-                self._admitted_rules.append(admitted)
-                self._admitted_table = None
-            self._pair_rows[key] = row
+            admitted = np.zeros(len(self.rules), dtype=bool)
+            admitted[[k for j, k in enumerate(self._branch_rule) if mask >> j & 1]] = True
+            row = self._mask_rows[mask] = len(self._admitted_rules)
+            self._admitted_rules.append(admitted)
+            self._admitted_table = None
         return row
 
     def _edge_rows_of(self, folded: list[str]) -> np.ndarray:
-        """``_admitted_row`` of each line's first and last characters, read off the code points of
-        all the lines at once; each distinct (first, last) pair is looked up once."""
-        # each line's first and last characters (two NULs for an empty line, told apart below)
-        edges = "".join([f[0] + f[-1] if f else "\0\0" for f in folded])
-        points = np.frombuffer(edges.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
-        first, last = points[0::2], points[1::2]
-        if "\0" in edges:
-            empty = np.fromiter(map(len, folded), dtype=np.int64, count=len(folded)) == 0
-            first[empty] = _NO_CHAR
-            last[empty] = _NO_CHAR
-        pairs, inverse = np.unique((first << 22) | last, return_inverse=True)
-        known, row_of = self._pair_rows, self._admitted_row
-        rows = []
-        for key in pairs.tolist():
-            row = known.get(key)
-            if row is None:
-                a, b = key >> 22, key & 0x3FFFFF
-                row = row_of("" if a == _NO_CHAR else chr(a), "" if b == _NO_CHAR else chr(b))
-            rows.append(row)
-        return np.array(rows, dtype=np.int64)[inverse.reshape(-1)]
+        """``_admitted_row`` of each line's first and last characters, read off their code points
+        at once: a code point -> the id of its edge mask (per side, a table filled as characters
+        are met), then a pair of ids -> the row (a small table). No per-line Python step."""
+        n = len(folded)
+        try:  # each line's first and last characters (no empty line: the common case)
+            firsts = "".join(map(_FIRST_CHAR, folded))
+            lasts = "".join(map(_LAST_CHAR, folded))
+            empty = None
+        except IndexError:
+            firsts = "".join([f[0] if f else "\0" for f in folded])
+            lasts = "".join([f[-1] if f else "\0" for f in folded])
+            empty = np.fromiter(map(len, folded), dtype=np.int64, count=n) == 0
+        ids = []
+        for side, chars, cache in ((0, firsts, self._first_mask), (1, lasts, self._last_mask)):
+            points = np.frombuffer(chars.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+            if empty is not None:
+                points[empty] = _NO_CHAR
+            table = self._side_ids[side]
+            side_ids = table[points]
+            if not side_ids.all():  # characters not met before on this side
+                masks = self._side_masks[side]
+                for point in np.unique(points[side_ids == 0]).tolist():
+                    mask = self._edge_mask("" if point == _NO_CHAR else chr(point), side, cache)
+                    table[point] = masks.setdefault(mask, len(masks) + 1)
+                side_ids = table[points]
+            ids.append(side_ids.astype(np.int64) - 1)
+        first_ids, last_ids = ids
+        pair_rows = self._pair_table
+        if pair_rows.shape[0] <= first_ids.max() or pair_rows.shape[1] <= last_ids.max():
+            grown = np.full((len(self._side_masks[0]), len(self._side_masks[1])), -1, dtype=np.int64)
+            grown[: pair_rows.shape[0], : pair_rows.shape[1]] = pair_rows
+            pair_rows = self._pair_table = grown
+        rows = pair_rows[first_ids, last_ids]
+        if (rows < 0).any():  # pairs of masks not met before
+            side_masks = [list(self._side_masks[side]) for side in (0, 1)]  # id - 1 -> mask
+            todo = np.unique(first_ids[rows < 0] * pair_rows.shape[1] + last_ids[rows < 0]).tolist()
+            for key in todo:
+                a, b = divmod(key, pair_rows.shape[1])
+                pair_rows[a, b] = self._mask_row(side_masks[0][a] & side_masks[1][b])
+            rows = pair_rows[first_ids, last_ids]
+        return rows
 
     def _candidates(self, line_ids: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(line, rule) pairs from the scans' (line, code) hits: a unit of one set is a candidate
@@ -1020,6 +1051,7 @@ class RuleMatcher:
 
 
 _NO_CHAR = 1 << 21  # an empty line's first and last "character" (beyond every code point)
+_FIRST_CHAR, _LAST_CHAR = operator.itemgetter(0), operator.itemgetter(-1)
 _TIERS = (0, 250)  # lower bounds of the line-length tiers scanned by their own database
 
 
