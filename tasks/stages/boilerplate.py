@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from ..config import BoilerplateConfig
 from .linefeatures import (
     CLASSIFIER_REASONS,
@@ -450,30 +452,33 @@ class BoilerplateClassifier:
         # Many lines at once: a literal prefilter over the whole batch, then the exact regexes
         # (tasks/stages/rulematch.py); same first matching rule as match_rule, line by line.
         self._matcher = matcher_for(self.rules)
+        self._rule_or_none: list[Rule | None] = [*self.rules, None]
 
     def match_rules(self, lines: Sequence[str]) -> list[Rule | None]:
         """``match_rule`` of every line: distinct lines not seen lately are matched in one pass."""
         memo, old = self._memo, self._memo_old
-        rules = self.rules
-        distinct = dict.fromkeys(lines)  # in order
         # the lines not remembered, by set operations (no Python step per remembered line)
-        unknown = distinct.keys() - memo.keys()
+        unknown = set(lines) - memo.keys()
         if unknown and old:
             recalled = unknown & old.keys()
             if recalled:
                 memo.update({line: old[line] for line in recalled})
                 unknown -= recalled
-        fresh = [line for line in distinct if line in unknown] if unknown else []
+        fresh = list(unknown)  # each line's answer is its own: their order does not matter
         if fresh:
-            first = self._matcher.first_matches(fresh, [line if line.isascii() else fold(line) for line in fresh])
-            memo.update(zip(fresh, [rules[k] if k >= 0 else None for k in first]))
-        out = list(map(memo.__getitem__, lines))
-        if fresh:
-            for line in [line for line in fresh if len(line) > _MEMO_MAX_CHARS]:
-                del memo[line]  # answered, not remembered (bounded memory)
+            lengths = np.fromiter(map(len, fresh), dtype=np.int64, count=len(fresh))
+            first = self._matcher.first_matches(
+                fresh, [line if line.isascii() else fold(line) for line in fresh], lengths=lengths)
+            memo.update(zip(fresh, map(self._rule_or_none.__getitem__, first)))  # -1 (no rule): None
+            out = list(map(memo.__getitem__, lines))
+            for k in np.flatnonzero(lengths > _MEMO_MAX_CHARS).tolist():
+                del memo[fresh[k]]  # answered, not remembered (bounded memory)
+        else:
+            out = list(map(memo.__getitem__, lines))
         if len(memo) >= _MEMO_SIZE:  # two generations: recent answers survive a turnover
             self._memo_old, self._memo = memo, {}
         return out
+
 
     def match_rule(self, line: str) -> Rule | None:
         """The first rule matching a line on its own (no context), or ``None``."""

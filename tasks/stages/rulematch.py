@@ -320,15 +320,7 @@ def necessary_sets(pattern: str, flags: int = 0) -> tuple[frozenset[str], ...]:
 
     Any two of them are a conjunction: "/" and an agency name, both required by a credit line.
     """
-    items = list(_parser.parse(pattern, flags).data)
-    while len(items) == 1 and items[0][0] in (_c.SUBPATTERN, _c.ATOMIC_GROUP):
-        op, av = items[0]
-        if op is _c.SUBPATTERN:
-            if av[2] & re.IGNORECASE:  # a (?-i:...) around everything: _item marks its sets
-                break
-            items = list(av[3])
-        else:
-            items = list(av)
+    items = _top_sequence(pattern, flags)
     if len(items) == 1:
         exact, need = _item(*items[0])
         sets = [exact if exact is not None else need]
@@ -421,6 +413,38 @@ def anchored_literals(pattern: str, flags: int, start: bool, end: bool) -> tuple
         else:
             out.append(frozenset(casefold(x.replace(_CASED, "")) for x in strings))
     return out[0], out[1]
+
+
+def _top_sequence(pattern: str, flags: int) -> list:
+    """The parsed items of a pattern's top-level sequence (inside a group that is all of it)."""
+    items = list(_parser.parse(pattern, flags).data)
+    while len(items) == 1 and items[0][0] in (_c.SUBPATTERN, _c.ATOMIC_GROUP):
+        op, av = items[0]
+        if op is _c.SUBPATTERN:
+            if av[2] & re.IGNORECASE:  # a (?-i:...) around everything: _item marks its sets
+                break
+            items = list(av[3])
+        else:
+            items = list(av)
+    return items
+
+
+@lru_cache(maxsize=4096)
+def symbol_checks(pattern: str, flags: int = 0) -> tuple[tuple[str, ...], ...]:
+    """Small sets of punctuation or symbols (no letter, digit or case: the same folded or not)
+    of which every match contains one: ":" in "Photo: NAME". Too common to scan for, but a
+    substring test on a candidate line is far cheaper than a regex that fails on it."""
+    items = _top_sequence(pattern, flags)
+    if len(items) < 2:
+        return ()
+    run, needs = _sequence_needs(items)
+    checks = []
+    for strings in (*needs, run):
+        if not strings or len(strings) > 3 or any(not x or _CASED in x for x in strings):
+            continue
+        if all(not c.isalnum() and c.lower() == c == c.upper() and not c.isspace() for x in strings for c in x):
+            checks.append(tuple(sorted(strings)))
+    return tuple(dict.fromkeys(checks))
 
 
 def _score(strings: frozenset[str] | None, bonus: int = 0) -> int:
@@ -590,6 +614,14 @@ def _tester(rule: "Rule"):
     if not rule.keywords:
         return rule.pattern.fullmatch if rule.full else rule.pattern.search
     return lambda folded: True if rule._test(folded, None) else None
+
+
+def _checked(test, checks: list[tuple[str, ...]]):
+    """``test``, run only on a line holding a string of each of ``checks`` (else ``None``)."""
+    if len(checks) == 1 and len(checks[0]) == 1:
+        (symbol,), = checks
+        return lambda folded: test(folded) if symbol in folded else None
+    return lambda folded: test(folded) if all(any(x in folded for x in c) for c in checks) else None
 
 
 def _signature(rule: "Rule") -> tuple:
@@ -833,6 +865,18 @@ class RuleMatcher:
         for k in plan.keyword_plans:
             rule = self.rules[k]
             self._ascii_tests[k] = rule.pattern.fullmatch if rule.full else rule.pattern.search
+        # symbols the scan does not look for, tested on a candidate before its regex
+        scanned = [set() for _ in self.rules]
+        for lower, upper, keys, _s, ptr, codes, ckeys, _cs, cptr, ccodes in plan.tiers:
+            for literals, pointers, of in ((keys, ptr, codes), (ckeys, cptr, ccodes)):
+                for i, literal in enumerate(literals):
+                    for code in of[pointers[i]:pointers[i + 1]].tolist():
+                        scanned[plan.units[code >> 1][0]].add(literal)
+        for k, rule in enumerate(self.rules):
+            checks = [c for c in symbol_checks(rule.pattern.pattern, rule.pattern.flags) if not set(c) <= scanned[k]]
+            if checks:
+                self._tests[k] = _checked(self._tests[k], checks)
+                self._ascii_tests[k] = _checked(self._ascii_tests[k], checks)
         limits = [r.max_chars for r in self.rules if r.max_chars is not None]
         self.max_chars = None if any(r.max_chars is None for r in self.rules) else max(limits, default=0)
 
@@ -943,10 +987,11 @@ class RuleMatcher:
         rules = np.concatenate((self._unit_rule[units[one]], self._unit_rule[found % n_units]))
         return lines, rules
 
-    def first_matches(self, lines: Sequence[str], folded: Sequence[str]) -> list[int]:
+    def first_matches(self, lines: Sequence[str], folded: Sequence[str], lengths: np.ndarray | None = None) -> list[int]:
         """Index of the first matching rule of each line (``-1``: none).
 
-        ``folded`` is ``tasks.stages.boilerplate.fold`` of each line (what rules see). The candidate
+        ``folded`` is ``tasks.stages.boilerplate.fold`` of each line (what rules see); ``lengths``
+        the lines' lengths (int64), when the caller has them. The candidate
         (line, rule) pairs come from the filters as arrays; they are then tried in rounds: each
         pending line's next candidate in rule order, until one matches or none is left. That is
         the rules tried in order, line by line, without a Python loop per line and rule.
@@ -954,7 +999,8 @@ class RuleMatcher:
         n = len(lines)
         if n == 0 or not self.rules:
             return [-1] * n
-        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
+        if lengths is None:
+            lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
         # lines longer than every rule are left out of the scan
         scanned = np.arange(n) if self.max_chars is None else np.flatnonzero(lengths <= self.max_chars)
         if not len(scanned):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from corpusclean.tasks.stages.boilerplate import RULES_DIR, BoilerplateClassifier, Rule, available_packs, fold, load_rule_packs
 from corpusclean.tasks.stages.rulematch import (
     RuleMatcher, _lower_fixes, _top_level_branches, casefold, casefold_text, required_literals, rule_literals,
+    symbol_checks,
 )
 from tests.conftest import require_shared
 
@@ -647,6 +648,17 @@ def test_builtin_rule_plans_necessary(k, data):
     if "\n" in text or not rule.matches(text):
         return
     assert _plan_admits(plan, text), (rule.source, text, plan)
+    for check in symbol_checks(rule.pattern.pattern, rule.pattern.flags):  # tested before the regex
+        assert any(x in fold(text) for x in check), (rule.source, text, check)
+
+
+def test_symbol_checks():
+    assert symbol_checks(r"\bphoto\s*:\s*\w+$", re.IGNORECASE) == ((":",),)
+    assert symbol_checks(r"\(\s*(?:photo|©)[^()]*\)", re.IGNORECASE) == (("(",), (")",))
+    assert symbol_checks(r"(?:a|b)\s*[:;]", re.IGNORECASE) == ((":", ";"),)
+    assert symbol_checks(r"photo|image", re.IGNORECASE) == ()  # an alternation: no sequence
+    assert symbol_checks(r"x[,;]?y", re.IGNORECASE) == ()  # optional: not necessary
+    assert symbol_checks(r"ab\s+cd", re.IGNORECASE) == ()  # letters are scanned, not checked
 
 
 def _plan_admits(plan, line: str) -> bool:
