@@ -847,9 +847,9 @@ class RuleMatcher:
         # character -> branches, folded character -> branches, [(class, branches)] with each
         # distinct one-character class once), so a new character costs one test per class
         self._side_atoms = [self._gather(side) for side in (0, 1)]
-        # per side, code point -> 1 + the id of its edge mask (0: not met yet; zero pages cost no
-        # memory until touched), mask -> 1 + id; and (first id, last id) -> row (-1: not met yet)
-        self._side_ids = [np.zeros(_NO_CHAR + 1, dtype=np.int32) for _ in (0, 1)]
+        # per side, code id (``_code_ids``) -> 1 + the id of its edge mask (0: not met yet),
+        # mask -> 1 + id; and (first id, last id) -> row (-1: not met yet)
+        self._side_ids = [np.zeros(1, dtype=np.int32) for _ in (0, 1)]
         self._side_masks: list[dict[int, int]] = [{}, {}]
         self._pair_table = np.full((0, 0), -1, dtype=np.int64)
         self._mask_rows: dict[int, int] = {}  # branch mask -> row
@@ -946,14 +946,18 @@ class RuleMatcher:
             points = np.frombuffer(chars.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
             if empty is not None:
                 points[empty] = _NO_CHAR
+            codes = _code_ids(points)
             table = self._side_ids[side]
-            side_ids = table[points]
+            if len(table) < len(_CODE_POINTS):
+                table = self._side_ids[side] = np.concatenate((table, np.zeros(len(_CODE_POINTS) - len(table), np.int32)))
+            side_ids = table[codes]
             if not side_ids.all():  # characters not met before on this side
                 masks = self._side_masks[side]
-                for point in np.unique(points[side_ids == 0]).tolist():
+                for code in np.unique(codes[side_ids == 0]).tolist():
+                    point = _CODE_POINTS[code]
                     mask = self._edge_mask("" if point == _NO_CHAR else chr(point), side, cache)
-                    table[point] = masks.setdefault(mask, len(masks) + 1)
-                side_ids = table[points]
+                    table[code] = masks.setdefault(mask, len(masks) + 1)
+                side_ids = table[codes]
             ids.append(side_ids.astype(np.int64) - 1)
         first_ids, last_ids = ids
         pair_rows = self._pair_table
@@ -1098,6 +1102,25 @@ class RuleMatcher:
 
 _NO_CHAR = 1 << 21  # an empty line's first and last "character" (beyond every code point)
 _FIRST_CHAR, _LAST_CHAR = operator.itemgetter(0), operator.itemgetter(-1)
+# Code points met by any matcher of the process, numbered from 1 in the order met: every
+# matcher's per-side tables are indexed by these small ids (the one table over all code points
+# is shared: its pages are only touched where characters are).
+_CODE_IDS = np.zeros(_NO_CHAR + 1, dtype=np.int32)
+_CODE_POINTS: list[int] = [0]  # id -> code point (0: none)
+_CODE_LOCK = threading.Lock()
+
+
+def _code_ids(points: np.ndarray) -> np.ndarray:
+    """The id of each code point (``_NO_CHAR`` included), numbering the new ones."""
+    ids = _CODE_IDS[points]
+    if not ids.all():
+        with _CODE_LOCK:  # the thread runner's shards share the numbering
+            for point in np.unique(points[ids == 0]).tolist():
+                if not _CODE_IDS[point]:
+                    _CODE_IDS[point] = len(_CODE_POINTS)
+                    _CODE_POINTS.append(point)
+        ids = _CODE_IDS[points]
+    return ids
 _TIERS = (0, 250)  # lower bounds of the line-length tiers scanned by their own database
 
 
