@@ -1211,19 +1211,34 @@ def drop_unrelated(keep, in_core, probs, terminal, lines: Sequence[str], pmax: f
     alone) and scores under ``pmax`` is removed when it has at
     least ``min_words`` distinct content words (lower-cased ``\\w+`` words of 4+ characters, not
     digits, not a function word of any language) and at most ``share`` of them occur in the
-    lower-cased text of the core's kept rows (a substring test: "elect" counts in "election"); only
+    lower-cased text of the core's kept rows (its first ``_CORE_TEXT_CHARS``; a substring test: "elect"
+    counts in "election"); only
     on pages whose kept core has at least ``core_chars`` characters. Related-story teasers, bios and
     promotions outside the article use other words than the story; a list, a caption or a subheading
     of it repeats them. ``lines``: each row's text."""
     candidates = [r for r in range(len(keep)) if keep[r] and not in_core[r] and not terminal[r] and probs[r] < pmax]
     if not candidates:
         return
-    core = "\n".join(lines[r] for r in range(len(keep)) if keep[r] and in_core[r]).lower()
+    core = _core_text(lines, [r for r in range(len(keep)) if keep[r] and in_core[r]])
     if len(core) < core_chars:
         return
     for r in candidates:
         if _unrelated(lines[r], core, share, min_words):
             keep[r] = False
+
+
+_CORE_TEXT_CHARS = 8000  # the core's text read by drop_unrelated: its first characters (bounded work)
+
+
+def _core_text(lines: Sequence[str], rows) -> str:
+    """The lower-cased text of ``lines`` at ``rows`` (joined by newlines), its first ``_CORE_TEXT_CHARS``."""
+    parts, size = [], 0
+    for r in rows:
+        parts.append(lines[r])
+        size += len(lines[r]) + 1
+        if size >= _CORE_TEXT_CHARS:
+            break
+    return "\n".join(parts)[:_CORE_TEXT_CHARS].lower()
 
 
 def _unrelated(line: str, core: str, share: float, min_words: int) -> bool:
@@ -1559,7 +1574,7 @@ class ContentClassifier:
                 page_of = np.repeat(np.arange(len(page_sizes)), page_sizes)
                 share, words, chars = self.unrelated_share, self.unrelated_words, self.unrelated_core_chars
                 for d in np.unique(page_of[candidates]).tolist():
-                    core = "\n".join([lines[i] for i in core_lines[core_at[d] : core_at[d + 1]]]).lower()
+                    core = _core_text(lines, core_lines[core_at[d] : core_at[d + 1]])
                     if len(core) < chars:
                         continue
                     for k in range(candidate_at[d], candidate_at[d + 1]):
