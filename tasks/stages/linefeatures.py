@@ -1199,6 +1199,56 @@ def fill_article_gaps(keep, in_core, probs, limit: int, max_gap: int, floor: flo
         last = r
 
 
+_CONTENT_WORD = re.compile(r"\w+")
+
+
+def drop_unrelated(keep, in_core, probs, terminal, lines: Sequence[str], pmax: float, share: float, min_words: int,
+                   core_chars: int) -> None:
+    """Remove (in place) kept lines outside the main block's core that share no vocabulary with it.
+
+    A kept row outside the core (``in_core`` false) that does not end like a sentence (``terminal``
+    false: teaser headlines, bylines, promotions; an isolated paragraph of the article is left
+    alone) and scores under ``pmax`` is removed when it has at
+    least ``min_words`` distinct content words (lower-cased ``\\w+`` words of 4+ characters, not
+    digits, not a function word of any language) and at most ``share`` of them occur in the
+    lower-cased text of the core's kept rows (its first ``_CORE_TEXT_CHARS``; a substring test: "elect"
+    counts in "election"); only
+    on pages whose kept core has at least ``core_chars`` characters. Related-story teasers, bios and
+    promotions outside the article use other words than the story; a list, a caption or a subheading
+    of it repeats them. ``lines``: each row's text."""
+    candidates = [r for r in range(len(keep)) if keep[r] and not in_core[r] and not terminal[r] and probs[r] < pmax]
+    if not candidates:
+        return
+    core = _core_text(lines, [r for r in range(len(keep)) if keep[r] and in_core[r]])
+    if len(core) < core_chars:
+        return
+    for r in candidates:
+        if _unrelated(lines[r], core, share, min_words):
+            keep[r] = False
+
+
+_CORE_TEXT_CHARS = 8000  # the core's text read by drop_unrelated: its first characters (bounded work)
+
+
+def _core_text(lines: Sequence[str], rows) -> str:
+    """The lower-cased text of ``lines`` at ``rows`` (joined by newlines), its first ``_CORE_TEXT_CHARS``."""
+    parts, size = [], 0
+    for r in rows:
+        parts.append(lines[r])
+        size += len(lines[r]) + 1
+        if size >= _CORE_TEXT_CHARS:
+            break
+    return "\n".join(parts)[:_CORE_TEXT_CHARS].lower()
+
+
+def _unrelated(line: str, core: str, share: float, min_words: int) -> bool:
+    """Whether ``line`` has at least ``min_words`` distinct content words and at most ``share`` of
+    them occur in ``core`` (lower-cased text), as ``drop_unrelated`` tests."""
+    function_words = function_word_table()
+    words = {w for w in _CONTENT_WORD.findall(line.lower()) if len(w) >= 4 and not w.isdigit() and w not in function_words}
+    return len(words) >= min_words and sum(w in core for w in words) <= share * len(words)
+
+
 def keep_sandwiched(keep: list[bool], probs: Sequence[float], high: float, low: float) -> None:
     """Keep (in place) a removed line scoring at least ``low`` between two lines above ``high``."""
     for j in range(1, len(keep) - 1):
@@ -1232,6 +1282,10 @@ class ContentClassifier:
     before it) is kept when it reads like a title. ``gap_lines`` / ``gap_floor``: in the core,
     before the page's first comment marker, runs of at most ``gap_lines`` removed lines between
     kept lines are kept when they score at least ``gap_floor`` (``fill_article_gaps``; 0: off).
+    ``unrelated_pmax`` / ``unrelated_share`` / ``unrelated_words`` / ``unrelated_core_chars``: a kept
+    line outside the core, without a sentence end, scoring under ``unrelated_pmax`` whose content words (at least
+    ``unrelated_words``) are at most ``unrelated_share`` in the core's text is removed, on pages whose
+    kept core has at least ``unrelated_core_chars`` characters (``drop_unrelated``; pmax 0: off).
     """
 
     def __init__(
@@ -1242,6 +1296,10 @@ class ContentClassifier:
         outside_margin: float = DECISION.get("outside_margin", 0.0), core: bool = True,
         comment_threads: bool = True,
         gap_lines: int = int(DECISION.get("gap_lines", 4)), gap_floor: float = DECISION.get("gap_floor", 0.05),
+        unrelated_pmax: float = DECISION.get("unrelated_pmax", 0.0),
+        unrelated_share: float = DECISION.get("unrelated_share", 0.1),
+        unrelated_words: int = int(DECISION.get("unrelated_words", 3)),
+        unrelated_core_chars: int = int(DECISION.get("unrelated_core_chars", 600)),
     ):
         self.outside_margin = max(0.0, outside_margin)
         self.core = core
@@ -1255,6 +1313,10 @@ class ContentClassifier:
         self.threads = default_comment_threads() if comment_threads else None
         self.gap_lines = int(gap_lines)
         self.gap_floor = gap_floor
+        self.unrelated_pmax = unrelated_pmax
+        self.unrelated_share = unrelated_share
+        self.unrelated_words = int(unrelated_words)
+        self.unrelated_core_chars = int(unrelated_core_chars)
         # the markers: where an article's gaps stop (the first one) and, with comment_threads, where a thread starts
         self.markers = default_comment_threads()
 
@@ -1326,6 +1388,9 @@ class ContentClassifier:
             limit = bisect_left(doc.index, found[0]) if found else len(keep)
             fill_article_gaps(keep, in_block, probs, limit, self.gap_lines, self.gap_floor)
         matrix = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
+        if self.unrelated_pmax > 0:
+            drop_unrelated(keep, in_block, probs, (matrix[:, _F["terminal"]] != 0).tolist(), [lines[i] for i in doc.index],
+                           self.unrelated_pmax, self.unrelated_share, self.unrelated_words, self.unrelated_core_chars)
         links = ((matrix[:, _F["url"]] != 0) | (matrix[:, _F["separators"]] >= 2)).tolist()
         link_like: list[bool | None] = [None] * n
         for j, i in enumerate(doc.index):
@@ -1497,6 +1562,24 @@ class ContentClassifier:
             else:
                 for a, b, limit in zip(at_list, at_list[1:], limits):
                     fill_article_gaps(keep[a:b], in_block[a:b], probs[a:b], limit, self.gap_lines, self.gap_floor)
+        if self.unrelated_pmax > 0:
+            # kept lines outside the core sharing no words with it; only pages with such a line
+            # (``drop_unrelated`` of each page: its candidates never are core rows, so the order is free)
+            candidates = np.flatnonzero(keep & ~in_block & (features[:, _F["terminal"]] == 0) & (probs < self.unrelated_pmax))
+            if len(candidates):
+                core_rows = np.flatnonzero(keep & in_block)
+                core_at = np.searchsorted(core_rows, at).tolist()
+                candidate_at = np.searchsorted(candidates, at).tolist()
+                core_lines, candidate_lines = g[core_rows].tolist(), g[candidates].tolist()
+                page_of = np.repeat(np.arange(len(page_sizes)), page_sizes)
+                share, words, chars = self.unrelated_share, self.unrelated_words, self.unrelated_core_chars
+                for d in np.unique(page_of[candidates]).tolist():
+                    core = _core_text(lines, core_lines[core_at[d] : core_at[d + 1]])
+                    if len(core) < chars:
+                        continue
+                    for k in range(candidate_at[d], candidate_at[d + 1]):
+                        if _unrelated(lines[candidate_lines[k]], core, share, words):
+                            keep[candidates[k]] = False
         # reasons of the removed lines (``_reason``)
         dropped = ~keep
         link_like = (features[:, _F["url"]] != 0) | (features[:, _F["separators"]] >= 2)

@@ -621,3 +621,56 @@ def test_marker_flags_read_off_the_joined_text_are_is_marker():
     assert lf.default_comment_threads().marker_flags_at(text, rows).tolist() == [threads.is_marker(x) for x in lines]
     some = rows[::7]
     assert threads.marker_flags_at(text, some).tolist() == [threads.is_marker(lines[i]) for i in some]
+
+
+# --- kept lines outside the core that share no words with it (drop_unrelated)
+
+_CORE = [
+    "The harbour authority counted the fishing boats that stayed in port during the storm week.",
+    "Smaller fishing crews lost most of their income, the harbour figures show.",
+]
+
+
+def test_unrelated_lines_outside_the_core_are_removed():
+    lines = [
+        "Celebrity chef opens glamorous restaurant downtown",  # outside, no shared word: removed
+        "Storm figures: fishing crews and harbour boats",  # outside, shares the story's words: kept
+        "Celebrity chef opens glamorous restaurant downtown.",  # ends like a sentence: kept
+        "Celebrity chef opens glamorous restaurant uptown",  # scores above the bar: kept
+        "Celebrity chef",  # too few content words: kept
+        *_CORE,
+    ]
+    in_core = [False] * 5 + [True, True]
+    probs = [0.65, 0.65, 0.65, 0.75, 0.65, 0.9, 0.9]
+    terminal = [False, False, True, False, False, True, True]
+    keep = [True] * 7
+    lf.drop_unrelated(keep, in_core, probs, terminal, lines, 0.7, 0.1, 3, 100)
+    assert keep == [False, True, True, True, True, True, True]
+    # a core too short to judge: nothing removed
+    keep = [True] * 7
+    lf.drop_unrelated(keep, in_core, probs, terminal, lines, 0.7, 0.1, 3, 1000)
+    assert all(keep)
+    # removed core lines are not the core's vocabulary
+    keep = [True] * 5 + [False, False]
+    lf.drop_unrelated(keep, in_core, probs, terminal, lines, 0.7, 0.1, 3, 0)
+    assert keep[:2] == [False, False]
+
+
+def test_unrelated_lines_batch_and_single_document_decisions_agree():
+    """With every kept line outside the core a candidate (pmax 1), classify_many removes the same
+    unrelated lines as classify of each document alone, and some line is removed."""
+    from tests.tasks.stages.test_boilerplate import ENGLISH_PROSE
+
+    content = lf.ContentClassifier(unrelated_pmax=1.01, unrelated_share=0.5, unrelated_words=1, unrelated_core_chars=0)
+    off = lf.ContentClassifier(unrelated_pmax=0.0)
+    pages = [EN_PAGE, THREAD_PAGE, ENGLISH_PROSE, EN_PAGE[3:], THREAD_PAGE[5:]]
+    lines = [line for page in pages for line in page]
+    ranges, at = [], 0
+    for page in pages:
+        ranges.append((at, at + len(page)))
+        at += len(page)
+    none = [None] * len(lines)
+    together = content.classify_many(lines, ranges, none)
+    alone = [reason for page in pages for reason in content.classify(page, [None] * len(page))]
+    assert together == alone
+    assert together != off.classify_many(lines, ranges, none)
