@@ -739,7 +739,8 @@ def warm_compiled(config: BoilerplateConfig) -> bool:
     pages (twice ``COMPILED_MIN_ROWS`` lines, all read by the classifier): the kernels are
     reached with exactly the argument types of a real batch. ~0.8 CPU s the first time in a process (numba's import and the
     kernels' load; ~0.05 s afterwards), which a worker's first shard otherwise pays inside the
-    stage. Returns whether it ran (``False`` when the stage or its classifier is off)."""
+    stage; then the rule packs and matchers of every pack list. Returns whether it ran (``False``
+    when the stage or its classifier is off)."""
     if not config.enabled or not config.classifier:
         return False
     from ..plumbing.records import Document
@@ -759,7 +760,12 @@ def warm_compiled(config: BoilerplateConfig) -> bool:
         Document(f"warm-{k}", f"warm-{k}.txt", "0" * 64, 0, page, "utf-8")
         for k in range(-(-2 * COMPILED_MIN_ROWS // len(lines)))
     ]
-    BoilerplateStage(config)(ParagraphStage()(Batch(docs)))
+    stage = BoilerplateStage(config)
+    stage(ParagraphStage()(Batch(docs)))
+    # and the rules of every pack list a document may get, with their matchers (shared by the
+    # process's stages: parsing the patterns' edges is ~0.1 CPU s per list, once per worker)
+    for lang in (None, *stage._language_packs):
+        stage._classifier_for(stage._packs_of(lang))
     return True
 
 

@@ -637,10 +637,11 @@ class _MatcherPlan:
     plan is kept on disk, keyed by the rules and by this module's code, and a process that finds
     it loads it (~10 ms) instead. Any failure to read or write the cache just builds the plan."""
 
-    __slots__ = ("branches", "no_literal", "keyword_plans", "units", "tiers")
+    __slots__ = ("branches", "no_literal", "keyword_plans", "units", "tiers", "checks")
 
     def __init__(self, branches: list[tuple[str, ...]], no_literal: list[int], keyword_plans: list[int],
-                 units: list[tuple[int, int]], tiers: list[tuple]):
+                 units: list[tuple[int, int]], tiers: list[tuple], checks: list[tuple[tuple[str, ...], ...]]):
+        self.checks = checks  # each rule's symbol_checks not already scanned for
         self.branches = branches
         self.no_literal = no_literal
         self.keyword_plans = keyword_plans  # rules whose literals are exactly their (ASCII) keywords
@@ -697,7 +698,16 @@ class _MatcherPlan:
             cased = {key[1:]: cs for key, cs in tier.items() if key.startswith(_CASED)}
             if tier:
                 tiers.append((lower, upper, *_automaton(folded), *_automaton(cased)))
-        return cls(branches, no_literal, keyword_plans, units, tiers)
+        # symbols every match holds that the scan does not look for (tested before the regex)
+        scanned: list[set[str]] = [set() for _ in rules]
+        for literal, codes in literals.items():
+            for code in codes:
+                scanned[units[code >> 1][0]].add(literal)
+        checks = [
+            tuple(c for c in symbol_checks(rule.pattern.pattern, rule.pattern.flags) if not set(c) <= scanned[k])
+            for k, rule in enumerate(rules)
+        ]
+        return cls(branches, no_literal, keyword_plans, units, tiers, checks)
 
     def dumps(self) -> bytes:
         def scanner_bytes(scanner):
@@ -705,12 +715,12 @@ class _MatcherPlan:
 
         tiers = [(lower, upper, keys, scanner_bytes(scanner), ptr, codes, ckeys, scanner_bytes(cscanner), cptr, ccodes)
                  for lower, upper, keys, scanner, ptr, codes, ckeys, cscanner, cptr, ccodes in self.tiers]
-        return pickle.dumps((self.branches, self.no_literal, self.keyword_plans, self.units, tiers),
+        return pickle.dumps((self.branches, self.no_literal, self.keyword_plans, self.units, tiers, self.checks),
                             protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def loads(cls, data: bytes) -> "_MatcherPlan":
-        branches, no_literal, keyword_plans, units, tiers = pickle.loads(data)
+        branches, no_literal, keyword_plans, units, tiers, checks = pickle.loads(data)
 
         def scanner(keys, db):
             return None if db is None else _LiteralScanner([key.encode("utf-8") for key in keys], serialized=db)
@@ -718,10 +728,10 @@ class _MatcherPlan:
         return cls(branches, no_literal, keyword_plans, units, [
             (lower, upper, keys, scanner(keys, db), ptr, codes, ckeys, scanner(ckeys, cdb), cptr, ccodes)
             for lower, upper, keys, db, ptr, codes, ckeys, cdb, cptr, ccodes in tiers
-        ])
+        ], checks)
 
 
-_PLAN_FORMAT = 2
+_PLAN_FORMAT = 3
 
 
 def _plan_dirs() -> list[Path]:
@@ -841,6 +851,8 @@ class RuleMatcher:
             for first, final in pairs if pairs is not None else [(None, None)]:
                 self._branch_rule.append(k)
                 self._branch_atoms.append((first, final))
+        self._branch_rules = np.array(self._branch_rule, dtype=np.int64)
+        self._mask_bytes = max(1, -(-len(self._branch_rule) // 8))
         self._first_mask: dict[str, int] = {}
         self._last_mask: dict[str, int] = {}
         # per side, the branches' atoms gathered by kind: (branches admitting any character,
@@ -866,17 +878,10 @@ class RuleMatcher:
             rule = self.rules[k]
             self._ascii_tests[k] = rule.pattern.fullmatch if rule.full else rule.pattern.search
         # symbols the scan does not look for, tested on a candidate before its regex
-        scanned = [set() for _ in self.rules]
-        for lower, upper, keys, _s, ptr, codes, ckeys, _cs, cptr, ccodes in plan.tiers:
-            for literals, pointers, of in ((keys, ptr, codes), (ckeys, cptr, ccodes)):
-                for i, literal in enumerate(literals):
-                    for code in of[pointers[i]:pointers[i + 1]].tolist():
-                        scanned[plan.units[code >> 1][0]].add(literal)
-        for k, rule in enumerate(self.rules):
-            checks = [c for c in symbol_checks(rule.pattern.pattern, rule.pattern.flags) if not set(c) <= scanned[k]]
+        for k, checks in enumerate(plan.checks):
             if checks:
-                self._tests[k] = _checked(self._tests[k], checks)
-                self._ascii_tests[k] = _checked(self._ascii_tests[k], checks)
+                self._tests[k] = _checked(self._tests[k], list(checks))
+                self._ascii_tests[k] = _checked(self._ascii_tests[k], list(checks))
         limits = [r.max_chars for r in self.rules if r.max_chars is not None]
         self.max_chars = None if any(r.max_chars is None for r in self.rules) else max(limits, default=0)
 
@@ -922,7 +927,8 @@ class RuleMatcher:
         row = self._mask_rows.get(mask)
         if row is None:
             admitted = np.zeros(len(self.rules), dtype=bool)
-            admitted[[k for j, k in enumerate(self._branch_rule) if mask >> j & 1]] = True
+            bits = np.unpackbits(np.frombuffer(mask.to_bytes(self._mask_bytes, "little"), dtype=np.uint8), bitorder="little")
+            admitted[self._branch_rules[bits[: len(self._branch_rules)].astype(bool)]] = True
             row = self._mask_rows[mask] = len(self._admitted_rules)
             self._admitted_rules.append(admitted)
             self._admitted_table = None
