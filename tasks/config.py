@@ -110,6 +110,12 @@ class BoilerplateConfig(_Section):
     classifier_min_lines: int = Field(
         5, ge=1, description="Documents with fewer lines left by the rules are not classified (all kept)."
     )
+    unrelated_lines: bool = Field(
+        False,
+        description="With the classifier: also remove kept lines outside the article's core, without a sentence "
+        "end, that share no words with it (teasers, bios, promotions): +0.003 mean line F1 on the four gold sets, "
+        "~5% more CPU in the boilerplate stage on real pages (README, Unrelated lines outside the core).",
+    )
     comment_threads: bool = Field(
         True,
         description="With the classifier: drop reader comments under an article (from the first of 3+ comment "

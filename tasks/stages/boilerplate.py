@@ -638,6 +638,8 @@ class BoilerplateStage(Stage):
         if config.classifier:
             # the threshold, unless set, is the fitted one (tasks/stages/models/content_classifier.json)
             chosen = {} if config.classifier_threshold is None else {"threshold": config.classifier_threshold}
+            if not config.unrelated_lines:
+                chosen["unrelated_pmax"] = 0.0  # off (drop_unrelated; the model file's bar when on)
             self._content = ContentClassifier(
                 min_lines=config.classifier_min_lines, comment_threads=config.comment_threads, **chosen
             )

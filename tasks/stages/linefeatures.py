@@ -1246,7 +1246,15 @@ def _unrelated(line: str, core: str, share: float, min_words: int) -> bool:
     them occur in ``core`` (lower-cased text), as ``drop_unrelated`` tests."""
     function_words = function_word_table()
     words = {w for w in _CONTENT_WORD.findall(line.lower()) if len(w) >= 4 and not w.isdigit() and w not in function_words}
-    return len(words) >= min_words and sum(w in core for w in words) <= share * len(words)
+    if len(words) < min_words:
+        return False
+    allowed, found = share * len(words), 0
+    for word in words:
+        if word in core:
+            found += 1
+            if found > allowed:  # related: the other words need not be searched
+                return False
+    return True
 
 
 def keep_sandwiched(keep: list[bool], probs: Sequence[float], high: float, low: float) -> None:

@@ -814,3 +814,15 @@ def test_warm_compiled_in_background_is_waited_for_not_raced(monkeypatch):
     assert events == ["warm start", "warm end"]
     assert not bp._WARMING.locked()
     assert done[0].paragraphs.boilerplate_reason == expected
+
+
+def test_unrelated_lines_is_off_by_default_and_uses_the_fitted_bar_when_on():
+    """``boilerplate.unrelated_lines`` (off: ~5% of the stage's CPU on real pages) turns on
+    ``drop_unrelated`` with the model file's constants."""
+    from corpusclean.tasks.config import BoilerplateConfig
+    from corpusclean.tasks.stages import linefeatures as lf
+    from corpusclean.tasks.stages.boilerplate import BoilerplateStage
+
+    assert BoilerplateStage(BoilerplateConfig())._content.unrelated_pmax == 0.0
+    on = BoilerplateStage(BoilerplateConfig(unrelated_lines=True))._content
+    assert on.unrelated_pmax == lf.DECISION["unrelated_pmax"] > 0
