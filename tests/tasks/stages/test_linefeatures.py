@@ -674,3 +674,21 @@ def test_unrelated_lines_batch_and_single_document_decisions_agree():
     alone = [reason for page in pages for reason in content.classify(page, [None] * len(page))]
     assert together == alone
     assert together != off.classify_many(lines, ranges, none)
+
+
+def test_code_points_are_the_utf32_units():
+    """``code_points`` (numpy's UCS-4 copy) equals the UTF-32 encoding, NULs (trailing too), lone
+    surrogates and astral characters included; BatchText's spans follow the lines."""
+    import random
+
+    rng = random.Random(5)
+    pool = ["a", "\x00", "\ud800", "\udfff", "\U0001F600", "é", "\uffff", " ", "\U0010FFFF", "\n"]
+    for _ in range(2000):
+        s = "".join(rng.choice(pool) for _ in range(rng.randrange(0, 10)))
+        want = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        assert np.array_equal(lf.code_points(s), want), repr(s)
+    lines = ["", "ab\x00", "\x00", "\U0001F600x", ""]
+    text = lf.BatchText(lines)
+    assert [text.units[a:b].tobytes().decode("utf-32-le") for a, b in zip(text.starts, text.ends)] == lines
+    assert text.lengths.tolist() == [len(x) for x in lines]
+    assert lf.BatchText.of(["a\nb", "c"]) is None
