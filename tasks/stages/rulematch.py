@@ -13,22 +13,27 @@ trying ~100 regexes per line in Python was most of the boilerplate stage's cost.
    "share" anywhere. The most selective option is used, per rule or per branch
    (``_literal_plan``; ``_selectivity``: a rare symbol counts as much as a long word, an anchor
    as three characters). Rules with no usable literal are tried on every line their edges admit.
+   Strings inside ``(?-i:...)`` ("AP", "DR": agency acronyms) are *cased*: scanned as written,
+   not case-folded ("ap" is in "map"). A branch whose best set is weak ("/") also needs a second
+   of its necessary sets (``necessary_sets``) in the line: each branch is a *unit* of one or two
+   sets, all found for the rule to be a candidate. Punctuation every match holds that no set
+   scans for (``symbol_checks``: the ":" of "Photo: NAME") is tested before the regex.
 2. **Edges.** A full-match rule can only match a line whose first and last characters one of
    its branches can start and end with (``edge_atoms``, exact for the flags in force).
 3. **One pass.** The lines of a whole batch are case-folded exactly as the regex engine folds
    them under ``IGNORECASE`` (its simple lower-casing plus its extra equivalences, e.g. ſ ~ s;
    ASCII lines by ``str.lower()`` as one string), joined between "\n"s, and scanned once by
    hyperscan (Vectorscan, literal mode: every occurrence of every literal, overlapping ones
-   too) for every literal of every rule. A match maps back to its line with one
-   ``numpy.searchsorted``.
+   too) for every literal of every rule; the cased literals by a second database over the
+   folded lines as written. A match maps back to its line with one ``numpy.searchsorted``.
 4. **Exact confirmation.** A line's candidate rules (a literal of theirs in it and their edges
    admitting it) are tried in rule order with the rule's own ``Rule._test``. So the verdict is
    by construction the first rule that matches — the same as trying every rule in order — as
    long as the filters are necessary conditions, which ``tests/tasks/stages/test_rulematch.py``
    checks rule by rule and line by line on real pages and on case-folding edge cases.
 
-What step 1 derives from the patterns (the literals, their hyperscan databases) depends on the
-rules alone and costs ~1.2 CPU s per worker: it is kept on disk between processes
+What step 1 derives from the patterns (the literals, their hyperscan databases, the symbol
+checks) depends on the rules alone and costs ~1.2 CPU s per worker: it is kept on disk between processes
 (``_MatcherPlan``: ``tasks/stages/__pycache__/rulematch/``, else ``~/.cache/corpusclean``).
 
 Whole rules in one hyperscan database (``HS_FLAG_PREFILTER``) were measured and not kept: the
