@@ -20,7 +20,8 @@ The index is a *derived cache*: every part in it is identified by its keys and d
 sizes, modification times), which the manifest names and which are never rewritten in place. A part
 the manifest lists that no layer holds (a new part, or a rewritten one: new decisions file) is added
 as a new layer by the next search, before it searches; a layer's slots no manifest part refers to are
-skipped when read. Missing, unreadable, of another layout, with too many layers or too many dead rows,
+skipped when read. Missing, unreadable (a partition file whose Arrow footer or offsets do not
+parse included), of another layout, with too many layers or too many dead rows,
 or with a P too small for the corpus now: rebuilt from the committed parts, in one layer. A layer is
 written in a temporary folder, flushed, renamed, and only then named by ``index.json`` (replaced
 atomically): a search killed while writing leaves the previous index as it was, and its leftovers
@@ -98,7 +99,8 @@ def _key_rows(path: Path) -> int:
 
 
 def load(index_dir: Path, n_bands: int) -> dict | None:
-    """The index's ``index.json`` when it is of this layout and every file it names is there."""
+    """The index's ``index.json`` when it is of this layout and every file it names is there and
+    parses (``_readable``)."""
     try:
         state = json.loads((index_dir / INDEX_NAME).read_text(encoding="utf-8"))
         if state.get("layout") != LAYOUT or state.get("n_bands") != n_bands:
@@ -110,11 +112,23 @@ def load(index_dir: Path, n_bands: int) -> dict | None:
                 return None
             for p in range(P):
                 for kind in ("exact", "band"):
-                    if not (folder / f"{kind}-{p:05d}.arrow").is_file() or not (folder / f"{kind}-{p:05d}.off.npy").is_file():
+                    if not _readable(folder / f"{kind}-{p:05d}.arrow"):
                         return None
         return state
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _readable(path: Path) -> bool:
+    """Whether a partition's Arrow file and its offsets beside it parse (the Arrow footer, the
+    ``.npy`` header): a file cut short or overwritten makes the index rebuilt, not read as rows."""
+    try:
+        with pa.memory_map(str(path)) as source:
+            pa.ipc.open_file(source)
+        np.load(_offsets_path(path), mmap_mode="r")
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    return True
 
 
 def prepare(out_dir: Path, committed: list, dedup, n_new: int, work: Path, mapper: Mapper,

@@ -653,6 +653,17 @@ def test_index_stale_after_manual_change_rebuilt(tmp_path):
     assert sorted(p.name for p in index_dir.iterdir()) == [layer, "index.json"]
     (index_dir / layer / "band-00002.arrow").unlink()
     assert _index_run(out, parts, cfg, tmp_path, index_dir).index == "full"
+    # a partition file overwritten (it does not parse) or cut short: rebuilt too, the same rows
+    layer = json.loads((index_dir / "index.json").read_text())["layers"][0]["name"]
+    want = _rows(_index_run(out, parts, cfg, tmp_path, index_dir))
+    (index_dir / layer / "exact-00001.arrow").write_bytes(b"not an arrow file" * 50)
+    again = _index_run(out, parts, cfg, tmp_path, index_dir)
+    assert again.index == "full" and _rows(again) == want
+    layer = json.loads((index_dir / "index.json").read_text())["layers"][0]["name"]
+    band = index_dir / layer / "band-00000.arrow"
+    band.write_bytes(band.read_bytes()[: band.stat().st_size // 2])
+    again = _index_run(out, parts, cfg, tmp_path, index_dir)
+    assert again.index == "full" and _rows(again) == want
     assert _index_run(out, parts, cfg, tmp_path, index_dir, superseded={"f2.jsonl"}).index == "reused"
 
 
