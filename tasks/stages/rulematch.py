@@ -868,6 +868,7 @@ class RuleMatcher:
         # mask -> 1 + id; and (first id, last id) -> row (-1: not met yet)
         self._side_ids = [np.zeros(1, dtype=np.int32) for _ in (0, 1)]
         self._side_masks: list[dict[int, int]] = [{}, {}]
+        self._edge_lock = threading.RLock()  # numbering masks and rows (the tables are caches)
         self._pair_table = np.full((0, 0), -1, dtype=np.int64)
         self._mask_rows: dict[int, int] = {}  # branch mask -> row
         self._admitted_rules: list[np.ndarray] = []  # row -> which rules are admitted
@@ -931,12 +932,16 @@ class RuleMatcher:
         """The row of ``_admitted_rules`` of a branch mask (added when new)."""
         row = self._mask_rows.get(mask)
         if row is None:
-            admitted = np.zeros(len(self.rules), dtype=bool)
-            bits = np.unpackbits(np.frombuffer(mask.to_bytes(self._mask_bytes, "little"), dtype=np.uint8), bitorder="little")
-            admitted[self._branch_rules[bits[: len(self._branch_rules)].astype(bool)]] = True
-            row = self._mask_rows[mask] = len(self._admitted_rules)
-            self._admitted_rules.append(admitted)
-            self._admitted_table = None
+            with self._edge_lock:  # the thread runner's shards share the matcher: one row per mask
+                row = self._mask_rows.get(mask)
+                if row is None:
+                    admitted = np.zeros(len(self.rules), dtype=bool)
+                    bits = np.unpackbits(np.frombuffer(mask.to_bytes(self._mask_bytes, "little"), dtype=np.uint8),
+                                         bitorder="little")
+                    admitted[self._branch_rules[bits[: len(self._branch_rules)].astype(bool)]] = True
+                    self._admitted_rules.append(admitted)
+                    row = self._mask_rows[mask] = len(self._admitted_rules) - 1
+                    self._admitted_table = None
         return row
 
     def _edge_rows_of(self, folded: list[str]) -> np.ndarray:
@@ -963,11 +968,12 @@ class RuleMatcher:
                 table = self._side_ids[side] = np.concatenate((table, np.zeros(len(_CODE_POINTS) - len(table), np.int32)))
             side_ids = table[codes]
             if not side_ids.all():  # characters not met before on this side
-                masks = self._side_masks[side]
-                for code in np.unique(codes[side_ids == 0]).tolist():
-                    point = _CODE_POINTS[code]
-                    mask = self._edge_mask("" if point == _NO_CHAR else chr(point), side, cache)
-                    table[code] = masks.setdefault(mask, len(masks) + 1)
+                with self._edge_lock:  # mask ids numbered once, whatever threads share the matcher
+                    masks = self._side_masks[side]
+                    for code in np.unique(codes[side_ids == 0]).tolist():
+                        point = _CODE_POINTS[code]
+                        mask = self._edge_mask("" if point == _NO_CHAR else chr(point), side, cache)
+                        table[code] = masks.setdefault(mask, len(masks) + 1)
                 side_ids = table[codes]
             ids.append(side_ids.astype(np.int64) - 1)
         first_ids, last_ids = ids
@@ -978,7 +984,8 @@ class RuleMatcher:
             pair_rows = self._pair_table = grown
         rows = pair_rows[first_ids, last_ids]
         if (rows < 0).any():  # pairs of masks not met before
-            side_masks = [list(self._side_masks[side]) for side in (0, 1)]  # id - 1 -> mask
+            with self._edge_lock:
+                side_masks = [list(self._side_masks[side]) for side in (0, 1)]  # id - 1 -> mask
             todo = np.unique(first_ids[rows < 0] * pair_rows.shape[1] + last_ids[rows < 0]).tolist()
             for key in todo:
                 a, b = divmod(key, pair_rows.shape[1])
@@ -1066,9 +1073,9 @@ class RuleMatcher:
         # the edges admitted by each line's first and last characters
         rows = np.zeros(n, dtype=np.int64)
         rows[scanned] = self._edge_rows_of([folded[i] for i in keep])
-        if self._admitted_table is None:
-            self._admitted_table = np.array(self._admitted_rules, dtype=bool).reshape(-1, n_rules)
         admitted = self._admitted_table
+        if admitted is None or len(admitted) < len(self._admitted_rules):  # rows added (here or by another thread)
+            admitted = self._admitted_table = np.array(self._admitted_rules, dtype=bool).reshape(-1, n_rules)
         # rules without a usable literal are candidates on every scanned line
         extra_lines = [scanned] * len(self._no_literal_order)
         if extra_lines:
