@@ -1221,12 +1221,20 @@ def drop_unrelated(keep, in_core, probs, terminal, lines: Sequence[str], pmax: f
     candidates = [r for r in range(len(keep)) if keep[r] and not in_core[r] and not terminal[r] and probs[r] < pmax]
     if not candidates:
         return
-    core = _core_text(lines, [r for r in range(len(keep)) if keep[r] and in_core[r]])
-    if len(core) < core_chars:
-        return
-    for r in candidates:
-        if _unrelated(lines[r], core, share, min_words):
+    core_rows = [r for r in range(len(keep)) if keep[r] and in_core[r]]
+    for r, gone in zip(candidates, _unrelated_rows(lines, core_rows, candidates, share, min_words, core_chars)):
+        if gone:
             keep[r] = False
+
+
+def _unrelated_rows(lines: Sequence[str], core_rows, candidates, share: float, min_words: int,
+                    core_chars: int) -> list[bool]:
+    """``_unrelated`` of each line of ``candidates`` against the text of ``core_rows`` (indexes
+    into ``lines``, both); all false when that text is shorter than ``core_chars``."""
+    core = _core_text(lines, core_rows)
+    if len(core) < core_chars:
+        return [False] * len(candidates)
+    return [_unrelated(lines[r], core, share, min_words) for r in candidates]
 
 
 _CORE_TEXT_CHARS = 8000  # the core's text read by drop_unrelated: its first characters (bounded work)
@@ -1309,7 +1317,7 @@ class ContentClassifier:
         unrelated_pmax: float = DECISION.get("unrelated_pmax", 0.0),
         unrelated_share: float = DECISION.get("unrelated_share", 0.1),
         unrelated_words: int = int(DECISION.get("unrelated_words", 3)),
-        unrelated_core_chars: int = int(DECISION.get("unrelated_core_chars", 600)),
+        unrelated_core_chars: int = int(DECISION.get("unrelated_core_chars", 300)),
     ):
         self.outside_margin = max(0.0, outside_margin)
         self.core = core
@@ -1584,12 +1592,10 @@ class ContentClassifier:
                 page_of = np.repeat(np.arange(len(page_sizes)), page_sizes)
                 share, words, chars = self.unrelated_share, self.unrelated_words, self.unrelated_core_chars
                 for d in np.unique(page_of[candidates]).tolist():
-                    core = _core_text(lines, core_lines[core_at[d] : core_at[d + 1]])
-                    if len(core) < chars:
-                        continue
-                    for k in range(candidate_at[d], candidate_at[d + 1]):
-                        if _unrelated(lines[candidate_lines[k]], core, share, words):
-                            keep[candidates[k]] = False
+                    a, b = candidate_at[d], candidate_at[d + 1]
+                    gone = _unrelated_rows(lines, core_lines[core_at[d] : core_at[d + 1]], candidate_lines[a:b],
+                                           share, words, chars)
+                    keep[candidates[a:b][np.array(gone, dtype=bool)]] = False
         # reasons of the removed lines (``_reason``)
         dropped = ~keep
         link_like = (features[:, _F["url"]] != 0) | (features[:, _F["separators"]] >= 2)
