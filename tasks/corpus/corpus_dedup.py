@@ -374,11 +374,10 @@ def _search_partitioned(results: list[ShardResult], config: DedupConfig, committ
                 k = c.load()
                 rewrites.append(PartRewrite(c.position, k.result.key_rows, ShardDecisions(), k.doc_live, k.superseded))
             continue
+        indexed = prepared is not None and c.position in prepared.indexed
         segments.append(Segment(len(segments), c.out_dir / c.part.paragraphs, keys_path=c.out_dir / c.part.keys,
                                 decisions_path=c.out_dir / c.part.decisions, changed=frozenset(c.superseded),
-                                indexed=prepared is not None and c.position in prepared.indexed,
-                                index_rep_path=prepared.rep_path(c.position) if prepared is not None
-                                and c.position in prepared.indexed else None))
+                                indexed=indexed, index_rep_path=prepared.rep_path(c.position) if indexed else None))
         positions.append(c.position)
     n_committed = len(segments)
     for r in results:

@@ -465,20 +465,19 @@ class BoilerplateClassifier:
                 memo.update({line: old[line] for line in recalled})
                 unknown -= recalled
         fresh = list(unknown)  # each line's answer is its own: their order does not matter
+        too_long: list[str] = []  # answered, not remembered (bounded memory)
         if fresh:
             lengths = np.fromiter(map(len, fresh), dtype=np.int64, count=len(fresh))
             first = self._matcher.first_matches(
                 fresh, [line if line.isascii() else fold(line) for line in fresh], lengths=lengths)
             memo.update(zip(fresh, map(self._rule_or_none.__getitem__, first)))  # -1 (no rule): None
-            out = list(map(memo.__getitem__, lines))
-            for k in np.flatnonzero(lengths > _MEMO_MAX_CHARS).tolist():
-                del memo[fresh[k]]  # answered, not remembered (bounded memory)
-        else:
-            out = list(map(memo.__getitem__, lines))
+            too_long = [fresh[k] for k in np.flatnonzero(lengths > _MEMO_MAX_CHARS).tolist()]
+        out = list(map(memo.__getitem__, lines))
+        for line in too_long:
+            del memo[line]
         if len(memo) >= _MEMO_SIZE:  # two generations: recent answers survive a turnover
             self._memo_old, self._memo = memo, {}
         return out
-
 
     def match_rule(self, line: str) -> Rule | None:
         """The first rule matching a line on its own (no context), or ``None``."""

@@ -228,11 +228,16 @@ def _concat(a: str, b: str) -> str:
     return a + b
 
 
+def _unmarked(literal: str) -> str:
+    """A literal case-folded, its marks dropped: what any match of it holds once folded."""
+    return casefold(literal.replace(_CASED, ""))
+
+
 def _finish(literal: str) -> str:
     """A literal as scanned: a cased one as written (marked), any other case-folded."""
     if literal.startswith(_CASED) and _CASED not in literal[1:]:
         return literal
-    return casefold(literal.replace(_CASED, ""))
+    return _unmarked(literal)
 
 
 def _adds_ignorecase(items) -> bool:
@@ -305,7 +310,7 @@ def required_literals(pattern: str, flags: int = 0) -> frozenset[str] | None:
     Only literals of at least ``MIN_LITERAL`` characters are returned (shorter ones filter nothing).
     """
     marked = _required_marked(pattern, flags)
-    return None if marked is None else frozenset(casefold(s.replace(_CASED, "")) for s in marked)
+    return None if marked is None else frozenset(map(_unmarked, marked))
 
 
 @lru_cache(maxsize=4096)
@@ -339,7 +344,7 @@ def necessary_sets(pattern: str, flags: int = 0) -> tuple[frozenset[str], ...]:
 def rule_literals(rule: "Rule") -> frozenset[str] | None:
     """A rule's necessary literals: from its pattern, or its keywords (the more selective)."""
     marked = _rule_literals_marked(rule)
-    return None if marked is None else frozenset(casefold(x.replace(_CASED, "")) for x in marked)
+    return None if marked is None else frozenset(map(_unmarked, marked))
 
 
 def _rule_literals_marked(rule: "Rule") -> frozenset[str] | None:
@@ -416,7 +421,7 @@ def anchored_literals(pattern: str, flags: int, start: bool, end: bool) -> tuple
         if strings is None or "" in strings or "\n" in "".join(strings):
             out.append(None)
         else:
-            out.append(frozenset(casefold(x.replace(_CASED, "")) for x in strings))
+            out.append(frozenset(map(_unmarked, strings)))
     return out[0], out[1]
 
 
