@@ -4,6 +4,7 @@
     PYTHONPATH=. .venv/bin/python bench/boilerplate_speed.py --source corpus   # pages of bench/out/pages-100mb
     PYTHONPATH=. .venv/bin/python bench/boilerplate_speed.py --profile cprofile
     PYTHONPATH=. .venv/bin/python bench/boilerplate_speed.py --dump reasons.tsv --pages 0   # every eval page's verdicts
+    PYTHONPATH=. .venv/bin/python bench/boilerplate_speed.py --only trafi --pages 0          # one benchmark's pages
 
 Pages (``--source eval``: the naive text dumps ``NAME.raw.txt`` of ``../shared/eval/boilerplate/pages``
 and ``../shared/eval/boilerplate-gold/pages``, sorted by name; ``corpus``: the JSON lines that
@@ -14,6 +15,10 @@ packs of every language, word tables: what a worker has after its first shard), 
 is a **new** ``BoilerplateStage`` over all the batches (a worker makes one per shard: the per-line
 rule memo starts empty), timed by the stage itself: CPU of its thread (``time.thread_time``) and
 wall (``perf_counter``). MB are the paragraphs' UTF-8 bytes, as the run report counts them.
+
+``--only SET`` times the eval pages of one benchmark (their names start with it: ``trafi`` for
+the 990 pages of the snippet set, ``dragnet``, ``cleaneval``, ``cportal``, ``readability``): the
+stage's cost per MB depends on the pages (languages, short lines, how often chrome repeats).
 
 ``--dump FILE`` writes every paragraph's verdict (page, line, reason or ``keep``) of the timed
 pages: two trees give byte-identical dumps iff they decide every line the same.
@@ -99,6 +104,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", choices=("eval", "corpus"), default="eval")
     parser.add_argument("--corpus", type=Path, default=ROOT / "bench" / "out" / "pages-100mb")
+    parser.add_argument("--only", default=None, metavar="SET",
+                        help="eval pages of one benchmark only (trafi, dragnet, cleaneval, cportal, readability)")
     parser.add_argument("--pages", type=int, default=2000, help="pages timed (0: all); the warm-up uses others")
     parser.add_argument("--warmup-pages", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs, each with a new stage")
@@ -113,8 +120,19 @@ def main() -> None:
 
     config = load_config(None, args.overrides)
     pages = load_texts(args.source, args.corpus)
-    timed = pages if args.pages <= 0 else pages[: args.pages]
-    warm = pages[len(timed):][: args.warmup_pages] or pages[: args.warmup_pages]
+    if args.only:
+        if args.source != "eval":
+            parser.error("--only picks eval pages: use it with --source eval")
+        chosen = [p for p in pages if p[0].split("_")[0] == args.only]
+        if not chosen:
+            parser.error(f"no eval page of the set {args.only!r}")
+        # warmed on other sets' pages: what a worker has seen before
+        others = [p for p in pages if p[0].split("_")[0] != args.only]
+        timed = chosen if args.pages <= 0 else chosen[: args.pages]
+        warm = others[: args.warmup_pages]
+    else:
+        timed = pages if args.pages <= 0 else pages[: args.pages]
+        warm = pages[len(timed):][: args.warmup_pages] or pages[: args.warmup_pages]
     batches = make_batches(timed, config)
     warm_batches = make_batches(warm, config)
     n_lines = sum(len(b.paragraphs) for b in batches)
