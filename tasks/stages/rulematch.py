@@ -43,14 +43,11 @@ packs' patterns are large word alternations inside repeats, and compiling them t
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import operator
-import os
 import pickle
 import re
 import sys
-import tempfile
 import threading
 import re._casefix as _casefix  # the regex engine's extra case equivalences (stdlib, 3.11+)
 import re._constants as _c
@@ -65,6 +62,8 @@ from typing import TYPE_CHECKING
 import _sre
 import hyperscan
 import numpy as np
+
+from ..plumbing.filecache import cache_dirs, read_cached, write_cached
 
 if TYPE_CHECKING:  # pragma: no cover
     from .boilerplate import Rule
@@ -745,10 +744,8 @@ _PLAN_FORMAT = 3
 
 
 def _plan_dirs() -> list[Path]:
-    """Where plans are kept: beside this module (``__pycache__``, as numba keeps the compiled
-    kernels), else the user's cache folder."""
-    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "corpusclean" / "rulematch"
-    return [Path(__file__).resolve().parent / "__pycache__" / "rulematch", user]
+    """Where plans are kept (``tasks.plumbing.filecache``)."""
+    return cache_dirs(Path(__file__), "rulematch")
 
 
 @lru_cache(maxsize=1)
@@ -767,16 +764,13 @@ def _plan_key(rules: Sequence["Rule"]) -> str:
 
 
 def _read_plan(key: str) -> "_MatcherPlan | None":
-    for folder in _plan_dirs():
-        try:
-            data = (folder / f"{key}.plan").read_bytes()
-        except OSError:
-            continue
-        try:
-            return _MatcherPlan.loads(data)
-        except Exception:  # a damaged or foreign file: build the plan again (and replace it)
-            return None
-    return None
+    data = read_cached(_plan_dirs(), f"{key}.plan")
+    if data is None:
+        return None
+    try:
+        return _MatcherPlan.loads(data)
+    except Exception:  # a damaged or foreign file: build the plan again (and replace it)
+        return None
 
 
 _MAX_PLANS = 64  # plans kept per folder (each pack list, each edited user rule file adds one)
@@ -787,26 +781,7 @@ def _write_plan(key: str, plan: "_MatcherPlan") -> None:
         data = plan.dumps()
     except Exception:
         return
-    for folder in _plan_dirs():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from the other users of the install
-                os.replace(tmp, folder / f"{key}.plan")  # whole or absent: workers may write the same plan at once
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-        except OSError:
-            continue  # not writable: the next folder
-        with contextlib.suppress(OSError):
-            plans = sorted(folder.glob("*.plan"), key=lambda p: p.stat().st_mtime)
-            for old in plans[:-_MAX_PLANS]:
-                old.unlink()
-        return
+    write_cached(_plan_dirs(), f"{key}.plan", data, keep=_MAX_PLANS)
 
 
 _MATCHERS: dict[tuple, "RuleMatcher"] = {}
