@@ -32,6 +32,7 @@ from langdetect.detector_factory import init_factory
 from langdetect.lang_detect_exception import LangDetectException
 
 from .fastlangdetect import create_detector, detect_many
+from .langprofiles import compact_factory
 from ..plumbing.records import Batch
 from ..plumbing.stage import Stage
 
@@ -135,7 +136,9 @@ class LanguageDetector:
     """A loaded langdetect model with a small cache; ``detect`` never raises."""
 
     def __init__(self, fast: bool = True, trials: int = 7) -> None:
-        self._factory = _factory()
+        # the fast detector reads langdetect's profiles in compact form (bit-identical, ~50 MB less
+        # per process: tasks/stages/langprofiles.py); the reference chain, the stock factory
+        self._factory = compact_factory() if fast else _factory()
         self._create = create_detector if fast else (lambda factory: factory.create())
         self.trials = trials
         self._cache: OrderedDict[int, tuple[str | None, float | None]] = OrderedDict()

@@ -1,0 +1,156 @@
+"""langdetect's language profiles in compact form, for the fast detector.
+
+langdetect keeps its profiles as one dict: each of 87,598 n-grams maps to a list of 55 Python
+floats, of which 96% are zero. That is ~60 MB in every process that detects languages (each
+worker), and ~0.3 CPU s to parse from its JSON files. ``compact_factory`` gives a
+``DetectorFactory`` whose ``word_lang_prob_map`` holds the same n-grams, in the same order,
+with the same probabilities (``1.0 * freq / n_words`` exactly as ``DetectorFactory.add_profile``
+computes them), stored sparse: ``map[ngram]`` builds the list of 55 floats when asked (the fast
+detector asks once per n-gram it meets and keeps a float64 row). The arrays are kept on disk
+(``tasks.plumbing.filecache``) and read in a few milliseconds, keyed by langdetect's version and
+its profile files, so a process never parses the JSON again and never holds the dict.
+
+Results are bit-identical to the stock factory (tests); the reference chain keeps the stock one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+from langdetect.utils.lang_profile import LangProfile
+
+from ..plumbing.filecache import cache_dirs, read_cached, write_cached
+
+_FORMAT = 1
+_LOCK = threading.Lock()
+_LOADED: DetectorFactory | None = None
+
+
+class CompactProfiles(Mapping):
+    """n-gram -> its probability in each language (a list of floats, as langdetect's dict holds),
+    from sparse rows: ``ptr[r]:ptr[r + 1]`` of ``cols`` (language index) and ``vals``."""
+
+    def __init__(self, keys: list[str], ptr: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_langs: int):
+        self._row = dict(zip(keys, range(len(keys))))  # insertion order: langdetect's key order
+        self._ptr = ptr
+        self._cols = cols
+        self._vals = vals
+        self._n_langs = n_langs
+
+    def __getitem__(self, ngram: str) -> list[float]:
+        r = self._row[ngram]
+        out = [0.0] * self._n_langs
+        a, b = int(self._ptr[r]), int(self._ptr[r + 1])
+        for lang, prob in zip(self._cols[a:b].tolist(), self._vals[a:b].tolist()):
+            out[lang] = prob
+        return out
+
+    def __contains__(self, ngram: object) -> bool:
+        return ngram in self._row
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+
+def _profile_files(directory: str) -> list[str]:
+    """The profile folder's entries in the order ``DetectorFactory.load_profile`` reads them (its
+    language indexes follow ``os.listdir``; its lists have one slot per entry)."""
+    return os.listdir(directory)
+
+
+def parse_profiles(directory: str = PROFILES_DIRECTORY) -> tuple[list[str], int, list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(languages, list size, n-grams, ptr, cols, vals): ``DetectorFactory.load_profile`` and
+    ``add_profile``'s result, sparse. The list size is the number of directory entries, as there."""
+    names = _profile_files(directory)
+    langs: list[str] = []
+    entries: dict[str, list[tuple[int, float]]] = {}
+    index = 0
+    for filename in names:
+        path = os.path.join(directory, filename)
+        if filename.startswith(".") or not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            profile = LangProfile(**json.load(f))
+        if profile.name in langs:
+            raise ValueError(f"duplicate language profile {profile.name!r} in {directory}")
+        langs.append(profile.name)
+        for ngram in profile.freq:
+            probs = entries.setdefault(ngram, [])
+            length = len(ngram)
+            if 1 <= length <= 3:
+                probs.append((index, 1.0 * profile.freq.get(ngram) / profile.n_words[length - 1]))
+        index += 1
+    counts = np.fromiter(map(len, entries.values()), dtype=np.int64, count=len(entries))
+    ptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    total = int(ptr[-1])
+    cols = np.fromiter((i for probs in entries.values() for i, _ in probs), dtype=np.int16, count=total)
+    vals = np.fromiter((p for probs in entries.values() for _, p in probs), dtype=np.float64, count=total)
+    return langs, len(names), list(entries), ptr, cols, vals
+
+
+def _cache_key(directory: str) -> str:
+    digest = hashlib.sha256(f"{_FORMAT} langdetect {version('langdetect')} {directory}".encode())
+    for name in sorted(_profile_files(directory)):
+        stat = os.stat(os.path.join(directory, name))
+        digest.update(f"\0{name} {stat.st_size} {stat.st_mtime_ns}".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:40]
+
+
+def _dump(langs: list[str], size: int, keys: list[str], ptr, cols, vals) -> bytes:
+    encoded = [k.encode("utf-8", "surrogatepass") for k in keys]
+    offsets = np.concatenate(([0], np.cumsum([len(k) for k in encoded]))).astype(np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, langs=np.array(langs), size=np.int64(size), keys=np.frombuffer(b"".join(encoded), np.uint8),
+             offsets=offsets, ptr=ptr, cols=cols, vals=vals)
+    return buffer.getvalue()
+
+
+def _load(data: bytes) -> tuple[list[str], int, list[str], np.ndarray, np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        blob = z["keys"].tobytes()
+        offsets = z["offsets"].tolist()
+        keys = [blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(offsets, offsets[1:])]
+        return [str(x) for x in z["langs"]], int(z["size"]), keys, z["ptr"], z["cols"], z["vals"]
+
+
+def _folders() -> list[Path]:
+    return cache_dirs(Path(__file__), "langprofiles")
+
+
+def compact_factory(directory: str = PROFILES_DIRECTORY) -> DetectorFactory:
+    """A seeded ``DetectorFactory`` over ``CompactProfiles`` (loaded once per process)."""
+    global _LOADED
+    with _LOCK:
+        if _LOADED is None or directory != PROFILES_DIRECTORY:
+            key = _cache_key(directory)
+            parsed = None
+            data = read_cached(_folders(), f"{key}.profiles")
+            if data is not None:
+                try:
+                    parsed = _load(data)
+                except Exception:  # damaged or foreign: parse the profiles again (and replace it)
+                    parsed = None
+            if parsed is None:
+                parsed = parse_profiles(directory)
+                write_cached(_folders(), f"{key}.profiles", _dump(*parsed), keep=4)
+            langs, size, keys, ptr, cols, vals = parsed
+            factory = DetectorFactory()
+            factory.langlist = langs
+            factory.word_lang_prob_map = CompactProfiles(keys, ptr, cols, vals, size)
+            factory.seed = 0
+            if directory != PROFILES_DIRECTORY:
+                return factory
+            _LOADED = factory
+        return _LOADED
