@@ -232,7 +232,11 @@ class _Model:
             bigger = np.zeros((2 * self.matrix.shape[0], self.nlang), dtype=np.float64)
             bigger[:r] = self.matrix[:r]
             self.matrix = bigger  # readers keep the old array, still valid for them
-        self.matrix[r] = self.word_lang_prob_map[g]  # float -> float64: exact
+        fill_row = getattr(self.word_lang_prob_map, "fill_row", None)  # compact profiles (langprofiles.py)
+        if fill_row is not None:
+            fill_row(g, self.matrix[r])
+        else:
+            self.matrix[r] = self.word_lang_prob_map[g]  # float -> float64: exact
         self.ngram_of_row.append(g)
         self.row_of[g] = r
         if k is None and 1 <= len(g) <= 3:

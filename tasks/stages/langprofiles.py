@@ -20,7 +20,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
 
@@ -35,33 +35,49 @@ _LOCK = threading.Lock()
 _LOADED: DetectorFactory | None = None
 
 
-class CompactProfiles(Mapping):
+class CompactProfiles(dict):
     """n-gram -> its probability in each language (a list of floats, as langdetect's dict holds),
-    from sparse rows: ``ptr[r]:ptr[r + 1]`` of ``cols`` (language index) and ``vals``."""
+    from sparse rows: ``ptr[r]:ptr[r + 1]`` of ``cols`` (language index) and ``vals``.
+
+    A dict of n-gram -> row underneath, so that ``in``, ``len`` and iteration (the n-grams, in
+    langdetect's order) run at dict speed; only reading an n-gram's list builds it."""
 
     def __init__(self, keys: list[str], ptr: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_langs: int):
-        self._row = dict(zip(keys, range(len(keys))))  # insertion order: langdetect's key order
-        self._ptr = ptr
+        super().__init__(zip(keys, range(len(keys))))
+        self._ptr = ptr.tolist()  # Python ints: a row's span is read without numpy scalars
         self._cols = cols
         self._vals = vals
         self._n_langs = n_langs
 
+    def _span(self, ngram: str) -> tuple[int, int]:
+        r = dict.__getitem__(self, ngram)
+        return self._ptr[r], self._ptr[r + 1]
+
     def __getitem__(self, ngram: str) -> list[float]:
-        r = self._row[ngram]
+        a, b = self._span(ngram)
         out = [0.0] * self._n_langs
-        a, b = int(self._ptr[r]), int(self._ptr[r + 1])
         for lang, prob in zip(self._cols[a:b].tolist(), self._vals[a:b].tolist()):
             out[lang] = prob
         return out
 
-    def __contains__(self, ngram: object) -> bool:
-        return ngram in self._row
+    def fill_row(self, ngram: str, row: np.ndarray) -> None:
+        """``row[:] = self[ngram]`` (a float64 row of ``n_langs``) without building the list."""
+        a, b = self._span(ngram)
+        row[:] = 0.0
+        row[self._cols[a:b]] = self._vals[a:b]
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._row)
+    def get(self, ngram, default=None):
+        return self[ngram] if ngram in self else default
 
-    def __len__(self) -> int:
-        return len(self._row)
+    def values(self):
+        return [self[g] for g in self]
+
+    def items(self):
+        return [(g, self[g]) for g in self]
+
+    def __eq__(self, other):
+        return isinstance(other, Mapping) and len(self) == len(other) and all(g in other and self[g] == other[g] for g in self)
+
 
 
 def _profile_files(directory: str) -> list[str]:

@@ -1,6 +1,7 @@
 """langdetect's profiles in compact form (tasks/stages/langprofiles.py): the same map as the stock
 factory's, the same detections, kept on disk and rebuilt when the file is damaged."""
 
+import numpy as np
 import pytest
 from langdetect.detector import Detector
 
@@ -23,6 +24,12 @@ def test_the_same_map_as_the_stock_factory(compact):
     assert len(mine) == len(theirs) and "the" in mine and "zzzz-not-a-gram" not in mine
     assert all(mine[g] == theirs[g] for g in theirs)  # the same floats, zeros included
     assert all(type(p) is float for p in mine["e"])
+    row = np.empty(len(compact.langlist))
+    for g in list(theirs)[::97]:  # the fast detector's rows, filled without building the list
+        row[:] = -1.0
+        mine.fill_row(g, row)
+        assert row.tolist() == theirs[g]
+    assert mine.get("zzzz-not-a-gram") is None and mine.get("e") == theirs["e"]
 
 
 @pytest.mark.parametrize("text", VARIANTS + NO_FEATURES + [LONG[lang][:size] for lang, size in PREFIXES])
