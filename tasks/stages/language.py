@@ -136,7 +136,7 @@ class LanguageDetector:
     """A loaded langdetect model with a small cache; ``detect`` never raises."""
 
     def __init__(self, fast: bool = True, trials: int = 7) -> None:
-        # the fast detector reads langdetect's profiles in compact form (bit-identical, ~50 MB less
+        # the fast detector reads langdetect's profiles in compact form (bit-identical, ~40 MiB less
         # per process: tasks/stages/langprofiles.py); the reference chain, the stock factory
         self._factory = compact_factory() if fast else _factory()
         self._create = create_detector if fast else (lambda factory: factory.create())
