@@ -5,8 +5,8 @@ floats, of which 96% are zero. That is ~60 MB in every process that detects lang
 worker), and ~0.3 CPU s to parse from its JSON files. ``compact_factory`` gives a
 ``DetectorFactory`` whose ``word_lang_prob_map`` holds the same n-grams, in the same order,
 with the same probabilities (``1.0 * freq / n_words`` exactly as ``DetectorFactory.add_profile``
-computes them), stored sparse: ``map[ngram]`` builds the list of 55 floats when asked (the fast
-detector asks once per n-gram it meets and keeps a float64 row). The arrays are kept on disk
+computes them), stored sparse: ``map[ngram]`` builds the list of 55 floats when asked, and the
+fast detector fills its float64 row of an n-gram straight from the sparse arrays (``fill_row``). The arrays are kept on disk
 (``tasks.plumbing.filecache``) and read in a few milliseconds, keyed by langdetect's version and
 its profile files, so a process never parses the JSON again and never holds the dict.
 
@@ -145,12 +145,13 @@ def _folders() -> list[Path]:
     return cache_dirs(Path(__file__), "langprofiles")
 
 
-def compact_factory(directory: str = PROFILES_DIRECTORY) -> DetectorFactory:
-    """A seeded ``DetectorFactory`` over ``CompactProfiles`` (loaded once per process)."""
+def compact_factory() -> DetectorFactory:
+    """A seeded ``DetectorFactory`` over ``CompactProfiles`` of langdetect's bundled profiles
+    (loaded once per process)."""
     global _LOADED
     with _LOCK:
-        if _LOADED is None or directory != PROFILES_DIRECTORY:
-            key = _cache_key(directory)
+        if _LOADED is None:
+            key = _cache_key(PROFILES_DIRECTORY)
             parsed = None
             data = read_cached(_folders(), f"{key}.profiles")
             if data is not None:
@@ -159,14 +160,12 @@ def compact_factory(directory: str = PROFILES_DIRECTORY) -> DetectorFactory:
                 except Exception:  # damaged or foreign: parse the profiles again (and replace it)
                     parsed = None
             if parsed is None:
-                parsed = parse_profiles(directory)
+                parsed = parse_profiles(PROFILES_DIRECTORY)
                 write_cached(_folders(), f"{key}.profiles", _dump(*parsed), keep=4)
             langs, size, keys, ptr, cols, vals = parsed
             factory = DetectorFactory()
             factory.langlist = langs
             factory.word_lang_prob_map = CompactProfiles(keys, ptr, cols, vals, size)
             factory.seed = 0
-            if directory != PROFILES_DIRECTORY:
-                return factory
             _LOADED = factory
         return _LOADED
