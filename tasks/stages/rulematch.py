@@ -1119,6 +1119,8 @@ def _code_ids(points: np.ndarray) -> np.ndarray:
                     _CODE_POINTS.append(point)
         ids = _CODE_IDS[points]
     return ids
+
+
 _TIERS = (0, 250)  # lower bounds of the line-length tiers scanned by their own database
 
 
