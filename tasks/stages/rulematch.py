@@ -19,7 +19,9 @@ trying ~100 regexes per line in Python was most of the boilerplate stage's cost.
    sets, all found for the rule to be a candidate. Punctuation every match holds that no set
    scans for (``symbol_checks``: the ":" of "Photo: NAME") is tested before the regex.
 2. **Edges.** A full-match rule can only match a line whose first and last characters one of
-   its branches can start and end with (``edge_atoms``, exact for the flags in force).
+   its branches can start and end with (``edge_atoms``, exact for the flags in force); a
+   search branch tied to the line's start or end by ``^`` or ``$``, a line whose first or last
+   character it can start or end with.
 3. **One pass.** The lines of a whole batch are case-folded exactly as the regex engine folds
    them under ``IGNORECASE`` (its simple lower-casing plus its extra equivalences, e.g. ſ ~ s;
    ASCII lines by ``str.lower()`` as one string), joined between "\n"s, and scanned once by
@@ -589,12 +591,23 @@ def _edge_item(op, av, state, flags: int, last: bool) -> tuple[list | None, bool
 
 
 @lru_cache(maxsize=2048)
-def edge_atoms(pattern: str, flags: int = 0, last: bool = False) -> "EdgeAtoms | None":
+def edge_atoms(pattern: str, flags: int = 0, last: bool = False, full: bool = True) -> "EdgeAtoms | None":
     """What the first (``last``: the last) character of any non-empty full match of ``pattern``
-    is matched by; None when any character may."""
+    is matched by; None when any character may.
+
+    ``full=False``: the same for the line a ``search`` of ``pattern`` matches, which is only
+    known when the pattern is tied to that edge of the line (a ``^``/``$`` first/last in it,
+    without ``re.MULTILINE``) and cannot match the empty string there (``"x?$"`` matches any line).
+    """
     parsed = _parser.parse(pattern, flags)
-    atoms, _ = _edge(parsed.data, parsed.state, parsed.state.flags, last)
-    if atoms is None:
+    items = list(parsed.data)
+    if not full:
+        anchor = (_c.AT_END, _c.AT_END_STRING) if last else (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING)
+        edge = items[-1] if last else items[0] if items else None
+        if parsed.state.flags & re.MULTILINE or edge is None or edge[0] is not _c.AT or edge[1] not in anchor:
+            return None
+    atoms, nullable = _edge(items, parsed.state, parsed.state.flags, last)
+    if atoms is None or (nullable and not full):
         return None
     return EdgeAtoms(
         frozenset(v for kind, v in atoms if kind == "char"),
@@ -807,19 +820,18 @@ class RuleMatcher:
         # Two filters, each a necessary condition of a match:
         # - literals: one of a rule's (or a top-level branch's) literals occurs in the line;
         # - edges: a full-match branch can only match a line whose first and last characters
-        #   its edge atoms admit (``edge_atoms``).
+        #   its edge atoms admit (``edge_atoms``); a search branch tied to the line's start
+        #   (end) by ``^`` (``$``), a line whose first (last) character they admit.
         # A rule is a candidate for a line when its edges admit the line AND one of its
         # literals occurs in it (or it has no usable literal). The literals and their scanners
         # are a pure function of the rules, kept on disk between processes (``_MatcherPlan``).
         plan = _MatcherPlan.for_rules(self.rules)
         edges: dict[int, list | None] = {}  # rule -> [(first atoms, last atoms)] per branch; None: any line
         for k, rule in enumerate(self.rules):
-            if rule.full:
-                flags = rule.pattern.flags
-                pairs = [(edge_atoms(b, flags), edge_atoms(b, flags, last=True)) for b in plan.branches[k]]
-                edges[k] = None if any(f is None and l is None for f, l in pairs) else pairs
-            else:
-                edges[k] = None
+            # a search branch tied to the line's start or end ("^Photo:", "(Photo: AFP)$") has an edge too
+            flags, full = rule.pattern.flags, rule.full
+            pairs = [(edge_atoms(b, flags, False, full), edge_atoms(b, flags, True, full)) for b in plan.branches[k]]
+            edges[k] = None if any(f is None and l is None for f, l in pairs) else pairs
         self._no_literal = frozenset(plan.no_literal)
         self._tiers = [(lower, upper, scanner, ptr, codes, cscanner, cptr, ccodes)
                        for lower, upper, _k, scanner, ptr, codes, _ck, cscanner, cptr, ccodes in plan.tiers]

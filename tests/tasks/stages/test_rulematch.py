@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from corpusclean.tasks.stages.boilerplate import RULES_DIR, BoilerplateClassifier, Rule, available_packs, fold, load_rule_packs
 from corpusclean.tasks.stages.rulematch import (
-    RuleMatcher, _lower_fixes, _top_level_branches, casefold, casefold_text, required_literals, rule_literals,
+    RuleMatcher, _lower_fixes, _top_level_branches, casefold, edge_atoms, casefold_text, required_literals, rule_literals,
     symbol_checks,
 )
 from tests.conftest import require_shared
@@ -289,7 +289,23 @@ pattern = '(?P<n>\d+)x'
 reason = "navigation"
 pattern = '(?P<n>\d+)y|(?P<m>z)\d'
 
-[[rule]]  # 14: a catch-all at the end, unfiltered, bounded
+[[rule]]  # 14: search tied to the line's end: the line's last character must be ")" or "."
+reason = "caption"
+match = "search"
+pattern = '\(photo: \w+\)\s*\.?$'
+
+[[rule]]  # 15: search tied to the line's start
+reason = "related_link"
+match = "search"
+pattern = '^read more\b'
+
+[[rule]]  # 16: search tied to the end but matching the empty string there: no edge
+reason = "navigation"
+match = "search"
+min_chars = 40
+pattern = '(?:zz)?$'
+
+[[rule]]  # 17: a catch-all at the end, unfiltered, bounded
 reason = "punctuation_only"
 max_chars = 3
 pattern = '.+'
@@ -299,7 +315,8 @@ HANDMADE_WORDS = [
     "share", "this", "on", "facebook", "sign", "up", "signup", "newsletter", "advert", "AFP", "afp", "photo",
     "photos", "comments", "comment", "menu", "toggle", "about", "min", "minutes", "read", "rights", "©",
     "strasse", "STRAſSE", "Straße", "İlgili", "ilgili", "İLGİLİ", "haberler", "σελίδα", "ΣΕΛΊΔΑ", "ok", "kσς",
-    "\u212aΣΣ", "maß", "MAẞ", "x", "y", "z", "1", "42", "2024",
+    "\u212aΣΣ", "maß", "MAẞ", "x", "y", "z", "1", "42", "2024", "(photo:", "(Photo:", "AFP)", "AFP).", ".", ")",
+    "read", "READ", "more", "zz",
 ]
 
 
@@ -308,7 +325,7 @@ def handmade(tmp_path_factory):
     path = tmp_path_factory.mktemp("rules") / "tiny.toml"
     path.write_text(HANDMADE, encoding="utf-8")
     rules = load_rule_packs([], [path])
-    assert len(rules) == 15
+    assert len(rules) == 18
     return rules, RuleMatcher(rules), BoilerplateClassifier(rules)
 
 
@@ -325,7 +342,7 @@ def handmade(tmp_path_factory):
         ("x" * 25 + "advert", -1),  # longer than max_chars; no other rule
         ("AFP", 3),
         ("AFP Photos", 3),
-        ("afp", 14),  # case-sensitive part: only the catch-all (3 chars)
+        ("afp", 17),  # case-sensitive part: only the catch-all (3 chars)
         ("12 comments", 4),
         ("| / |", 4),
         ("menu toggle", 4),
@@ -344,12 +361,20 @@ def handmade(tmp_path_factory):
         ("\u212aΣΣ", 10),  # K (Kelvin) ~ k, Σ ~ σ ~ ς
         ("MAẞ", 10),
         ("hello hello", 11),
-        ("a a", 14),  # rule 11 needs 5 characters
+        ("a a", 17),  # rule 11 needs 5 characters
         ("12x", 12),
         ("12y", 13),
         ("z5", 13),
-        ("ab", 14),
+        ("ab", 17),
         ("abcd", -1),
+        ("Crowds on the quay (Photo: AFP)", 14),
+        ("Crowds on the quay (Photo: AFP) .", 14),
+        ("(Photo: AFP) crowds on the quay", -1),  # not at the end
+        ("Read more now", 15),
+        ("READ MORE", 15),
+        ("Please read more", -1),  # not at the start
+        ("q" * 40, 16),  # (?:zz)?$ matches any line: the rule has no edge
+        ("q" * 39, -1),
     ],
 )
 def test_handmade_rules_examples(handmade, line, expected):
@@ -603,6 +628,47 @@ def test_literal_scanner_from_several_threads():
         results = list(pool.map(lambda _: scanner.scan(data), range(16)))
     for got in results:
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "pattern, flags, last, admitted, refused",
+    [
+        (r"\(photo: \w+\)\s*\.?$", re.I, True, ").", "a("),  # a search tied to the end: ")" or "." last
+        (r"^read more\b", re.I, False, "rR", "a("),  # tied to the start
+        (r"^(?:\d+ )?comments", re.I, False, "0123456789cC", "x"),  # an optional start: both
+    ],
+)
+def test_search_edge_atoms(pattern, flags, last, admitted, refused):
+    """A search tied to an edge of the line (``^``/``$``) has that edge's atoms, as a full match does."""
+    atoms = edge_atoms(pattern, flags, last, False)
+    assert atoms is not None
+    assert all(atoms.admits(c) for c in admitted) and not any(atoms.admits(c) for c in refused)
+
+
+def test_search_rules_tied_to_an_edge_are_filtered_by_it(handmade):
+    """The handmade search rules tied to the line's end (14) or start (15) get edges; the one whose
+    match may be empty at the end (16), and untied searches (6), do not."""
+    _, matcher, _ = handmade
+    assert matcher._edges[14] is not None and matcher._edges[15] is not None
+    assert matcher._edges[16] is None and matcher._edges[6] is None
+    rows = matcher._edge_rows_of(["Crowds (Photo: AFP)", "Crowds (Photo: AFP) here"])
+    admitted = [matcher._admitted_rules[r] for r in rows.tolist()]
+    assert admitted[0][14] and not admitted[1][14]
+
+
+@pytest.mark.parametrize(
+    "pattern, flags, last",
+    [
+        (r"(?:zz)?$", 0, True),  # matches the empty string at the end of any line
+        (r"\(photo\)$", 0, False),  # tied to the end, not the start
+        (r"^read", 0, True),  # tied to the start, not the end
+        (r"(?m)^read", 0, False),  # MULTILINE: ^ is any line's start
+        (r"(?:^|: )read", 0, False),  # the anchor is inside a group: not known
+        (r"^.ead", 0, False),  # any character first
+    ],
+)
+def test_search_edge_atoms_unknown(pattern, flags, last):
+    assert edge_atoms(pattern, flags, last, False) is None
 
 
 @pytest.mark.parametrize(
