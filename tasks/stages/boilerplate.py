@@ -77,6 +77,8 @@ RULE_REASONS = (
     "template_heading",
     "media_pointer",
     "punctuation_only",
+    "disclaimer",
+    "donation",
 )
 
 #: Every reason the stage gives: the rule packs' and the line classifier's (``navigation`` is both).
