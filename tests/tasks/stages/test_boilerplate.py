@@ -352,7 +352,51 @@ ENGLISH_CHROME = {
     "Watch the full interview below": "media_pointer",
     "* * *": "punctuation_only",
     "![](https://example.com/photo.jpg)": "image_placeholder",
+    "12 responses to “Ten years of tmux”": "comment_count",
+    "Trackback URL for this entry:": "comment_count",
+    "Please note that comments are moderated before they appear.": "comment_count",
+    "The Valley News is not responsible for the content of external sites.": "disclaimer",
+    "We may earn a commission when you buy through links on our site.": "advert",
+    "Consider a donation if you like what you see here!": "donation",
+    "Morning Briefing Newsletter": "newsletter",
+    "Sign up to receive the best stories of the week.": "newsletter",
+    "About Us | Contact | Privacy Policy | Terms of Use": "navigation",
+    "© imago images/Jane Doe": "photo_credit",
+    "Crowds on the quay © jdoe / pixelio.de": "caption",
+    "Photo by jdoe on Unsplash": "photo_credit",
 }
+
+# the new classes in the other packs (all packs loaded, as for a page of unknown language)
+OTHER_CHROME = {
+    "142 Antworten zu Ein Tag am Meer": "comment_count",
+    "Haftungsbeschränkung für externe Links": "disclaimer",
+    "(Alle Angaben ohne Gewähr)": "disclaimer",
+    "Für Links auf dieser Seite erhält die Redaktion ggf. eine Provision vom Händler.": "advert",
+    "Unterstützen Sie unabhängigen Journalismus!": "donation",
+    "Der Beispiel-Newsletter: immer bestens informiert!": "newsletter",
+    "Auch lesen: Was der Gipfel gebracht hat": "related_link",
+    "Lea más: El Gobierno aprueba el presupuesto": "related_link",
+    "Escucha esta nota aquí": "media_pointer",
+    "Les opinions exprimées dans ce blog n'engagent que leurs auteurs.": "disclaimer",
+    "3 réflexions sur « Un jour à la mer »": "comment_count",
+}
+
+OTHER_PROSE = [
+    "Die Redaktion unterstützt die Forderung nach mehr Transparenz, sagte sie.",
+    "Wer den Newsletter abonnieren will, braucht eine E-Mail-Adresse.",
+    "Die Haftung für Schäden liegt beim Hersteller, urteilte das Gericht.",
+    "Lea y sus hermanos llegaron a Madrid el lunes.",
+    "Las opiniones de los vecinos fueron escuchadas en la asamblea.",
+    "Il a fait un don de 500 euros à l'association du quartier.",
+]
+
+ENGLISH_LOOKALIKES = [
+    "Comments from readers poured in after the report was published.",
+    "The company is not responsible for the delay, the judge ruled.",
+    "Supporters donated more than $2 million to the campaign.",
+    "She signed up for the newsletter in 2019 and never unsubscribed.",
+    "The photo by Jane Doe won the prize on Monday.",
+]
 
 ENGLISH_PROSE = [
     "The summit began with a red carpet and ended early, without a ceasefire.",
@@ -386,6 +430,14 @@ def test_english_chrome_is_flagged(classifier):
 
 def test_english_prose_is_kept(classifier):
     assert classifier.classify(ENGLISH_PROSE) == [None] * len(ENGLISH_PROSE)
+    assert classifier.classify(ENGLISH_LOOKALIKES) == [None] * len(ENGLISH_LOOKALIKES)
+
+
+def test_other_packs_new_classes():
+    every = BoilerplateClassifier(load_rule_packs(["common", "en", "de", "es", "fr"]))
+    got = {line: every.classify([line])[0] for line in OTHER_CHROME}
+    assert got == OTHER_CHROME
+    assert every.classify(OTHER_PROSE) == [None] * len(OTHER_PROSE)
 
 
 def test_french_prose_that_looks_like_chrome_is_kept(classifier):
