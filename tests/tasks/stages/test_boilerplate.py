@@ -708,7 +708,42 @@ def test_rule_packs_follow_the_document_language():
 
 def test_a_document_too_short_to_tell_gets_every_language_pack():
     stage = BoilerplateStage(BoilerplateConfig(classifier=False))
-    assert set(stage.packs_for(["Impressum", "Datenschutz"])) == {"common", "en", "fr", "de", "es"}
+    assert set(stage.packs_for(["Impressum", "Datenschutz"])) == {"common", "en", "fr", "de", "es", "it", "nl", "pl", "pt"}
+
+
+ITALIAN_PAGE = "\n".join([
+    "Il governo ha presentato martedì un nuovo piano per il trasporto pubblico che entrerà in vigore in estate.",
+    "Leggi anche: Il vertice di Bruxelles si chiude senza accordo",
+    "Secondo il ministro, le prime misure riguarderanno le linee degli autobus e le piste ciclabili della città.",
+    "Le associazioni dei pendolari hanno accolto con favore la proposta, ma chiedono più risorse per la manutenzione.",
+])
+
+# one label of each of the compact packs (it, pt, nl, pl), and prose that holds the same words
+COMPACT_CHROME = {
+    "Iscriviti alla nostra newsletter": "newsletter", "12 commenti": "comment_count", "Pubblicità": "advert",
+    "Tutti i diritti riservati": "copyright", "Leia também: Governo anuncia novo pacote": "related_link",
+    "Publicidade": "advert", "Compartilhe": "share", "Lees ook: Kabinet presenteert nieuwe plannen": "related_link",
+    "Advertentie": "advert", "Beeld: ANP": "photo_credit", "Czytaj też: Wyścig zbrojeń ruszył z kopyta": "related_link",
+    "Reklama": "advert", "Zobacz także": "related_link", "Fot. Jan Kowalski / Agencja Gazeta": "photo_credit",
+}
+COMPACT_PROSE = [
+    "La pubblicità online è cresciuta del 12 per cento nel primo trimestre, secondo i dati dell'autorità.",
+    "Leggi anche tu il rapporto, ha detto il ministro ai giornalisti.",
+    "A publicidade cresceu 12% no ano passado, segundo o instituto.",
+    "De advertentie-inkomsten daalden met 12 procent, meldde het bedrijf.",
+    "Reklama w internecie rośnie o 12 procent rocznie, wynika z raportu.",
+]
+
+
+def test_compact_packs_follow_the_language_and_keep_prose():
+    """Italian, Portuguese and Dutch pages get their pack by their function words; Polish (no
+    function-word list) with every pack, as a page of unknown language."""
+    stage = BoilerplateStage(BoilerplateConfig(classifier=False))
+    assert stage.packs_for(ITALIAN_PAGE.split("\n")) == ("common", "en", "it")
+    assert stage(make_batch([ITALIAN_PAGE])).paragraphs.boilerplate_reason == [None, "related_link", None, None]
+    every = BoilerplateClassifier(load_rule_packs(["common", "en", "it", "pt", "nl", "pl"]))
+    assert {line: every.classify([line])[0] for line in COMPACT_CHROME} == COMPACT_CHROME
+    assert every.classify(COMPACT_PROSE) == [None] * len(COMPACT_PROSE)
 
 
 def test_documents_of_several_languages_in_one_batch_keep_their_order():
