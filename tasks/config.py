@@ -84,8 +84,9 @@ class BoilerplateConfig(_Section):
     )
     language_packs: bool = Field(
         True,
-        description="Also apply each document's language pack (en, fr, de, es: tasks/stages/rules/LANG.toml), the language "
-        "guessed from its function words; a document too short to tell gets every language pack. false: only "
+        description="Also apply each document's language pack (en, fr, de, es, it, pt, nl, pl: tasks/stages/rules/LANG.toml), "
+        "the language guessed from its function words; a document too short to tell, or in a language without a "
+        "function-word list, gets every language pack. false: only "
         "rule_packs (a pinned list).",
     )
     extra_rule_files: list[Path] = Field(
