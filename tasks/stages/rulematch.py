@@ -603,7 +603,7 @@ def edge_atoms(pattern: str, flags: int = 0, last: bool = False, full: bool = Tr
     items = list(parsed.data)
     if not full:
         anchor = (_c.AT_END, _c.AT_END_STRING) if last else (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING)
-        edge = items[-1] if last else items[0] if items else None
+        edge = (items[-1] if last else items[0]) if items else None
         if parsed.state.flags & re.MULTILINE or edge is None or edge[0] is not _c.AT or edge[1] not in anchor:
             return None
     atoms, nullable = _edge(items, parsed.state, parsed.state.flags, last)

@@ -665,6 +665,8 @@ def test_search_rules_tied_to_an_edge_are_filtered_by_it(handmade):
         (r"(?m)^read", 0, False),  # MULTILINE: ^ is any line's start
         (r"(?:^|: )read", 0, False),  # the anchor is inside a group: not known
         (r"^.ead", 0, False),  # any character first
+        ("", 0, True),  # an empty pattern: no edge on either side
+        ("", 0, False),
     ],
 )
 def test_search_edge_atoms_unknown(pattern, flags, last):
