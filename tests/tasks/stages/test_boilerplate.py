@@ -388,6 +388,8 @@ OTHER_PROSE = [
     "Lea y sus hermanos llegaron a Madrid el lunes.",
     "Las opiniones de los vecinos fueron escuchadas en la asamblea.",
     "Il a fait un don de 500 euros à l'association du quartier.",
+    "Soutenir les médias indépendants est un enjeu démocratique, estime le rapport.",
+    "Die Rechnung kam per Post und nicht in ihr Postfach, sagte die Frau.",
 ]
 
 ENGLISH_LOOKALIKES = [
@@ -396,6 +398,10 @@ ENGLISH_LOOKALIKES = [
     "Supporters donated more than $2 million to the campaign.",
     "She signed up for the newsletter in 2019 and never unsubscribed.",
     "The photo by Jane Doe won the prize on Monday.",
+    "Facebook says it is not responsible for the content its users post on the platform.",
+    "“We get a commission on every sale,” the founder said.",
+    "Readers subscribing to the newsletter doubled last year, the company said.",
+    "The findings do not reflect the views of most economists, he said.",
 ]
 
 ENGLISH_PROSE = [
