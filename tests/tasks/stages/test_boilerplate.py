@@ -386,6 +386,7 @@ OTHER_PROSE = [
     "Wer den Newsletter abonnieren will, braucht eine E-Mail-Adresse.",
     "Die Haftung für Schäden liegt beim Hersteller, urteilte das Gericht.",
     "Lea y sus hermanos llegaron a Madrid el lunes.",
+    "Más artículos de primera necesidad suben de precio",
     "Las opiniones de los vecinos fueron escuchadas en la asamblea.",
     "Il a fait un don de 500 euros à l'association du quartier.",
     "Soutenir les médias indépendants est un enjeu démocratique, estime le rapport.",
