@@ -26,11 +26,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+from bench.eval_boilerplate import DEFAULT_GOLD, DEFAULT_PAGES  # noqa: E402
 from corpusclean.tasks.stages.boilerplate import available_packs, fold, load_rule_packs  # noqa: E402
 from corpusclean.tasks.stages.rulematch import RuleMatcher  # noqa: E402
 
-DEFAULT_DIRS = (REPO.parent / "shared" / "eval" / "boilerplate" / "pages",
-                REPO.parent / "shared" / "eval" / "boilerplate-gold" / "pages")
+DEFAULT_DIRS = (DEFAULT_PAGES, DEFAULT_GOLD)
 BATCH = 20_000
 
 
