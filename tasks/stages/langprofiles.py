@@ -79,7 +79,6 @@ class CompactProfiles(dict):
         return isinstance(other, Mapping) and len(self) == len(other) and all(g in other and self[g] == other[g] for g in self)
 
 
-
 def _profile_files(directory: str) -> list[str]:
     """The profile folder's entries in the order ``DetectorFactory.load_profile`` reads them (its
     language indexes follow ``os.listdir``; its lists have one slot per entry)."""
