@@ -1071,17 +1071,27 @@ class CommentThreads:
     def start(self, lines: Sequence[str], reasons: Sequence[str | None], found: Sequence[int] | None = None) -> int | None:
         """The first line of the comment thread of a page whose lines kept so far have
         ``reasons[i] is None``, or ``None``: the first marker with ``min_markers - 1`` more within
-        ``window`` lines, after at least ``min_words_before`` kept words. ``found``: the markers'
-        indexes (``markers``), when known."""
+        ``window`` lines, after at least ``min_words_before`` kept words. A marker with too few
+        words before it ends the search (a discussion: the page's first post is a comment too),
+        unless at least ``min_words_before`` kept words follow it before the next marker: then it
+        is the article's own by-line or date stamp ("Jane | June 25, 2012 7:53 am" above the
+        story), and the thread is looked for after it. ``found``: the markers' indexes
+        (``markers``), when known."""
         if found is None:
             found = self.markers(lines)
         if len(found) < self.min_markers:
             return None
-        need = self.min_markers - 1
+        need, enough = self.min_markers - 1, self.min_words_before
+        words, counted = 0, 0  # kept words of lines[:counted]
         for k, i in enumerate(found):
             if k + need < len(found) and found[k + need] - i <= self.window:
-                words = sum(len(lines[j].split()) for j in range(i) if reasons[j] is None)
-                return i if words >= self.min_words_before else None
+                words += sum(len(lines[j].split()) for j in range(counted, i) if reasons[j] is None)
+                counted = i
+                if words >= enough:
+                    return i
+                after = sum(len(lines[j].split()) for j in range(i + 1, found[k + 1]) if reasons[j] is None)
+                if after < enough:
+                    return None
         return None
 
     def drop(self, lines: Sequence[str], reasons: list[str | None], found: Sequence[int] | None = None) -> None:

@@ -603,6 +603,48 @@ def test_the_common_comment_by_lines_and_stamps_are_markers():
     assert threads.start(page, [None] * len(page), found) == len(_ARTICLE_PARAGRAPHS)
 
 
+def test_blog_comment_stamps_with_names_weekdays_and_buttons_are_markers():
+    """Movable Type / TypePad / WordPress theme stamps: a weekday, "Posted by: NAME at", the comment's
+    buttons after the stamp."""
+    threads = lf.default_comment_threads()
+    for line in ["Matt Jaycox | November 9, 2012 12:13 AM | Reply", "Sunday, September 16, 2012 at 7:41 pm | Permalink",
+                 "Posted by: Ellen at September 10, 2012 11:40 AM", "Posted by tj on November 5, 2012 at 7:56 am | permalink | Reply",
+                 "Comment #2 - Posted by: Kurt M at November 10, 2012 5:55 PM", "Jane Doe • June 25th, 2012, 7:53 am",
+                 "Liv • Saturday, November 3, 2012 at 9:15 am"]:
+        assert threads.is_marker(line), line
+    # a sentence holding a stamp, a stamp with words after it, a date without a time: not markers
+    for line in ["The council met again on Sunday, September 16, 2012 at 7:41 pm and voted to keep the ferry running.",
+                 "Matt Jaycox | November 9, 2012 12:13 AM | Reply to the council's letter about the ferry",
+                 "Posted by: Ellen at September 10, 2012", "Ashutosh Joshi, October 31, 2012"]:
+        assert not threads.is_marker(line), line
+
+
+def test_the_articles_own_stamp_does_not_hide_the_thread_under_it(full):
+    """A marker above the story (its by-line's date stamp) with a whole article before the next
+    marker is the article's, not a comment's: the thread is looked for after the article. A
+    discussion page (a short first post under its stamp) is still left alone."""
+    threads = lf.default_comment_threads()
+    byline = "Anna Berg | October 22, 2012 9:00 AM"
+    assert threads.is_marker(byline)
+    headline = THREAD_PAGE[len(_MENU)]
+    page = [*_MENU, headline, byline, *_ARTICLE_PARAGRAPHS, *_COMMENTS, "Leave a Reply", *_MENU]
+    first_comment = len(_MENU) + 2 + len(_ARTICLE_PARAGRAPHS)
+    assert threads.start(page, [None] * len(page)) == first_comment
+    by_line = dict(zip(page, full.classify(page)))
+    assert all(by_line[p] is None for p in _ARTICLE_PARAGRAPHS)
+    assert all(by_line[c] is not None for c in _COMMENTS)
+    assert by_line[_COMMENTS[1]] == "comment_thread"  # prose: the classifier alone keeps it
+    # the first post of a discussion is short: its stamp starts a thread with nothing before it, left alone
+    stamps = ["Heather | October 23, 2012 1:37 PM | Reply", _COMMENTS[1], "Kate | October 23, 2012 1:38 PM | Reply",
+              _COMMENTS[4], "Erica | October 23, 2012 1:43 PM | Reply", _COMMENTS[7]]
+    assert all(threads.is_marker(line) for line in stamps[::2])
+    forum = [*_MENU, *stamps, *stamps, *_MENU]
+    assert threads.start(forum, [None] * len(forum)) is None
+    # a short text under the by-line, then the comments: not enough of an article either
+    short = [*_MENU, byline, _ARTICLE_PARAGRAPHS[0], *_COMMENTS, *_MENU]
+    assert threads.start(short, [None] * len(short)) is None
+
+
 def test_marker_flags_read_off_the_joined_text_are_is_marker():
     """The stage's path (``:`` and lengths from the code points, regexes only on the lines whose
     edge characters a match can have) flags exactly the lines is_marker flags."""
