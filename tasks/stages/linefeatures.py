@@ -1178,6 +1178,12 @@ class _BatchLines:
         self.short = lengths < SHORT_CHARS
 
 
+def _word_counts(matrix: np.ndarray) -> np.ndarray:
+    """Each row's whitespace-separated words, read back from its ``log_words`` feature."""
+    columns = np.asarray(matrix, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
+    return np.rint(np.expm1(columns[:, _F["log_words"]])).astype(np.int64)
+
+
 def _first_true(flags: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Per document (rows ``at[d]``..``at[d+1]``), the index of its first true flag, else 0."""
     hits = np.flatnonzero(flags)
@@ -1209,9 +1215,6 @@ def fill_article_gaps(keep, in_core, probs, limit: int, max_gap: int, floor: flo
                 if in_core[t] and probs[t] >= floor:
                     keep[t] = True
         last = r
-
-
-_CONTENT_WORD = re.compile(r"\w+")
 
 
 def drop_unrelated(keep, in_core, probs, terminal, lines: Sequence[str], pmax: float, share: float, min_words: int,
@@ -1250,22 +1253,21 @@ def _unrelated_rows(lines: Sequence[str], core_rows, candidates, share: float, m
 _CORE_TEXT_CHARS = 8000  # the core's text read by drop_unrelated: its first characters (bounded work)
 
 
-def _core_text(lines: Sequence[str], rows) -> str:
-    """The lower-cased text of ``lines`` at ``rows`` (joined by newlines), its first ``_CORE_TEXT_CHARS``."""
+def _core_text(lines: Sequence[str], rows, limit: int = _CORE_TEXT_CHARS) -> str:
+    """The lower-cased text of ``lines`` at ``rows`` (joined by newlines), its first ``limit`` characters."""
     parts, size = [], 0
     for r in rows:
         parts.append(lines[r])
         size += len(lines[r]) + 1
-        if size >= _CORE_TEXT_CHARS:
+        if size >= limit:
             break
-    return "\n".join(parts)[:_CORE_TEXT_CHARS].lower()
+    return "\n".join(parts)[:limit].lower()
 
 
 def _unrelated(line: str, core: str, share: float, min_words: int) -> bool:
     """Whether ``line`` has at least ``min_words`` distinct content words and at most ``share`` of
     them occur in ``core`` (lower-cased text), as ``drop_unrelated`` tests."""
-    function_words = function_word_table()
-    words = {w for w in _CONTENT_WORD.findall(line.lower()) if len(w) >= 4 and not w.isdigit() and w not in function_words}
+    words = _content_words(line)
     if len(words) < min_words:
         return False
     allowed, found = share * len(words), 0
@@ -1275,6 +1277,59 @@ def _unrelated(line: str, core: str, share: float, min_words: int) -> bool:
             if found > allowed:  # related: the other words need not be searched
                 return False
     return True
+
+
+_LONG_WORD = re.compile(r"\w{4,}")  # the ``\w+`` words of 4+ characters (a run is matched whole)
+
+
+def _content_words(line: str) -> set[str]:
+    """A line's distinct content words: lower-cased ``\\w+`` words of 4+ characters, not digits,
+    not a function word of any language."""
+    function_words = function_word_table()
+    return {w for w in _LONG_WORD.findall(line.lower()) if not w.isdigit() and w not in function_words}
+
+
+def keep_lead_lines(keep, in_core, texts: Sequence[str], words, start: int, window: int, share: float, min_words: int,
+                    max_words: int, core_chars: int) -> None:
+    """Keep (in place) the removed lines among the ``window`` rows before the core's first row
+    ``start`` that restate the article: at most ``max_words`` words, at least ``min_words``
+    content words (``_content_words``) of which at least ``share`` occur in the lower-cased text
+    of the core's kept rows (its first ``core_chars`` characters; a substring test). The headline,
+    the standfirst and the lead picture's caption repeat the story's words; the menus and other
+    stories' teasers above it do not. ``texts``: each row's text; ``words``: its words (the
+    ``log_words`` feature's count)."""
+    if start <= 0 or window <= 0:
+        return
+    candidates = [j for j in range(max(0, start - window), start)
+                  if not keep[j] and min_words <= words[j] <= max_words]
+    if not candidates:
+        return
+    core = None
+    for j in candidates:
+        content = _content_words(texts[j])
+        if len(content) < min_words:
+            continue
+        if core is None:
+            core = _core_text(texts, [r for r in range(start, len(keep)) if keep[r] and in_core[r]], core_chars)
+        if _restates(content, core, share):
+            keep[j] = True
+
+
+def _restates(content: set[str], core: str, share: float) -> bool:
+    """Whether at least ``share`` of the content words ``content`` occur in ``core`` (``keep_lead_lines``);
+    the search stops once the answer is known."""
+    need = math.ceil(share * len(content) - 1e-9)
+    spare = len(content) - need  # words that may be missing
+    for w in content:
+        if w in core:
+            need -= 1
+            if need <= 0:
+                return True
+        else:
+            spare -= 1
+            if spare < 0:
+                return False
+    return need <= 0
 
 
 def keep_sandwiched(keep: list[bool], probs: Sequence[float], high: float, low: float) -> None:
@@ -1314,6 +1369,9 @@ class ContentClassifier:
     line outside the core, without a sentence end, scoring under ``unrelated_pmax`` whose content words (at least
     ``unrelated_words``) are at most ``unrelated_share`` in the core's text is removed, on pages whose
     kept core has at least ``unrelated_core_chars`` characters (``drop_unrelated``; pmax 0: off).
+    ``lead_window`` / ``lead_share`` / ``lead_words`` / ``lead_max_words`` / ``lead_core_chars``: a
+    removed line among the ``lead_window`` lines above the core that restates it (the headline, the
+    standfirst) is kept (``keep_lead_lines``; window 0: off).
     """
 
     def __init__(
@@ -1328,6 +1386,9 @@ class ContentClassifier:
         unrelated_share: float = DECISION.get("unrelated_share", 0.1),
         unrelated_words: int = int(DECISION.get("unrelated_words", 3)),
         unrelated_core_chars: int = int(DECISION.get("unrelated_core_chars", 300)),
+        lead_window: int = int(DECISION.get("lead_window", 10)), lead_share: float = DECISION.get("lead_share", 0.4),
+        lead_words: int = int(DECISION.get("lead_words", 3)), lead_max_words: int = int(DECISION.get("lead_max_words", 20)),
+        lead_core_chars: int = int(DECISION.get("lead_core_chars", 1000)),
     ):
         self.outside_margin = max(0.0, outside_margin)
         self.core = core
@@ -1345,6 +1406,7 @@ class ContentClassifier:
         self.unrelated_share = unrelated_share
         self.unrelated_words = int(unrelated_words)
         self.unrelated_core_chars = int(unrelated_core_chars)
+        self.lead = (int(lead_window), lead_share, int(lead_words), int(lead_max_words), int(lead_core_chars))
         # the markers: where an article's gaps stop (the first one) and, with comment_threads, where a thread starts
         self.markers = default_comment_threads()
 
@@ -1411,6 +1473,8 @@ class ContentClassifier:
             if not keep[j] and _headline(lines[doc.index[j]], doc.vectors[j]):
                 keep[j] = True
                 break
+        # the lines above the article that restate it (headline, standfirst)
+        keep_lead_lines(keep, in_block, [lines[i] for i in doc.index], _word_counts(doc.vectors), start, *self.lead)
         if self.gap_lines > 0:
             found = self.markers.markers(lines)
             limit = bisect_left(doc.index, found[0]) if found else len(keep)
@@ -1578,6 +1642,34 @@ class ContentClassifier:
                 if not keep[r] and _headline(lines[int(g[r])], features[r]):
                     keep[r] = True
                     break
+        # the lines above the article that restate it (``keep_lead_lines``): only pages with a
+        # removed line of 3 to ``lead_max_words`` words in the window above their core
+        window, share, lead_words, lead_max, core_chars = self.lead
+        if window > 0:
+            top = np.repeat(first_core, page_sizes)
+            words = _word_counts(features)
+            near = (local < top) & (local >= top - window) & ~keep & (words >= lead_words) & (words <= lead_max)
+            candidates = np.flatnonzero(near)
+            page_of = np.searchsorted(at, candidates, side="right") - 1
+            # each page's kept core rows (the lines above the core it keeps here are not among them)
+            core_rows = np.flatnonzero(keep & in_block)
+            core_from = np.searchsorted(core_rows, at[:-1] + first_core).tolist()
+            core, core_page = "", -1
+            for r, d, i in zip(candidates.tolist(), page_of.tolist(), g[candidates].tolist()):
+                content = _content_words(lines[i])
+                if len(content) < lead_words:
+                    continue
+                if d != core_page:  # the page's core text, once: its first rows up to core_chars
+                    parts, size, k, end = [], 0, core_from[d], at_list[d + 1]
+                    while size < core_chars and k < len(core_rows) and core_rows[k] < end:
+                        line = lines[g[core_rows[k]]]
+                        parts.append(line)
+                        size += len(line) + 1
+                        k += 1
+                    core = "\n".join(parts)[:core_chars].lower()
+                    core_page = d
+                if _restates(content, core, share):
+                    keep[r] = True
         if self.gap_lines > 0:
             limits = [
                 int(np.searchsorted(g[a:b], int(doc_start[a]) + found[0])) if found else b - a

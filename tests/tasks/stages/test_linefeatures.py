@@ -719,6 +719,59 @@ def test_unrelated_lines_batch_and_single_document_decisions_agree():
     assert together != off.classify_many(lines, ranges, none)
 
 
+# --- lines above the article that restate it (keep_lead_lines)
+
+
+def test_lead_lines_that_restate_the_article_are_kept():
+    lines = [
+        "Weather Sport Business Culture",  # no content word in the core: stays removed
+        "Celebrity chef opens glamorous restaurant downtown",  # another story's teaser: stays removed
+        "Storm week: fishing boats stayed in the harbour",  # the headline: kept
+        "Fishing crews",  # too few content words: stays removed
+        *_CORE,
+    ]
+    words = [len(line.split()) for line in lines]
+    in_core = [False] * 4 + [True, True]
+    keep = [False] * 4 + [True, True]
+    lf.keep_lead_lines(keep, in_core, lines, words, 4, 10, 0.4, 3, 20, 1000)
+    assert keep == [False, False, True, False, True, True]
+    # only the window above the core's first line is read
+    keep = [False] * 4 + [True, True]
+    lf.keep_lead_lines(keep, in_core, lines, words, 4, 1, 0.4, 3, 20, 1000)
+    assert keep == [False] * 4 + [True, True]
+    # a long line is not a headline; removed core lines are not the core's vocabulary
+    keep = [False] * 4 + [True, True]
+    lf.keep_lead_lines(keep, in_core, lines, words, 4, 10, 0.4, 3, 5, 1000)
+    assert keep == [False] * 4 + [True, True]
+    keep = [False] * 6
+    lf.keep_lead_lines(keep, in_core, lines, words, 4, 10, 0.4, 3, 20, 1000)
+    assert not any(keep)
+
+
+def test_the_headline_above_a_page_is_kept_and_batch_and_single_documents_agree(full):
+    """A headline the line model removes (a short title among menus above the article) is kept when
+    it restates the story; classify_many decides as classify of each document alone."""
+    headline = "Harbour authority counts boats kept in port by storm"
+    teaser = "Celebrity chef opens glamorous restaurant downtown tonight"
+    page = [*_MENU, headline, teaser, "Photos", *_ARTICLE_PARAGRAPHS, *_MENU]  # three lines above the article
+    content = full.content
+    off = lf.ContentClassifier(lead_window=0)
+    by_line = dict(zip(page, content.classify(page, [None] * len(page))))
+    assert by_line[headline] is None
+    assert by_line[teaser] is not None
+    assert off.classify(page, [None] * len(page))[page.index(headline)] is not None  # the step is what keeps it
+    from tests.tasks.stages.test_boilerplate import ENGLISH_PROSE
+
+    pages = [page, EN_PAGE, THREAD_PAGE, ENGLISH_PROSE, page[6:]]
+    lines = [line for p in pages for line in p]
+    ranges, at = [], 0
+    for p in pages:
+        ranges.append((at, at + len(p)))
+        at += len(p)
+    none = [None] * len(lines)
+    assert content.classify_many(lines, ranges, none) == [r for p in pages for r in content.classify(p, [None] * len(p))]
+
+
 def test_batch_text_spans_follow_the_lines():
     """BatchText's code points and spans: NULs, astral characters and empty lines included; a
     line with a newline is refused."""
