@@ -96,17 +96,22 @@ def test_language_evidence_holds_for_every_subset_keeping_the_counted_lines(line
         assert lf.document_language([page[i] for i in kept]) == lang
 
 
+def _joined(pages: list[list[str]]) -> tuple[list[str], list[tuple[int, int]]]:
+    """The lines of many pages in one list, and each page's [start, end) in it."""
+    lines, ranges = [], []
+    for page in pages:
+        ranges.append((len(lines), len(lines) + len(page)))
+        lines.extend(page)
+    return lines, ranges
+
+
 def test_classify_many_with_the_packs_language_decides_the_same(full):
     """Passing each page's language evidence (as the stage does) changes no decision, whether or
     not the rules flagged a counted line."""
     from tests.tasks.stages.test_boilerplate import ENGLISH_PROSE
 
     pages = [EN_PAGE, ENGLISH_PROSE, EN_PAGE[3:], EN_PAGE[:12], FR_PROSE + EN_PAGE]
-    lines = [line for page in pages for line in page]
-    ranges, at = [], 0
-    for page in pages:
-        ranges.append((at, at + len(page)))
-        at += len(page)
+    lines, ranges = _joined(pages)
     evidence = [lf.document_language_evidence(page) for page in pages]
     assert full.classify_batch(lines, ranges, evidence) == full.classify_batch(lines, ranges)
     # a wrong guess is not used where a counted line was flagged
@@ -519,11 +524,7 @@ def test_batch_and_single_document_decisions_agree(full):
     from tests.tasks.stages.test_boilerplate import ENGLISH_PROSE
 
     pages = [EN_PAGE, ENGLISH_PROSE, EN_PAGE[3:], EN_PAGE[:12]]
-    lines = [line for page in pages for line in page]
-    ranges, at = [], 0
-    for page in pages:
-        ranges.append((at, at + len(page)))
-        at += len(page)
+    lines, ranges = _joined(pages)
     together = full.classify_batch(lines, ranges)
     assert together == [reason for page in pages for reason in full.classify(page)]
 
@@ -707,11 +708,7 @@ def test_unrelated_lines_batch_and_single_document_decisions_agree():
     content = lf.ContentClassifier(unrelated_pmax=1.01, unrelated_share=0.5, unrelated_words=1, unrelated_core_chars=0)
     off = lf.ContentClassifier(unrelated_pmax=0.0)
     pages = [EN_PAGE, THREAD_PAGE, ENGLISH_PROSE, EN_PAGE[3:], THREAD_PAGE[5:]]
-    lines = [line for page in pages for line in page]
-    ranges, at = [], 0
-    for page in pages:
-        ranges.append((at, at + len(page)))
-        at += len(page)
+    lines, ranges = _joined(pages)
     none = [None] * len(lines)
     together = content.classify_many(lines, ranges, none)
     alone = [reason for page in pages for reason in content.classify(page, [None] * len(page))]
@@ -763,11 +760,7 @@ def test_the_headline_above_a_page_is_kept_and_batch_and_single_documents_agree(
     from tests.tasks.stages.test_boilerplate import ENGLISH_PROSE
 
     pages = [page, EN_PAGE, THREAD_PAGE, ENGLISH_PROSE, page[6:]]
-    lines = [line for p in pages for line in p]
-    ranges, at = [], 0
-    for p in pages:
-        ranges.append((at, at + len(p)))
-        at += len(p)
+    lines, ranges = _joined(pages)
     none = [None] * len(lines)
     assert content.classify_many(lines, ranges, none) == [r for p in pages for r in content.classify(p, [None] * len(p))]
 
