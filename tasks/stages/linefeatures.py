@@ -1406,7 +1406,9 @@ class ContentClassifier:
         self.unrelated_share = unrelated_share
         self.unrelated_words = int(unrelated_words)
         self.unrelated_core_chars = int(unrelated_core_chars)
-        self.lead = (int(lead_window), lead_share, int(lead_words), int(lead_max_words), int(lead_core_chars))
+        self.lead_window, self.lead_share, self.lead_words = int(lead_window), lead_share, int(lead_words)
+        self.lead_max_words, self.lead_core_chars = int(lead_max_words), int(lead_core_chars)
+        self.lead = (self.lead_window, lead_share, self.lead_words, self.lead_max_words, self.lead_core_chars)
         # the markers: where an article's gaps stop (the first one) and, with comment_threads, where a thread starts
         self.markers = default_comment_threads()
 
