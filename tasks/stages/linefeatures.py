@@ -1318,7 +1318,7 @@ def keep_lead_lines(keep, in_core, texts: Sequence[str], words, start: int, wind
 def _restates(content: set[str], core: str, share: float) -> bool:
     """Whether at least ``share`` of the content words ``content`` occur in ``core`` (``keep_lead_lines``);
     the search stops once the answer is known."""
-    need = math.ceil(share * len(content) - 1e-9)
+    need = math.ceil(share * len(content) - 1e-9)  # words to find (0.4 × 5 is 2, not 3, despite float noise)
     spare = len(content) - need  # words that may be missing
     for w in content:
         if w in core:
