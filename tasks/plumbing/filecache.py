@@ -12,7 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def cache_dirs(beside: Path, kind: str) -> list[Path]:
@@ -56,3 +60,28 @@ def write_cached(folders: list[Path], name: str, data: bytes, keep: int) -> None
             for old in files[:-keep]:
                 old.unlink()
         return
+
+
+def load_cached(folders: list[Path], name: str, decode: Callable[[bytes], T]) -> T | None:
+    """``decode`` of the cached ``name``, or ``None`` when it is missing, damaged or foreign."""
+    data = read_cached(folders, name)
+    if data is None:
+        return None
+    try:
+        return decode(data)
+    except Exception:  # a damaged or foreign file: the caller builds it again (and replaces it)
+        return None
+
+
+def cached(folders: list[Path], name: str, decode: Callable[[bytes], T], build: Callable[[], T],
+           encode: Callable[[T], bytes], keep: int) -> T:
+    """The cached ``name`` decoded, else ``build()``, written for the next process when it encodes."""
+    value = load_cached(folders, name, decode)
+    if value is None:
+        value = build()
+        try:
+            data = encode(value)
+        except Exception:
+            return value
+        write_cached(folders, name, data, keep)
+    return value

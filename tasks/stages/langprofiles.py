@@ -28,7 +28,7 @@ import numpy as np
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.utils.lang_profile import LangProfile
 
-from ..plumbing.filecache import cache_dirs, read_cached, write_cached
+from ..plumbing.filecache import cache_dirs, cached
 
 _FORMAT = 1
 _LOCK = threading.Lock()
@@ -150,18 +150,10 @@ def compact_factory() -> DetectorFactory:
     global _LOADED
     with _LOCK:
         if _LOADED is None:
-            key = _cache_key(PROFILES_DIRECTORY)
-            parsed = None
-            data = read_cached(_folders(), f"{key}.profiles")
-            if data is not None:
-                try:
-                    parsed = _load(data)
-                except Exception:  # damaged or foreign: parse the profiles again (and replace it)
-                    parsed = None
-            if parsed is None:
-                parsed = parse_profiles(PROFILES_DIRECTORY)
-                write_cached(_folders(), f"{key}.profiles", _dump(*parsed), keep=4)
-            langs, size, keys, ptr, cols, vals = parsed
+            # the arrays from the cache, else (missing, damaged or foreign) parsed from the JSON and cached
+            langs, size, keys, ptr, cols, vals = cached(
+                _folders(), f"{_cache_key(PROFILES_DIRECTORY)}.profiles", _load,
+                lambda: parse_profiles(PROFILES_DIRECTORY), lambda parsed: _dump(*parsed), keep=4)
             factory = DetectorFactory()
             factory.langlist = langs
             factory.word_lang_prob_map = CompactProfiles(keys, ptr, cols, vals, size)

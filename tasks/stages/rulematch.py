@@ -65,7 +65,7 @@ import _sre
 import hyperscan
 import numpy as np
 
-from ..plumbing.filecache import cache_dirs, read_cached, write_cached
+from ..plumbing.filecache import cache_dirs, cached
 
 if TYPE_CHECKING:  # pragma: no cover
     from .boilerplate import Rule
@@ -674,12 +674,8 @@ class _MatcherPlan:
 
     @classmethod
     def for_rules(cls, rules: Sequence["Rule"]) -> "_MatcherPlan":
-        key = _plan_key(rules)
-        plan = _read_plan(key)
-        if plan is None:
-            plan = cls.build(rules)
-            _write_plan(key, plan)
-        return plan
+        return cached(_plan_dirs(), f"{_plan_key(rules)}.plan", cls.loads, lambda: cls.build(rules), cls.dumps,
+                      keep=_MAX_PLANS)
 
     @classmethod
     def build(cls, rules: Sequence["Rule"]) -> "_MatcherPlan":
@@ -776,25 +772,7 @@ def _plan_key(rules: Sequence["Rule"]) -> str:
     return digest.hexdigest()[:40]
 
 
-def _read_plan(key: str) -> "_MatcherPlan | None":
-    data = read_cached(_plan_dirs(), f"{key}.plan")
-    if data is None:
-        return None
-    try:
-        return _MatcherPlan.loads(data)
-    except Exception:  # a damaged or foreign file: build the plan again (and replace it)
-        return None
-
-
 _MAX_PLANS = 64  # plans kept per folder (each pack list, each edited user rule file adds one)
-
-
-def _write_plan(key: str, plan: "_MatcherPlan") -> None:
-    try:
-        data = plan.dumps()
-    except Exception:
-        return
-    write_cached(_plan_dirs(), f"{key}.plan", data, keep=_MAX_PLANS)
 
 
 _MATCHERS: dict[tuple, "RuleMatcher"] = {}

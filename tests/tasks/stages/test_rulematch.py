@@ -906,7 +906,7 @@ def test_a_damaged_plan_is_built_again_and_replaced(tmp_path, monkeypatch, handm
     lines = _plan_lines()
     folded = [fold(line) for line in lines]
     assert RuleMatcher(small_rules).first_matches(lines, folded) == small.first_matches(lines, folded)
-    assert rulematch._read_plan(rulematch._plan_key(small_rules)) is not None  # replaced by a good one
+    assert rulematch._MatcherPlan.loads(path.read_bytes()) is not None  # replaced by a good one
 
 
 def test_no_writable_cache_folder_still_builds(tmp_path, monkeypatch, handmade):
