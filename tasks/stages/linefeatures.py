@@ -1092,6 +1092,8 @@ class CommentThreads:
                 after = sum(len(lines[j].split()) for j in range(i + 1, found[k + 1]) if reasons[j] is None)
                 if after < enough:
                     return None
+                words += after + (len(lines[i].split()) if reasons[i] is None else 0)
+                counted = found[k + 1]
         return None
 
     def drop(self, lines: Sequence[str], reasons: list[str | None], found: Sequence[int] | None = None) -> None:
@@ -1408,9 +1410,13 @@ class ContentClassifier:
         self.unrelated_core_chars = int(unrelated_core_chars)
         self.lead_window, self.lead_share, self.lead_words = int(lead_window), lead_share, int(lead_words)
         self.lead_max_words, self.lead_core_chars = int(lead_max_words), int(lead_core_chars)
-        self.lead = (self.lead_window, lead_share, self.lead_words, self.lead_max_words, self.lead_core_chars)
         # the markers: where an article's gaps stop (the first one) and, with comment_threads, where a thread starts
         self.markers = default_comment_threads()
+
+    @property
+    def lead(self) -> tuple[int, float, int, int, int]:
+        """``keep_lead_lines``'s constants, in its argument order."""
+        return self.lead_window, self.lead_share, self.lead_words, self.lead_max_words, self.lead_core_chars
 
     def needs_features(self, lines: Sequence[str], reasons: Sequence[str | None]) -> tuple[bool, str | None]:
         """(whether the classifier reads this document, its language): documents with fewer than
@@ -1476,14 +1482,15 @@ class ContentClassifier:
                 keep[j] = True
                 break
         # the lines above the article that restate it (headline, standfirst)
-        keep_lead_lines(keep, in_block, [lines[i] for i in doc.index], _word_counts(doc.vectors), start, *self.lead)
+        texts = [lines[i] for i in doc.index]
+        keep_lead_lines(keep, in_block, texts, _word_counts(doc.vectors), start, *self.lead)
         if self.gap_lines > 0:
             found = self.markers.markers(lines)
             limit = bisect_left(doc.index, found[0]) if found else len(keep)
             fill_article_gaps(keep, in_block, probs, limit, self.gap_lines, self.gap_floor)
         matrix = np.asarray(doc.vectors, dtype=np.float64).reshape(-1, len(LINE_FEATURES))
         if self.unrelated_pmax > 0:
-            drop_unrelated(keep, in_block, probs, (matrix[:, _F["terminal"]] != 0).tolist(), [lines[i] for i in doc.index],
+            drop_unrelated(keep, in_block, probs, (matrix[:, _F["terminal"]] != 0).tolist(), texts,
                            self.unrelated_pmax, self.unrelated_share, self.unrelated_words, self.unrelated_core_chars)
         links = ((matrix[:, _F["url"]] != 0) | (matrix[:, _F["separators"]] >= 2)).tolist()
         link_like: list[bool | None] = [None] * n
@@ -1656,19 +1663,14 @@ class ContentClassifier:
             # each page's kept core rows (the lines above the core it keeps here are not among them)
             core_rows = np.flatnonzero(keep & in_block)
             core_from = np.searchsorted(core_rows, at[:-1] + first_core).tolist()
+            core_to = np.searchsorted(core_rows, at[1:]).tolist()
             core, core_page = "", -1
             for r, d, i in zip(candidates.tolist(), page_of.tolist(), g[candidates].tolist()):
                 content = _content_words(lines[i])
                 if len(content) < lead_words:
                     continue
-                if d != core_page:  # the page's core text, once: its first rows up to core_chars
-                    parts, size, k, end = [], 0, core_from[d], at_list[d + 1]
-                    while size < core_chars and k < len(core_rows) and core_rows[k] < end:
-                        line = lines[g[core_rows[k]]]
-                        parts.append(line)
-                        size += len(line) + 1
-                        k += 1
-                    core = "\n".join(parts)[:core_chars].lower()
+                if d != core_page:  # the page's core text, once (its rows read up to core_chars)
+                    core = _core_text(lines, g[core_rows[core_from[d] : core_to[d]]].tolist(), core_chars)
                     core_page = d
                 if _restates(content, core, share):
                     keep[r] = True
