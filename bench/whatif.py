@@ -14,6 +14,15 @@ that changes a few pages is rescored in a fraction of a second.
     PYTHONPATH=. .venv/bin/python bench/whatif.py lost /tmp/whatif.pkl --only readability   # why article lines go
     PYTHONPATH=. .venv/bin/python bench/whatif.py score /tmp/whatif.pkl                      # the figures of the dump
     PYTHONPATH=. .venv/bin/python bench/whatif.py cores /tmp/whatif.pkl                      # errors on pages whose core misses the article
+    PYTHONPATH=. .venv/bin/python bench/whatif.py grid /tmp/whatif.pkl \
+        --try outside_margin=0,0.05,0.1,0.15,0.2 --try core_share=0.3,0.4,0.5,0.6          # constants, leave-one-source-out
+
+``grid`` re-decides every page of a dump with the real classifier for each combination of decision
+constants (``ContentClassifier`` attributes such as ``outside_margin``, ``block_threshold``,
+``gap_lines``, ``lead_share``; and ``core_share``, the main block's core bar ``_CORE_SHARE``), scores
+each, and prints the **leave-one-source-out** choice: for each of the five sources, the combination
+with the best mean F1 over the other four (ties: today's values) and the left-out source's F1 under
+it. ~25 s per combination; ``--cache FILE`` keeps each combination's scores for the next call.
 
 In a session: ``pages = load(path); s = Scorer(pages); s.table(lambda p: p.reasons)``.
 """
@@ -271,14 +280,76 @@ def cores(pages: list[Page]) -> None:
               f"{share('below'):.0%}")
 
 
+def grid(pages: list[Page], tries: list[str], cache: Path | None) -> None:
+    """The leave-one-source-out choice of decision constants (the module docstring's ``grid``)."""
+    import itertools
+
+    from corpusclean.tasks.config import load_config
+    from corpusclean.tasks.stages import linefeatures as lf
+    from corpusclean.tasks.stages.boilerplate import BoilerplateStage
+
+    stage = BoilerplateStage(load_config(None, []).boilerplate)
+    content = stage._content
+    names, values = [], []
+    for t in tries:
+        name, _, listed = t.partition("=")
+        if name != "core_share" and not hasattr(content, name):
+            raise SystemExit(f"--try {t}: ContentClassifier has no constant {name!r}")
+        names.append(name)
+        values.append([float(v) for v in listed.split(",")])
+    today = tuple(lf._CORE_SHARE if n == "core_share" else float(getattr(content, n)) for n in names)
+    scorer = Scorer(pages)
+    done: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache and cache.exists() else {}
+    results: dict[tuple, dict[str, float]] = {}
+    for combo in itertools.product(*values):
+        key = json.dumps(dict(zip(names, combo)), sort_keys=True)
+        if key not in done:
+            for n, v in zip(names, combo):
+                if n == "core_share":
+                    lf._CORE_SHARE = v
+                else:
+                    setattr(content, n, type(getattr(content, n))(v))
+            reasons = {}
+            for page in pages:
+                if page.lines:
+                    bc = stage._classifier_for(page.packs, True)
+                    reasons[page.name] = bc.classify_batch(page.lines, [(0, len(page.lines))])
+            done[key] = scorer.f1(lambda p: reasons.get(p.name, []))
+            if cache:
+                cache.write_text(json.dumps(done, indent=0))
+        results[combo] = done[key]
+        f = results[combo]
+        print("  ".join(f"{n} {v:g}" for n, v in zip(names, combo)) + "   "
+              + "  ".join(f"{s[:6]} {f[s]:.4f}" for s in SOURCES)
+              + f"   mean4 {sum(f[s] for s in GOLD_SETS) / len(GOLD_SETS):.4f}", flush=True)
+    print(f"leave-one-source-out (today: {dict(zip(names, today))}):")
+    left = left_out_choices(results, today)
+    for out, (best, score) in left.items():
+        print(f"  {out:<12} chosen {dict(zip(names, best))}: {score:.4f} (today's {results.get(today, {}).get(out, float('nan')):.4f})")
+    print(f"  left-out mean of the four gold sets {sum(left[s][1] for s in GOLD_SETS) / len(GOLD_SETS):.4f}")
+
+
+def left_out_choices(results: dict[tuple, dict[str, float]], today: tuple, sources=SOURCES) -> dict[str, tuple[tuple, float]]:
+    """For each source: (the combination with the best mean F1 over the other sources, the left-out
+    source's F1 under it). Ties go to ``today`` (then to the first combination tried)."""
+    left = {}
+    for out in sources:
+        rest = [s for s in sources if s != out]
+        best = max(results, key=lambda c: (round(sum(results[c][s] for s in rest), 9), c == today))
+        left[out] = (best, results[best][out])
+    return left
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["dump", "score", "lost", "cores"])
+    ap.add_argument("command", choices=["dump", "score", "lost", "cores", "grid"])
     ap.add_argument("path", type=Path)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--only")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--show", type=int, default=12)
+    ap.add_argument("--try", dest="tries", action="append", default=[], help="grid: NAME=V1,V2,... (repeatable)")
+    ap.add_argument("--cache", type=Path, help="grid: keep each combination's scores in this JSON file")
     a = ap.parse_args()
     if a.command == "dump":
         t = time.perf_counter()
@@ -291,6 +362,8 @@ def main() -> None:
         print(f"scored in {time.perf_counter() - t:.0f} s")
     elif a.command == "cores":
         cores(load(a.path))
+    elif a.command == "grid":
+        grid(load(a.path), a.tries, a.cache)
     else:
         lost(load(a.path), a.only, a.show)
 
