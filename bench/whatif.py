@@ -22,7 +22,8 @@ constants (``ContentClassifier`` attributes such as ``outside_margin``, ``block_
 ``gap_lines``, ``lead_share``; and ``core_share``, the main block's core bar ``_CORE_SHARE``), scores
 each, and prints the **leave-one-source-out** choice: for each of the five sources, the combination
 with the best mean F1 over the other four (ties: today's values) and the left-out source's F1 under
-it. ~25 s per combination; ``--cache FILE`` keeps each combination's scores for the next call.
+it. ~25–30 s per combination; ``--cache FILE`` keeps each combination's scores for the next call on
+the same dump (a new dump starts it afresh).
 
 In a session: ``pages = load(path); s = Scorer(pages); s.table(lambda p: p.reasons)``.
 """
@@ -280,8 +281,9 @@ def cores(pages: list[Page]) -> None:
               f"{share('below'):.0%}")
 
 
-def grid(pages: list[Page], tries: list[str], cache: Path | None) -> None:
-    """The leave-one-source-out choice of decision constants (the module docstring's ``grid``)."""
+def grid(pages: list[Page], tries: list[str], cache: Path | None, dump_path: Path | None = None) -> None:
+    """The leave-one-source-out choice of decision constants (the module docstring's ``grid``).
+    ``cache`` holds the scores of one dump (``dump_path``, by size and time): another dump starts it afresh."""
     import itertools
 
     from corpusclean.tasks.config import load_config
@@ -299,7 +301,9 @@ def grid(pages: list[Page], tries: list[str], cache: Path | None) -> None:
         values.append([float(v) for v in listed.split(",")])
     today = tuple(lf._CORE_SHARE if n == "core_share" else float(getattr(content, n)) for n in names)
     scorer = Scorer(pages)
-    done: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache and cache.exists() else {}
+    stamp = f"{dump_path.stat().st_size}:{dump_path.stat().st_mtime_ns}" if dump_path else ""
+    saved = json.loads(cache.read_text()) if cache and cache.exists() else {}
+    done: dict[str, dict[str, float]] = saved.get("scores", {}) if saved.get("dump") == stamp else {}
     results: dict[tuple, dict[str, float]] = {}
     for combo in itertools.product(*values):
         key = json.dumps(dict(zip(names, combo)), sort_keys=True)
@@ -316,7 +320,7 @@ def grid(pages: list[Page], tries: list[str], cache: Path | None) -> None:
                     reasons[page.name] = bc.classify_batch(page.lines, [(0, len(page.lines))])
             done[key] = scorer.f1(lambda p: reasons.get(p.name, []))
             if cache:
-                cache.write_text(json.dumps(done, indent=0))
+                cache.write_text(json.dumps({"dump": stamp, "scores": done}, indent=0))
         results[combo] = done[key]
         f = results[combo]
         print("  ".join(f"{n} {v:g}" for n, v in zip(names, combo)) + "   "
@@ -363,7 +367,7 @@ def main() -> None:
     elif a.command == "cores":
         cores(load(a.path))
     elif a.command == "grid":
-        grid(load(a.path), a.tries, a.cache)
+        grid(load(a.path), a.tries, a.cache, a.path)
     else:
         lost(load(a.path), a.only, a.show)
 
