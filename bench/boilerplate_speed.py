@@ -15,6 +15,8 @@ packs of every language, word tables: what a worker has after its first shard), 
 is a **new** ``BoilerplateStage`` over all the batches (a worker makes one per shard: the per-line
 rule memo starts empty), timed by the stage itself: CPU of its thread (``time.thread_time``) and
 wall (``perf_counter``). MB are the paragraphs' UTF-8 bytes, as the run report counts them.
+A machine check (``bench/machine.py``: CPU seconds of a fixed Python loop) is printed before and
+after the timed runs: compare figures only between runs with similar checks.
 
 ``--only SET`` times the eval pages of one benchmark (their names start with it: ``trafi`` for
 the 990 pages of the snippet set, ``dragnet``, ``cleaneval``, ``cportal``, ``readability``): the
@@ -142,6 +144,10 @@ def main() -> None:
           f"warm-up on {len(warm)} pages", file=sys.stderr)
     run_stage(warm_batches, config)  # numba, rule packs of each language, word tables
     gc.collect()
+    sys.path.insert(0, str(ROOT))  # bench/ as a package, however the script is started
+    from bench.machine import describe, python_loop_seconds
+
+    machine_before = python_loop_seconds()
     for k in range(args.repeat):
         t_cpu, t_wall = time.process_time(), time.perf_counter()
         stage = run_stage(batches, config)
@@ -160,6 +166,8 @@ def main() -> None:
             print(f"run {k}: CPU {s.cpu_seconds:.2f} s = {row['mb_per_cpu_s']:.2f} MB/s, {row['us_per_line_cpu']:.2f} µs/line; "
                   f"wall {s.wall_seconds:.2f} s = {row['mb_per_wall_s']:.2f} MB/s", flush=True)
         gc.collect()
+    if args.repeat:
+        print("# " + describe(machine_before) + f"; after the runs {python_loop_seconds():.2f} s", file=sys.stderr)
     if args.profile == "cprofile":
         import cProfile
         import pstats

@@ -19,6 +19,10 @@ busy machine it also counts waiting for a core), each summed over shards and wor
 are input megabytes over those seconds, i.e. per core (with 2 workers the flow can be faster
 than any one stage). "flow" is the Prefect flow's wall time; "command" also counts starting
 Python and Prefect's temporary API.
+
+The last line is a machine check before and after the run (``bench/machine.py``): the CPU seconds
+of a fixed Python loop. This machine's speed varies (the same commit has run at half the MB/s on
+another day, CPU time included); compare figures only between runs with similar checks.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ PAGES_SCRIPT = REPO.parent / "shared" / "bench" / "pages_corpus.py"
 sys.path.insert(0, str(REPO))
 
 from bench.corpus_gen import generate  # noqa: E402
+from bench.machine import describe, python_loop_seconds  # noqa: E402
 from corpusclean.tasks.corpus import corpus_state  # noqa: E402
 
 
@@ -285,7 +290,9 @@ def main() -> None:
         extra += ["--set", override]
     print(f"running corpusclean on {raw} ({'threads' if args.threads else 'processes'}) ...", flush=True)
     shutil.rmtree(out, ignore_errors=True)  # a fresh corpus: runs into an existing one only clean new files
+    machine_before = python_loop_seconds()
     result = run_pipeline(raw, out, extra, args.timeline)
+    machine_after = python_loop_seconds()
     report = result["report"]
     mb = report["inputs"]["bytes"] / 1e6
     flow_s = report["wall_seconds"]
@@ -315,6 +322,7 @@ def main() -> None:
     print(f"signatures on {sig['sample_mb']:.2f} MB of paragraphs: datasketch loop {sig['naive_mb_s']:.3f} MB/s, "
           f"ours {sig['ours_mb_s']:.2f} MB/s, ratio {sig['ratio']:.0f}x")
     print(f"kept {report['counts']['kept']}, boilerplate {report['counts']['boilerplate']}, duplicate {report['counts']['duplicate']}")
+    print(describe(machine_before) + f"; after the run {machine_after:.2f} s")
 
     record = {
         "date": date.today().isoformat(), "corpus": str(raw), "corpus_kind": kind, "mb": mb, "runner": "threads" if args.threads else "processes",
@@ -332,6 +340,7 @@ def main() -> None:
             for k, v in report["stages"].items()
         },
         "signatures": sig, "counts": report["counts"],
+        "machine_check_seconds": {"before": machine_before, "after": machine_after},
     }
     if args.timeline is not None:
         from bench.timeline import load, render, summarise
