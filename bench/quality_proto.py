@@ -18,7 +18,7 @@ and link runs); ``ctx`` without the extras; ``ctxonly`` / ``ctxext`` today's con
 (with the extras); ``resid`` today's context logit as a fixed offset plus a fitted correction
 over ``EXTRA`` (``--band``: trained only on lines today scores between the bands); ``--offset``
 the same offset under any mode (``--model mlp --offset``: an MLP correcting today's model). Figures
-(2026-11-30) are in the README, *Boilerplate*, "A better model class": none beat today's.
+(2026-11-30) are in docs/boilerplate-quality.md, "A better model class": none beat today's.
 
     PYTHONPATH=. .venv/bin/python bench/whatif.py dump /tmp/wtq/base.pkl
     PYTHONPATH=. .venv/bin/python bench/quality_proto.py prep /tmp/wtq/base.pkl /tmp/wtq/feat.pkl
@@ -56,7 +56,7 @@ and each source is scored left out with the combination best on the other four (
     PYTHONPATH=. .venv/bin/python bench/quality_proto.py decode /tmp/wtq/base.pkl /tmp/wtq/feat.pkl --exact \
         --decode-grid '{"lam": [0.5, 1, 2, 4], "clip": [0, 2], "w_short": [1, 0.5]}'
 
-Figures (2026-11-30) in the README, *Boilerplate*, "A structured decoder": none beats today.
+Figures (2026-11-30) in docs/boilerplate-quality.md, "A structured decoder": none beats today.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ checks) depends on the rules alone and costs ~1.2 CPU s per worker: it is kept o
 
 Whole rules in one hyperscan database (``HS_FLAG_PREFILTER``) were measured and not kept: the
 packs' patterns are large word alternations inside repeats, and compiling them took minutes
-(see the README, *Performance*).
+(docs/performance.md, *Rule matching by hyperscan*).
 """
 
 from __future__ import annotations
