@@ -233,7 +233,7 @@ def run_stoppable(target: Callable[[], object], poll: float = 0.2) -> object:
         thread.start()
         while thread.is_alive():
             info = signal.sigtimedwait({signal.SIGINT}, poll)
-            if info is not None:
+            if info is not None and info.si_signo == signal.SIGINT:  # a tracer (py-spy) can wake it with none
                 got.append(info.si_signo)
             if got:
                 raise Stopped(got[0])
