@@ -926,7 +926,7 @@ def verify_pass(work: Path, n_parts: int, p: int, ngram: int, threshold: float, 
     def shingles(orders: np.ndarray) -> list[np.ndarray]:
         return batch_shingle_hashes([normalize_for_dedup(t) for t in texts.read(orders)], ngram)
 
-    ok = jaccard_pairs(lo, hi, shingles, chunk) >= threshold if lo.size else np.zeros(0, bool)
+    ok = jaccard_pairs(lo, hi, shingles, chunk, floor=threshold) >= threshold if lo.size else np.zeros(0, bool)
     _write(path, {"src": lo[ok], "dst": hi[ok]})
     # (as the single search counts them: distinct pairs left to verify)
     return {"candidate_pairs": n_cand - n_known, "known_pairs": n_known, "verified_pairs": int(ok.sum())}

@@ -274,6 +274,50 @@ def test_jaccard_pairs_matches_sets() -> None:
         assert got[k] == pytest.approx(want)
 
 
+def test_jaccard_pairs_asks_again_only_for_rows_not_kept() -> None:
+    """Rows seen in an earlier chunk are not fetched again while the budget holds them; a budget
+    too small for some rows fetches those again; the figures are the same either way."""
+    rng = np.random.default_rng(7)
+    sets = [np.unique(rng.integers(0, 500, size=int(rng.integers(1, 120)))).astype(np.uint32) for _ in range(40)]
+    left = rng.integers(0, 40, size=400)
+    right = rng.integers(0, 40, size=400)
+    results = {}
+    for budget in (10**6, 300, 0):
+        asked: list[int] = []
+
+        def get(idx: np.ndarray) -> list[np.ndarray]:
+            assert np.all(np.diff(idx) > 0)  # ascending, as the contract says
+            asked.extend(idx.tolist())
+            return [sets[i] for i in idx]
+
+        results[budget] = jaccard_pairs(left, right, get, chunk=50, cache_hashes=budget)
+        if budget == 10**6:
+            assert sorted(asked) == sorted(set(asked))  # every row fetched once
+        else:
+            assert len(asked) > len(set(asked))
+    assert np.array_equal(results[10**6], results[300]) and np.array_equal(results[10**6], results[0])
+
+
+def test_jaccard_pairs_floor_skips_only_pairs_that_cannot_reach_it() -> None:
+    """With ``floor``, pairs whose sizes rule the floor out get NaN; every other pair, and every
+    ``>= floor`` decision, is as without it (sets with repeats too: sizes are counted unique)."""
+    rng = np.random.default_rng(8)
+    base = np.unique(rng.integers(0, 10**6, size=400)).astype(np.uint32)
+    sets = [base[: int(rng.integers(0, len(base)))] for _ in range(50)]  # nested: J = |small| / |large|
+    sets += [np.concatenate((s, s[: len(s) // 2])) for s in sets[:10]]  # repeats inside a set
+    left = rng.integers(0, len(sets), size=600)
+    right = rng.integers(0, len(sets), size=600)
+    get = lambda idx: [sets[i] for i in idx]  # noqa: E731
+    exact = jaccard_pairs(left, right, get, chunk=64)
+    for floor in (0.5, 0.8, 0.95):
+        got = jaccard_pairs(left, right, get, chunk=64, floor=floor)
+        skipped = np.isnan(got)
+        assert skipped.any() and (~skipped).any()
+        assert np.array_equal(got[~skipped], exact[~skipped])
+        assert np.all(exact[skipped] < floor)
+        assert np.array_equal(got >= floor, exact >= floor)
+
+
 def test_kind_codes() -> None:
     assert (KIND_NONE, KIND_EXACT, KIND_NEAR) == (0, 1, 2)
 
