@@ -232,6 +232,7 @@ def run(
     display = _Display(state, quiet, live=not verbose)  # --verbose: Prefect's log lines would tear a live line
     servers: list = []  # the temporary API server once started (stopped by this thread at the end)
     workers: list = []  # a task runner whose workers started before the flow (ended here if no flow took them)
+    after_summary: list[str] = []  # warning lines for after the summary
 
     def body() -> dict | _NothingNew:
         """Everything after the lock, in a thread: the main thread stays free for the signals."""
@@ -247,9 +248,13 @@ def run(
         server = start_api()  # in the background from now on, while this process imports and warms up
         if server is not None:
             servers.append(server)
-        from corpusclean.tasks.corpus.shard import plan_shards
+        from corpusclean.tasks.corpus.shard import idle_workers_warning, plan_shards
 
-        n_shards = len(plan_shards(plan.process, cfg.run.shard_mb))
+        shards = plan_shards(plan.process, cfg.run.shard_mb)
+        n_shards = len(shards)
+        idle = idle_workers_warning(shards, cfg.run.shard_mb, cfg.run.workers, cfg.run.task_runner)
+        if idle:
+            after_summary.append(idle)
         from corpusclean.flows.clean_corpus import clean_corpus, make_task_runner
         from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -334,10 +339,13 @@ def run(
     from corpusclean.tasks.corpus.report import mostly_rejected, rejected_warning
 
     warning = rejected_warning(report)
-    if warning and not quiet:  # one visible line, after the table (stderr: seen even when stdout is piped)
+    if warning:
+        after_summary.append(warning)
+    if not quiet:  # one visible line each, after the table (stderr: seen even when stdout is piped)
         from rich.markup import escape
 
-        err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+        for warning in after_summary:
+            err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if mostly_rejected(report):
         raise typer.Exit(EXIT_MOSTLY_REJECTED)
 

@@ -69,6 +69,22 @@ def plan_shards(files: list[SourceFile], shard_mb: float) -> list[list[SourceFil
     return shards
 
 
+def idle_workers_warning(shards: list[list[SourceFile]], shard_mb: float, workers: int, task_runner: str) -> str | None:
+    """One line when a file too big for one shard leaves workers idle, else None: a file is never
+    split across shards, so one large file (a single big JSON lines or WARC file, say) is cleaned
+    by one core whatever ``run.workers`` says."""
+    if task_runner == "threads" or workers < 2 or len(shards) >= workers:
+        return None
+    limit = shard_mb * 1_000_000
+    big = [f for shard in shards for f in shard if f.size > limit]
+    if not big:
+        return None
+    largest = max(big, key=lambda f: (f.size, f.rel))
+    count = f"{len(shards)} shard" + ("s" if len(shards) > 1 else "")
+    return (f"{count} for {workers} workers: {largest.rel} ({largest.size / 1e6:,.1f} MB) is cleaned by one core, "
+            f"as a file is never split; split files larger than run.shard_mb ({shard_mb:g} MB) to use every worker")
+
+
 @dataclass
 class ShardResult:
     index: int

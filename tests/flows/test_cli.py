@@ -326,6 +326,38 @@ def test_mostly_rejected_files_are_one_warning_line_and_exit_4(tmp_path, monkeyp
         assert not warnings
 
 
+def test_a_file_that_leaves_a_worker_idle_is_one_warning_line(tmp_path, monkeypatch):
+    """One file bigger than ``run.shard_mb`` for two workers: one shard, one core, and the user is
+    told why after the summary (the flow itself is faked, as above)."""
+    import contextlib
+
+    import corpusclean.flows.api
+    import corpusclean.flows.clean_corpus
+    from corpusclean import flows
+
+    class FakeFlow:
+        def with_options(self, **_):
+            return self
+
+        def __call__(self, **kwargs):
+            return _fake_report(tmp_path, 1, 0)
+
+    monkeypatch.setattr(flows.api, "run_api", contextlib.nullcontext)
+    monkeypatch.setattr(flows.clean_corpus, "clean_corpus", FakeFlow())
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "page.txt").write_text(SAMPLE, encoding="utf-8")
+    args = ["run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "o"), "--workers", "2"]
+    result = runner.invoke(app, [*args, "--set", "run.shard_mb=0.0001"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    size = len(SAMPLE.encode("utf-8")) / 1e6
+    assert warnings == [f"warning: 1 shard for 2 workers: page.txt ({size:,.1f} MB) is cleaned by one core, as a "
+                        "file is never split; split files larger than run.shard_mb (0.0001 MB) to use every worker"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "o2")])  # the default 16 MB: nothing to say
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.output.splitlines() if line.startswith("warning:")]
+
+
 def test_a_raw_folder_of_unknown_extensions_with_readable_content_is_input(tmp_path):
     from corpusclean.tasks.corpus.runs import NoInput, check_inputs
 

@@ -59,3 +59,23 @@ def test_progress_moves_inside_one_big_file(tmp_path):
     assert len(seen) == 10
     assert seen == sorted(seen) and 0 < seen[0] < seen[4] < size  # not all of the file at its first batch
     assert position[0] == size
+
+
+def test_a_file_too_big_for_one_shard_that_leaves_workers_idle_is_one_warning():
+    from pathlib import Path
+
+    from corpusclean.tasks.corpus.shard import idle_workers_warning, plan_shards
+    from corpusclean.tasks.stages.read import SourceFile
+
+    def files(*mb):
+        return [SourceFile(Path(f"/raw/f{k}.jsonl"), f"f{k}.jsonl", int(m * 1e6)) for k, m in enumerate(mb)]
+
+    one_big = plan_shards(files(40), 16)
+    assert idle_workers_warning(one_big, 16, 2, "processes") == (
+        "1 shard for 2 workers: f0.jsonl (40.0 MB) is cleaned by one core, as a file is never split; "
+        "split files larger than run.shard_mb (16 MB) to use every worker")
+    assert "f1.jsonl (30.0 MB)" in idle_workers_warning(plan_shards(files(20, 30), 16), 16, 4, "dask")
+    assert idle_workers_warning(plan_shards(files(20, 30), 16), 16, 2, "processes") is None  # both workers busy
+    assert idle_workers_warning(one_big, 16, 2, "threads") is None  # one core by choice
+    assert idle_workers_warning(one_big, 16, 1, "processes") is None
+    assert idle_workers_warning(plan_shards(files(1, 2), 16), 16, 2, "processes") is None  # small: nothing to split
