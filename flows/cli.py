@@ -763,7 +763,7 @@ def main() -> None:
             sys.stderr.flush()
             end_descendants(grace=2.0)  # none is expected; whatever is left must not outlive us
             event("exit")
-            os._exit(0)
+            os._exit(exc.code or 0)  # 4 (mostly rejected) stays 4: the run is committed, the status says how it went
         raise
 
 

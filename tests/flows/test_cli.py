@@ -92,6 +92,25 @@ def test_real_command_on_the_sample_corpus(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_real_run_of_mostly_rejected_files_exits_4(tmp_path, prefect_home):
+    """The installed command, not CliRunner: the fast exit after a run (``main``) used to turn the
+    committed-but-mostly-rejected status 4 into 0."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "page.txt").write_text(SAMPLE, encoding="utf-8")
+    for name in ("a.pdf", "b.pdf", "c.pdf"):
+        (raw / name).write_bytes(b"%PDF-1.4 not text")
+    env = dict(os.environ, PREFECT_HOME=str(prefect_home))
+    env.pop("PREFECT_API_URL", None)
+    cmd = [sys.executable, "-m", "corpusclean", "run", "--raw", str(raw), "--out", str(tmp_path / "clean"),
+           "--task-runner", "threads"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 4, proc.stderr
+    assert "warning: 3 of 4 files read by this run gave no document (unsupported_format 3)" in proc.stderr
+    assert len(corpus_state.load_manifest(tmp_path / "clean").runs) == 1  # committed all the same
+
+
+@pytest.mark.slow
 def test_of_two_runs_started_together_one_is_refused_in_exactly_one_line(tmp_path, prefect_home):
     """Both start at once on one output folder: the lock is taken before Prefect starts, so the
     second is refused at once (exit 75) with one line, and never reaches Prefect."""
