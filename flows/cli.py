@@ -635,6 +635,8 @@ def files(
     """Print the Parquet files of TABLE in the committed corpus, one per line (for DuckDB, Spark, shell tools)."""
     from corpusclean.tasks.corpus.corpus_state import CorpusError, snapshot
 
+    if not out_dir.is_dir():  # as `status`: a mistyped folder is an error, not an empty corpus
+        _fail(f"output folder not found: {out_dir}")
     try:
         paths = snapshot(out_dir).files(table)
     except KeyError as exc:

@@ -161,6 +161,8 @@ def test_status_lists_the_committed_runs(tmp_path):
     assert row.split()[1:] == ["3", "1", "7", "4", "21", "9", "2", "1", "1"]
     assert '"run_id": "20261121T030000Z-abcdef"' in runner.invoke(app, ["status", "--out", str(out), "--json"]).output
     assert "unknown table" in one_line_error(runner.invoke(app, ["files", "tables", "--out", str(out)]))
+    missing = runner.invoke(app, ["files", "paragraphs", "--out", str(tmp_path / "missing")])
+    assert missing.exit_code == 2 and "output folder not found" in one_line_error(missing)
 
 
 # ------------------------------------------------------------------ issue 11, item 7: small things
