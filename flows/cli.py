@@ -689,10 +689,11 @@ def explain(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     record: Annotated[
-        int,
-        typer.Option("--record", min=0, help="Document to explain in a JSON-lines (line number), JSON/Parquet/CSV (row) "
-                     "or WARC (record number) file, from 0."),
-    ] = 0,
+        Optional[int],
+        typer.Option("--record", min=0, show_default=False,
+                     help="Document to explain in a JSON-lines (line number), JSON/Parquet/CSV (row) "
+                     "or WARC (record number) file, from 0. Default: the file's first document."),
+    ] = None,
     only_removed: Annotated[bool, typer.Option("--only-removed", help="Hide the kept lines.")] = False,
 ) -> None:
     """Show why each line of one raw document is kept or removed.

@@ -122,13 +122,13 @@ def column_widths(rows: list[ExplainRow]) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_document(path: Path, config: Config, record: int) -> tuple[Document, bool]:
+def _read_document(path: Path, config: Config, record: int | None) -> tuple[Document, bool]:
     if not path.exists():
         raise ExplainError(f"file not found: {path}")
     if path.is_dir():
         raise ExplainError(f"{path} is a folder: explain takes one file")
     single = path.name.lower().endswith(_ONE_DOCUMENT_SUFFIXES)
-    if single and record != 0:
+    if single and record not in (None, 0):
         raise ExplainError(f"{path} holds one document: --record must be 0 (it numbers the records of JSON lines, "
                            "JSON, Parquet, CSV and WARC files)")
     try:
@@ -146,6 +146,10 @@ def _read_document(path: Path, config: Config, record: int) -> tuple[Document, b
             n_records += 1
             if len(numbers) < 5:
                 numbers.append(item.record_index)
+            if record is None:  # the file's first document (a WET file's record 0 is its warcinfo)
+                if isinstance(item, Document):
+                    return item, single
+                continue
             if item.record_index != record:
                 continue
             if isinstance(item, Reject):
@@ -153,6 +157,9 @@ def _read_document(path: Path, config: Config, record: int) -> tuple[Document, b
             return item, single
     finally:
         items.close()
+    if record is None:
+        raise ExplainError(f"{path} has no document to explain ({n_records} records, each rejected or skipped: "
+                           "`corpusclean run` lists them in the rejects table)")
     raise ExplainError(
         f"{path} has no record {record} ({n_records} records"
         + (f": {', '.join(map(str, numbers))}{', ...' if n_records > len(numbers) else ''}" if numbers else "")
@@ -192,19 +199,20 @@ def _duplicates(batch: Batch, config: Config) -> dict[int, tuple[int, str]]:
     }
 
 
-def explain_file(path: Path | str, config: Config, record: int = 0) -> Explanation:
+def explain_file(path: Path | str, config: Config, record: int | None = None) -> Explanation:
     """Run the pipeline's stages on one document of ``path`` and explain every paragraph.
 
-    ``record`` picks the document of a JSON-lines (line number) or Parquet (row) file, from 0; a
-    .txt/.md file is one document. Raises ``ExplainError`` (one line) when the file, the record
-    or the configuration cannot be used.
+    ``record`` picks the document of a JSON-lines (line number), JSON/Parquet/CSV (row) or WARC
+    (record number) file, from 0; ``None``, the file's first document (rejected records and
+    WARC records that are not documents skipped). A .txt/.md/.html file is one document. Raises
+    ``ExplainError`` (one line) when the file, the record or the configuration cannot be used.
     """
     path = Path(path)
     doc, single = _read_document(path, config, record)
     batch = run_stages(Batch([doc]), _stages(config))
     if not batch.docs:  # repair left no text
         reject = batch.rejects[0]
-        raise ExplainError(f"{path} record {record} is rejected: {reject.reason}: {reject.detail}")
+        raise ExplainError(f"{path} record {doc.record_index} is rejected: {reject.reason}: {reject.detail}")
     doc = batch.docs[0]
     paras = batch.paragraphs
 

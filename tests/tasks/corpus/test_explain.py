@@ -134,12 +134,28 @@ def test_one_record_of_a_json_lines_file(tmp_path, config):
     explanation = explain_file(path, config, record=2)
     assert [row.label for row in explanation.rows] == ["keep", "duplicate_of:1 (exact)"]
     assert "feed.jsonl record 2" in explanation.header()
-    first = explain_file(path, config)  # record 0 by default
+    first = explain_file(path, config)  # the first document by default: here record 0
     assert [row.label for row in first.rows] == ["keep", "boilerplate:newsletter"]
+    assert "feed.jsonl record 0" in first.header()
     with pytest.raises(ExplainError, match=r"record 1 is rejected: invalid_json"):
         explain_file(path, config, record=1)
     with pytest.raises(ExplainError, match=r"has no record 7 \(3 records"):
         explain_file(path, config, record=7)
+
+
+def test_by_default_the_first_document_of_the_file(tmp_path, config):
+    """Without --record: the first record that is a document (a WET file's record 0 is its
+    warcinfo; a JSON-lines file may start with a broken line)."""
+    wet = explain_file(REPO / "data" / "raw" / "web" / "crawl-sample.warc.wet.gz", config)
+    assert "crawl-sample.warc.wet.gz record 1" in wet.header()
+    path = tmp_path / "feed.jsonl"
+    path.write_text("not json\n" + json.dumps({"text": PROSE_1}) + "\n", encoding="utf-8")
+    assert "feed.jsonl record 1" in explain_file(path, config).header()
+    with pytest.raises(ExplainError, match=r"record 0 is rejected: invalid_json"):
+        explain_file(path, config, record=0)
+    path.write_text("not json\n{}\n", encoding="utf-8")
+    with pytest.raises(ExplainError, match=r"has no document to explain \(2 records"):
+        explain_file(path, config)
 
 
 def test_unusable_inputs_are_one_line_errors(tmp_path, article, config):
