@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test bench bench-generated quality incremental eval fit lock clean
+.PHONY: setup run test bench bench-generated quality incremental eval fit lock clean clean-bench
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,4 +57,8 @@ lock:
 	uv pip compile pyproject.toml --extra dev --extra dask --extra html --python-version 3.11 --quiet -o requirements.lock
 
 clean:
-	rm -rf data/clean/manifest.json data/clean/_manifests data/clean/runs data/clean/report.* bench/out
+	rm -rf data/clean/manifest.json data/clean/_manifests data/clean/runs data/clean/report.* data/clean/_dedup_index data/clean/.staging-*
+
+# The benchmarks' cached corpora (bench/out: built again on the next benchmark run).
+clean-bench:
+	rm -rf bench/out

@@ -153,7 +153,7 @@ def run(
         Optional[str],
         typer.Option(
             "--task-runner",
-            help="processes (default: every core), threads (no start-up cost, one core) or dask.",
+            help="processes (default: one process per worker, --workers), threads (no start-up cost, one core) or dask.",
             show_default=False,
         ),
     ] = None,

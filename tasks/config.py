@@ -189,7 +189,7 @@ class RunConfig(_Section):
     )
     task_runner: Literal["threads", "processes", "dask"] = Field(
         "processes",
-        description="Prefect task runner for shards: processes (one per worker, uses every core), threads "
+        description="Prefect task runner for shards: processes (one per worker: `workers` cores), threads "
         "(no start-up cost, one core: the GIL), or dask (a Dask cluster through prefect-dask).",
     )
     dask_address: str | None = Field(
