@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.rich_utils
 from rich.console import Console
 from rich.table import Table
 
@@ -52,6 +53,22 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console()
+
+
+def _usage_error_in_one_line(exc) -> None:
+    """A usage error (an unknown option, ``--workers 0``...) as one line, like every other error:
+    typer draws it as a usage line, a hint and a boxed panel. (``NoArgsIsHelpError``: the help was
+    printed already, as typer does.)"""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return
+    from rich.markup import escape
+
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (`{ctx.command_path} --help`)" if ctx is not None else ""
+    err.print(f"error: {escape(exc.format_message())}{hint}", highlight=False, soft_wrap=True)
+
+
+typer.rich_utils.rich_format_error = _usage_error_in_one_line  # looked up at each error by typer's core
 
 RawOpt = Annotated[Path, typer.Option("--raw", help="Folder of raw input files (searched recursively).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output folder for documents/, paragraphs/, rejects/ and the report.")]
@@ -341,12 +358,16 @@ def run(
     warning = rejected_warning(report)
     if warning:
         after_summary.append(warning)
-    if not quiet:  # one visible line each, after the table (stderr: seen even when stdout is piped)
+    failing = mostly_rejected(report)
+    # one visible line each, after the table (stderr: seen even when stdout is piped); --quiet keeps
+    # only the line that explains a non-zero status
+    shown = after_summary if not quiet else [warning] if failing and warning else []
+    if shown:
         from rich.markup import escape
 
-        for warning in after_summary:
-            err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-    if mostly_rejected(report):
+        for line in shown:
+            err.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if failing:
         raise typer.Exit(EXIT_MOSTLY_REJECTED)
 
 

@@ -108,6 +108,13 @@ def test_a_real_run_of_mostly_rejected_files_exits_4(tmp_path, prefect_home):
     assert proc.returncode == 4, proc.stderr
     assert "warning: 3 of 4 files read by this run gave no document (unsupported_format 3)" in proc.stderr
     assert len(corpus_state.load_manifest(tmp_path / "clean").runs) == 1  # committed all the same
+    (raw / "d.pdf").write_bytes(b"%PDF-1.4 not text either")
+    quiet = subprocess.run([*cmd, "-q"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 4 and quiet.stdout == "", quiet.stderr
+    # --quiet: no progress, no summary, but the one line that says why the status is not 0
+    assert quiet.stderr.strip().splitlines() == [
+        "warning: all files read by this run gave no document (unsupported_format 1): see the rejects table "
+        "(`corpusclean files rejects`)"]
 
 
 @pytest.mark.slow
@@ -201,6 +208,19 @@ def test_h_is_help_on_every_command(command):
     short, long = runner.invoke(app, [*command, "-h"]), runner.invoke(app, [*command, "--help"])
     assert short.exit_code == 0, short.output
     assert "Usage:" in short.output and short.output == long.output
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["run", "--workers", "0"], "Invalid value for '--workers'"),
+    (["run", "--bogus"], "No such option: --bogus"),
+    (["explain", "x.txt", "--record", "-1"], "Invalid value for '--record'"),
+    (["files"], "Missing argument 'table'"),
+    (["bogus"], "No such command 'bogus'"),
+])
+def test_usage_errors_are_one_line_too(args, says):
+    """typer drew these as a usage line, a hint and a boxed panel."""
+    text = one_line_error(runner.invoke(app, args))
+    assert says in text and "--help`)" in text
 
 
 def test_dask_runner_without_its_extra_is_one_line(tmp_path, monkeypatch):
