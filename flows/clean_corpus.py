@@ -163,7 +163,7 @@ def clean_corpus(
         progress.report("writing", write_done=len(results) + len(dedup.rewrites))
         tracker.update(artifacts.WRITE_SHARE)
         report = t.write_report(run, quote(plan), quote(results), quote(dedup), quote(summaries))
-        file_rejects = {rel: n for r in results for rel, (_, n, _) in r.file_rejects.items()}
+        file_rejects = {rel: (d, n) for r in results for rel, (d, n, _) in r.file_rejects.items()}
         progress.report("committing")
         t.commit_run(run, quote(plan), quote(parts), {r.position: p for r, p in zip(dedup.rewrites, rewritten)}, report,
                      quote(file_rejects))

@@ -276,9 +276,12 @@ def plan_inputs(
     """Split the raw folder's files into new, changed and unchanged ones (by SHA-256 of their bytes).
 
     A file that could not be hashed (unreadable) is always processed again: its reject row is
-    superseded each time until it can be read. A file with the same bytes that had rejects is read
-    again (as changed, listed in ``retried`` too) when ``read_key`` (the read settings' fingerprint,
-    ``runs.read_fingerprint``) differs from the one it was read with, or with ``retry_rejects``.
+    superseded each time until it can be read. A file with the same bytes is read again (as
+    changed, listed in ``retried`` too) when it gave rejects and no document and ``read_key`` (the
+    read settings' fingerprint, ``runs.read_fingerprint``) differs from the one it was read with,
+    or, when it gave any reject, with ``retry_rejects``. (A file that gave documents too is not
+    re-read for new settings: a ``--set read.text_field=...`` meant for another file would turn
+    its documents into rejects.)
     """
     plan = InputPlan(process=[], sha256={})
     for src in files:
@@ -303,7 +306,8 @@ def plan_inputs(
         elif sha is None or seen.get("sha256") != sha:
             plan.changed.append(src.rel)
             plan.process.append(src)
-        elif seen.get("rejects") and (retry_rejects or (read_key is not None and seen.get("read") != read_key)):
+        elif seen.get("rejects") and (retry_rejects or (
+                read_key is not None and seen.get("read") != read_key and not seen.get("documents"))):
             plan.changed.append(src.rel)
             plan.retried.append(src.rel)
             plan.process.append(src)

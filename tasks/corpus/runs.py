@@ -335,8 +335,10 @@ def write_report(
 
 
 def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dict[int, Part], report: dict,
-               file_rejects: dict[str, int] | None = None) -> Manifest:
+               file_rejects: dict[str, tuple[int, int]] | None = None) -> Manifest:
     """Commit the run: one new manifest that adds its parts and swaps in the rewritten ones.
+
+    ``file_rejects``: (documents, rejects) of each file of the run that had rejects.
 
     Everything the manifest references is flushed to disk first; the commit itself is one
     atomic rename, so readers and the next run see the whole run or none of it.
@@ -346,9 +348,12 @@ def commit_run(run: RunContext, plan: InputPlan, new: list[Part], rewritten: dic
     sources = dict(old.sources)
     read_key = read_fingerprint(run.config)
     for rel in plan.new + plan.changed:
-        # "read" and "rejects": a file with rejects is read again when the read settings change
-        sources[rel] = {"sha256": plan.sha256.get(rel), "run_id": run.run_id, "read": read_key,
-                        "rejects": (file_rejects or {}).get(rel, 0)}
+        # "read", "rejects" and "documents": a file that gave no document is read again when the
+        # read settings change (corpus_state.plan_inputs)
+        n_docs, n_rejects = (file_rejects or {}).get(rel, (None, 0))
+        sources[rel] = {"sha256": plan.sha256.get(rel), "run_id": run.run_id, "read": read_key, "rejects": n_rejects}
+        if n_rejects:
+            sources[rel]["documents"] = n_docs
         if rel in plan.problems:  # a link or FIFO: unchanged next time while it stays one (plan_inputs)
             sources[rel]["problem"] = plan.problems[rel]
     summary = {

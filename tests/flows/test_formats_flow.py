@@ -103,6 +103,30 @@ def test_every_format_then_rejected_files_retried(tmp_path):
     assert third["inputs"]["files"] == 0 and third["inputs"]["unchanged"] == 8
 
 
+def test_new_read_settings_leave_a_file_that_gave_documents_alone(tmp_path):
+    """`--set read.text_field=content` for a CSV that gave no document: a JSON-lines file that gave
+    documents and one reject is not read again with it (its documents would become missing_text
+    rejects); --retry-rejects still reads it again."""
+    raw, out = tmp_path / "raw", tmp_path / "clean"
+    raw.mkdir()
+    (raw / "data.csv").write_text(f'id,content\n1,"{TEXT}"\n', encoding="utf-8")
+    (raw / "feed.jsonl").write_text(json.dumps({"text": TEXT}) + "\nnot json\n"
+                                    + json.dumps({"text": "A second record about the winter ferry timetable."}) + "\n",
+                                    encoding="utf-8")
+    first = clean_corpus(raw_dir=raw, out_dir=out)
+    reasons = sorted((r["source_path"], r["reason"]) for r in corpus_state.read_table(out, "rejects").to_pylist())
+    assert reasons == [("data.csv", "missing_text"), ("feed.jsonl", "invalid_json")]
+    second = clean_corpus(raw_dir=raw, out_dir=out, overrides=["read.text_field=content"])
+    assert second["inputs"]["retried"] == 1 and second["inputs"]["files"] == 1  # the CSV only
+    docs = corpus_state.read_table(out, "documents").to_pylist()
+    assert sorted(d["source_path"] for d in docs) == ["data.csv", "feed.jsonl", "feed.jsonl"]
+    assert {d["run_id"] for d in docs if d["source_path"] == "feed.jsonl"} == {first["run_id"]}
+    again = clean_corpus(raw_dir=raw, out_dir=out, retry_rejects=True)  # asked for: the file with a reject left
+    assert again["inputs"]["retried"] == 1
+    docs = corpus_state.read_table(out, "documents").to_pylist()
+    assert {d["run_id"] for d in docs if d["source_path"] == "feed.jsonl"} == {again["run_id"]}
+
+
 def test_a_run_of_mostly_rejected_files(tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "clean"
     raw.mkdir()

@@ -111,7 +111,7 @@ def test_files_with_rejects_are_planned_again_when_the_read_settings_change(tmp_
     from corpusclean.tasks.corpus.runs import read_fingerprint
 
     files = []
-    for name in ("good.txt", "bad.csv", "old.txt"):
+    for name in ("good.txt", "bad.csv", "old.txt", "mostly.jsonl"):
         path = tmp_path / name
         path.write_text(f"content of {name}\n", encoding="utf-8")
         files.append(SourceFile(path, name, path.stat().st_size))
@@ -121,11 +121,13 @@ def test_files_with_rejects_are_planned_again_when_the_read_settings_change(tmp_
         "good.txt": {"sha256": sha["good.txt"], "run_id": "r", "read": key, "rejects": 0},
         "bad.csv": {"sha256": sha["bad.csv"], "run_id": "r", "read": key, "rejects": 3},
         "old.txt": {"sha256": sha["old.txt"], "run_id": "r"},  # ingested before rejects were recorded
+        "mostly.jsonl": {"sha256": sha["mostly.jsonl"], "run_id": "r", "read": key, "rejects": 1, "documents": 87},
     })
-    assert plan_inputs(files, manifest, key).unchanged == ["good.txt", "bad.csv", "old.txt"]
+    assert plan_inputs(files, manifest, key).unchanged == ["good.txt", "bad.csv", "old.txt", "mostly.jsonl"]
     other = read_fingerprint(load_config(None, ["read.text_field=content"]))
     assert other != key and read_fingerprint(load_config(None, ["dedup.threshold=0.9"])) == key
     plan = plan_inputs(files, manifest, other)
+    # mostly.jsonl gave documents: new read settings (meant for bad.csv) must not turn them into rejects
     assert plan.retried == ["bad.csv"] and plan.changed == ["bad.csv"] and [f.rel for f in plan.process] == ["bad.csv"]
-    assert plan_inputs(files, manifest, key, retry_rejects=True).retried == ["bad.csv"]
+    assert plan_inputs(files, manifest, key, retry_rejects=True).retried == ["bad.csv", "mostly.jsonl"]
     assert plan.summary()["retried"] == 1
