@@ -608,6 +608,15 @@ def _record_or_html(
     return _record(src, sha, index, record, config.text_field, encoding, limit)
 
 
+_INT_DIGITS = 4000  # under Python's int-from-string limit (4,300 digits): a longer integer is kept as its digits
+
+
+def json_int(digits: str) -> int | str:
+    """``json.loads``'s ``parse_int``: valid JSON with a huge integer (a 5,000-digit id) was
+    rejected ``invalid_json`` with Python's int-limit message; its digits are kept as a string."""
+    return int(digits) if len(digits) <= _INT_DIGITS else digits
+
+
 def _parse_line(raw: bytes, index: int) -> dict[str, Any] | tuple[str, str]:
     """The JSON object of one line, or (reason, detail)."""
     try:
@@ -615,7 +624,7 @@ def _parse_line(raw: bytes, index: int) -> dict[str, Any] | tuple[str, str]:
     except UnicodeDecodeError as exc:
         return "undecodable", f"line {index}: not valid UTF-8 ({_one_line(exc)})"
     try:
-        value = json.loads(line.rstrip("\r\n"))
+        value = json.loads(line.rstrip("\r\n"), parse_int=json_int)
     except (ValueError, RecursionError) as exc:
         return "invalid_json", f"line {index}: invalid JSON ({_one_line(exc)})"
     if not isinstance(value, dict):

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 
 from ...config import ReadConfig
-from ..read import SourceFile, _one_line, text_document
+from ..read import SourceFile, _one_line, json_int, text_document
 from ...plumbing.records import Document, Reject
 
 from .bounded import read_document, read_whole
@@ -44,7 +44,7 @@ def read_json(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
         yield Reject(src.rel, None, "empty_file", f"{len(raw)} bytes, no JSON", sha)
         return
     try:
-        value = json.loads(raw.decode("utf-8-sig"))
+        value = json.loads(raw.decode("utf-8-sig"), parse_int=json_int)
     except UnicodeDecodeError as exc:
         yield Reject(src.rel, None, "undecodable", f"not valid UTF-8 ({_one_line(exc)})", sha)
         return

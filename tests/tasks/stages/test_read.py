@@ -234,6 +234,15 @@ def test_jsonl_metadata_is_always_valid_json(tmp_path: Path) -> None:
     assert json.loads(out[1].metadata) == {"title": "bad \ud800 surrogate"}
 
 
+def test_a_huge_integer_is_valid_json_and_kept_as_its_digits(tmp_path: Path) -> None:
+    """Python refuses to make an int of more than 4,300 digits: such a record was invalid_json."""
+    big = "9" * 5000
+    out = read(write(tmp_path, "a.jsonl", f'{{"text": "a record", "id": {big}, "n": 12}}\n'))
+    assert isinstance(out[0], Document) and json.loads(out[0].metadata) == {"id": big, "n": 12}
+    out = read(write(tmp_path, "b.json", f'[{{"text": "a record", "id": {big}}}]'))
+    assert isinstance(out[0], Document) and json.loads(out[0].metadata) == {"id": big}
+
+
 def test_jsonl_deep_nesting_is_a_reject(tmp_path: Path) -> None:
     reject = only(read(write(tmp_path, "a.jsonl", "[" * 100_000 + "]" * 100_000)))
     assert isinstance(reject, Reject) and reject.reason == "invalid_json"
