@@ -359,9 +359,10 @@ def run(
     if warning:
         after_summary.append(warning)
     failing = mostly_rejected(report)
-    # one visible line each, after the table (stderr: seen even when stdout is piped); --quiet keeps
-    # only the line that explains a non-zero status
-    shown = after_summary if not quiet else [warning] if failing and warning else []
+    # one visible line each, after the table (stderr: seen even when stdout is piped)
+    shown = after_summary
+    if quiet:  # only the line that explains a non-zero status
+        shown = [warning] if failing and warning else []
     if shown:
         from rich.markup import escape
 

@@ -244,14 +244,12 @@ def _as_set(hashes) -> np.ndarray:
 
 
 def _tagged_sets(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Sets k = 0..m-1 as one sorted array of ``k << 32 | hash`` (deduplicated), and their sizes."""
+    """Sets k = 0..m-1 (each sorted and unique: ``_as_set``) as one sorted array of
+    ``k << 32 | hash``, and their sizes."""
     m = len(arrays)
     lens = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=m)
     values = np.concatenate(arrays).astype(np.uint64) if m else np.empty(0, np.uint64)
     keys = (np.repeat(np.arange(m, dtype=np.uint64), lens) << _U64(32)) | values
-    if keys.shape[0] > 1 and not bool(np.all(keys[1:] > keys[:-1])):
-        keys = unique_sorted(keys)  # input arrays not sorted/unique: fix here
-        lens = np.bincount((keys >> _U64(32)).astype(np.int64), minlength=m)
     return keys, lens
 
 
