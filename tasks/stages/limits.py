@@ -8,6 +8,7 @@ bomb stops at its limit, and no read ever buffers more than one bounded record.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 from collections.abc import Iterator
@@ -122,6 +123,95 @@ class LimitedDecompressor(io.RawIOBase):
                 f"expands more than {self.max_ratio:g}x ({self.count / 1e6:,.0f} MB from "
                 f"{self._compressed.count / 1e6:,.1f} MB; read.max_decompression_ratio)"
             )
+        return n
+
+
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+               (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def json_encoding(head: bytes) -> tuple[str, int]:
+    """The encoding of JSON text from its first 4 bytes, and the length of its byte-order mark.
+
+    JSON is UTF-8, -16 or -32 (RFC 4627 section 3, RFC 8259 section 8.1): a byte-order mark says
+    which; without one, the first character is ASCII, so the zero bytes around it do. A UTF-8 BOM
+    counts as UTF-8 (the readers decode it with ``utf-8-sig``).
+    """
+    for bom, codec in _WIDE_BOMS:
+        if head.startswith(bom):
+            return codec, len(bom)
+    if len(head) >= 4 and head[:3] == b"\0\0\0" and head[3]:
+        return "utf-32-be", 0
+    if len(head) >= 4 and head[0] and head[1:4] == b"\0\0\0":
+        return "utf-32-le", 0
+    if len(head) >= 2 and not head[0] and head[1]:
+        return "utf-16-be", 0
+    if len(head) >= 2 and head[0] and not head[1]:
+        return "utf-16-le", 0
+    return "utf-8", 0
+
+
+class Utf8Reader(io.RawIOBase):
+    """``raw`` (text in a wider encoding) handed out as UTF-8, decoded incrementally: JSON lines in
+    UTF-16 or -32 split into lines and parse as the UTF-8 ones do. An invalid code unit (a
+    truncated file's half character) becomes U+FFFD."""
+
+    def __init__(self, raw: BinaryIO, codec: str, chunk: int = CHUNK) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        self._chunk = chunk
+        self._out = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._out and not self._done:
+            data = self._raw.read(self._chunk)
+            self._done = not data
+            self._out = self._decoder.decode(data, final=self._done).encode("utf-8", errors="surrogatepass")
+        n = min(len(buffer), len(self._out))
+        memoryview(buffer).cast("B")[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+
+def utf8_stream(stream: BinaryIO) -> tuple[BinaryIO, str]:
+    """``stream`` (JSON text) as UTF-8 bytes, and the encoding it was in (``json_encoding``)."""
+    head = b""
+    while len(head) < 4:  # a raw stream may hand out fewer bytes than asked
+        more = stream.read(4 - len(head))
+        if not more:
+            break
+        head += more
+    codec, bom = json_encoding(head)
+    rest: BinaryIO = _Prefixed(head, stream)  # type: ignore[assignment]
+    if codec == "utf-8":
+        return rest, codec
+    rest.read(bom)
+    return Utf8Reader(rest, codec), codec  # type: ignore[return-value]
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (already read from ``raw``), then the rest of ``raw``."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        self._head = head
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            memoryview(buffer).cast("B")[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        memoryview(buffer).cast("B")[:n] = data
         return n
 
 

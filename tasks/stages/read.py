@@ -37,7 +37,8 @@ from typing import Any, BinaryIO
 from charset_normalizer import from_bytes
 
 from ..config import ReadConfig
-from .limits import CountingReader, DecompressionLimit, HashingReader, LimitedDecompressor, TooLarge, iter_lines, read_bounded
+from .limits import (CountingReader, DecompressionLimit, HashingReader, LimitedDecompressor, TooLarge, iter_lines,
+                     read_bounded, utf8_stream)
 from ..plumbing.records import Document, Reject, Skipped, make_doc_id
 
 from .formats import COMPOUND_SUFFIXES, EXTRA_SUFFIXES, reader_for, sniff  # imports nothing from here
@@ -281,6 +282,13 @@ _CONTROL_RE = re.compile(f"[{re.escape(_CONTROL_CHARS)}]")
 _MAX_CONTROL_SHARE = 0.05  # more than this share of control characters (and at least
 _MIN_CONTROLS = 3  # this many) means binary
 
+# NUL bytes in text without a byte-order mark: UTF-16/32 when they fall on every other (fourth)
+# byte, else a few stray ones are tolerated (a scraper's glitch must not reject a whole file).
+_MAX_STRAY_NULS = 2
+_MAX_NUL_SHARE = 0.001
+_WIDE_MIN_ZERO_SHARE = 0.3  # of the high bytes of UTF-16 code units (mostly Latin text: ~0.9+)
+_WIDE_MAX_LOW_ZERO_SHARE = 0.01  # of the low bytes (a zero there is U+0000 or U+xx00)
+
 # A file that fails strict UTF-8 but is overwhelmingly valid UTF-8 (a truncated last
 # character, a stray byte) is UTF-8 with a few U+FFFD: detection would otherwise read
 # the whole file as some legacy code page and garble every accented letter.
@@ -328,6 +336,25 @@ def _decode_mostly(data: bytes, codec: str) -> str | None:
     n_valid = len(text) - n_fffd
     if n_valid >= _MOSTLY_UTF8_MIN_VALID and n_fffd <= max(1, n_valid * _MOSTLY_UTF8_MAX_BAD_RATIO):
         return text
+    return None
+
+
+def _decode_wide_without_bom(data: bytes) -> tuple[str, str] | None:
+    """UTF-16 or UTF-32 text without a byte-order mark, told by where its zero bytes fall (the
+    high bytes of Latin-script code units): ``(text, encoding)``, or None if it is not that."""
+    for width, codec, high, low in ((4, "utf-32-le", (2, 3), (0,)), (4, "utf-32-be", (0, 1), (3,)),
+                                    (2, "utf-16-le", (1,), (0,)), (2, "utf-16-be", (0,), (1,))):
+        units = len(data) // width
+        if units < 2:
+            continue
+        zeros_high = min(data[i::width].count(0) for i in high) / units
+        zeros_low = max(data[i::width].count(0) for i in low) / units
+        if zeros_high >= _WIDE_MIN_ZERO_SHARE and zeros_low <= _WIDE_MAX_LOW_ZERO_SHARE:
+            text = _strict(data, codec)
+            if text is None:
+                text = _decode_mostly(data, codec)
+            if text is not None:
+                return text, codec
     return None
 
 
@@ -384,7 +411,14 @@ def decode_bytes(data: bytes, preferred: Sequence[str] = ("cp1252",)) -> tuple[s
             _check_controls(text)
             return text, name
     if b"\x00" in data:
-        raise DecodeError("binary", "looks binary: contains NUL bytes and no UTF-16/UTF-32 byte-order mark")
+        wide = _decode_wide_without_bom(data)
+        if wide is not None:
+            _check_controls(wide[0])
+            return wide
+        n_nul = data.count(b"\x00")
+        if n_nul > max(_MAX_STRAY_NULS, len(data) * _MAX_NUL_SHARE):
+            raise DecodeError("binary", f"looks binary: {n_nul} NUL bytes in {len(data)} and no UTF-16/UTF-32 byte-order mark")
+        # a few stray NULs (a scraper's glitch) in text: the repair stage removes them ("control_chars")
     n_controls = len(data.translate(None, _NOT_CONTROL_BYTES))
     if _too_many_controls(n_controls, len(data)):
         raise DecodeError("binary", f"looks binary: {n_controls} control bytes in {len(data)}")
@@ -667,6 +701,14 @@ def _read_jsonl(src: SourceFile, config: ReadConfig, f: BinaryIO, gzipped: bool,
     limit = _limit_bytes(config)
     n_records = 0
     index = -1
+    try:
+        stream, encoding = utf8_stream(stream)  # UTF-16/32 JSON lines are read as UTF-8
+    except DecompressionLimit as exc:
+        yield Reject(src.rel, None, "decompression_limit", f"stopped at the start: {exc}", sha)
+        return
+    except Exception as exc:  # corrupt or truncated gzip, I/O error
+        yield Reject(src.rel, None, "unreadable", f"stopped reading at the start: {_one_line(exc)}", sha)
+        return
     lines = iter_lines(stream, limit)
     while True:
         try:
@@ -694,7 +736,7 @@ def _read_jsonl(src: SourceFile, config: ReadConfig, f: BinaryIO, gzipped: bool,
         if isinstance(parsed, tuple):
             yield Reject(src.rel, index, parsed[0], parsed[1], sha)
         else:
-            yield _record_or_html(src, sha, index, parsed, config, "utf-8", limit)
+            yield _record_or_html(src, sha, index, parsed, config, encoding, limit)
     if not (yield from stream_end(src, sha, reader, f"line {index}")):
         return
     if n_records == 0:

@@ -85,17 +85,28 @@ def _looks_html(head: bytes) -> bool:
 def _looks_json_lines(head: bytes) -> bool:
     import json
 
+    # parse_int=len: a sniff needs no integer's value (a 5,000-digit one would exceed Python's limit)
     lines = [line for line in head.split(b"\n")[:-1] if line.strip()]  # the last may be cut
     if not lines:
         lines = [head] if head.strip() else []
     try:
-        return bool(lines) and all(isinstance(json.loads(line), dict) for line in lines[:5])
+        return bool(lines) and all(isinstance(json.loads(line, parse_int=len), dict) for line in lines[:5])
     except ValueError:
         return False
 
 
 def _sniff_inner(head: bytes) -> str | None:
     """The format of uncompressed content, from its first bytes."""
+    from ..limits import json_encoding
+
+    codec, bom = json_encoding(head)
+    if codec != "utf-8":  # UTF-16/32 (JSON lines from Windows tools): sniff the same text in UTF-8
+        kind = _sniff_inner_utf8(head[bom:].decode(codec, errors="replace").encode("utf-8"))
+        return kind if kind in (".jsonl", ".json", ".html") else None
+    return _sniff_inner_utf8(head)
+
+
+def _sniff_inner_utf8(head: bytes) -> str | None:
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"WARC/"):
         return ".warc"

@@ -10,6 +10,7 @@ from ...config import ReadConfig
 from ..read import SourceFile, _one_line, json_int, text_document
 from ...plumbing.records import Document, Reject
 
+from ..limits import json_encoding
 from .bounded import read_document, read_whole
 from .html import record_document
 
@@ -43,17 +44,18 @@ def read_json(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
     if not raw.strip():
         yield Reject(src.rel, None, "empty_file", f"{len(raw)} bytes, no JSON", sha)
         return
+    encoding, bom = json_encoding(raw[:4])  # UTF-8, or UTF-16/32 with or without a byte-order mark
     try:
-        value = json.loads(raw.decode("utf-8-sig"), parse_int=json_int)
+        value = json.loads(raw[bom:].decode("utf-8-sig" if encoding == "utf-8" else encoding), parse_int=json_int)
     except UnicodeDecodeError as exc:
-        yield Reject(src.rel, None, "undecodable", f"not valid UTF-8 ({_one_line(exc)})", sha)
+        yield Reject(src.rel, None, "undecodable", f"not valid {encoding.upper()} ({_one_line(exc)})", sha)
         return
     except (ValueError, RecursionError) as exc:
         yield Reject(src.rel, None, "invalid_json", f"invalid JSON ({_one_line(exc)})", sha)
         return
     del raw
     if isinstance(value, dict):
-        yield record_document(src, sha, 0, value, config, "utf-8")
+        yield record_document(src, sha, 0, value, config, encoding)
         return
     if not isinstance(value, list):
         yield Reject(src.rel, None, "invalid_json", f"a JSON {type(value).__name__}: expected an array of objects or one object", sha)
@@ -63,7 +65,7 @@ def read_json(src: SourceFile, config: ReadConfig) -> Iterator[Document | Reject
         return
     for index, item in enumerate(value):
         if isinstance(item, dict):
-            yield record_document(src, sha, index, item, config, "utf-8")
+            yield record_document(src, sha, index, item, config, encoding)
         else:
             yield Reject(src.rel, index, "invalid_json", f"element {index}: a JSON {type(item).__name__}, not an object", sha)
         value[index] = None  # each record's memory goes as soon as it is read

@@ -80,6 +80,11 @@ def test_every_issue_format_is_supported() -> None:
     (page().encode(), ".html"),
     (b'{"text": "a"}\n{"text": "b"}\n', ".jsonl"),
     (b'[{"text": "a"}]', ".json"),
+    ('{"text": "a"}\n{"text": "b"}\n'.encode("utf-16"), ".jsonl"),
+    ('{"text": "a"}\n{"text": "b"}\n'.encode("utf-16-le"), ".jsonl"),
+    ('[{"text": "a"}]'.encode("utf-32-be"), ".json"),
+    ("Quelques mots en UTF-16.\n".encode("utf-16"), ".txt"),
+    (('{"text": "a", "id": %s}\n' % ("9" * 5000)).encode(), ".jsonl"),  # an int over Python's digit limit
     (b"Just a few words of plain text.\n", ".txt"),
     (gzip.compress(b"Plain words, gzipped.\n", mtime=0), ".txt.gz"),
     (gzip.compress(page().encode(), mtime=0), ".html.gz"),
@@ -323,6 +328,20 @@ def test_csv_quoted_newlines_and_columns(tmp_path: Path) -> None:
     assert items[0].text == 'First line.\nSecond line, with a comma and "quotes".'
     assert json.loads(items[0].metadata) == {"author": "ann", "id": "1"}
     assert items[2].reason == "invalid_csv" and items[3].reason == "empty_text"
+
+
+def test_csv_with_a_stray_nul_keeps_every_row(tmp_path: Path) -> None:
+    """One NUL byte (a scraper's glitch) made the whole file a ``binary`` reject."""
+    rows = "".join(f"{i},Ligne numéro {i} d'un export de tableur.\n" for i in range(200))
+    data = ("id,text\n" + rows).replace("numéro 7 ", "numéro 7\x00 ").encode("utf-8")
+    items = read(write(tmp_path, "d.csv", data))
+    assert [i.record_index for i in items if isinstance(i, Document)] == list(range(200))
+    assert items[7].text == "Ligne numéro 7\x00 d'un export de tableur."  # the repair stage removes the NUL
+
+
+def test_csv_in_utf16_without_bom(tmp_path: Path) -> None:
+    doc = only(read(write(tmp_path, "d.csv", "id,text\n1,Crème brûlée à 5 €\n".encode("utf-16-le"))))
+    assert doc.text == "Crème brûlée à 5 €" and doc.source_encoding == "utf-16-le"
 
 
 def test_tsv_text_field_and_missing_column(tmp_path: Path) -> None:

@@ -16,8 +16,11 @@ from corpusclean.tasks.stages.limits import (
     HashingReader,
     LimitedDecompressor,
     TooLarge,
+    Utf8Reader,
     iter_lines,
+    json_encoding,
     read_bounded,
+    utf8_stream,
 )
 
 
@@ -94,3 +97,34 @@ def test_decompression_stops_at_the_size_limit():
 def test_ordinary_gzip_reads_whole():
     data = b"".join(b"record %d with some text\n" % i for i in range(10_000))
     assert b"".join(iter_lines(_limited(data, 10**9, 50), 10**6)) == data
+
+
+@pytest.mark.parametrize(("head", "expected"), [
+    (b'{"a', ("utf-8", 0)), (b"\xef\xbb\xbf{", ("utf-8", 0)), (b"\n{", ("utf-8", 0)), (b"", ("utf-8", 0)),
+    (b"\xff\xfe{\x00", ("utf-16-le", 2)), (b"\xfe\xff\x00{", ("utf-16-be", 2)),
+    (b"\xff\xfe\x00\x00", ("utf-32-le", 4)), (b"\x00\x00\xfe\xff", ("utf-32-be", 4)),
+    (b"{\x00\"\x00", ("utf-16-le", 0)), (b"\x00{\x00\"", ("utf-16-be", 0)), (b"\n\x00", ("utf-16-le", 0)),
+    (b"{\x00\x00\x00", ("utf-32-le", 0)), (b"\x00\x00\x00{", ("utf-32-be", 0)),
+])
+def test_json_encoding_rfc_8259(head, expected):
+    assert json_encoding(head) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=60), st.sampled_from(["utf-16", "utf-16-be", "utf-32", "utf-32-le"]), st.integers(1, 9))
+def test_utf8_stream_transcodes_whatever_the_chunk_size(text, codec, chunk):
+    # Code units split across reads (chunk 1..9 bytes) are put back together.
+    body = "{" + text  # JSON starts with ASCII: what lets the encoding be told without a BOM
+    raw = body.encode(codec, errors="surrogatepass")
+    stream, found = utf8_stream(io.BufferedReader(io.BytesIO(raw), buffer_size=max(chunk, 8)))
+    assert found.startswith(codec[:6])
+    if isinstance(stream, Utf8Reader):
+        stream._chunk = chunk
+    out = b"".join(iter(lambda: stream.read(chunk), b""))
+    assert out == body.encode("utf-8", errors="surrogatepass")
+
+
+def test_utf8_stream_passes_utf8_through():
+    data = b'{"text": "d\xc3\xa9j\xc3\xa0"}\n' * 3
+    stream, found = utf8_stream(io.BytesIO(data))
+    assert found == "utf-8" and stream.read() == data

@@ -107,12 +107,29 @@ def test_decode_bytes_mostly_utf8_keeps_utf8() -> None:
     assert enc == "utf-8" and text.count("\ufffd") == 1
 
 
-@pytest.mark.parametrize("data", [PNG, b"\x00\x01\x02\x03" * 50, b"text\x00with a nul", bytes(range(1, 32)) * 4])
+@pytest.mark.parametrize("data", [PNG, b"\x00\x01\x02\x03" * 50, b"text\x00with\x00three\x00nuls",
+                                  bytes(range(1, 32)) * 4])
 def test_decode_bytes_binary(data: bytes) -> None:
     with pytest.raises(DecodeError) as err:
         decode_bytes(data)
     assert err.value.reason == "binary"
     assert str(err.value) == err.value.detail
+
+
+def test_decode_bytes_stray_nul_is_text() -> None:
+    # One NUL from a scraper's glitch does not make a long text (or a whole CSV) binary: it is
+    # decoded, and the repair stage removes it ("control_chars").
+    body = (FRENCH_LONG + "\n") * 20
+    with_nul = body[:100] + "\x00" + body[100:]
+    assert decode_bytes(with_nul.encode("utf-8")) == (with_nul, "utf-8")
+    with pytest.raises(DecodeError, match="NUL bytes"):
+        decode_bytes(body.replace(". ", ".\x00").encode("utf-8"))  # NULs all through it: binary
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_decode_bytes_wide_text_without_bom(codec: str) -> None:
+    body = (FRENCH_LONG + "\n") * 3
+    assert decode_bytes(body.encode(codec)) == (body, codec)
 
 
 def test_decode_bytes_undecodable() -> None:
@@ -241,6 +258,35 @@ def test_a_huge_integer_is_valid_json_and_kept_as_its_digits(tmp_path: Path) -> 
     assert isinstance(out[0], Document) and json.loads(out[0].metadata) == {"id": big, "n": 12}
     out = read(write(tmp_path, "b.json", f'[{{"text": "a record", "id": {big}}}]'))
     assert isinstance(out[0], Document) and json.loads(out[0].metadata) == {"id": big}
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize("name", ["a.jsonl", "a.jsonl.gz"])
+def test_jsonl_in_utf16_and_utf32_reads_as_in_utf8(tmp_path: Path, codec: str, name: str) -> None:
+    """JSON may be UTF-16 or -32 (RFC 8259), with or without a byte-order mark: each record is read
+    as from the UTF-8 file, not as one undecodable line per record."""
+    text = "\n".join(jsonl_lines()) + "\n"
+    data = text.encode(codec)
+    src = write(tmp_path, name, gzip.compress(data) if name.endswith(".gz") else data)
+    utf8 = read(write(tmp_path, "utf8/" + name, gzip.compress(text.encode()) if name.endswith(".gz") else text))
+    out = read(src)
+    assert [(type(x).__name__, x.record_index, getattr(x, "reason", None), getattr(x, "text", None)) for x in out] == \
+        [(type(x).__name__, x.record_index, getattr(x, "reason", None), getattr(x, "text", None)) for x in utf8]
+    assert {x.source_encoding for x in out if isinstance(x, Document)} == {codec if codec[-2:] in ("le", "be") else codec + "-le"}
+
+
+def test_jsonl_utf16_cut_in_a_character_keeps_every_record(tmp_path: Path) -> None:
+    data = '{"text": "déjà lu"}\n{"text": "dernier"}\n'.encode("utf-16")[:-1]  # half of the last newline
+    out = read(write(tmp_path, "a.jsonl", data))
+    assert [type(x).__name__ for x in out] == ["Document", "Reject"] and out[0].text == "déjà lu"
+    assert out[1].record_index == 1 and out[1].reason == "invalid_json"  # the damaged record is a reject, not lost
+
+
+def test_json_file_in_utf16(tmp_path: Path) -> None:
+    value = [{"text": FRENCH}, {"text": "Deuxième."}]
+    for codec in ("utf-16", "utf-16-be", "utf-32-le"):
+        out = read(write(tmp_path, f"{codec}.json", json.dumps(value, ensure_ascii=False).encode(codec)))
+        assert [x.text for x in out] == [FRENCH, "Deuxième."]
 
 
 def test_jsonl_deep_nesting_is_a_reject(tmp_path: Path) -> None:
