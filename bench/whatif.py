@@ -305,19 +305,26 @@ def grid(pages: list[Page], tries: list[str], cache: Path | None, dump_path: Pat
     saved = json.loads(cache.read_text()) if cache and cache.exists() else {}
     done: dict[str, dict[str, float]] = saved.get("scores", {}) if saved.get("dump") == stamp else {}
     results: dict[tuple, dict[str, float]] = {}
+
+    def use(combo: tuple) -> None:
+        for n, v in zip(names, combo):
+            if n == "core_share":
+                lf._CORE_SHARE = v
+            else:
+                setattr(content, n, type(getattr(content, n))(v))
+
     for combo in itertools.product(*values):
         key = json.dumps(dict(zip(names, combo)), sort_keys=True)
         if key not in done:
-            for n, v in zip(names, combo):
-                if n == "core_share":
-                    lf._CORE_SHARE = v
-                else:
-                    setattr(content, n, type(getattr(content, n))(v))
-            reasons = {}
-            for page in pages:
-                if page.lines:
-                    bc = stage._classifier_for(page.packs, True)
-                    reasons[page.name] = bc.classify_batch(page.lines, [(0, len(page.lines))])
+            use(combo)
+            try:
+                reasons = {}
+                for page in pages:
+                    if page.lines:
+                        bc = stage._classifier_for(page.packs, True)
+                        reasons[page.name] = bc.classify_batch(page.lines, [(0, len(page.lines))])
+            finally:
+                use(today)  # the module's and classifier's constants as they were (other code in this process)
             done[key] = scorer.f1(lambda p: reasons.get(p.name, []))
             if cache:
                 cache.write_text(json.dumps({"dump": stamp, "scores": done}, indent=0))
