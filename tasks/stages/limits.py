@@ -134,21 +134,23 @@ def json_encoding(head: bytes) -> tuple[str, int]:
     """The encoding of JSON text from its first 4 bytes, and the length of its byte-order mark.
 
     JSON is UTF-8, -16 or -32 (RFC 4627 section 3, RFC 8259 section 8.1): a byte-order mark says
-    which; without one, the first character is ASCII, so the zero bytes around it do. A UTF-8 BOM
+    which; without one, the first two characters are ASCII, so the zero bytes among the first four
+    bytes do (the RFC 4627 table; any other pattern, a stray NUL included, is UTF-8). A UTF-8 BOM
     counts as UTF-8 (the readers decode it with ``utf-8-sig``).
     """
     for bom, codec in _WIDE_BOMS:
         if head.startswith(bom):
             return codec, len(bom)
-    if len(head) >= 4 and head[:3] == b"\0\0\0" and head[3]:
-        return "utf-32-be", 0
-    if len(head) >= 4 and head[0] and head[1:4] == b"\0\0\0":
-        return "utf-32-le", 0
-    if len(head) >= 2 and not head[0] and head[1]:
-        return "utf-16-be", 0
-    if len(head) >= 2 and head[0] and not head[1]:
-        return "utf-16-le", 0
+    if len(head) >= 4:  # the zero bytes of two (UTF-16) or one (UTF-32) ASCII characters, all four bytes
+        zeros = tuple(b == 0 for b in head[:4])
+        codec = _ZERO_PATTERNS.get(zeros)
+        if codec is not None:
+            return codec, 0
     return "utf-8", 0
+
+
+_ZERO_PATTERNS = {(True, True, True, False): "utf-32-be", (False, True, True, True): "utf-32-le",
+                  (True, False, True, False): "utf-16-be", (False, True, False, True): "utf-16-le"}
 
 
 class Utf8Reader(io.RawIOBase):

@@ -103,7 +103,8 @@ def test_ordinary_gzip_reads_whole():
     (b'{"a', ("utf-8", 0)), (b"\xef\xbb\xbf{", ("utf-8", 0)), (b"\n{", ("utf-8", 0)), (b"", ("utf-8", 0)),
     (b"\xff\xfe{\x00", ("utf-16-le", 2)), (b"\xfe\xff\x00{", ("utf-16-be", 2)),
     (b"\xff\xfe\x00\x00", ("utf-32-le", 4)), (b"\x00\x00\xfe\xff", ("utf-32-be", 4)),
-    (b"{\x00\"\x00", ("utf-16-le", 0)), (b"\x00{\x00\"", ("utf-16-be", 0)), (b"\n\x00", ("utf-16-le", 0)),
+    (b"{\x00\"\x00", ("utf-16-le", 0)), (b"\x00{\x00\"", ("utf-16-be", 0)), (b"\n\x00{\x00", ("utf-16-le", 0)),
+    (b"\x00\"te", ("utf-8", 0)), (b"{\x00\"t", ("utf-8", 0)), (b"\n\x00", ("utf-8", 0)),  # a stray NUL: not UTF-16
     (b"{\x00\x00\x00", ("utf-32-le", 0)), (b"\x00\x00\x00{", ("utf-32-be", 0)),
 ])
 def test_json_encoding_rfc_8259(head, expected):
@@ -114,7 +115,7 @@ def test_json_encoding_rfc_8259(head, expected):
 @given(st.text(max_size=60), st.sampled_from(["utf-16", "utf-16-be", "utf-32", "utf-32-le"]), st.integers(1, 9))
 def test_utf8_stream_transcodes_whatever_the_chunk_size(text, codec, chunk):
     # Code units split across reads (chunk 1..9 bytes) are put back together.
-    body = "{" + text  # JSON starts with ASCII: what lets the encoding be told without a BOM
+    body = "{\"" + text  # JSON starts with two ASCII characters: what lets the encoding be told without a BOM
     raw = body.encode(codec, errors="surrogatepass")
     stream, found = utf8_stream(io.BufferedReader(io.BytesIO(raw), buffer_size=max(chunk, 8)))
     assert found.startswith(codec[:6])
