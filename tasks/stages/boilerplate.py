@@ -398,8 +398,7 @@ def read_rule_packs(names: Sequence[str], extra_files: Sequence[Path] = ()) -> l
     """Load built-in packs (``tasks/stages/rules/NAME.toml``) then the user's files, in that order.
 
     Rule order is load order (first matching rule wins). ``[vars]`` accumulate across files
-    in load order, so a user file can use ``${AGENCY}`` from ``common``; a list without ``common``
-    still has its variables (not its rules). Raises ``ValueError``
+    in load order, so a user file can use ``${AGENCY}`` from ``common``. Raises ``ValueError``
     with one line naming the file and rule on any problem.
     """
     if isinstance(names, str):
@@ -407,8 +406,6 @@ def read_rule_packs(names: Sequence[str], extra_files: Sequence[Path] = ()) -> l
     rules: list[Rule] = []
     variables: dict[str, str] = {}
     try:
-        if "common" not in names:  # its [vars] only (the language packs build on them), not its rules
-            _load_file(RULES_DIR / "common.toml", "common.toml", variables)
         for name in names:
             if not isinstance(name, str) or not _PACK_NAME_RE.match(name) or not (RULES_DIR / f"{name}.toml").is_file():
                 raise _PackError(f"unknown rule pack {name!r} (available: {', '.join(available_packs())})")

@@ -78,15 +78,6 @@ def test_builtin_packs_load_and_use_known_reasons():
             assert r.keywords, r.source
 
 
-@pytest.mark.parametrize("packs", [["en"], ["fr"], ["de", "en"], []])
-def test_a_pack_list_without_common_loads_with_its_variables_but_not_its_rules(packs):
-    # The language packs use common's [vars] (${SOCIAL}...): ["en"] was refused with "unknown variable".
-    common = {r.source for r in load_rule_packs(["common"])}
-    rules = load_rule_packs(packs)
-    assert not common & {r.source for r in rules}
-    assert len(rules) == len(load_rule_packs(["common", *packs])) - len(common)
-
-
 def test_unknown_pack_name_errors():
     with pytest.raises(ValueError, match=r"unknown rule pack 'xx'.*available: .*common"):
         load_rule_packs(["common", "xx"])
